@@ -1,0 +1,130 @@
+"""Embedding models: image pixels (0..255) in, L2-normalised embeddings out.
+
+Every model built here is ``Input[H,W,3] → Standardize → backbone → global average pool →
+Dense(embedding_dim) → UnitNormalization``. Standardisation lives *inside* the model so
+that a served SavedModel or TFLite file takes the same raw pixels as training did.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Optional, Tuple
+
+import keras
+from keras import layers, ops
+
+from facenet_tf.data.images import parse_image_size
+from facenet_tf.errors import FacenetError, check_choice
+
+BACKBONES = ("small_cnn", "mobilenet_v2", "inception_resnet_v2")
+MIN_SIZE = {"small_cnn": 16, "mobilenet_v2": 32, "inception_resnet_v2": 75}
+
+
+@keras.saving.register_keras_serializable(package="facenet_tf")
+class Standardize(layers.Layer):
+    """Per-image standardisation: ``(x - mean(x)) / max(std(x), 1/sqrt(H*W*C))``.
+
+    Removes global brightness and contrast, as TF's ``per_image_standardization`` and
+    davidsandberg/facenet's ``prewhiten`` do. Input float ``[N,H,W,C]`` in any range;
+    output float32 of the same shape, zero mean and unit variance per image.
+    """
+
+    def call(self, x):
+        x = ops.cast(x, "float32")
+        mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
+        std = ops.std(x, axis=(1, 2, 3), keepdims=True)
+        size = ops.cast(ops.prod(ops.shape(x)[1:]), "float32")
+        return (x - mean) / ops.maximum(std, ops.rsqrt(size))
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the embedding model.
+
+    Attributes:
+        backbone: one of :data:`BACKBONES`. ``small_cnn`` is fast on CPU; the
+            ``keras.applications`` ones start from random weights unless ``weights`` names
+            a local file.
+        embedding_dim: size of the unit-norm embedding.
+        image_size: ``(H, W)`` input size in pixels.
+        dropout: dropout rate before the embedding layer.
+        weights: optional path to a local Keras weights file for the backbone
+            (e.g. ImageNet weights for MobileNetV2); nothing is ever downloaded.
+    """
+
+    backbone: str = "small_cnn"
+    embedding_dim: int = 128
+    image_size: Tuple[int, int] = (64, 64)
+    dropout: float = 0.0
+    weights: Optional[str] = None
+
+
+def _small_cnn(inputs, width: int = 32):
+    """Four conv stages (BN + ReLU, stride-2 downsampling); ~0.3M parameters at width 32."""
+    x = inputs
+    for stage, filters in enumerate((width, width * 2, width * 4, width * 8)):
+        for block in range(2):
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"stage{stage}_conv{block}")(x)
+            x = layers.BatchNormalization(name=f"stage{stage}_bn{block}")(x)
+            x = layers.Activation("relu", name=f"stage{stage}_relu{block}")(x)
+        x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x) if stage < 3 else x
+    return x
+
+
+def build_embedding_model(config: ModelConfig = ModelConfig()) -> keras.Model:
+    """Build the embedding model.
+
+    Args:
+        config: backbone, embedding size, input size, optional local backbone weights.
+
+    Returns:
+        A functional ``keras.Model`` mapping float32 ``[N,H,W,3]`` pixels in 0..255 to
+        float32 ``[N, embedding_dim]`` with unit L2 norm.
+
+    Raises:
+        FacenetError: unknown backbone, too small an image for it, bad embedding size, or
+            a ``weights`` file that does not exist.
+    """
+    check_choice("backbone", config.backbone, BACKBONES)
+    size = parse_image_size(config.image_size)
+    if min(size) < MIN_SIZE[config.backbone]:
+        raise FacenetError(
+            f"backbone {config.backbone!r} needs images of at least {MIN_SIZE[config.backbone]} pixels; "
+            f"image_size is {size[0]}x{size[1]}"
+        )
+    if config.embedding_dim < 2:
+        raise FacenetError(f"embedding_dim must be >= 2; received {config.embedding_dim}")
+    if config.weights is not None and not os.path.isfile(config.weights):
+        raise FacenetError(
+            f"weights file {config.weights!r} not found: facenet_tf never downloads weights; place the file "
+            f"there (e.g. a Keras '.weights.h5' for {config.backbone}) or leave weights unset"
+        )
+    inputs = keras.Input((*size, 3), dtype="float32", name="images")
+    x = Standardize(name="standardize")(inputs)
+    if config.backbone == "small_cnn":
+        features = _small_cnn(x)
+    else:
+        app = {
+            "mobilenet_v2": keras.applications.MobileNetV2,
+            "inception_resnet_v2": keras.applications.InceptionResNetV2,
+        }[config.backbone]
+        backbone = app(include_top=False, weights=None, input_shape=(*size, 3))
+        if config.weights is not None:
+            try:
+                backbone.load_weights(config.weights)
+            except Exception as err:  # noqa: BLE001 - any mismatch is a wrong user file
+                raise FacenetError(f"cannot load backbone weights {config.weights!r}: {err}") from None
+        features = backbone(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(features)
+    if config.dropout:
+        x = layers.Dropout(config.dropout, name="dropout")(x)
+    x = layers.Dense(config.embedding_dim, name="embedding")(x)
+    outputs = layers.UnitNormalization(axis=-1, name="l2_normalize", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=f"facenet_{config.backbone}")
+
+
+def model_image_size(model: keras.Model) -> Tuple[int, int]:
+    """``(H, W)`` that ``model`` takes."""
+    shape = model.input_shape
+    return int(shape[1]), int(shape[2])
