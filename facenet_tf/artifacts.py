@@ -1,0 +1,144 @@
+"""Writing and reading what training leaves behind, atomically.
+
+An output directory holds ``model.keras`` (the Keras embedding model), ``saved_model/``
+(serving signatures), ``metadata.json`` (image size, distance, thresholds, fingerprint)
+and ``metrics.json``. Every artefact is written to a temporary sibling and renamed into
+place, so a reader (or a server watching the folder) sees the old version or the new one,
+never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Dict, Iterator, Optional, Tuple
+
+import numpy as np
+
+from facenet_tf.errors import FacenetError
+
+METADATA_FILE = "metadata.json"
+METRICS_FILE = "metrics.json"
+KERAS_FILE = "model.keras"
+SAVED_MODEL_DIR = "saved_model"
+
+
+@contextlib.contextmanager
+def atomic_path(target: str, is_dir: bool = False) -> Iterator[str]:
+    """Yield a temporary sibling path; on success rename it to ``target``.
+
+    For a directory the previous ``target`` is moved aside first and deleted only after the
+    new one is in place. On an exception (or a kill) the temporary path is left or removed
+    and ``target`` keeps its previous content.
+    """
+    target = os.path.abspath(target)
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    base = os.path.basename(target)
+    if is_dir:
+        tmp = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=parent)
+    else:
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.tmp-", dir=parent, suffix=os.path.splitext(base)[1])
+        os.close(fd)
+        os.unlink(tmp)
+    try:
+        yield tmp
+        if is_dir:
+            old = None
+            if os.path.exists(target):
+                old = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
+                os.rmdir(old)
+                os.rename(target, old)
+            os.rename(tmp, target)
+            if old:
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str, data: Dict[str, Any]) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=True, default=_json_default)
+            f.write("\n")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def read_json(path: str) -> Dict[str, Any]:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise FacenetError(f"{path} not found") from None
+    except json.JSONDecodeError as err:
+        raise FacenetError(f"{path} is not valid JSON: {err}") from None
+
+
+def fingerprint_weights(weights) -> str:
+    """Short sha256 of a model's weight arrays (list of numpy arrays), e.g. ``"a3f9…"`` (16 hex).
+
+    Two models with the same architecture and weights share a fingerprint; galleries and
+    thresholds are tied to it.
+    """
+    digest = hashlib.sha256()
+    for w in weights:
+        w = np.ascontiguousarray(w)
+        digest.update(str((w.dtype.str, w.shape)).encode())
+        digest.update(w.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def resolve_model_path(path: str) -> Tuple[str, Optional[str]]:
+    """Find the artefact to load under ``path``.
+
+    Accepts an output directory (holding ``saved_model/`` and ``metadata.json``), a
+    SavedModel directory, or a ``.keras`` file.
+
+    Returns:
+        ``(model_path, metadata_path or None)``.
+
+    Raises:
+        FacenetError: if nothing loadable is there.
+    """
+    if os.path.isfile(path) and path.endswith(".keras"):
+        meta = os.path.join(os.path.dirname(path), METADATA_FILE)
+        return path, meta if os.path.isfile(meta) else None
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, "saved_model.pb")):
+            for meta in (os.path.join(path, "assets", METADATA_FILE), os.path.join(os.path.dirname(path.rstrip("/")), METADATA_FILE)):
+                if os.path.isfile(meta):
+                    return path, meta
+            return path, None
+        sub = os.path.join(path, SAVED_MODEL_DIR)
+        if os.path.isfile(os.path.join(sub, "saved_model.pb")):
+            meta = os.path.join(path, METADATA_FILE)
+            return sub, meta if os.path.isfile(meta) else None
+        keras_file = os.path.join(path, KERAS_FILE)
+        if os.path.isfile(keras_file):
+            meta = os.path.join(path, METADATA_FILE)
+            return keras_file, meta if os.path.isfile(meta) else None
+    raise FacenetError(
+        f"no model at {path!r}: expected a training output directory (with saved_model/), "
+        f"a SavedModel directory or a .keras file"
+    )

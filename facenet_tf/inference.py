@@ -1,0 +1,109 @@
+"""Load a trained model (any artefact train.py or export.py writes) and embed images."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from facenet_tf.artifacts import read_json, resolve_model_path
+from facenet_tf.data import images as image_ops
+from facenet_tf.errors import FacenetError
+
+
+class Embedder:
+    """A loaded embedding model.
+
+    Attributes:
+        image_size: ``(H, W)`` the model takes.
+        embedding_dim: D.
+        metadata: the model's ``metadata.json`` (``{}`` if there is none).
+        fingerprint: identifies the weights; galleries and thresholds are tied to it.
+        path: the artefact loaded.
+    """
+
+    def __init__(self, fn, image_size: Tuple[int, int], embedding_dim: int, metadata: Dict[str, Any],
+                 fingerprint: str, path: str):
+        self._fn = fn
+        self.image_size = image_size
+        self.embedding_dim = embedding_dim
+        self.metadata = metadata
+        self.fingerprint = fingerprint
+        self.path = path
+
+    @classmethod
+    def load(cls, path: str) -> "Embedder":
+        """Load from a training output dir, a SavedModel dir or a ``.keras`` file.
+
+        Raises:
+            FacenetError: nothing loadable at ``path``.
+        """
+        model_path, meta_path = resolve_model_path(path)
+        metadata = read_json(meta_path) if meta_path else {}
+        if model_path.endswith(".keras"):
+            import keras
+
+            import facenet_tf.model  # noqa: F401 - registers custom layers
+
+            model = keras.saving.load_model(model_path, compile=False)
+            size = (int(model.input_shape[1]), int(model.input_shape[2]))
+            dim = int(model.output_shape[-1])
+            from facenet_tf.artifacts import fingerprint_weights
+
+            fingerprint = metadata.get("fingerprint") or fingerprint_weights(model.get_weights())
+            fn = lambda x: model(x, training=False)  # noqa: E731
+        else:
+            loaded = tf.saved_model.load(model_path)
+            if "serving_default" not in loaded.signatures:
+                raise FacenetError(f"SavedModel {model_path!r} has no serving_default signature")
+            signature = loaded.signatures["serving_default"]
+            spec = list(signature.structured_input_signature[1].values())[0]
+            size = (int(spec.shape[1]), int(spec.shape[2]))
+            dim = int(list(signature.structured_outputs.values())[0].shape[-1])
+            fingerprint = metadata.get("fingerprint") or _hash_files(glob.glob(os.path.join(model_path, "variables", "*")))
+            fn = lambda x: list(signature(tf.convert_to_tensor(x)).values())[0]  # noqa: E731
+            fn.keep_alive = loaded
+        return cls(fn, size, dim, metadata, fingerprint, model_path)
+
+    def embed_pixels(self, pixels: np.ndarray, batch_size: int = 128) -> np.ndarray:
+        """float/uint8 ``[N,H,W,3]`` RGB 0..255 at :attr:`image_size` → float32 ``[N, D]``."""
+        pixels = np.asarray(pixels)
+        if pixels.ndim != 4 or tuple(pixels.shape[1:]) != (*self.image_size, 3):
+            raise FacenetError(f"expected images of shape [N, {self.image_size[0]}, {self.image_size[1]}, 3]; received {pixels.shape}")
+        out = np.empty((len(pixels), self.embedding_dim), np.float32)
+        for start in range(0, len(pixels), batch_size):
+            batch = pixels[start:start + batch_size].astype(np.float32)
+            out[start:start + len(batch)] = np.asarray(self._fn(batch))
+        return out
+
+    def embed_files(self, paths: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        """Decode, resize and embed image files → float32 ``[N, D]``.
+
+        Raises:
+            FacenetError: naming the first file that cannot be read.
+        """
+        missing = [p for p in paths if not os.path.isfile(p)]
+        if missing:
+            raise FacenetError(f"image file not found: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        return self.embed_pixels(image_ops.load_images(paths, self.image_size), batch_size)
+
+    def threshold(self, which: str = "far") -> Optional[float]:
+        """Calibrated distance threshold from the metadata: ``"far"`` (at the target FAR) or ``"accuracy"``."""
+        thresholds = self.metadata.get("thresholds") or {}
+        return thresholds.get("at_far" if which == "far" else "best_accuracy")
+
+    @property
+    def distance(self) -> str:
+        return self.metadata.get("distance", "squared_l2")
+
+
+def _hash_files(paths: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:16]
