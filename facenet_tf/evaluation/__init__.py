@@ -1,0 +1,30 @@
+"""Evaluation of face embeddings: verification metrics, pairs, one-shot identification.
+
+* :mod:`~facenet_tf.evaluation.metrics`: ROC, AUC, EER, TAR@FAR and k-fold accuracy
+  from pair distances (:func:`verification_metrics`).
+* :mod:`~facenet_tf.evaluation.pairs`: LFW ``pairs.txt`` and all pairs of a labelled set.
+* :mod:`~facenet_tf.evaluation.identification`: enrol K images per identity, identify
+  the rest, closed-set top-k and open-set DIR.
+"""
+
+from facenet_tf.evaluation.metrics import (
+    VerificationResult,
+    auc,
+    best_threshold,
+    equal_error_rate,
+    far_key,
+    roc_curve,
+    tar_at_far,
+    verification_metrics,
+)
+
+__all__ = [
+    "VerificationResult",
+    "auc",
+    "best_threshold",
+    "equal_error_rate",
+    "far_key",
+    "roc_curve",
+    "tar_at_far",
+    "verification_metrics",
+]
