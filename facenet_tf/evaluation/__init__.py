@@ -17,13 +17,19 @@ from facenet_tf.evaluation.metrics import (
     tar_at_far,
     verification_metrics,
 )
+from facenet_tf.evaluation.pairs import Pair, PairSet, all_pairs, lfw_pair_paths, read_lfw_pairs
 
 __all__ = [
+    "Pair",
+    "PairSet",
     "VerificationResult",
+    "all_pairs",
     "auc",
     "best_threshold",
     "equal_error_rate",
     "far_key",
+    "lfw_pair_paths",
+    "read_lfw_pairs",
     "roc_curve",
     "tar_at_far",
     "verification_metrics",
