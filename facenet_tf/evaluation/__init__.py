@@ -7,6 +7,7 @@
   the rest, closed-set top-k and open-set DIR.
 """
 
+from facenet_tf.evaluation.identification import identification_metrics, split_enrolment
 from facenet_tf.evaluation.metrics import (
     VerificationResult,
     auc,
@@ -28,9 +29,11 @@ __all__ = [
     "best_threshold",
     "equal_error_rate",
     "far_key",
+    "identification_metrics",
     "lfw_pair_paths",
     "read_lfw_pairs",
     "roc_curve",
+    "split_enrolment",
     "tar_at_far",
     "verification_metrics",
 ]
