@@ -1,0 +1,350 @@
+"""Triplet losses with online mining inside the batch.
+
+Each loss exists twice, as in ``keras/src/losses/losses.py``: a pure function
+``triplet_*_loss(labels, embeddings, ...)`` and a thin :class:`keras.losses.Loss` subclass
+that stores the options. Unlike Keras' per-sample losses these are *batch-level*: mining
+compares every sample with every other, so the function returns one scalar, already the
+documented mean, and ``Loss.__call__`` passes a scalar through unchanged.
+
+Notation: ``D`` is the ``[B, B]`` matrix of :func:`facenet_tf.distances.pairwise_distances`
+over the batch; ``(a, p)`` is a *positive pair* (``a != p``, same label); ``n`` is a
+*negative* of ``a`` (different label). An anchor without any negative uses ``D[a, n] = 0``
+(as tensorflow-addons does for semi-hard mining). Mining (which ``n`` or ``p``) is not
+differentiated; gradients flow through the chosen distances only.
+
+Every function takes ``return_stats``; with ``True`` it returns ``(loss, stats)``, where
+``stats`` holds float32 scalars computed from the same ``D`` (0.0 on empty batches):
+``active_fraction``, ``semihard_fraction``, ``mean_positive_distance``,
+``mean_negative_distance``, ``embedding_norm``. Each function documents their meaning.
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from facenet_tf.distances import DISTANCES, pairwise_distances
+from facenet_tf.errors import FacenetError, check_choice
+
+LOSSES = ("semihard", "hard", "soft_hard", "batch_all")
+
+
+def triplet_semihard_loss(labels, embeddings, margin=0.2, distance="squared_l2",
+                          return_stats=False):
+    """Triplet loss with semi-hard negative mining (FaceNet, arXiv:1503.03832).
+
+    For every positive pair ``(a, p)`` the negative is the closest one *beyond* the
+    positive, or the farthest negative if none is beyond::
+
+        n*(a, p) = argmin_n {D[a, n] : D[a, n] > D[a, p]}   if that set is not empty
+                   argmax_n  D[a, n]                        otherwise
+        loss = mean over positive pairs of max(D[a, p] - D[a, n*] + margin, 0)
+
+    Identical to tensorflow-addons ``triplet_semihard_loss`` with the matching distance
+    (``"l2"``: ``"L2"``, ``"squared_l2"``: ``"squared-L2"``, ``"cosine"``: ``"angular"``),
+    except that a batch without positive pairs gives 0.0 instead of NaN.
+
+    Cost: O(B² log B) time, O(B²) memory. Each anchor's negative distances are sorted
+    once; a batched binary search finds, for every positive, the first negative beyond it.
+
+    Args:
+        labels: int tensor ``[B]`` or ``[B, 1]``, identity of each embedding.
+        embeddings: float tensor ``[B, D]``; float16/bfloat16 are computed in float32.
+        margin: float >= 0, in units of the distance; default 0.2.
+        distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
+        return_stats: also return the statistics dict; default False.
+
+    Returns:
+        Scalar float32 loss (float64 for float64 embeddings); with ``return_stats``,
+        ``(loss, stats)`` where over positive pairs ``active_fraction`` is the fraction
+        with non-zero loss, ``semihard_fraction`` the fraction that found a negative
+        beyond the positive, ``mean_positive_distance`` the mean ``D[a, p]`` and
+        ``mean_negative_distance`` the mean ``D[a, n*]``.
+
+    Raises:
+        FacenetError: ``distance`` is not one of :data:`DISTANCES`.
+    """
+    labels, emb, dist, positive, negative = _prepare(labels, embeddings, distance)
+    num_neg, order, sorted_neg = _sort_negatives(dist, negative)
+    # First rank whose negative distance is strictly greater than D[a, p].
+    beyond = tf.searchsorted(sorted_neg, ops.stop_gradient(dist), side="right")
+    found = beyond < num_neg[:, None]
+    rank = ops.where(found, beyond, ops.maximum(num_neg - 1, 0)[:, None])
+    chosen = tf.gather(order, rank, batch_dims=1)
+    neg_dist = ops.where((num_neg > 0)[:, None], tf.gather(dist, chosen, batch_dims=1), 0.0)
+    pair_loss = ops.maximum(dist - neg_dist + margin, 0.0)
+
+    loss = _masked_mean(pair_loss, positive)
+    if not return_stats:
+        return loss
+    return loss, _stats(emb, {
+        "active_fraction": _masked_mean(ops.cast(pair_loss > 0.0, dist.dtype), positive),
+        "semihard_fraction": _masked_mean(ops.cast(found, dist.dtype), positive),
+        "mean_positive_distance": _masked_mean(dist, positive),
+        "mean_negative_distance": _masked_mean(neg_dist, positive),
+    })
+
+
+def triplet_hard_loss(labels, embeddings, margin=0.2, soft=False, distance="squared_l2",
+                      return_stats=False):
+    """Triplet loss with batch-hard mining (arXiv:1703.07737).
+
+    For every anchor that has a positive, its farthest positive and closest negative::
+
+        dp(a) = max_p D[a, p]        dn(a) = min_n D[a, n]   (0 if a has no negative)
+        loss  = mean over anchors with a positive of
+                max(dp - dn + margin, 0)     or, if soft,    log(1 + exp(dp - dn))
+
+    Differs from tensorflow-addons ``triplet_hard_loss`` in two documented ways: tfa
+    averages over *all* anchors (an anchor without positive enters with ``dp = 0``,
+    pushing its negatives away with no positive to pull), and tfa uses ``dn = max_j
+    D[a, j]`` for an anchor without negative; here such an anchor uses ``dn = 0``, as in
+    semi-hard mining.
+
+    Args:
+        labels: int tensor ``[B]`` or ``[B, 1]``, identity of each embedding.
+        embeddings: float tensor ``[B, D]``; float16/bfloat16 are computed in float32.
+        margin: float >= 0, in units of the distance, unused if ``soft``; default 0.2.
+        soft: use the soft-margin (softplus) form; default False.
+        distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
+        return_stats: also return the statistics dict; default False.
+
+    Returns:
+        Scalar float32 loss (float64 for float64 embeddings); with ``return_stats``,
+        ``(loss, stats)`` where over anchors with a positive ``active_fraction`` is the
+        fraction with ``dp - dn + margin > 0`` (``dp > dn`` if ``soft``, whose loss is
+        never 0), ``semihard_fraction`` the fraction with ``dp < dn < dp + margin``, and
+        ``mean_positive_distance`` / ``mean_negative_distance`` the means of ``dp``/``dn``.
+
+    Raises:
+        FacenetError: ``distance`` is not one of :data:`DISTANCES`.
+    """
+    labels, emb, dist, positive, negative = _prepare(labels, embeddings, distance)
+    has_pos = ops.any(positive, axis=1)
+    has_neg = ops.any(negative, axis=1)
+    # Distances are >= 0, so 0 is a neutral fill for the max over positives. (tf.reduce_*
+    # because ops.max/min refuse the empty batch.)
+    pos_dist = tf.reduce_max(ops.where(positive, dist, 0.0), axis=1)
+    neg_dist = ops.where(has_neg, tf.reduce_min(ops.where(negative, dist, float("inf")),
+                                                axis=1), 0.0)
+    gap = pos_dist - neg_dist
+    anchor_loss = ops.softplus(gap) if soft else ops.maximum(gap + margin, 0.0)
+
+    loss = _masked_mean(anchor_loss, has_pos)
+    if not return_stats:
+        return loss
+    active = gap > 0.0 if soft else gap + margin > 0.0
+    return loss, _stats(emb, {
+        "active_fraction": _masked_mean(ops.cast(active, dist.dtype), has_pos),
+        "semihard_fraction": _masked_mean(
+            ops.cast((gap < 0.0) & (gap + margin > 0.0), dist.dtype), has_pos),
+        "mean_positive_distance": _masked_mean(pos_dist, has_pos),
+        "mean_negative_distance": _masked_mean(neg_dist, has_pos),
+    })
+
+
+def triplet_batch_all_loss(labels, embeddings, margin=0.2, distance="squared_l2",
+                           return_stats=False):
+    """Triplet loss averaged over every active triplet of the batch (arXiv:1703.07737).
+
+    A triplet ``(a, p, n)`` is valid for every positive pair ``(a, p)`` and negative
+    ``n`` of ``a``; it is active when its loss is positive::
+
+        loss = sum_{a,p,n} max(D[a, p] - D[a, n] + margin, 0) / #{active triplets}
+
+    0.0 if no triplet is active. There are O(B³) triplets, but none is materialised:
+    for a positive pair, the active negatives are those with ``D[a, n] < D[a, p] +
+    margin``, so with each anchor's negative distances sorted once, a binary search
+    gives their count ``k`` and a prefix sum their total ``S``, and the pair contributes
+    ``k (D[a, p] + margin) - S``. Exact; O(B² log B) time, O(B²) memory.
+
+    Args:
+        labels: int tensor ``[B]`` or ``[B, 1]``, identity of each embedding.
+        embeddings: float tensor ``[B, D]``; float16/bfloat16 are computed in float32.
+        margin: float >= 0, in units of the distance; default 0.2.
+        distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
+        return_stats: also return the statistics dict; default False.
+
+    Returns:
+        Scalar float32 loss (float64 for float64 embeddings); with ``return_stats``,
+        ``(loss, stats)`` where ``active_fraction`` is the fraction of valid triplets
+        that are active, ``semihard_fraction`` the fraction with ``D[a, p] < D[a, n] <
+        D[a, p] + margin``, ``mean_positive_distance`` the mean ``D[a, p]`` over positive
+        pairs and ``mean_negative_distance`` the mean ``D[a, n]`` over active triplets.
+
+    Raises:
+        FacenetError: ``distance`` is not one of :data:`DISTANCES`.
+    """
+    labels, emb, dist, positive, negative = _prepare(labels, embeddings, distance)
+    num_neg, order, sorted_neg = _sort_negatives(dist, negative)
+    # Sorted negative distances again, now differentiable, 0 past the last negative.
+    # Centred on the anchor's mean negative distance so the prefix sums stay small and
+    # k (D[a, p] + margin) - S loses fewer digits to cancellation in float32.
+    is_neg_rank = ops.arange(ops.shape(dist)[0])[None, :] < num_neg[:, None]
+    centre = ops.stop_gradient(_masked_mean(dist, negative, axis=1))[:, None]
+    ranked = ops.where(is_neg_rank, tf.gather(dist, order, batch_dims=1) - centre, 0.0)
+    prefix = ops.pad(ops.cumsum(ranked, axis=1), [[0, 0], [1, 0]])  # prefix[:, k]: first k
+    plain = ops.stop_gradient(dist)
+    count = tf.searchsorted(sorted_neg, plain + margin, side="left")  # D[a, n] < D[a, p] + m
+    count = ops.where(positive, count, 0)
+    count_f = ops.cast(count, dist.dtype)
+    total = tf.gather(prefix, count, batch_dims=1)
+    pair_sum = count_f * (dist + margin - centre) - total
+    num_active = ops.sum(count_f)
+
+    loss = _safe_divide(ops.sum(ops.where(positive, pair_sum, 0.0)), num_active)
+    if not return_stats:
+        return loss
+    num_valid = ops.sum(ops.where(positive, ops.cast(num_neg, dist.dtype)[:, None], 0.0))
+    not_beyond = tf.searchsorted(sorted_neg, plain, side="right")  # D[a, n] <= D[a, p]
+    semihard = ops.where(positive, ops.maximum(count - not_beyond, 0), 0)
+    return loss, _stats(emb, {
+        "active_fraction": _safe_divide(num_active, num_valid),
+        "semihard_fraction": _safe_divide(ops.cast(ops.sum(semihard), dist.dtype),
+                                          num_valid),
+        "mean_positive_distance": _masked_mean(dist, positive),
+        "mean_negative_distance": _safe_divide(
+            ops.sum(ops.where(positive, total + count_f * centre, 0.0)), num_active),
+    })
+
+
+class _TripletLoss(keras.losses.Loss):
+    """Shared constructor, checks and config of the triplet loss classes."""
+
+    _function = None
+
+    def __init__(self, margin=0.2, distance="squared_l2", name=None,
+                 reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if not margin >= 0:
+            raise FacenetError(f"margin must be >= 0; received {margin!r}")
+        self.margin = float(margin)
+        self.distance = check_choice("distance", distance, DISTANCES)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            raise FacenetError(
+                f"{type(self).__name__} is a batch-level loss; sample_weight must be None"
+            )
+        return super().__call__(y_true, y_pred)
+
+    def _options(self):
+        return {"margin": self.margin, "distance": self.distance}
+
+    def call(self, y_true, y_pred):
+        # Loss.__call__ has cast the labels to the loss dtype (exact below 2**24).
+        return type(self)._function(ops.cast(y_true, "int64"), y_pred, **self._options())
+
+    def call_with_stats(self, y_true, y_pred):
+        """Return ``(loss, stats)`` for the batch; see the pure function for ``stats``."""
+        return type(self)._function(ops.convert_to_tensor(y_true), y_pred,
+                                    return_stats=True, **self._options())
+
+    def get_config(self):
+        return {**super().get_config(), **self._options()}
+
+
+@keras.saving.register_keras_serializable(package="facenet_tf")
+class TripletSemiHardLoss(_TripletLoss):
+    """Keras loss object for :func:`triplet_semihard_loss` (same arguments and result).
+
+    Example::
+
+        model.compile(optimizer="adam", loss=TripletSemiHardLoss(margin=0.2))
+        model.fit(images, identity_labels, batch_size=P * K)
+    """
+
+    _function = staticmethod(triplet_semihard_loss)
+
+    def __init__(self, margin=0.2, distance="squared_l2", name="triplet_semihard_loss",
+                 reduction="sum_over_batch_size", dtype=None):
+        super().__init__(margin, distance, name, reduction, dtype)
+
+
+@keras.saving.register_keras_serializable(package="facenet_tf")
+class TripletHardLoss(_TripletLoss):
+    """Keras loss object for :func:`triplet_hard_loss` (same arguments and result)."""
+
+    _function = staticmethod(triplet_hard_loss)
+
+    def __init__(self, margin=0.2, soft=False, distance="squared_l2",
+                 name="triplet_hard_loss", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(margin, distance, name, reduction, dtype)
+        self.soft = bool(soft)
+
+    def _options(self):
+        return {**super()._options(), "soft": self.soft}
+
+
+@keras.saving.register_keras_serializable(package="facenet_tf")
+class TripletBatchAllLoss(_TripletLoss):
+    """Keras loss object for :func:`triplet_batch_all_loss` (same arguments and result)."""
+
+    _function = staticmethod(triplet_batch_all_loss)
+
+    def __init__(self, margin=0.2, distance="squared_l2", name="triplet_batch_all_loss",
+                 reduction="sum_over_batch_size", dtype=None):
+        super().__init__(margin, distance, name, reduction, dtype)
+
+
+def get(name, margin=0.2, distance="squared_l2"):
+    """Loss object for a ``--loss`` name.
+
+    Args:
+        name: one of :data:`LOSSES`: ``"semihard"``, ``"hard"``, ``"soft_hard"``
+            (batch-hard with softplus; ``margin`` unused) or ``"batch_all"``.
+        margin: float >= 0; default 0.2.
+        distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
+
+    Returns:
+        A :class:`keras.losses.Loss` with ``call_with_stats``.
+
+    Raises:
+        FacenetError: unknown ``name`` or ``distance``, or negative ``margin``.
+    """
+    check_choice("loss", name, LOSSES)
+    if name == "semihard":
+        return TripletSemiHardLoss(margin=margin, distance=distance)
+    if name == "batch_all":
+        return TripletBatchAllLoss(margin=margin, distance=distance)
+    return TripletHardLoss(margin=margin, soft=name == "soft_hard", distance=distance)
+
+
+def _prepare(labels, embeddings, distance):
+    """Embeddings in the compute dtype, distance matrix and positive / negative masks."""
+    check_choice("distance", distance, DISTANCES)
+    embeddings = ops.convert_to_tensor(embeddings)
+    if embeddings.dtype != tf.float64:
+        embeddings = ops.cast(embeddings, "float32")
+    labels = ops.reshape(ops.convert_to_tensor(labels), [-1])
+    dist = pairwise_distances(embeddings, metric=distance)
+    same = ops.equal(labels[:, None], labels[None, :])
+    positive = same & ~ops.eye(ops.shape(labels)[0], dtype="bool")
+    return labels, embeddings, dist, positive, ~same
+
+
+def _sort_negatives(dist, negative):
+    """Per anchor: number of negatives, their column indices and distances, ascending.
+
+    Non-negatives are +inf so they sort last. top_k of the negated row is a stable sort
+    (ties keep index order) and returns the values too, saving a gather.
+    """
+    masked = ops.where(negative, ops.stop_gradient(dist), float("inf"))
+    neg_sorted, order = tf.math.top_k(-masked, k=ops.shape(dist)[1], sorted=True)
+    num_neg = ops.sum(ops.cast(negative, "int32"), axis=1)
+    return num_neg, order, -neg_sorted
+
+
+def _safe_divide(total, count):
+    return total / ops.maximum(ops.cast(count, total.dtype), 1.0)
+
+
+def _masked_mean(values, mask, axis=None):
+    return _safe_divide(ops.sum(ops.where(mask, values, 0.0), axis=axis),
+                        ops.sum(ops.cast(mask, values.dtype), axis=axis))
+
+
+def _stats(embeddings, stats):
+    norms = ops.norm(embeddings, axis=1)
+    stats["embedding_norm"] = _safe_divide(ops.sum(norms), ops.shape(norms)[0])
+    return {key: ops.cast(ops.stop_gradient(value), "float32")
+            for key, value in stats.items()}

@@ -1,0 +1,325 @@
+"""Triplet losses against a slow float64 reference written from the definitions."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from facenet_tf import losses
+from facenet_tf.distances import DISTANCES
+from facenet_tf.errors import FacenetError
+
+KINDS = ("semihard", "hard", "soft_hard", "batch_all")
+MARGIN = 0.2
+
+
+def loss_fn(kind):
+    if kind == "semihard":
+        return losses.triplet_semihard_loss
+    if kind == "batch_all":
+        return losses.triplet_batch_all_loss
+    return lambda *args, **kw: losses.triplet_hard_loss(*args, soft=kind == "soft_hard", **kw)
+
+
+# ---- reference: loops over pairs / triplets, float64 -------------------------------------
+
+def ref_distance(x, y, metric):
+    if metric == "cosine":
+        return min(max(1.0 - x @ y / (np.linalg.norm(x) * np.linalg.norm(y)), 0.0), 2.0)
+    squared = np.sum((x - y) ** 2)
+    return np.sqrt(squared) if metric == "l2" else squared
+
+
+def ref_triplets(kind, labels, emb, metric, margin=MARGIN):
+    """(a, p, n) triplets the loss sums over (n = -1: no negative, D[a, n] = 0) and the
+    denominator of the mean."""
+    n_items = len(labels)
+    d = np.array([[0.0 if i == j else ref_distance(emb[i], emb[j], metric)
+                   for j in range(n_items)] for i in range(n_items)])
+    triplets, denominator = [], 0
+    for a in range(n_items):
+        pos = [p for p in range(n_items) if p != a and labels[p] == labels[a]]
+        neg = [n for n in range(n_items) if labels[n] != labels[a]]
+        if kind in ("hard", "soft_hard") and pos:
+            p = max(pos, key=lambda j: d[a, j])
+            triplets.append((a, p, min(neg, key=lambda j: d[a, j]) if neg else -1))
+            denominator += 1
+        for p in pos if kind == "semihard" else []:
+            beyond = [n for n in neg if d[a, n] > d[a, p]]
+            if beyond:
+                n = min(beyond, key=lambda j: d[a, j])
+            else:
+                n = max(neg, key=lambda j: d[a, j]) if neg else -1
+            triplets.append((a, p, n))
+            denominator += 1
+        for p, n in itertools.product(pos, neg) if kind == "batch_all" else []:
+            triplets.append((a, p, n))
+            denominator += d[a, p] - d[a, n] + margin > 0
+    return d, triplets, denominator
+
+
+def ref_loss(kind, labels, emb, metric, margin=MARGIN):
+    d, triplets, denominator = ref_triplets(kind, labels, emb, metric, margin)
+    total = 0.0
+    for a, p, n in triplets:
+        gap = d[a, p] - (d[a, n] if n >= 0 else 0.0)
+        total += np.log1p(np.exp(gap)) if kind == "soft_hard" else max(gap + margin, 0.0)
+    return total / max(denominator, 1)
+
+
+def ref_gradient(kind, labels, emb, metric, margin=MARGIN):
+    """Gradient of the reference loss: the chosen triplets are fixed (mining is not
+    differentiated), the distances of those triplets recomputed in float64 TF ops."""
+    _, triplets, denominator = ref_triplets(kind, labels, emb, metric, margin)
+    x = tf.Variable(np.asarray(emb, np.float64))
+    if not triplets:
+        return np.zeros(x.shape)
+    a, p, n = (np.array(t) for t in zip(*triplets))
+
+    def dist(i, j):
+        u, v = tf.gather(x, i), tf.gather(x, j)
+        if metric == "cosine":
+            return 1.0 - tf.reduce_sum(tf.math.l2_normalize(u, 1) * tf.math.l2_normalize(v, 1), 1)
+        squared = tf.reduce_sum(tf.square(u - v), 1)
+        return tf.sqrt(squared) if metric == "l2" else squared
+
+    with tf.GradientTape() as tape:
+        gap = dist(a, p) - tf.where(n >= 0, dist(a, np.maximum(n, 0)), 0.0)
+        per = tf.nn.softplus(gap) if kind == "soft_hard" else tf.nn.relu(gap + margin)
+        total = tf.reduce_sum(per) / max(denominator, 1)
+    return tf.convert_to_tensor(tape.gradient(total, x)).numpy()
+
+
+def ref_stats(kind, labels, emb, metric, margin=MARGIN):
+    d, triplets, _ = ref_triplets(kind, labels, emb, metric, margin)
+    if not triplets:
+        return dict.fromkeys(("active_fraction", "semihard_fraction",
+                              "mean_positive_distance", "mean_negative_distance"), 0.0)
+    dp = np.array([d[a, p] for a, p, _ in triplets])
+    dn = np.array([d[a, n] if n >= 0 else 0.0 for a, _, n in triplets])
+    gap = dp - dn
+    active = gap > 0 if kind == "soft_hard" else gap + margin > 0
+    if kind == "semihard":
+        semihard = np.array([any(d[a, j] > d[a, p] and labels[j] != labels[a]
+                                 for j in range(len(labels))) for a, p, _ in triplets])
+    else:
+        semihard = (gap < 0) & (gap + margin > 0)
+    stats = {"active_fraction": active.mean(), "semihard_fraction": semihard.mean(),
+             "mean_positive_distance": dp.mean(), "mean_negative_distance": dn.mean()}
+    if kind == "batch_all":
+        positive_pairs = sorted({(a, p) for a, p, _ in triplets})
+        stats["mean_positive_distance"] = np.mean([d[a, p] for a, p in positive_pairs])
+        stats["mean_negative_distance"] = dn[active].mean() if active.any() else 0.0
+    return stats
+
+
+# ---- batches ----------------------------------------------------------------------------
+
+def make_batch(seed, size, identities, dim=8, unit=False):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, identities, size)
+    emb = rng.normal(size=(size, dim)).astype("float32")
+    if unit:
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    return labels, emb
+
+
+# (size, identities, unit norm): 1 image per identity up to one identity for all.
+CASES = [(2, 1, False), (2, 2, True), (3, 2, False), (5, 2, True), (8, 3, False),
+         (12, 12, True), (17, 4, True), (32, 8, False), (64, 16, True), (64, 3, False)]
+
+
+def assert_close(actual, expected, tol):
+    actual, expected = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    scale = max(1.0, float(np.max(np.abs(expected), initial=0.0)))
+    assert np.max(np.abs(actual - expected), initial=0.0) <= tol * scale, (actual, expected)
+
+
+@pytest.mark.parametrize("metric", DISTANCES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_value_matches_reference(kind, metric):
+    for seed, (size, identities, unit) in enumerate(CASES):
+        labels, emb = make_batch(seed, size, identities, unit=unit)
+        got = loss_fn(kind)(labels, emb, margin=MARGIN, distance=metric)
+        assert got.dtype == tf.float32 and got.shape == ()
+        assert_close(got, ref_loss(kind, labels, emb.astype(np.float64), metric), 1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_large_batch_matches_reference(kind):
+    size = 300 if kind != "batch_all" else 120
+    labels, emb = make_batch(100, size, size // 4, dim=16, unit=True)
+    got = loss_fn(kind)(labels, emb, distance="squared_l2")
+    assert_close(got, ref_loss(kind, labels, emb.astype(np.float64), "squared_l2"), 1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_float16_inputs_computed_in_float32(kind):
+    labels, emb = make_batch(3, 24, 6, unit=True)
+    half = emb.astype("float16")
+    got = loss_fn(kind)(labels, half, distance="l2")
+    assert got.dtype == tf.float32
+    assert_close(got, ref_loss(kind, labels, half.astype(np.float64), "l2"), 1e-5)
+
+
+@pytest.mark.parametrize("metric", DISTANCES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradient_matches_reference(kind, metric):
+    for seed, (size, identities, unit) in enumerate([(9, 3, True), (20, 5, False)]):
+        labels, emb = make_batch(50 + seed, size, identities, unit=unit)
+        x = tf.Variable(emb)
+        with tf.GradientTape() as tape:
+            total = loss_fn(kind)(labels, x, distance=metric)
+        assert_close(tf.convert_to_tensor(tape.gradient(total, x)), ref_gradient(kind, labels, emb, metric), 1e-4)
+
+
+@pytest.mark.parametrize("metric", DISTANCES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_stats_match_reference(kind, metric):
+    labels, emb = make_batch(11, 30, 6, unit=False)
+    _, stats = loss_fn(kind)(labels, emb, distance=metric, return_stats=True)
+    expected = ref_stats(kind, labels, emb.astype(np.float64), metric)
+    expected["embedding_norm"] = np.linalg.norm(emb.astype(np.float64), axis=1).mean()
+    assert set(stats) == set(expected)
+    for key, value in stats.items():
+        assert value.dtype == tf.float32 and value.shape == ()
+        assert_close(value, expected[key], 1e-5)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("labels", [[0, 1, 2, 3, 4], [7], []], ids=["distinct", "one", "empty"])
+def test_no_positive_pair_gives_zero_and_zero_gradient(kind, labels):
+    x = tf.Variable(np.random.default_rng(0).normal(size=(len(labels), 4)).astype("float32"))
+    with tf.GradientTape() as tape:
+        total, stats = loss_fn(kind)(np.array(labels, int), x, return_stats=True)
+    grad = tape.gradient(total, x)
+    assert float(total) == 0.0
+    assert grad is None or (np.all(np.isfinite(grad)) and not np.any(grad))
+    assert all(np.isfinite(v) for v in stats.values())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_single_identity_batch(kind):
+    """No negatives: semi-hard and hard use D[a, n] = 0 (tfa's semi-hard rule), so the loss
+    is the positive distance plus margin; batch-all has no triplet, so 0."""
+    labels, emb = make_batch(5, 6, 1)
+    x = tf.Variable(emb)
+    with tf.GradientTape() as tape:
+        total = loss_fn(kind)(labels, x, distance="l2")
+    assert_close(total, ref_loss(kind, labels, emb.astype(np.float64), "l2"), 1e-5)
+    assert (float(total) == 0.0) == (kind == "batch_all")
+    assert np.all(np.isfinite(tape.gradient(total, x)))
+
+
+@pytest.mark.parametrize("metric", DISTANCES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_identical_embeddings_are_finite(kind, metric):
+    x = tf.Variable(tf.ones([8, 4]))
+    with tf.GradientTape() as tape:
+        total, stats = loss_fn(kind)([0, 0, 1, 1, 2, 2, 3, 3], x, distance=metric,
+                                     return_stats=True)
+    assert np.isfinite(float(total))
+    assert np.all(np.isfinite(tape.gradient(total, x)))
+    assert all(np.isfinite(v) for v in stats.values())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_xla_gives_same_values(kind):
+    labels, emb = make_batch(9, 40, 10, unit=True)
+
+    def step(lab, x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total, stats = loss_fn(kind)(lab, x, distance="l2", return_stats=True)
+        return total, stats, tape.gradient(total, x)
+
+    eager = step(tf.constant(labels), tf.constant(emb))
+    jitted = tf.function(step, jit_compile=True)(tf.constant(labels), tf.constant(emb))
+    for want, got in zip(tf.nest.flatten(eager), tf.nest.flatten(jitted)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ("semihard", "hard", "batch_all"))
+def test_no_cubic_intermediate(kind):
+    """Forward and backward graphs hold no tensor with B³ elements (B = 64)."""
+    size = 64
+
+    @tf.function
+    def step(lab, x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = loss_fn(kind)(lab, x)
+        return tape.gradient(total, x)
+
+    graph = step.get_concrete_function(tf.TensorSpec([size], tf.int32),
+                                       tf.TensorSpec([size, 128], tf.float32)).graph
+    largest = max(out.shape.num_elements() or 0 for op in graph.get_operations()
+                  for out in op.outputs)
+    assert largest < size ** 3 // 8
+
+
+def test_float64_embeddings_stay_float64():
+    labels, emb = make_batch(4, 16, 4)
+    got = losses.triplet_semihard_loss(labels, emb.astype(np.float64), distance="cosine")
+    assert got.dtype == tf.float64
+    assert_close(got, ref_loss("semihard", labels, emb.astype(np.float64), "cosine"), 1e-10)
+
+
+# ---- Keras objects ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", KINDS)
+def test_loss_object_equals_function_and_keeps_scalar(name):
+    labels, emb = make_batch(2, 16, 4, unit=True)
+    loss = losses.get(name, margin=0.3, distance="l2")
+    want = loss_fn(name)(labels, emb, margin=0.3, distance="l2")
+    assert loss.reduction == "sum_over_batch_size"
+    np.testing.assert_allclose(loss(labels[:, None], emb), want, rtol=1e-6)
+    np.testing.assert_allclose(loss(labels, emb), want, rtol=1e-6)
+    total, stats = loss.call_with_stats(labels, emb)
+    np.testing.assert_allclose(total, want, rtol=1e-6)
+    assert "active_fraction" in stats
+
+
+@pytest.mark.parametrize("cls, options", [
+    (losses.TripletSemiHardLoss, {"margin": 0.5, "distance": "cosine"}),
+    (losses.TripletHardLoss, {"margin": 0.1, "soft": True, "distance": "l2"}),
+    (losses.TripletBatchAllLoss, {"margin": 1.0}),
+])
+def test_config_round_trip(cls, options):
+    loss = cls(name="mine", **options)
+    config = loss.get_config()
+    assert {k: config[k] for k in options} == options and config["name"] == "mine"
+    again = cls.from_config(config)
+    assert again.get_config() == config
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(loss))
+    assert type(restored) is cls and restored.get_config() == config
+
+
+def test_bad_options_raise_facenet_error():
+    with pytest.raises(FacenetError, match="distance.*'cosine'.*'angular'"):
+        losses.TripletSemiHardLoss(distance="angular")
+    with pytest.raises(FacenetError, match="margin must be >= 0; received -0.1"):
+        losses.TripletHardLoss(margin=-0.1)
+    with pytest.raises(FacenetError, match="loss.*'semihard'.*'batch_all'.*'triplet'"):
+        losses.get("triplet")
+    with pytest.raises(FacenetError, match="distance"):
+        losses.triplet_batch_all_loss([0, 0], np.ones((2, 2)), distance="L2")
+    with pytest.raises(FacenetError, match="sample_weight"):
+        losses.TripletSemiHardLoss()([0, 0], np.ones((2, 2)), sample_weight=[1.0, 1.0])
+
+
+def test_get_resolves_every_cli_name():
+    assert isinstance(losses.get("semihard"), losses.TripletSemiHardLoss)
+    assert isinstance(losses.get("batch_all"), losses.TripletBatchAllLoss)
+    assert losses.get("hard").soft is False and losses.get("soft_hard").soft is True
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_compile_and_fit(name):
+    labels, images = make_batch(8, 32, 8, dim=6)
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=losses.get(name))
+    history = model.fit(images, labels, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    assert len(history.history["loss"]) == 1 and np.isfinite(history.history["loss"][0])
