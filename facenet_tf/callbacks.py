@@ -1,0 +1,100 @@
+"""Training callbacks, one concern each: validation on held-out identities, collapse warning."""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, Optional
+
+import keras
+import numpy as np
+
+logger = logging.getLogger("facenet_tf")
+
+
+class HeldOutVerification(keras.callbacks.Callback):
+    """Each epoch, embed held-out identities and add verification metrics to the logs.
+
+    Adds ``val_accuracy``, ``val_accuracy_std``, ``val_auc``, ``val_eer``,
+    ``val_tar_at_far_1e-3`` and ``val_tar_at_far_1e-2`` (and the thresholds) to the epoch
+    logs, so the TensorBoard callback placed *after* this one writes them to the
+    validation run and the progress bar shows them. Same code as ``evaluate.py``.
+
+    Args:
+        images: uint8 ``[N,H,W,3]`` held-out images.
+        labels: int ``[N]`` their identities (people not seen in training).
+        embedder: the embedding model being trained.
+        distance: distance name used for pair distances.
+        seed: seed for pair sampling and folds.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, embedder: keras.Model,
+                 distance: str = "squared_l2", seed: int = 0):
+        super().__init__()
+        self.images = images
+        self.labels = labels
+        self.embedder = embedder
+        self.distance = distance
+        self.seed = seed
+        self.result = None
+        self.embeddings: Optional[np.ndarray] = None
+
+    def evaluate(self) -> Dict[str, float]:
+        from facenet_tf.evaluation.labelled import verify_labelled
+
+        self.embeddings = self.embedder.predict(self.images.astype(np.float32), batch_size=256, verbose=0)
+        self.result, _, _ = verify_labelled(self.embeddings, self.labels, self.distance, seed=self.seed)
+        metrics = self.result.to_json_dict()
+        return {
+            "val_accuracy": metrics["accuracy"],
+            "val_accuracy_std": metrics["accuracy_std"],
+            "val_auc": metrics["auc"],
+            "val_eer": metrics["eer"],
+            "val_tar_at_far_1e-3": metrics["val_at_far_1e-3"],
+            "val_tar_at_far_1e-2": metrics["val_at_far_1e-2"],
+            "val_threshold": metrics["threshold"],
+            "val_threshold_at_far_1e-3": metrics["threshold_at_far_1e-3"],
+        }
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.evaluate())
+
+
+class CollapseWarning(keras.callbacks.Callback):
+    """Warn once when training looks collapsed.
+
+    Collapse: every embedding maps to (nearly) the same point, so the loss sits at the
+    margin and both mean distances are ~0. Seen for ``patience`` consecutive steps, one
+    warning goes to the ``facenet_tf`` logger with what to try.
+
+    Args:
+        margin: the loss margin.
+        patience: consecutive collapsed steps before warning.
+        tolerance: distances below ``tolerance`` and ``|loss - margin| < tolerance * margin``
+            count as collapsed.
+    """
+
+    def __init__(self, margin: float, patience: int = 50, tolerance: float = 0.05):
+        super().__init__()
+        self.margin = margin
+        self.patience = patience
+        self.tolerance = tolerance
+        self.streak = 0
+        self.warned = False
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.warned or not logs or "step_loss" not in logs:
+            return
+        loss = float(logs["step_loss"])
+        pos = float(logs.get("mean_positive_distance", 1.0))
+        neg = float(logs.get("mean_negative_distance", 1.0))
+        collapsed = abs(loss - self.margin) < self.tolerance * max(self.margin, 1e-6) and max(pos, neg) < self.tolerance
+        self.streak = self.streak + 1 if collapsed else 0
+        if self.streak >= self.patience:
+            self.warned = True
+            logger.warning(
+                "training looks collapsed: for %d steps the loss stayed at the margin (%.3f) with mean "
+                "positive/negative distances %.4f/%.4f; try a lower learning rate, a larger batch "
+                "(more identities per batch) or --loss hard",
+                self.streak, self.margin, pos, neg,
+            )
