@@ -107,3 +107,28 @@ def _hash_files(paths: Sequence[str]) -> str:
         with open(path, "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()[:16]
+
+
+class RawPixelEmbedder(Embedder):
+    """Baseline "model": greyscale pixels, per-image standardised, flattened, unit-normalised.
+
+    Gives the number a trained model must beat, through exactly the same evaluation code.
+    """
+
+    def __init__(self, image_size: Tuple[int, int] = (56, 46)):
+        image_size = image_ops.parse_image_size(image_size)
+        super().__init__(self._embed, image_size, image_size[0] * image_size[1], {"distance": "squared_l2"},
+                         "raw-pixels", "raw-pixels")
+
+    @staticmethod
+    def _embed(batch: np.ndarray) -> np.ndarray:
+        grey = np.asarray(batch, np.float64).mean(axis=-1).reshape(len(batch), -1)
+        grey -= grey.mean(axis=1, keepdims=True)
+        return (grey / np.maximum(np.linalg.norm(grey, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def load_embedder(path: str, image_size=None) -> Embedder:
+    """:meth:`Embedder.load`, or the :class:`RawPixelEmbedder` baseline for ``path == "raw-pixels"``."""
+    if path == "raw-pixels":
+        return RawPixelEmbedder(image_size or (56, 46))
+    return Embedder.load(path)

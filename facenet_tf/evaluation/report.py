@@ -1,0 +1,105 @@
+"""Evaluate a model on a folder of identities or on LFW pairs: the numbers evaluate.py prints.
+
+Folder protocol: every image of every identity is embedded; verification uses every
+same/different pair (sampled above ``max_pairs``), class-balanced (each class carries half
+the weight, accuracy = (TAR + TNR) / 2), thresholds 10-fold cross-validated as in LFW.
+One-shot protocol: the last ``unknown_identities`` identities (natural name order) are
+strangers; of the others ``enrol_per_identity`` image(s) per person chosen by seed are
+enrolled and every other image is identified.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from facenet_tf.data.catalog import scan_directory
+from facenet_tf.errors import FacenetError
+from facenet_tf.evaluation.identification import identification_metrics, split_enrolment
+from facenet_tf.evaluation.labelled import MAX_PAIRS, verify_labelled
+from facenet_tf.evaluation.metrics import verification_metrics
+from facenet_tf.evaluation.pairs import lfw_pair_paths, read_lfw_pairs
+
+
+def evaluate_folder(embedder, data_dir: str, distance: Optional[str] = None, max_pairs: int = MAX_PAIRS,
+                    one_shot: bool = False, enrol_per_identity: int = 1, unknown_identities: Optional[int] = None,
+                    seed: int = 0) -> Dict[str, Any]:
+    """Verification (and optionally one-shot identification) figures of ``embedder`` on a folder.
+
+    Args:
+        embedder: object with ``embed_files(paths) -> [N, D]`` and ``distance``
+            (:class:`facenet_tf.inference.Embedder`).
+        data_dir: one sub-folder per identity.
+        distance: overrides the model's distance.
+        max_pairs: pair cap (all same-person pairs kept when they fit in half).
+        one_shot: also run the one-shot identification protocol.
+        enrol_per_identity: images enrolled per known identity.
+        unknown_identities: strangers for the open-set figures; default 20% of identities.
+        seed: pair sampling, folds and enrolment choice.
+
+    Returns:
+        Flat dict: the keys of :meth:`VerificationResult.to_json_dict` plus ``num_images``,
+        ``num_identities``, ``pairs`` (how they were formed), and with ``one_shot`` the
+        keys of :func:`identification_metrics`.
+    """
+    distance = distance or embedder.distance
+    catalog = scan_directory(data_dir, min_images=1)
+    embeddings = embedder.embed_files(catalog.paths)
+    if not np.any(catalog.counts() >= 2):
+        raise FacenetError(f"{data_dir}: no identity has 2 images, so there is no same-person pair to evaluate")
+    result, pairs, _ = verify_labelled(embeddings, catalog.labels, distance, max_pairs, seed)
+    out: Dict[str, Any] = result.to_json_dict()
+    out.update(
+        num_images=catalog.num_images,
+        num_identities=catalog.num_identities,
+        distance=distance,
+        pairs=(
+            f"all {pairs.total_possible} pairs" if not pairs.sampled
+            else f"{pairs.num_pairs} of {pairs.total_possible} pairs (all same-person pairs that fit in half, rest sampled)"
+        ) + "; classes weighted equally (accuracy = (TAR + TNR) / 2); 10-fold thresholds",
+    )
+    if one_shot:
+        out.update(one_shot_identification(embeddings, catalog.labels, distance, enrol_per_identity,
+                                           unknown_identities, seed))
+    return out
+
+
+def one_shot_identification(embeddings: np.ndarray, labels: np.ndarray, distance: str, enrol_per_identity: int = 1,
+                            unknown_identities: Optional[int] = None, seed: int = 0) -> Dict[str, Any]:
+    """Enrol ``enrol_per_identity`` images per known identity, identify the rest; strangers = last identities."""
+    num_ids = int(labels.max()) + 1
+    if unknown_identities is None:
+        unknown_identities = max(1, num_ids // 5) if num_ids >= 5 else 0
+    if unknown_identities >= num_ids:
+        raise FacenetError(f"unknown_identities ({unknown_identities}) must be below the number of identities ({num_ids})")
+    known = labels < num_ids - unknown_identities
+    enrol, probe = split_enrolment(labels[known], enrol_per_identity, seed)
+    known_emb, known_lab = embeddings[known], labels[known]
+    unknown_emb = embeddings[~known] if unknown_identities else None
+    metrics = identification_metrics(known_emb[enrol], known_lab[enrol], known_emb[probe], known_lab[probe],
+                                     metric=distance, unknown_emb=unknown_emb)
+    metrics["enrol_per_identity"] = enrol_per_identity
+    return metrics
+
+
+def evaluate_lfw_pairs(embedder, pairs_file: str, root: str, distance: Optional[str] = None) -> Dict[str, Any]:
+    """LFW protocol on ``pairs.txt``: the file's folds (View 2) or 10 stratified folds (plain list)."""
+    from facenet_tf.distances import paired_distances_numpy
+
+    distance = distance or embedder.distance
+    pairs = read_lfw_pairs(pairs_file)
+    paths = lfw_pair_paths(pairs, root)
+    unique = sorted({p for pair in paths for p in pair})
+    index = {p: i for i, p in enumerate(unique)}
+    embeddings = embedder.embed_files(unique)
+    a = embeddings[[index[p] for p, _ in paths]]
+    b = embeddings[[index[q] for _, q in paths]]
+    d = paired_distances_numpy(a, b, distance)
+    issame = np.array([p.issame for p in pairs])
+    folds = np.array([p.fold for p in pairs]) if pairs[0].fold is not None else None
+    out = verification_metrics(d, issame, folds=folds).to_json_dict()
+    out.update(num_images=len(unique), num_identities=len({os.path.basename(os.path.dirname(p)) for p in unique}),
+               distance=distance, pairs=f"{len(pairs)} pairs from {pairs_file}")
+    return out
