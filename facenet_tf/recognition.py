@@ -220,6 +220,10 @@ def _sorted(distances, rows):
     return np.take_along_axis(distances, order, 1), np.take_along_axis(rows, order, 1)
 
 
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _utc_now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
@@ -275,7 +279,7 @@ class Gallery:
             raise FacenetError(
                 f"model_fingerprint must be a non-empty string; received {model_fingerprint!r}"
             )
-        if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, numbers.Integral) or embedding_dim < 1:
+        if not _is_int(embedding_dim) or embedding_dim < 1:
             raise FacenetError(
                 f"embedding_dim must be a positive integer; received {embedding_dim!r}"
             )
@@ -345,7 +349,9 @@ class Gallery:
             FacenetError: any invalid name, source or embedding; nothing is written.
         """
         if isinstance(names, str):
-            raise FacenetError(f"names must be a sequence of strings; received the string {names!r}")
+            raise FacenetError(
+                f"names must be a sequence of strings; received the string {names!r}"
+            )
         names = list(names)
         vectors = self._check_embeddings(embeddings, "embeddings")
         if len(names) != len(vectors):
@@ -364,15 +370,9 @@ class Gallery:
         sources = [None if s is None else os.fspath(s) for s in sources]
         now = _utc_now()
         rows = [(n, v.tobytes(), s, now) for n, v, s in zip(names, vectors, sources)]
+        insert = "INSERT INTO entries (name, embedding, source, enrolled_at) VALUES (?, ?, ?, ?)"
         with self._transaction() as db:
-            ids = [
-                db.execute(
-                    "INSERT INTO entries (name, embedding, source, enrolled_at) VALUES (?, ?, ?, ?)",
-                    row,
-                ).lastrowid
-                for row in rows
-            ]
-        return ids
+            return [db.execute(insert, row).lastrowid for row in rows]
 
     def remove(self, name):
         """Remove every entry called ``name``; return how many were removed (maybe 0)."""
@@ -400,7 +400,7 @@ class Gallery:
         Raises:
             FacenetError: bad ``k`` or query shape, non-finite queries.
         """
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        if not _is_int(k) or k < 1:
             raise FacenetError(f"k must be a positive integer; received {k!r}")
         queries = self._check_embeddings(query_embeddings, "query_embeddings")
         index, ids, names = self._loaded()
@@ -426,7 +426,8 @@ class Gallery:
         Raises:
             FacenetError: ``threshold`` not a number (or NaN), or bad queries.
         """
-        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or math.isnan(threshold):
+        real = isinstance(threshold, numbers.Real) and not isinstance(threshold, bool)
+        if not real or math.isnan(threshold):
             raise FacenetError(f"threshold must be a number; received {threshold!r}")
         matches = []
         for neighbors in self.search(query_embeddings, k=1):
@@ -435,9 +436,8 @@ class Gallery:
                 continue
             nearest = neighbors[0]
             known = nearest.distance <= threshold
-            matches.append(
-                Match(nearest.name if known else None, nearest.distance, nearest.entry_id, nearest.name)
-            )
+            name = nearest.name if known else None
+            matches.append(Match(name, nearest.distance, nearest.entry_id, nearest.name))
         return matches
 
     @property
@@ -499,7 +499,8 @@ class Gallery:
         if self._cache is not None and self._cache[0] == version:
             return self._cache[1:]
         ids, names, blobs = [], [], []
-        for entry_id, name, blob in db.execute("SELECT id, name, embedding FROM entries ORDER BY id"):
+        rows = db.execute("SELECT id, name, embedding FROM entries ORDER BY id")
+        for entry_id, name, blob in rows:
             ids.append(entry_id)
             names.append(name)
             blobs.append(blob)

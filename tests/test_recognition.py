@@ -98,7 +98,8 @@ def test_other_model_refused_with_both_fingerprints_and_dims(path):
     with pytest.raises(FacenetError) as error:
         Gallery.open(path, "model-B", 64)
     assert str(error.value) == expected
-    with pytest.raises(FacenetError, match=r"model-A \(dim 128\); this model is model-A \(dim 64\)"):
+    same_model_other_dim = r"model-A \(dim 128\); this model is model-A \(dim 64\)"
+    with pytest.raises(FacenetError, match=same_model_other_dim):
         Gallery.open(path, "model-A", 64)
 
 
@@ -172,13 +173,15 @@ def test_enroll_is_all_or_nothing(path, case):
         assert len(gallery) == 1
 
 
-def test_enroll_rolls_back_when_the_database_fails_midway(path, monkeypatch):
-    with Gallery.open(path, "m", DIM) as gallery:
+def test_enroll_rolls_back_when_the_database_fails_midway(path):
+    Gallery.open(path, "m", DIM).close()
+    with sqlite3.connect(path) as db:
         # A trigger that fails on the third row: the first two must not stay behind.
-        gallery._connection.execute(
+        db.execute(
             "CREATE TRIGGER no_c BEFORE INSERT ON entries WHEN NEW.name = 'c' "
             "BEGIN SELECT RAISE(ABORT, 'no c'); END"
         )
+    with Gallery.open(path, "m", DIM) as gallery:
         with pytest.raises(sqlite3.IntegrityError):
             gallery.enroll(["a", "b", "c"], np.ones((3, DIM)))
         assert len(gallery) == 0
@@ -199,12 +202,14 @@ def test_remove_and_list(path, rng):
         assert len(gallery) == 2
         assert {n.name for n in gallery.search(rng.standard_normal((1, DIM)), k=5)[0]} == {"b", "c"}
         assert gallery.enroll([], np.zeros((0, DIM))) == []
+        assert gallery.search(np.zeros((0, DIM)), k=3) == []
 
 
 def test_identify_known_and_unknown(path):
     people = np.eye(DIM)[:3] * 2.0  # squared distance 8 between any two people
     with Gallery.open(path, "m", DIM) as gallery:
-        assert gallery.identify(np.zeros((1, DIM)), threshold=1.0) == [Match(None, float("inf"), None, None)]
+        empty = gallery.identify(np.zeros((1, DIM)), threshold=1.0)
+        assert empty == [Match(None, float("inf"), None, None)]
         ids = gallery.enroll(["ada", "alan", "grace"], people)
         queries = np.stack([people[1] + 0.1 * np.eye(DIM)[0], np.full(DIM, -3.0)])
         known, unknown = gallery.identify(queries, threshold=1.0)
@@ -289,7 +294,7 @@ def test_killed_enrolment_leaves_only_whole_batches(path):
 
     with Gallery.open(path, "m", 16, create=False) as gallery:
         counts = dict(gallery.list())
-        assert gallery._connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert set(counts.values()) == {50}
     for run in runs:
         # Batches commit in order: what survives is batch_0..batch_n, all printed ones too.
