@@ -1,0 +1,33 @@
+"""Shared fixtures: where the real data lives, and small generated datasets."""
+
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def data_root() -> str:
+    """``$FACENET_TF_DATA`` (a folder holding ``orl_faces/``), default ``../shared/data`` from the repo."""
+    return os.environ.get("FACENET_TF_DATA", os.path.join(REPO, "..", "shared", "data"))
+
+
+@pytest.fixture(scope="session")
+def orl_dir():
+    """Path of the ORL/AT&T faces (40 people × 10 PGM images); skips the test when absent."""
+    path = os.path.join(data_root(), "orl_faces")
+    if not os.path.isdir(os.path.join(path, "s1")):
+        pytest.skip(f"ORL faces not found at {path} (set FACENET_TF_DATA to a folder holding orl_faces/)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory):
+    """A small synthetic identity folder (12 people × 4 PNG images, 48x48)."""
+    from facenet_tf.data import write_synthetic_dataset
+
+    path = str(tmp_path_factory.mktemp("synthetic"))
+    write_synthetic_dataset(path, num_identities=12, images_per_identity=4, image_size=(48, 48), seed=3)
+    return path

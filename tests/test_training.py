@@ -1,0 +1,119 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from facenet_tf.data import AugmentConfig
+from facenet_tf.errors import FacenetError
+from facenet_tf.model import ModelConfig
+from facenet_tf.training import DataConfig, TrainConfig, train
+
+TINY = TrainConfig(
+    data=DataConfig(synthetic_identities=24, synthetic_images_per_identity=5, identities_per_batch=6,
+                    images_per_identity=3, validation_identities=4, augment=None),
+    model=ModelConfig(image_size=(32, 32), embedding_dim=16),
+    epochs=1, steps_per_epoch=3,
+)
+
+
+def test_loss_falls_on_synthetic_identities(tmp_path):
+    import tensorflow as tf
+
+    from facenet_tf import losses
+    from facenet_tf.data import PKConfig, pk_dataset, synthetic_identities
+    from facenet_tf.model import build_embedding_model
+    from facenet_tf.training import TripletTrainer, _optimizer
+
+    images, catalog = synthetic_identities(30, 6, (32, 32), seed=0)
+    config = TrainConfig(epochs=1, steps_per_epoch=60, learning_rate=3e-3, warmup_steps=5)
+    model = build_embedding_model(ModelConfig(image_size=(32, 32), embedding_dim=16))
+    trainer = TripletTrainer(model, losses.get("semihard"))
+    trainer.compile(optimizer=_optimizer(config))
+    ds = pk_dataset(catalog, (32, 32), PKConfig(8, 4, seed=0), augment=None, images=images)
+    fixed = [batch for batch in ds.take(4)]
+
+    def held_loss():
+        return np.mean([float(losses.triplet_semihard_loss(y, model(x, training=False))) for x, y in fixed])
+
+    before = held_loss()
+    trainer.fit(ds, epochs=1, steps_per_epoch=60, verbose=0)
+    after = held_loss()
+    assert after < 0.7 * before, (before, after)
+    del tf
+
+
+def test_train_writes_all_artefacts_and_savedmodel_serves_in_new_process(tmp_path):
+    out = str(tmp_path / "run")
+    result = train(TINY.__class__(**{**TINY.__dict__, "output_dir": out}), verbose=0)
+    for name in ("model.keras", "saved_model/saved_model.pb", "metadata.json", "metrics.json"):
+        assert os.path.exists(os.path.join(out, name)), name
+    assert os.listdir(os.path.join(out, "checkpoints"))
+    assert os.listdir(os.path.join(out, "logs", "train"))
+    metrics = json.load(open(os.path.join(out, "metrics.json")))
+    for key in ("accuracy", "auc", "eer", "val_at_far_1e-3", "threshold"):
+        assert key in metrics["validation"]
+    meta = json.load(open(os.path.join(out, "metadata.json")))
+    assert meta["image_size"] == [32, 32] and meta["embedding_dim"] == 16 and meta["distance"] == "squared_l2"
+    assert meta["thresholds"]["at_far"] is not None and len(meta["fingerprint"]) == 16
+    assert set(result.history) >= {"loss", "active_fraction", "mean_positive_distance", "learning_rate", "val_auc"}
+    assert not [f for f in os.listdir(out) if f.startswith(".")], "no temporary files left behind"
+    code = (
+        "import numpy as np, tensorflow as tf\n"
+        f"m = tf.saved_model.load({os.path.join(out, 'saved_model')!r})\n"
+        "x = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3)).astype('float32')\n"
+        "e = m.signatures['serving_default'](tf.constant(x))['embeddings'].numpy()\n"
+        "print(e.shape, float(np.abs(np.linalg.norm(e, axis=1) - 1).max()))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    shape, err = proc.stdout.strip().rsplit(" ", 1)
+    assert shape == "(5, 16)" and float(err) < 1e-5
+
+
+def test_config_errors(tmp_path):
+    bad = [
+        dict(loss="contrastive"),
+        dict(distance="manhattan"),
+        dict(epochs=0),
+        dict(learning_rate=0.0),
+        dict(data=DataConfig(images_per_identity=1)),
+        dict(data=DataConfig(identities_per_batch=500)),
+        dict(data=DataConfig(data_dir=str(tmp_path / "nope"))),
+        dict(init_from=str(tmp_path / "missing.keras")),
+    ]
+    for change in bad:
+        config = TINY.__class__(**{**TINY.__dict__, "output_dir": str(tmp_path / "x"), **change})
+        with pytest.raises(FacenetError):
+            train(config, verbose=0)
+
+
+@pytest.mark.slow
+def test_orl_train_30_evaluate_10_held_out(orl_dir, tmp_path):
+    """Train on ORL s1–s30, evaluate the unseen s31–s40 with evaluate.py's JSON line."""
+    out = str(tmp_path / "orl")
+    config = TrainConfig(
+        data=DataConfig(data_dir=orl_dir, validation_identities=10, identities_per_batch=10, images_per_identity=4,
+                        augment=AugmentConfig()),
+        model=ModelConfig(image_size=(56, 46), embedding_dim=64),
+        epochs=2, steps_per_epoch=40, output_dir=out,
+    )
+    result = train(config, verbose=0)
+    assert result.metadata["validation_identities"] == [f"s{i}" for i in range(31, 41)]
+    held_out = tmp_path / "held_out"
+    held_out.mkdir()
+    for i in range(31, 41):
+        os.symlink(os.path.join(orl_dir, f"s{i}"), held_out / f"s{i}")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, os.path.join(repo, "pipelines", "evaluate.py"), "--model", out,
+                           "--data-dir", str(held_out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in ("accuracy", "accuracy_std", "auc", "eer", "val_at_far_1e-3", "threshold", "num_images",
+                "num_identities", "num_pairs"):
+        assert key in report, key
+    assert report["num_images"] == 100 and report["num_identities"] == 10 and report["num_pairs"] == 4950
+    # the same embeddings and pairs as the training-time validation
+    assert report["auc"] == pytest.approx(result.metrics["validation"]["auc"], abs=1e-4)
+    assert report["auc"] > 0.8
