@@ -24,6 +24,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
+    "enroll": "enroll",
+    "identify": "identify",
+    "verify": "verify",
+    "gallery": "gallery",
 }
 
 

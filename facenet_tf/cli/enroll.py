@@ -1,0 +1,43 @@
+"""``facenet-tf enroll``: add people to a gallery, all images in one transaction."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from facenet_tf.cli.common import DEFAULT_OUTPUT
+
+HELP = "enrol images of people into a gallery (one transaction: a bad image changes nothing)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=DEFAULT_OUTPUT, help="training output dir, SavedModel dir or .keras file (default: %(default)s)")
+    p.add_argument("--gallery", required=True, help="gallery file (SQLite), created if absent")
+    p.add_argument("--name", default=None, help="the person shown in IMAGE...")
+    p.add_argument("--from-dir", default=None, help="folder with one sub-folder of images per person (names = folder names)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="images of --name")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from facenet_tf.errors import FacenetError
+    from facenet_tf.inference import Embedder
+    from facenet_tf.recognition_service import enroll, enrolment_from_dir
+
+    if (args.from_dir is None) == (args.name is None):
+        raise FacenetError("give either --name N IMAGE... or --from-dir DIR")
+    if args.from_dir is not None:
+        if args.images:
+            raise FacenetError(f"--from-dir takes no IMAGE arguments; received {len(args.images)}")
+        names, paths = enrolment_from_dir(args.from_dir)
+    else:
+        if not args.images:
+            raise FacenetError(f"--name {args.name!r}: give at least one IMAGE")
+        names, paths = [args.name] * len(args.images), list(args.images)
+    embedder = Embedder.load(args.model)
+    with tqdm(total=len(paths), unit="img", desc="embedding", disable=args.quiet or not sys.stderr.isatty()) as bar:
+        ids = enroll(embedder, args.gallery, names, paths, progress=bar.update)
+    print(f"enrolled {len(ids)} images of {len(set(names))} people into {args.gallery}")
+    return 0

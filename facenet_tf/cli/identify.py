@@ -1,0 +1,45 @@
+"""``facenet-tf identify``: name the person in each image, or say ``unknown``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from facenet_tf.cli.common import DEFAULT_OUTPUT
+
+HELP = "identify people in images against a gallery (name and distance, or unknown)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=DEFAULT_OUTPUT, help="the model the gallery was built with (default: %(default)s)")
+    p.add_argument("--gallery", required=True, help="gallery file written by facenet-tf enroll")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="largest distance accepted as a match (default: the model's calibrated threshold at its target FAR)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of one line per image")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+
+
+def run(args: argparse.Namespace) -> int:
+    from facenet_tf.inference import Embedder
+    from facenet_tf.recognition_service import identify, resolve_threshold
+
+    embedder = Embedder.load(args.model)
+    threshold = resolve_threshold(embedder, args.threshold)
+    answers = identify(embedder, args.gallery, args.images, threshold)
+    if args.json:
+        print(json.dumps({
+            "gallery": args.gallery,
+            "distance": embedder.distance,
+            "threshold": threshold,
+            "results": [{"image": a.image, "name": a.name, "distance": a.distance, "nearest": a.nearest}
+                        for a in answers],
+        }, sort_keys=True))
+        return 0
+    for a in answers:
+        if a.distance is None:
+            print(f"{a.image}\tunknown\t(empty gallery)")
+        elif a.name is None:
+            print(f"{a.image}\tunknown\t{a.distance:.4f}\t(nearest: {a.nearest})")
+        else:
+            print(f"{a.image}\t{a.name}\t{a.distance:.4f}")
+    return 0

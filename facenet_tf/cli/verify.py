@@ -1,0 +1,35 @@
+"""``facenet-tf verify``: do two images show the same person?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from facenet_tf.cli.common import DEFAULT_OUTPUT
+
+HELP = "say whether two images show the same person, with their distance"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=DEFAULT_OUTPUT, help="training output dir, SavedModel dir or .keras file (default: %(default)s)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="largest distance accepted as the same person (default: the model's calibrated threshold)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("image1", metavar="IMAGE1")
+    p.add_argument("image2", metavar="IMAGE2")
+
+
+def run(args: argparse.Namespace) -> int:
+    from facenet_tf.inference import Embedder
+    from facenet_tf.recognition_service import verify
+
+    embedder = Embedder.load(args.model)
+    result = verify(embedder, args.image1, args.image2, args.threshold)
+    if args.json:
+        print(json.dumps({"same": result.same, "distance": result.distance, "threshold": result.threshold,
+                          "metric": embedder.distance}, sort_keys=True))
+    else:
+        verdict = "same person" if result.same else "different people"
+        sign = "<=" if result.same else ">"
+        print(f"{verdict}: {embedder.distance} distance {result.distance:.4f} {sign} threshold {result.threshold:.4f}")
+    return 0

@@ -1,0 +1,226 @@
+"""Recognition use cases on top of a model and a gallery: enrol, identify, verify.
+
+What ``facenet-tf enroll / identify / verify / gallery`` do, as library calls: the command
+line modules only parse flags and print. Every image is embedded *before* the gallery is
+touched, so a bad image fails the whole call with a one-line :class:`FacenetError` naming
+the file and leaves the gallery as it was; an enrolment is then one
+:meth:`Gallery.enroll` transaction.
+
+A face is "the same person" when ``distance(a, b) <= threshold``, with the model's
+distance (:attr:`Embedder.distance`) and, unless given, the threshold calibrated in
+training at the target FAR (``metadata.json`` ``"thresholds"``).
+
+Example::
+
+    embedder = Embedder.load("saved_models/facenet_tf")
+    names, paths = enrolment_from_dir("staff/")
+    enroll(embedder, "staff.gallery", names, paths)
+    for answer in identify(embedder, "staff.gallery", ["door.jpg"]):
+        print(answer.name or "unknown", answer.distance)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sqlite3
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from facenet_tf.errors import FacenetError
+from facenet_tf.recognition import Gallery
+
+#: Images embedded per call, so a progress callback moves during large enrolments.
+CHUNK = 256
+
+Progress = Optional[Callable[[int], None]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Identification:
+    """The answer for one query image.
+
+    Attributes:
+        image: the query file.
+        name: the enrolled person, or ``None`` ("unknown": too far, or empty gallery).
+        distance: distance to the nearest entry, ``None`` for an empty gallery.
+        nearest: the nearest entry's name even when ``name`` is ``None``.
+    """
+
+    image: str
+    name: Optional[str]
+    distance: Optional[float]
+    nearest: Optional[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Verification:
+    """Whether two images show one person: ``same = distance <= threshold``."""
+
+    same: bool
+    distance: float
+    threshold: float
+
+
+def embed_files(embedder, paths: Sequence[str], progress: Progress = None) -> np.ndarray:
+    """Embed image files in chunks of :data:`CHUNK`.
+
+    Args:
+        embedder: :class:`facenet_tf.inference.Embedder`.
+        paths: image files.
+        progress: optional callable receiving the number of images just embedded.
+
+    Returns:
+        float32 ``[len(paths), D]``.
+
+    Raises:
+        FacenetError: naming a file that is missing or cannot be decoded.
+    """
+    paths = [os.fspath(p) for p in paths]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:  # before any (slow) decoding
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise FacenetError(f"image file not found: {missing[0]}{more}")
+    out = np.empty((len(paths), embedder.embedding_dim), np.float32)
+    for start in range(0, len(paths), CHUNK):
+        chunk = paths[start:start + CHUNK]
+        out[start:start + len(chunk)] = embedder.embed_files(chunk)
+        if progress is not None:
+            progress(len(chunk))
+    return out
+
+
+def enrolment_from_dir(root: str) -> Tuple[List[str], List[str]]:
+    """Names and image paths of a folder holding one sub-folder of images per person.
+
+    Returns:
+        ``(names, paths)``: one entry per image, the name being its folder's name.
+
+    Raises:
+        FacenetError: ``root`` is not a folder or holds no images.
+    """
+    from facenet_tf.data.catalog import scan_directory
+
+    catalog = scan_directory(root, min_images=1)
+    return [catalog.names[label] for label in catalog.labels], list(catalog.paths)
+
+
+def open_gallery(path: str, embedder, create: bool = False) -> Gallery:
+    """Open the gallery at ``path`` for ``embedder``'s fingerprint, dimension and distance.
+
+    Raises:
+        FacenetError: missing gallery (unless ``create``), or one built by another model.
+    """
+    if not create and not os.path.isfile(path):
+        raise FacenetError(f"gallery {path} does not exist: enrol someone first (facenet-tf enroll)")
+    return Gallery.open(path, embedder.fingerprint, embedder.embedding_dim, distance=embedder.distance,
+                        create=create)
+
+
+def open_gallery_as_stored(path: str) -> Gallery:
+    """Open an existing gallery without a model, for listing and removing entries.
+
+    :meth:`Gallery.open` wants the model's fingerprint and dimension; here they are read
+    from the gallery itself (read-only), so the gallery's own checks still apply.
+
+    Raises:
+        FacenetError: missing file or not a facenet_tf gallery.
+    """
+    if not os.path.isfile(path):
+        raise FacenetError(f"gallery {path} does not exist")
+    try:
+        connection = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
+        try:
+            meta = dict(connection.execute("SELECT key, value FROM meta"))
+        finally:
+            connection.close()
+        fingerprint, dim = meta["model_fingerprint"], int(meta["embedding_dim"])
+    except (sqlite3.Error, KeyError, ValueError) as error:
+        raise FacenetError(f"{path} is not a facenet_tf gallery ({error})") from None
+    return Gallery.open(path, fingerprint, dim, create=False)
+
+
+def enroll(embedder, gallery_path: str, names: Sequence[str], paths: Sequence[str],
+           progress: Progress = None) -> List[int]:
+    """Embed ``paths`` and add them to the gallery (created if absent) in one transaction.
+
+    Args:
+        embedder: :class:`facenet_tf.inference.Embedder`.
+        gallery_path: gallery file.
+        names: person of each image.
+        paths: image files, as many as ``names``.
+        progress: see :func:`embed_files`.
+
+    Returns:
+        The new entries' ids.
+
+    Raises:
+        FacenetError: no images, a bad image (nothing is written, no gallery is created),
+            or a gallery built by another model.
+    """
+    if len(names) != len(paths):
+        raise FacenetError(f"names and paths must have the same length; received {len(names)} and {len(paths)}")
+    if not paths:
+        raise FacenetError("no images to enrol")
+    embeddings = embed_files(embedder, paths, progress)
+    with open_gallery(gallery_path, embedder, create=True) as gallery:
+        return gallery.enroll(names, embeddings, sources=[os.path.abspath(p) for p in paths])
+
+
+def resolve_threshold(embedder, threshold: Optional[float] = None) -> float:
+    """``threshold`` if given, else the model's calibrated threshold at the target FAR.
+
+    Raises:
+        FacenetError: neither given nor recorded in the model's metadata.
+    """
+    if threshold is not None:
+        return float(threshold)
+    calibrated = embedder.threshold("far")
+    if calibrated is None:
+        raise FacenetError(
+            f"model {embedder.path} records no calibrated threshold (trained without validation identities?): "
+            "pass --threshold"
+        )
+    return float(calibrated)
+
+
+def identify(embedder, gallery_path: str, paths: Sequence[str], threshold: Optional[float] = None,
+             progress: Progress = None) -> List[Identification]:
+    """Name each image after its nearest gallery entry, or ``None`` beyond the threshold.
+
+    Args:
+        embedder: :class:`facenet_tf.inference.Embedder`.
+        gallery_path: an existing gallery built with this model.
+        paths: query images.
+        threshold: largest accepted distance; default :func:`resolve_threshold`.
+        progress: see :func:`embed_files`.
+
+    Returns:
+        One :class:`Identification` per path, in order.
+
+    Raises:
+        FacenetError: no threshold, missing gallery, another model's gallery, bad image.
+    """
+    threshold = resolve_threshold(embedder, threshold)
+    with open_gallery(gallery_path, embedder) as gallery:  # fail fast, before embedding
+        embeddings = embed_files(embedder, paths, progress)
+        matches = gallery.identify(embeddings, threshold)
+    return [
+        Identification(os.fspath(p), m.name, None if m.entry_id is None else m.distance, m.nearest_name)
+        for p, m in zip(paths, matches)
+    ]
+
+
+def verify(embedder, path_a: str, path_b: str, threshold: Optional[float] = None) -> Verification:
+    """Whether two images show the same person under the model's distance.
+
+    Raises:
+        FacenetError: no threshold, or a bad image.
+    """
+    from facenet_tf.distances import paired_distances_numpy
+
+    threshold = resolve_threshold(embedder, threshold)
+    a, b = embed_files(embedder, [path_a, path_b])
+    distance = float(paired_distances_numpy(a[None], b[None], embedder.distance)[0])
+    return Verification(distance <= threshold, distance, threshold)
