@@ -1,25 +1,54 @@
-"""SavedModel export with two serving signatures and the metadata as an asset.
+"""Export for serving and devices: SavedModel with two signatures, TFLite variants, verified.
 
-Signatures (both return ``{"embeddings": float32 [N, D]}``, unit L2 norm):
+Signatures of the SavedModel (both return ``{"embeddings": float32 [N, D]}``, unit L2 norm):
 
 * ``serving_default``: ``images`` float32 ``[N, H, W, 3]``, RGB pixel values 0..255.
 * ``embed_encoded``: ``image_bytes`` tf.string ``[N]``, encoded JPEG/PNG/GIF/BMP of any
   size; decoding, greyscale→RGB and resizing run in the graph with the very ops training
-  used (:mod:`facenet_tf.data.images`).
+  used (:mod:`facenet_tf.data.images`); standardisation is the model's first layer.
+
+:func:`export_model` (what ``facenet-tf export`` runs) writes one directory::
+
+    OUTPUT/                     a SavedModel directory (TF Serving: models/<name>/<version>)
+      saved_model.pb, variables/, fingerprint.pb
+      assets/metadata.json      the training run's metadata (thresholds, fingerprint, ...)
+      tflite/<variant>.tflite   the requested TFLite variants (see facenet_tf.tflite)
+      export.json               what was checked against the Keras model, and the figures
+
+Every artefact is reloaded the way a user would load it and compared with the Keras model
+on a fixed batch; the export fails (and leaves nothing at OUTPUT) if one is off by more than
+its tolerance. The directory is built as a temporary sibling and renamed into place, so an
+interrupted export leaves the previous version intact.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import json
+import logging
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from facenet_tf.artifacts import METADATA_FILE, atomic_path
+from facenet_tf import tflite as tflite_lib
+from facenet_tf.artifacts import KERAS_FILE, METADATA_FILE, atomic_path, fingerprint_weights, read_json, write_json
 from facenet_tf.data import images as image_ops
+from facenet_tf.data.catalog import IMAGE_EXTENSIONS
+from facenet_tf.errors import FacenetError, check_choice
 from facenet_tf.model import model_image_size
+
+logger = logging.getLogger("facenet_tf")
+
+EXPORT_FILE = "export.json"
+TFLITE_DIR = "tflite"
+#: Minimum cosine similarity of the SavedModel's signatures to the Keras model.
+SAVED_MODEL_MIN_COSINE = 0.99999
+#: Largest allowed | ||embedding|| - 1 | of the SavedModel's outputs.
+MAX_NORM_ERROR = 1e-4
 
 
 def export_saved_model(model: keras.Model, path: str, metadata: Optional[Dict[str, Any]] = None) -> str:
@@ -34,10 +63,18 @@ def export_saved_model(model: keras.Model, path: str, metadata: Optional[Dict[st
     Returns:
         ``path``.
     """
+    with atomic_path(path, is_dir=True) as tmp:
+        write_saved_model(model, tmp, metadata)
+    return path
+
+
+def write_saved_model(model: keras.Model, path: str, metadata: Optional[Dict[str, Any]] = None) -> None:
+    """Write the SavedModel into ``path`` (an empty or absent directory), not atomically."""
     height, width = model_image_size(model)
 
+    # No archive.track(model): the endpoints capture every variable they use, and tracking the
+    # model as well makes Keras 3.15 store each weight twice (a SavedModel twice the size).
     archive = keras.export.ExportArchive()
-    archive.track(model)
 
     def embed_pixels(images):
         return {"embeddings": model(images, training=False)}
@@ -56,11 +93,309 @@ def export_saved_model(model: keras.Model, path: str, metadata: Optional[Dict[st
     archive.add_endpoint(
         "embed_encoded", embed_encoded, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")]
     )
-    with atomic_path(path, is_dir=True) as tmp:
-        os.rmdir(tmp)
-        archive.write_out(tmp, verbose=False)
-        if metadata is not None:
-            os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
-            with open(os.path.join(tmp, "assets", METADATA_FILE), "w") as f:
-                json.dump(metadata, f, indent=2, sort_keys=True)
-    return path
+    if os.path.isdir(path) and not os.listdir(path):
+        os.rmdir(path)
+    archive.write_out(path, verbose=False)
+    if metadata is not None:
+        os.makedirs(os.path.join(path, "assets"), exist_ok=True)
+        with open(os.path.join(path, "assets", METADATA_FILE), "w") as f:
+            json.dump(metadata, f, indent=2, sort_keys=True, default=_json_default)
+            f.write("\n")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """What :func:`export_model` writes and how strictly it checks it.
+
+    Attributes:
+        tflite: TFLite variants to write, from :data:`facenet_tf.tflite.VARIANTS`
+            (``"all"`` = every one); empty = SavedModel only.
+        representative_data: folder of images (any layout, searched recursively) for int8
+            calibration and the check batch; ``None`` = the training data named in the
+            model's metadata if that folder exists, else synthetic identities.
+        int8_min_cosine: minimum cosine similarity to the Keras model for the 8-bit
+            variants (``dynamic`` and ``int8``); float32 needs 0.99999 and float16 0.999.
+        num_representative: calibration images (int8).
+        num_check: images in the fixed check batch (kept apart from calibration when
+            there are enough).
+        seed: picks the images.
+    """
+
+    tflite: Tuple[str, ...] = ()
+    representative_data: Optional[str] = None
+    int8_min_cosine: float = tflite_lib.MIN_COSINE["int8"]
+    num_representative: int = 64
+    num_check: int = 16
+    seed: int = 0
+
+    def variants(self) -> Tuple[str, ...]:
+        """The TFLite variants requested, ``"all"`` expanded, in :data:`VARIANTS` order."""
+        wanted = set(tflite_lib.VARIANTS if "all" in self.tflite else self.tflite)
+        return tuple(v for v in tflite_lib.VARIANTS if v in wanted)
+
+    def validate(self) -> None:
+        """Raise :class:`FacenetError` for values no export could use."""
+        for variant in self.tflite:
+            check_choice("tflite variant", variant, (*tflite_lib.VARIANTS, "all"))
+        if not 0.0 < self.int8_min_cosine <= 1.0:
+            raise FacenetError(f"int8_min_cosine must be in (0, 1]; received {self.int8_min_cosine}")
+        if self.num_representative < 1 or self.num_check < 1:
+            raise FacenetError(
+                f"num_representative and num_check must be >= 1; received {self.num_representative}, {self.num_check}"
+            )
+        if self.representative_data is not None and not os.path.isdir(self.representative_data):
+            raise FacenetError(f"representative_data {self.representative_data!r} is not a folder")
+
+    def min_cosine(self, variant: str) -> float:
+        if variant in ("dynamic", "int8"):
+            return self.int8_min_cosine
+        return tflite_lib.MIN_COSINE[variant]
+
+
+@dataclasses.dataclass(frozen=True)
+class ArtefactCheck:
+    """One artefact compared with the Keras model on the check batch.
+
+    Attributes:
+        name: e.g. ``"saved_model:serving_default"`` or ``"tflite:int8"``.
+        path: file or directory, relative to the export directory.
+        size_mb: on disk, MB (10^6 bytes).
+        max_abs_diff: largest |artefact - Keras| over all embedding components.
+        min_cosine: smallest cosine similarity of an artefact embedding to the Keras one.
+        max_norm_error: largest | ||embedding|| - 1 |.
+        min_cosine_required: the tolerance it had to meet.
+    """
+
+    name: str
+    path: str
+    size_mb: float
+    max_abs_diff: float
+    min_cosine: float
+    max_norm_error: float
+    min_cosine_required: float
+
+    @property
+    def passed(self) -> bool:
+        ok = self.min_cosine >= self.min_cosine_required
+        if self.name.startswith("saved_model"):
+            ok = ok and self.max_norm_error <= MAX_NORM_ERROR
+        return ok
+
+    def to_json_dict(self) -> Dict[str, Any]:
+        return {**dataclasses.asdict(self), "passed": self.passed}
+
+
+@dataclasses.dataclass
+class ExportReport:
+    """What :func:`export_model` wrote and measured (also written as ``export.json``)."""
+
+    output: str
+    checks: List[ArtefactCheck]
+    info: Dict[str, Any]
+
+    def to_json_dict(self) -> Dict[str, Any]:
+        return {**self.info, "checks": [c.to_json_dict() for c in self.checks]}
+
+
+def load_keras_model(model: str) -> Tuple[keras.Model, Dict[str, Any], str]:
+    """The Keras model and metadata behind ``model``: a training output dir or a ``.keras`` file.
+
+    Returns:
+        ``(model, metadata, keras_path)``; metadata is the run's ``metadata.json``, or a
+        minimal one (image size, embedding size, fingerprint) when there is none.
+
+    Raises:
+        FacenetError: no ``.keras`` model there, or a ``metadata.json`` whose fingerprint
+            belongs to other weights.
+    """
+    import facenet_tf.model  # noqa: F401 - registers the custom layers for loading
+
+    path = os.path.join(model, KERAS_FILE) if os.path.isdir(model) else model
+    if not (path.endswith(".keras") and os.path.isfile(path)):
+        raise FacenetError(
+            f"--model {model!r}: expected a training output directory holding {KERAS_FILE} or a .keras file "
+            f"(export starts from the Keras model, not a SavedModel)"
+        )
+    try:
+        keras_model = keras.saving.load_model(path, compile=False)
+    except Exception as err:  # noqa: BLE001 - a corrupt or foreign file is the user's
+        raise FacenetError(f"cannot load Keras model {path}: {str(err).splitlines()[0]}") from None
+    fingerprint = fingerprint_weights(keras_model.get_weights())
+    meta_path = os.path.join(os.path.dirname(path), METADATA_FILE)
+    if os.path.isfile(meta_path):
+        metadata = read_json(meta_path)
+        if metadata.get("fingerprint") not in (None, fingerprint):
+            raise FacenetError(
+                f"{meta_path} has fingerprint {metadata['fingerprint']} but {path} has {fingerprint}: its "
+                f"thresholds belong to other weights; re-run training or remove the stale metadata.json"
+            )
+    else:
+        logger.warning("no %s beside %s: exporting without thresholds or training summary", METADATA_FILE, path)
+        metadata = {"format": "facenet_tf/1", "thresholds": None}
+    metadata = {
+        **metadata,
+        "image_size": list(model_image_size(keras_model)),
+        "embedding_dim": int(keras_model.output_shape[-1]),
+        "fingerprint": fingerprint,
+    }
+    return keras_model, metadata, path
+
+
+def sample_images(metadata: Dict[str, Any], image_size: Tuple[int, int], config: ExportConfig):
+    """Calibration and check images for the model.
+
+    From ``config.representative_data``, else the training folder named in the metadata
+    (when it exists here), else synthetic identities (the generator training uses by
+    default). With more than ``num_check`` images the check batch is kept apart from
+    calibration; otherwise both use every image.
+
+    Returns:
+        ``(calibration uint8 [M,H,W,3], check uint8 [n,H,W,3], description)``.
+    """
+    wanted = config.num_representative + config.num_check
+    folder = config.representative_data
+    if folder is None:
+        data_dir = ((metadata.get("config") or {}).get("data") or {}).get("data_dir")
+        folder = data_dir if data_dir and os.path.isdir(data_dir) else None
+    if folder is not None:
+        paths = sorted(
+            os.path.join(root, name)
+            for root, _, names in os.walk(folder)
+            for name in names
+            if name.lower().endswith(IMAGE_EXTENSIONS)
+        )
+        if not paths:
+            raise FacenetError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {folder}")
+        rng = np.random.default_rng(config.seed)
+        chosen = [paths[i] for i in sorted(rng.permutation(len(paths))[:wanted])]
+        images = image_ops.load_images(chosen, image_size)
+        description = f"{len(images)} images from {folder}"
+    else:
+        from facenet_tf.data import synthetic_identities
+
+        images, _ = synthetic_identities(-(-wanted // 4), 4, image_size, seed=config.seed)
+        images = np.random.default_rng(config.seed).permutation(images)[:wanted]
+        description = f"{len(images)} synthetic identity images (seed {config.seed})"
+    if len(images) > config.num_check:
+        return images[config.num_check:], images[:config.num_check], description
+    return images, images, description
+
+
+def _compare(name: str, path: str, size_mb: float, got: np.ndarray, want: np.ndarray, required: float) -> ArtefactCheck:
+    got = np.asarray(got, np.float64)
+    want = np.asarray(want, np.float64)
+    norms = np.linalg.norm(got, axis=1)
+    cosine = np.sum(got * want, axis=1) / np.maximum(norms * np.linalg.norm(want, axis=1), 1e-12)
+    return ArtefactCheck(name, path, round(size_mb, 4), float(np.max(np.abs(got - want))), float(np.min(cosine)),
+                         float(np.max(np.abs(norms - 1.0))), required)
+
+
+def _size_mb(path: str) -> float:
+    if os.path.isfile(path):
+        return os.path.getsize(path) / 1e6
+    return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files) / 1e6
+
+
+def _saved_model_checks(tmp: str, check: np.ndarray, reference: np.ndarray) -> List[ArtefactCheck]:
+    """Reload the SavedModel as a server would and run both signatures on the check batch."""
+    loaded = tf.saved_model.load(tmp)
+    size = _size_mb(os.path.join(tmp, "saved_model.pb")) + _size_mb(os.path.join(tmp, "variables"))
+    pixels = loaded.signatures["serving_default"](images=tf.constant(check, tf.float32))["embeddings"].numpy()
+    # PNG is lossless, so the encoded path must reproduce the pixel path's embeddings.
+    encoded = tf.stack([tf.io.encode_png(image) for image in tf.constant(check, tf.uint8)])
+    from_bytes = loaded.signatures["embed_encoded"](image_bytes=encoded)["embeddings"].numpy()
+    return [
+        _compare("saved_model:serving_default", ".", size, pixels, reference, SAVED_MODEL_MIN_COSINE),
+        _compare("saved_model:embed_encoded (PNG)", ".", size, from_bytes, reference, SAVED_MODEL_MIN_COSINE),
+    ]
+
+
+def export_model(model: str, output: str, config: ExportConfig = ExportConfig()) -> ExportReport:
+    """Export a trained model for serving and devices, verify every artefact, write atomically.
+
+    Args:
+        model: training output directory (``model.keras`` + ``metadata.json``) or a
+            ``.keras`` file.
+        output: directory to write (see the module docstring for its layout). A previous
+            export there is replaced only once the new one has passed every check.
+        config: TFLite variants, representative images and tolerances.
+
+    Returns:
+        :class:`ExportReport` with one :class:`ArtefactCheck` per artefact.
+
+    Raises:
+        FacenetError: bad arguments, an unloadable model, ``ai-edge-litert`` missing when
+            TFLite variants are requested, or an artefact below its tolerance (then
+            nothing is left at ``output``; a previous export there is untouched).
+    """
+    config.validate()
+    variants = config.variants()
+    output = os.path.abspath(output)
+    source = os.path.abspath(model)
+    if output == source or source.startswith(output + os.sep):
+        raise FacenetError(f"--output {output!r} would replace the model being exported ({source}); choose another path")
+    if os.path.isfile(output):
+        raise FacenetError(f"--output {output!r} is a file; expected a directory path")
+    if os.path.isdir(output) and os.listdir(output) and not os.path.isfile(os.path.join(output, "saved_model.pb")):
+        raise FacenetError(f"--output {output!r} exists and is not a SavedModel export; remove it or choose another path")
+    if variants:
+        _require_litert()  # before minutes of conversion, not after
+
+    keras_model, metadata, keras_path = load_keras_model(model)
+    image_size = model_image_size(keras_model)
+    calibration, check, data_description = sample_images(metadata, image_size, config)
+    reference = keras_model(check.astype(np.float32), training=False).numpy()
+
+    with atomic_path(output, is_dir=True) as tmp:
+        write_saved_model(keras_model, tmp, metadata)
+        checks = _saved_model_checks(tmp, check, reference)
+        if variants:
+            os.makedirs(os.path.join(tmp, TFLITE_DIR))
+        for variant in variants:
+            relative = os.path.join(TFLITE_DIR, f"{variant}.tflite")
+            with open(os.path.join(tmp, relative), "wb") as f:
+                f.write(tflite_lib.convert(tmp, variant, calibration))
+            embed = tflite_lib.embedder(os.path.join(tmp, relative))
+            checks.append(_compare(f"tflite:{variant}", relative, _size_mb(os.path.join(tmp, relative)),
+                                   embed(check.astype(np.float32)), reference, config.min_cosine(variant)))
+        report = ExportReport(output, checks, {
+            "format": "facenet_tf.export/1",
+            "source": os.path.abspath(keras_path),
+            "fingerprint": metadata["fingerprint"],
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+            "check_images": f"{len(check)} of {data_description}",
+            "int8_calibration_images": len(calibration) if "int8" in variants else 0,
+            "signatures": {
+                "serving_default": {"inputs": {"images": f"float32 [N, {image_size[0]}, {image_size[1]}, 3], RGB 0..255"},
+                                    "outputs": {"embeddings": f"float32 [N, {metadata['embedding_dim']}], unit L2 norm"}},
+                "embed_encoded": {"inputs": {"image_bytes": "string [N], encoded JPEG/PNG/GIF/BMP, any size"},
+                                  "outputs": {"embeddings": f"float32 [N, {metadata['embedding_dim']}], unit L2 norm"}},
+            },
+            "tflite_io": "every variant: input 'images' float32 [N,H,W,3] RGB 0..255, output 'embeddings' float32 "
+                         "[N,D]; int8 runs integer-only kernels with float32 quantise/dequantise at the edges",
+        })
+        failed = [c for c in checks if not c.passed]
+        if failed:
+            raise FacenetError("export verification failed, nothing written: " + "; ".join(
+                f"{c.name} min cosine {c.min_cosine:.6f} (needs >= {c.min_cosine_required}), "
+                f"max abs diff {c.max_abs_diff:.3g}, max norm error {c.max_norm_error:.3g}" for c in failed
+            ))
+        write_json(os.path.join(tmp, EXPORT_FILE), report.to_json_dict())
+    return report
+
+
+def _require_litert() -> None:
+    try:
+        import ai_edge_litert.interpreter  # noqa: F401
+    except ImportError:
+        raise FacenetError(
+            "TFLite export verifies each file with ai-edge-litert: pip install 'facenet_tf[tflite]' "
+            "(or pip install ai-edge-litert), or export without --tflite"
+        ) from None

@@ -1,0 +1,34 @@
+"""``facenet-tf export``: flags → :class:`ExportConfig` → :func:`facenet_tf.export.export_model`."""
+
+from __future__ import annotations
+
+import argparse
+
+from facenet_tf.cli.common import DEFAULT_OUTPUT
+
+HELP = "export a trained model as a SavedModel (pixels and encoded-bytes signatures) and TFLite, verified"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=DEFAULT_OUTPUT, help="training output dir (model.keras + metadata.json) or a .keras file (default: %(default)s)")
+    p.add_argument("--output", required=True, help="export directory: a SavedModel, plus tflite/ and export.json; replaced atomically")
+    p.add_argument("--tflite", nargs="+", default=[], metavar="VARIANT",
+                   help="TFLite variants to add: float32 float16 dynamic int8, or all (needs ai-edge-litert)")
+    p.add_argument("--representative-data", default=None,
+                   help="folder of images for int8 calibration and the check batch (default: the training data, else synthetic)")
+    p.add_argument("--int8-min-cosine", type=float, default=0.99,
+                   help="minimum cosine to the Keras model for the dynamic and int8 variants (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="picks the calibration and check images (default: %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from facenet_tf.export import ExportConfig, export_model
+
+    config = ExportConfig(tflite=tuple(args.tflite), representative_data=args.representative_data,
+                          int8_min_cosine=args.int8_min_cosine, seed=args.seed)
+    report = export_model(args.model, args.output, config)
+    print(f"wrote {report.output} (check batch: {report.info['check_images']})")
+    print(f"{'artefact':<32} {'MB':>8} {'max abs diff':>13} {'min cosine':>11} {'required':>9}")
+    for c in report.checks:
+        print(f"{c.name:<32} {c.size_mb:>8.3f} {c.max_abs_diff:>13.3g} {c.min_cosine:>11.6f} {c.min_cosine_required:>9}")
+    return 0

@@ -1,0 +1,113 @@
+"""TFLite conversion of an exported SavedModel, and running the result with LiteRT.
+
+Four variants, all converted from the SavedModel's ``serving_default`` signature, so the
+``.tflite`` file keeps that signature: input ``images`` float32 ``[N, H, W, 3]`` (RGB pixels
+0..255; N is dynamic), output ``embeddings`` float32 ``[N, D]``:
+
+* ``float32``: the graph as it is.
+* ``float16``: weights stored as float16, dequantised to float32 when loaded (half size,
+  same float32 arithmetic on CPU).
+* ``dynamic``: dynamic-range quantisation; int8 weights, activations quantised on the fly.
+* ``int8``: full-integer quantisation calibrated on representative images; every kernel
+  is int8 (``TFLITE_BUILTINS_INT8``, conversion fails otherwise), but the input and output
+  stay float32, with a quantise op after ``images`` and a dequantise op before
+  ``embeddings``. Callers therefore use every variant the same way; an accelerator that
+  needs integer I/O (Edge TPU, microcontrollers) would need ``inference_input_type`` set,
+  which this module does not do.
+
+Running needs ``ai-edge-litert`` (the extra ``facenet_tf[tflite]``); conversion needs only
+TensorFlow.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional
+
+import numpy as np
+
+from facenet_tf.errors import FacenetError, check_choice
+
+VARIANTS = ("float32", "float16", "dynamic", "int8")
+
+#: Default minimum cosine similarity to the Keras model, per variant.
+MIN_COSINE: Dict[str, float] = {"float32": 0.99999, "float16": 0.999, "dynamic": 0.99, "int8": 0.99}
+
+SIGNATURE = "serving_default"
+INPUT_NAME = "images"
+OUTPUT_NAME = "embeddings"
+
+
+def convert(saved_model_dir: str, variant: str, representative: Optional[np.ndarray] = None) -> bytes:
+    """Convert the ``serving_default`` signature of a SavedModel to a TFLite flatbuffer.
+
+    Args:
+        saved_model_dir: a SavedModel written by :func:`facenet_tf.export.export_saved_model`.
+        variant: one of :data:`VARIANTS`.
+        representative: float32/uint8 ``[M, H, W, 3]`` pixels 0..255 for the ``int8``
+            calibration (ignored by the other variants).
+
+    Returns:
+        The ``.tflite`` file's bytes.
+
+    Raises:
+        FacenetError: unknown variant, ``int8`` without representative images, or a graph
+            the converter cannot express in the variant.
+    """
+    import tensorflow as tf
+
+    check_choice("tflite variant", variant, VARIANTS)
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=[SIGNATURE])
+    if variant != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif variant == "int8":
+        if representative is None or not len(representative):
+            raise FacenetError("tflite variant 'int8' needs representative images for calibration; received none")
+        calibration = np.asarray(representative, np.float32)
+        # One image per step: the signature's batch dimension is dynamic, and single images
+        # give the calibrator the same per-image statistics a device sees.
+        converter.representative_dataset = lambda: ([image[None]] for image in calibration)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    try:
+        return converter.convert()
+    except Exception as err:  # noqa: BLE001 - the converter raises many types; all mean "cannot convert"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise FacenetError(f"TFLite conversion to {variant} failed: {first}") from None
+
+
+def interpreter(model_path: str, num_threads: Optional[int] = None):
+    """A LiteRT ``Interpreter`` for ``model_path`` (tensors allocated).
+
+    Raises:
+        FacenetError: ``ai-edge-litert`` is not installed (it names the extra).
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise FacenetError(
+            "running TFLite models needs ai-edge-litert: pip install 'facenet_tf[tflite]' (or pip install ai-edge-litert)"
+        ) from None
+    model = Interpreter(model_path=model_path, num_threads=num_threads)
+    model.allocate_tensors()
+    return model
+
+
+def embedder(model_path: str, num_threads: Optional[int] = None) -> Callable[[np.ndarray], np.ndarray]:
+    """Load a ``.tflite`` embedding model; returns ``fn(pixels [N,H,W,3] 0..255) -> float32 [N, D]``.
+
+    Raises:
+        FacenetError: ``ai-edge-litert`` missing, or the file lacks the expected signature.
+    """
+    model = interpreter(model_path, num_threads)
+    signatures = model.get_signature_list()
+    if SIGNATURE not in signatures:
+        raise FacenetError(f"{model_path}: no {SIGNATURE!r} signature (has {sorted(signatures)})")
+    runner = model.get_signature_runner(SIGNATURE)
+
+    def embed(pixels: np.ndarray) -> np.ndarray:
+        out = runner(**{INPUT_NAME: np.asarray(pixels, np.float32)})
+        return np.asarray(out[OUTPUT_NAME], np.float32)
+
+    embed.interpreter = model  # keep the interpreter alive as long as the function
+    return embed
