@@ -132,3 +132,33 @@ def load_embedder(path: str, image_size=None) -> Embedder:
     if path == "raw-pixels":
         return RawPixelEmbedder(image_size or (56, 46))
     return Embedder.load(path)
+
+
+class EigenfaceEmbedder(RawPixelEmbedder):
+    """Baseline: eigenfaces (Turk & Pentland 1991), PCA of greyscale standardised pixels.
+
+    Fit on training images with :meth:`fit`; embeddings are the projections on the first
+    ``components`` principal axes (not normalised), compared with squared L2 distance.
+    """
+
+    def __init__(self, image_size: Tuple[int, int] = (56, 46), components: int = 50):
+        super().__init__(image_size)
+        self.components = components
+        self._mean = None
+        self._axes = None
+        self._fn = self._project
+        self.fingerprint = self.path = f"eigenfaces-{components}"
+
+    def fit(self, paths: Sequence[str]) -> "EigenfaceEmbedder":
+        """Fit the principal axes on the images at ``paths``."""
+        x = RawPixelEmbedder._embed(image_ops.load_images(paths, self.image_size).astype(np.float32)).astype(np.float64)
+        self._mean = x.mean(axis=0)
+        _, _, vt = np.linalg.svd(x - self._mean, full_matrices=False)
+        self._axes = vt[: self.components]
+        self.embedding_dim = len(self._axes)
+        return self
+
+    def _project(self, batch: np.ndarray) -> np.ndarray:
+        if self._axes is None:
+            raise FacenetError("EigenfaceEmbedder.fit must be called before embedding")
+        return ((RawPixelEmbedder._embed(batch) - self._mean) @ self._axes.T).astype(np.float32)

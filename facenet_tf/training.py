@@ -252,10 +252,21 @@ def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
     keras.utils.set_random_seed(config.seed)
     started = time.time()
 
-    catalog, images, data_description = load_training_data(config.data, image_size, config.seed)
-    train_cat, train_images, val_cat, val_images = _split(catalog, images, config.data.validation_identities, image_size)
+    from facenet_tf.data import tfrecord
+
     pk = PKConfig(config.data.identities_per_batch, config.data.images_per_identity, config.seed)
-    dataset = pk_dataset(train_cat, image_size, pk, config.data.augment, images=train_images)
+    if config.data.data_dir is not None and tfrecord.is_shard_dir(config.data.data_dir):
+        if config.data.validation_identities:
+            raise FacenetError("validation_identities needs an image folder; TFRecord shards are used for training only")
+        index = tfrecord.read_index(config.data.data_dir)
+        data_description = f"{config.data.data_dir} (TFRecord shards: {index['num_images']} images of {len(index['names'])} identities)"
+        dataset = tfrecord.pk_dataset_from_shards(config.data.data_dir, image_size, pk, config.data.augment)
+        train_cat = IdentityCatalog((), np.zeros(index["num_images"], np.int32), tuple(index["names"]), config.data.data_dir)
+        val_cat = IdentityCatalog((), np.zeros(0, np.int32), ())
+    else:
+        catalog, images, data_description = load_training_data(config.data, image_size, config.seed)
+        train_cat, train_images, val_cat, val_images = _split(catalog, images, config.data.validation_identities, image_size)
+        dataset = pk_dataset(train_cat, image_size, pk, config.data.augment, images=train_images)
 
     embedder = build_model(config)
     triplet_loss = losses_lib.get(config.loss, margin=config.margin, distance=config.distance)
@@ -270,6 +281,9 @@ def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
     if val_cat.num_images:
         validation = HeldOutVerification(val_images, val_cat.labels, embedder, config.distance, config.seed)
         callbacks.append(validation)
+        from facenet_tf.tensorboard_views import ValidationViews  # ROC image, histograms, projector
+
+        callbacks.append(ValidationViews(validation, os.path.join(output_dir, "logs"), val_cat.names, val_images))
     callbacks += [
         keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), update_freq=1),
         keras.callbacks.ModelCheckpoint(
@@ -285,7 +299,7 @@ def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
         "train_seconds": round(train_seconds, 1),
         "final_loss": float(history.history["loss"][-1]),
         "num_train_identities": train_cat.num_identities,
-        "num_train_images": train_cat.num_images,
+        "num_train_images": int(train_cat.labels.size),
     }
     thresholds = None
     if validation is not None:

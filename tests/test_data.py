@@ -133,3 +133,21 @@ def test_synthetic_identities_deterministic_and_learnable_not_trivial():
     # images of one person vary (not copies), and are on average closer than other people's
     assert d[same & off].min() > 0
     assert d[same & off].mean() < d[~same].mean()
+
+
+def test_tfrecord_shards_round_trip_into_pk_batches(synthetic_dir, tmp_path):
+    from facenet_tf.data.tfrecord import is_shard_dir, pk_dataset_from_shards, read_index, write_shards
+
+    cat = scan_directory(synthetic_dir)
+    paths = write_shards(cat, str(tmp_path / "shards"), num_shards=3, seed=0)
+    assert len(paths) == 3 and is_shard_dir(str(tmp_path / "shards"))
+    assert read_index(str(tmp_path / "shards"))["names"] == list(cat.names)
+    reference = load_images(cat.paths, (24, 24)).astype(np.float32)
+    ds = pk_dataset_from_shards(str(tmp_path / "shards"), (24, 24), PKConfig(3, 2, seed=0), augment=None)
+    for images, labels in ds.take(4):
+        labels = labels.numpy()
+        assert images.shape == (6, 24, 24, 3)
+        assert (labels[0::2] == labels[1::2]).all(), "K consecutive images share a label"
+        for image, label in zip(images.numpy(), labels):
+            own = reference[cat.labels == label]
+            assert np.abs(own - image).reshape(len(own), -1).max(axis=1).min() <= 1.0, "pixels of its own identity"

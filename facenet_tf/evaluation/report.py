@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from facenet_tf.data.catalog import scan_directory
+from facenet_tf.data.catalog import IdentityCatalog, scan_directory
 from facenet_tf.errors import FacenetError
 from facenet_tf.evaluation.identification import identification_metrics, split_enrolment
 from facenet_tf.evaluation.labelled import MAX_PAIRS, verify_labelled
@@ -41,14 +41,22 @@ def evaluate_folder(embedder, data_dir: str, distance: Optional[str] = None, max
 
     Returns:
         Flat dict: the keys of :meth:`VerificationResult.to_json_dict` plus ``num_images``,
-        ``num_identities``, ``pairs`` (how they were formed), and with ``one_shot`` the
-        keys of :func:`identification_metrics`.
+        ``num_identities``, ``distance``, ``pairs`` (how they were formed), and with
+        ``one_shot`` the keys of :func:`identification_metrics`.
     """
-    distance = distance or embedder.distance
     catalog = scan_directory(data_dir, min_images=1)
-    embeddings = embedder.embed_files(catalog.paths)
+    return evaluate_catalog(embedder, catalog, distance, max_pairs, one_shot, enrol_per_identity,
+                            unknown_identities, seed)
+
+
+def evaluate_catalog(embedder, catalog: IdentityCatalog, distance: Optional[str] = None, max_pairs: int = MAX_PAIRS,
+                     one_shot: bool = False, enrol_per_identity: int = 1, unknown_identities: Optional[int] = None,
+                     seed: int = 0) -> Dict[str, Any]:
+    """:func:`evaluate_folder` on an already scanned (or split) catalog."""
+    distance = distance or embedder.distance
     if not np.any(catalog.counts() >= 2):
-        raise FacenetError(f"{data_dir}: no identity has 2 images, so there is no same-person pair to evaluate")
+        raise FacenetError(f"{catalog.root}: no identity has 2 images, so there is no same-person pair to evaluate")
+    embeddings = embedder.embed_files(catalog.paths)
     result, pairs, _ = verify_labelled(embeddings, catalog.labels, distance, max_pairs, seed)
     out: Dict[str, Any] = result.to_json_dict()
     out.update(
