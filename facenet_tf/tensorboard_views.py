@@ -46,12 +46,14 @@ class ValidationViews(keras.callbacks.Callback):
             default ``validation.images``.
         max_pairs: pairs sampled for the histograms (all pairs if fewer). Default 100k.
         thumbnail_size: largest side of a sprite thumbnail, pixels. Default 64.
+        max_points: at most this many embeddings (a seeded sample, in order) go to the
+            projector, which gets slow beyond ~10k points. Default 10000.
         roc_size: side of the ROC image, pixels. Default 320.
     """
 
     def __init__(self, validation, log_dir: str, names: Optional[Sequence[str]] = None,
                  images: Optional[np.ndarray] = None, max_pairs: int = 100_000, thumbnail_size: int = 64,
-                 roc_size: int = 320):
+                 max_points: int = 10_000, roc_size: int = 320):
         super().__init__()
         self.validation = validation
         self.run_dir = os.path.join(log_dir, "validation")
@@ -59,6 +61,7 @@ class ValidationViews(keras.callbacks.Callback):
         self.images = images
         self.max_pairs = max_pairs
         self.thumbnail_size = thumbnail_size
+        self.max_points = max_points
         self.roc_size = roc_size
         self._writer = None
 
@@ -89,9 +92,14 @@ class ValidationViews(keras.callbacks.Callback):
         if embeddings is None:
             return
         labels = np.asarray(self.validation.labels)
-        names = [self.names[i] if self.names is not None else str(i) for i in labels]
         images = self.validation.images if self.images is None else self.images
-        write_projector(self.run_dir, embeddings, names, images, self.thumbnail_size)
+        keep = np.arange(len(embeddings))
+        if len(keep) > self.max_points:
+            rng = np.random.default_rng(self.validation.seed)
+            keep = np.sort(rng.choice(len(keep), self.max_points, replace=False))
+        names = [self.names[i] if self.names is not None else str(i) for i in labels[keep]]
+        write_projector(self.run_dir, embeddings[keep], names, None if images is None else images[keep],
+                        self.thumbnail_size)
 
 
 def roc_image(far: np.ndarray, tar: np.ndarray, auc: float, size: int = 320) -> np.ndarray:

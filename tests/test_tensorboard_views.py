@@ -107,3 +107,21 @@ def test_roc_image_shape():
     image = roc_image(far, np.array([0.0, 1.0, 1.0]), auc=0.75, size=200)
     assert image.shape == (200, 200, 3) and image.dtype == np.uint8
     assert (image != 255).any()
+
+
+def test_projector_samples_at_most_max_points(tmp_path):
+    from types import SimpleNamespace
+
+    from facenet_tf.tensorboard_views import ValidationViews
+
+    labels = np.repeat(np.arange(4), 3)
+    validation = SimpleNamespace(result=None, embeddings=np.arange(24, dtype=np.float32).reshape(12, 2),
+                                 labels=labels, images=np.zeros((12, 16, 16, 3), np.uint8), seed=0)
+    ValidationViews(validation, str(tmp_path), names=list("abcd"), max_points=5).on_train_end()
+    run_dir = str(tmp_path / "validation")
+    embeddings = tf.train.load_checkpoint(run_dir).get_tensor("validation_embeddings/.ATTRIBUTES/VARIABLE_VALUE")
+    with open(os.path.join(run_dir, "metadata.tsv")) as f:
+        names = f.read().splitlines()
+    rows = (embeddings[:, 0] // 2).astype(int)  # which of the 12 embeddings were kept
+    assert len(rows) == 5 and list(rows) == sorted(rows)
+    assert names == ["abcd"[labels[r]] for r in rows]
