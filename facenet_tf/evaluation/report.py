@@ -88,6 +88,7 @@ def one_shot_identification(embeddings: np.ndarray, labels: np.ndarray, distance
     unknown_emb = embeddings[~known] if unknown_identities else None
     metrics = identification_metrics(known_emb[enrol], known_lab[enrol], known_emb[probe], known_lab[probe],
                                      metric=distance, unknown_emb=unknown_emb)
+    metrics["one_shot_identities"] = metrics.pop("num_identities")
     metrics["enrol_per_identity"] = enrol_per_identity
     return metrics
 
