@@ -4,7 +4,9 @@ Each loss exists twice, as in ``keras/src/losses/losses.py``: a pure function
 ``triplet_*_loss(labels, embeddings, ...)`` and a thin :class:`keras.losses.Loss` subclass
 that stores the options. Unlike Keras' per-sample losses these are *batch-level*: mining
 compares every sample with every other, so the function returns one scalar, already the
-documented mean, and ``Loss.__call__`` passes a scalar through unchanged.
+documented mean, and ``Loss.__call__`` passes a scalar through unchanged. (It then also
+skips Keras' 1/replicas scaling: under ``tf.distribute`` with several replicas, average
+the replicas' losses yourself or mine over all replicas' embeddings.)
 
 Notation: ``D`` is the ``[B, B]`` matrix of :func:`facenet_tf.distances.pairwise_distances`
 over the batch; ``(a, p)`` is a *positive pair* (``a != p``, same label); ``n`` is a
@@ -245,7 +247,20 @@ class _TripletLoss(keras.losses.Loss):
 
 @keras.saving.register_keras_serializable(package="facenet_tf")
 class TripletSemiHardLoss(_TripletLoss):
-    """Keras loss object for :func:`triplet_semihard_loss` (same arguments and result).
+    """Keras loss object for :func:`triplet_semihard_loss` (same result).
+
+    Args:
+        margin: float >= 0, in units of the distance; default 0.2.
+        distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
+        name: loss name, shown in logs; default ``"triplet_semihard_loss"``.
+        reduction: any Keras reduction; the result is one scalar, which every reduction
+            passes through unchanged. Default ``"sum_over_batch_size"``.
+        dtype: Keras loss dtype (labels are cast to it by ``Loss.__call__``, so they must
+            be exact in it: below 2**24 for float32); default ``keras.backend.floatx()``.
+
+    Raises:
+        FacenetError: ``margin < 0`` or unknown ``distance``; a ``sample_weight`` at call
+            time (one scalar for the whole batch cannot be weighted per sample).
 
     Example::
 
@@ -262,7 +277,22 @@ class TripletSemiHardLoss(_TripletLoss):
 
 @keras.saving.register_keras_serializable(package="facenet_tf")
 class TripletHardLoss(_TripletLoss):
-    """Keras loss object for :func:`triplet_hard_loss` (same arguments and result)."""
+    """Keras loss object for :func:`triplet_hard_loss` (same result).
+
+    Args:
+        margin: float >= 0, in units of the distance; default 0.2.
+        soft: softplus instead of hinge, ``margin`` unused; default False.
+        distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
+        name: loss name, shown in logs; default ``"triplet_hard_loss"``.
+        reduction: any Keras reduction; the result is one scalar, which every reduction
+            passes through unchanged. Default ``"sum_over_batch_size"``.
+        dtype: Keras loss dtype (labels are cast to it by ``Loss.__call__``, so they must
+            be exact in it: below 2**24 for float32); default ``keras.backend.floatx()``.
+
+    Raises:
+        FacenetError: ``margin < 0`` or unknown ``distance``; a ``sample_weight`` at call
+            time (one scalar for the whole batch cannot be weighted per sample).
+    """
 
     _function = staticmethod(triplet_hard_loss)
 
@@ -277,7 +307,21 @@ class TripletHardLoss(_TripletLoss):
 
 @keras.saving.register_keras_serializable(package="facenet_tf")
 class TripletBatchAllLoss(_TripletLoss):
-    """Keras loss object for :func:`triplet_batch_all_loss` (same arguments and result)."""
+    """Keras loss object for :func:`triplet_batch_all_loss` (same result).
+
+    Args:
+        margin: float >= 0, in units of the distance; default 0.2.
+        distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
+        name: loss name, shown in logs; default ``"triplet_batch_all_loss"``.
+        reduction: any Keras reduction; the result is one scalar, which every reduction
+            passes through unchanged. Default ``"sum_over_batch_size"``.
+        dtype: Keras loss dtype (labels are cast to it by ``Loss.__call__``, so they must
+            be exact in it: below 2**24 for float32); default ``keras.backend.floatx()``.
+
+    Raises:
+        FacenetError: ``margin < 0`` or unknown ``distance``; a ``sample_weight`` at call
+            time (one scalar for the whole batch cannot be weighted per sample).
+    """
 
     _function = staticmethod(triplet_batch_all_loss)
 

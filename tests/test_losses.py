@@ -225,7 +225,7 @@ def test_identical_embeddings_are_finite(kind, metric):
     assert all(np.isfinite(v) for v in stats.values())
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ("semihard", "hard", "batch_all"))  # XLA compiles are slow
 def test_xla_gives_same_values(kind):
     labels, emb = make_batch(9, 40, 10, unit=True)
 
