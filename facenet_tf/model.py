@@ -18,6 +18,12 @@ from facenet_tf.data.images import parse_image_size
 from facenet_tf.errors import FacenetError, check_choice
 
 BACKBONES = ("small_cnn", "mobilenet_v2", "inception_resnet_v2")
+#: File names keras.applications gives its ImageNet no-top weights in the Keras cache
+#: (``$KERAS_HOME/models``, default ``~/.keras/models``).
+IMAGENET_FILES = {
+    "mobilenet_v2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+    "inception_resnet_v2": "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+}
 MIN_SIZE = {"small_cnn": 16, "mobilenet_v2": 32, "inception_resnet_v2": 75}
 
 
@@ -49,8 +55,9 @@ class ModelConfig:
         embedding_dim: size of the unit-norm embedding.
         image_size: ``(H, W)`` input size in pixels.
         dropout: dropout rate before the embedding layer.
-        weights: optional path to a local Keras weights file for the backbone
-            (e.g. ImageNet weights for MobileNetV2); nothing is ever downloaded.
+        weights: optional local Keras weights file for the backbone, or ``"imagenet"`` for
+            keras.applications' ImageNet file in the local Keras cache (see
+            :func:`resolve_backbone_weights`); nothing is ever downloaded.
     """
 
     backbone: str = "small_cnn"
@@ -102,11 +109,7 @@ def build_embedding_model(config: ModelConfig = ModelConfig()) -> keras.Model:
         )
     if config.embedding_dim < 2:
         raise FacenetError(f"embedding_dim must be >= 2; received {config.embedding_dim}")
-    if config.weights is not None and not os.path.isfile(config.weights):
-        raise FacenetError(
-            f"weights file {config.weights!r} not found: facenet_tf never downloads weights; place the file "
-            f"there (e.g. a Keras '.weights.h5' for {config.backbone}) or leave weights unset"
-        )
+    weights = resolve_backbone_weights(config.backbone, config.weights)
     inputs = keras.Input((*size, 3), dtype="float32", name="images")
     x = Standardize(name="standardize")(inputs)
     if config.backbone == "small_cnn":
@@ -117,11 +120,11 @@ def build_embedding_model(config: ModelConfig = ModelConfig()) -> keras.Model:
             "inception_resnet_v2": keras.applications.InceptionResNetV2,
         }[config.backbone]
         backbone = app(include_top=False, weights=None, input_shape=(*size, 3))
-        if config.weights is not None:
+        if weights is not None:
             try:
-                backbone.load_weights(config.weights)
+                backbone.load_weights(weights)
             except Exception as err:  # noqa: BLE001 - any mismatch is a wrong user file
-                raise FacenetError(f"cannot load backbone weights {config.weights!r}: {err}") from None
+                raise FacenetError(f"cannot load backbone weights {weights!r}: {err}") from None
         features = backbone(x)
     x = layers.GlobalAveragePooling2D(name="pool")(features)
     if config.dropout:
@@ -129,6 +132,38 @@ def build_embedding_model(config: ModelConfig = ModelConfig()) -> keras.Model:
     x = layers.Dense(config.embedding_dim, name="embedding")(x)
     outputs = layers.UnitNormalization(axis=-1, name="l2_normalize", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"facenet_{config.backbone}")
+
+
+def resolve_backbone_weights(backbone: str, weights: Optional[str]) -> Optional[str]:
+    """Path of the backbone weights file to load, or ``None``.
+
+    ``"imagenet"`` means keras.applications' own file in the Keras cache
+    (``$KERAS_HOME/models/<file>``, default ``~/.keras/models``): the file
+    ``keras.applications.MobileNetV2(weights="imagenet", include_top=False)`` would download
+    on a connected machine. Copy it there; facenet_tf never downloads.
+
+    Raises:
+        FacenetError: the file is missing (saying where to put it) or the backbone has none.
+    """
+    if weights is None:
+        return None
+    if weights == "imagenet":
+        if backbone not in IMAGENET_FILES:
+            raise FacenetError(f"backbone {backbone!r} has no ImageNet weights; use one of {', '.join(IMAGENET_FILES)}")
+        cache = os.path.join(os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras")), "models")
+        path = os.path.join(cache, IMAGENET_FILES[backbone])
+        if not os.path.isfile(path):
+            raise FacenetError(
+                f"ImageNet weights for {backbone} not found at {path}: facenet_tf never downloads; copy "
+                f"{IMAGENET_FILES[backbone]} (the file keras.applications downloads) there, or pass its path"
+            )
+        return path
+    if not os.path.isfile(weights):
+        raise FacenetError(
+            f"weights file {weights!r} not found: facenet_tf never downloads weights; place the file "
+            f"there (e.g. a Keras '.weights.h5' for {backbone}) or leave weights unset"
+        )
+    return weights
 
 
 def model_image_size(model: keras.Model) -> Tuple[int, int]:

@@ -81,7 +81,10 @@ class TrainConfig:
         warmup_steps: linear warm-up steps.
         weight_decay: decoupled weight decay of AdamW.
         seed: seeds weights, batches and augmentation: same seed, same run.
-        init_from: optional model (``.keras``) to start from.
+        init_from: optional local model to start from (see :func:`build_model`).
+        freeze_backbone_epochs: train only the embedding head for this many epochs first,
+            then unfreeze everything with ``learning_rate * finetune_learning_rate_factor``.
+        finetune_learning_rate_factor: learning-rate factor after unfreezing.
     """
 
     data: DataConfig = DataConfig()
@@ -97,6 +100,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     init_from: Optional[str] = None
+    freeze_backbone_epochs: int = 0
+    finetune_learning_rate_factor: float = 0.1
 
     def validate(self) -> None:
         """Raise :class:`FacenetError` for values no run could use."""
@@ -107,6 +112,11 @@ class TrainConfig:
                 raise FacenetError(f"{name} must be >= 1; received {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise FacenetError(f"learning_rate must be > 0; received {self.learning_rate}")
+        if not 0 <= self.freeze_backbone_epochs < self.epochs:
+            raise FacenetError(
+                f"freeze_backbone_epochs must be between 0 and epochs - 1 ({self.epochs - 1}); "
+                f"received {self.freeze_backbone_epochs}"
+            )
         if not self.margin >= 0:
             raise FacenetError(f"margin must be >= 0; received {self.margin}")
         if self.data.images_per_identity < 2:
@@ -194,43 +204,81 @@ def _split(catalog: IdentityCatalog, images: Optional[np.ndarray], validation_id
     return train_cat, images[:cut], val_cat, images[cut:]
 
 
-def _optimizer(config: TrainConfig) -> keras.optimizers.Optimizer:
-    total = config.epochs * config.steps_per_epoch
+def _optimizer(config: TrainConfig, epochs: Optional[int] = None, learning_rate: Optional[float] = None
+               ) -> keras.optimizers.Optimizer:
+    """AdamW with linear warm-up then cosine decay to 1% over ``epochs`` (default: all)."""
+    learning_rate = learning_rate or config.learning_rate
+    total = (epochs or config.epochs) * config.steps_per_epoch
     warmup = min(config.warmup_steps, total // 2)
     schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=config.learning_rate / 100 if warmup else config.learning_rate,
+        initial_learning_rate=learning_rate / 100 if warmup else learning_rate,
         decay_steps=max(total - warmup, 1),
         alpha=0.01,
-        warmup_target=config.learning_rate if warmup else None,
+        warmup_target=learning_rate if warmup else None,
         warmup_steps=warmup,
     )
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
 
 
 def build_model(config: TrainConfig) -> keras.Model:
-    """The embedding model of ``config``, or the ``init_from`` model when given."""
+    """The embedding model of ``config``, or the ``init_from`` model when given.
+
+    ``init_from`` may be a ``.keras`` model (or a training output directory holding
+    ``model.keras``), a SavedModel directory (wrapped in a trainable ``keras.layers.TFSMLayer``
+    around its ``serving_default`` signature), or a ``.weights.h5`` file of a model built
+    with the same ``ModelConfig``. Nothing is downloaded.
+    """
     if config.init_from is None:
         return build_embedding_model(config.model)
-    if not os.path.exists(config.init_from):
-        raise FacenetError(
-            f"--init-from {config.init_from!r} not found: pass a local .keras model written by facenet_tf "
-            f"(nothing is downloaded)"
-        )
     path = config.init_from
-    if os.path.isdir(path):
-        path = os.path.join(path, KERAS_FILE)
-    if not path.endswith(".keras") or not os.path.isfile(path):
+    if not os.path.exists(path):
         raise FacenetError(
-            f"--init-from {config.init_from!r}: expected a .keras model or a training output directory holding {KERAS_FILE}"
+            f"--init-from {path!r} not found: pass a local .keras model, SavedModel directory or .weights.h5 file "
+            f"(facenet_tf never downloads weights)"
         )
-    model = keras.saving.load_model(path, compile=False)
     size = parse_image_size(config.model.image_size)
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, KERAS_FILE)):
+        path = os.path.join(path, KERAS_FILE)
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
+        layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default", trainable=True, name="pretrained")
+        inputs = keras.Input((*size, 3), dtype="float32", name="images")
+        outputs = layer(inputs)
+        if isinstance(outputs, dict):
+            outputs = outputs["embeddings"] if "embeddings" in outputs else next(iter(outputs.values()))
+        model = keras.Model(inputs, outputs, name="facenet_from_savedmodel")
+    elif path.endswith(".keras") and os.path.isfile(path):
+        model = keras.saving.load_model(path, compile=False)
+    elif path.endswith(".h5") and os.path.isfile(path):
+        model = build_embedding_model(config.model)
+        # A bare embedding model's weights, or a training checkpoint (the trainer wrapping it).
+        trainer = TripletTrainer(model, None)
+        trainer(np.zeros((1, *size, 3), np.float32))
+        for target in (model, trainer):
+            try:
+                target.load_weights(path)
+                break
+            except Exception as err:  # noqa: BLE001 - a mismatching file is the user's mistake
+                error = str(err).splitlines()[0]
+        else:
+            raise FacenetError(f"--init-from {path!r} does not fit a {config.model.backbone} model "
+                               f"built with this ModelConfig: {error}")
+    else:
+        raise FacenetError(
+            f"--init-from {config.init_from!r}: expected a .keras model, a training output directory, "
+            f"a SavedModel directory or a .weights.h5 file"
+        )
     if (int(model.input_shape[1]), int(model.input_shape[2])) != size:
         raise FacenetError(
             f"--init-from model takes {model.input_shape[1]}x{model.input_shape[2]} images; "
             f"image_size is {size[0]}x{size[1]}"
         )
     return model
+
+
+def backbone_layers(model: keras.Model) -> list:
+    """The feature-extractor layers of an embedding model: everything before the pooling head."""
+    head = {"pool", "dropout", "embedding", "l2_normalize"}
+    return [layer for layer in model.layers if layer.name not in head and not isinstance(layer, keras.layers.InputLayer)]
 
 
 def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
@@ -271,7 +319,11 @@ def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
     embedder = build_model(config)
     triplet_loss = losses_lib.get(config.loss, margin=config.margin, distance=config.distance)
     trainer = TripletTrainer(embedder, triplet_loss, name="triplet_trainer")
-    trainer.compile(optimizer=_optimizer(config), jit_compile=False)
+    frozen = config.freeze_backbone_epochs
+    if frozen:
+        for layer in backbone_layers(embedder):
+            layer.trainable = False
+    trainer.compile(optimizer=_optimizer(config, epochs=frozen or None), jit_compile=False)
     trainer(np.zeros((1, *image_size, 3), np.float32))  # build, so checkpoints can be written
 
     output_dir = config.output_dir
@@ -291,8 +343,18 @@ def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
         ),
         keras.callbacks.TerminateOnNaN(),
     ]
-    history = trainer.fit(dataset, epochs=config.epochs, steps_per_epoch=config.steps_per_epoch,
-                          callbacks=callbacks, verbose=verbose, shuffle=False)
+    fit = dict(steps_per_epoch=config.steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
+    if frozen:
+        first = trainer.fit(dataset, epochs=frozen, **fit).history
+        for layer in backbone_layers(embedder):
+            layer.trainable = True
+        trainer.compile(optimizer=_optimizer(config, config.epochs - frozen,
+                                             config.learning_rate * config.finetune_learning_rate_factor),
+                        jit_compile=False)
+        history = trainer.fit(dataset, epochs=config.epochs, initial_epoch=frozen, **fit)
+        history.history = {k: first.get(k, []) + v for k, v in history.history.items()}
+    else:
+        history = trainer.fit(dataset, epochs=config.epochs, **fit)
     train_seconds = time.time() - started
 
     metrics: Dict[str, Any] = {

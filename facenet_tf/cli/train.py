@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", default="64", help="N or HxW in pixels (default: %(default)s)")
     p.add_argument("--embedding-dim", type=int, default=t.model.embedding_dim, help="default: %(default)s")
     p.add_argument("--backbone", default=t.model.backbone, help="small_cnn, mobilenet_v2 or inception_resnet_v2 (default: %(default)s)")
-    p.add_argument("--backbone-weights", default=None, help="local Keras weights file for a keras.applications backbone")
+    p.add_argument("--backbone-weights", default=None, help="local Keras weights file for a keras.applications backbone, or 'imagenet' for the file in ~/.keras/models")
     p.add_argument("--loss", default=t.loss, help="semihard, hard, soft_hard or batch_all (default: %(default)s)")
     p.add_argument("--distance", default=t.distance, help="squared_l2, l2 or cosine (default: %(default)s)")
     p.add_argument("--margin", type=float, default=t.margin, help="default: %(default)s")
@@ -34,7 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=t.seed, help="default: %(default)s")
     p.add_argument("--validation-identities", type=int, default=None, help="hold out the last N identities, evaluated each epoch (default: 10%% of identities)")
     p.add_argument("--no-augment", action="store_true", help="disable augmentation")
-    p.add_argument("--init-from", default=None, help="start from this local .keras model (or training output dir)")
+    p.add_argument("--init-from", default=None, help="start from a local model: .keras file, training output dir, SavedModel dir or .weights.h5")
+    p.add_argument("--freeze-backbone-epochs", type=int, default=0, help="train only the embedding head for N epochs, then unfreeze at a 10x lower learning rate")
     p.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per epoch")
 
 
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         output_dir=args.output_dir, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, loss=args.loss,
         margin=args.margin, distance=args.distance, learning_rate=args.learning_rate,
         warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, seed=args.seed, init_from=args.init_from,
+        freeze_backbone_epochs=args.freeze_backbone_epochs,
     )
     result = train(config, verbose=args.verbose)
     print(f"wrote {os.path.join(result.output_dir, 'model.keras')}, saved_model/, metadata.json, metrics.json")
