@@ -117,3 +117,41 @@ def test_orl_train_30_evaluate_10_held_out(orl_dir, tmp_path):
     # the same embeddings and pairs as the training-time validation
     assert report["auc"] == pytest.approx(result.metrics["validation"]["auc"], abs=1e-4)
     assert report["auc"] > 0.8
+
+
+def test_init_from_every_local_form_and_freeze(tmp_path):
+    import dataclasses
+
+    import keras
+
+    first = dataclasses.replace(TINY, output_dir=str(tmp_path / "first"))
+    train(first, verbose=0)
+    reference = keras.saving.load_model(str(tmp_path / "first" / "model.keras"), compile=False)
+    x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    for source in (str(tmp_path / "first"), str(tmp_path / "first" / "model.keras"),
+                   str(tmp_path / "first" / "checkpoints" / "epoch_001.weights.h5")):
+        from facenet_tf.training import build_model
+
+        model = build_model(dataclasses.replace(first, init_from=source))
+        np.testing.assert_allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0), atol=1e-5)
+    frozen = dataclasses.replace(first, init_from=str(tmp_path / "first"), output_dir=str(tmp_path / "second"),
+                                 epochs=2, steps_per_epoch=2, freeze_backbone_epochs=1)
+    result = train(frozen, verbose=0)
+    assert len(result.history["loss"]) == 2
+    after = keras.saving.load_model(str(tmp_path / "second" / "model.keras"), compile=False)
+    assert not np.allclose(after.get_layer("stem_conv").get_weights()[0], reference.get_layer("stem_conv").get_weights()[0]), \
+        "backbone trains again after the frozen epochs"
+
+
+def test_init_from_and_imagenet_errors_say_where_to_put_the_file(tmp_path, monkeypatch):
+    import dataclasses
+
+    from facenet_tf.model import build_embedding_model
+
+    with pytest.raises(FacenetError, match="never downloads"):
+        train(dataclasses.replace(TINY, init_from=str(tmp_path / "nope.keras"), output_dir=str(tmp_path / "o")), verbose=0)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    with pytest.raises(FacenetError, match=r"keras_home/models/mobilenet_v2_weights.*never downloads"):
+        build_embedding_model(ModelConfig(backbone="mobilenet_v2", image_size=(32, 32), weights="imagenet"))
+    with pytest.raises(FacenetError, match="freeze_backbone_epochs"):
+        train(dataclasses.replace(TINY, freeze_backbone_epochs=1, output_dir=str(tmp_path / "o")), verbose=0)
