@@ -379,7 +379,8 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig())
                                   "outputs": {"embeddings": f"float32 [N, {metadata['embedding_dim']}], unit L2 norm"}},
             },
             "tflite_io": "every variant: input 'images' float32 [N,H,W,3] RGB 0..255, output 'embeddings' float32 "
-                         "[N,D]; int8 runs integer-only kernels with float32 quantise/dequantise at the edges",
+                         "[N,D]; int8 has int8 weights and activations except the float32 input standardisation, "
+                         "with quantise/dequantise ops at the edges",
         })
         failed = [c for c in checks if not c.passed]
         if failed:
