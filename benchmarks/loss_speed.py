@@ -3,7 +3,8 @@
 For every batch size B: forward + backward time (median of ``--repeats`` calls after two
 warm-up calls, inside ``tf.function``) and peak resident memory of
 
-* ours: ``triplet_semihard_loss``, ``triplet_hard_loss``, ``triplet_batch_all_loss``;
+* ours: ``triplet_semihard_loss`` (also under XLA, as ``model.fit`` compiles it on
+  GPUs), ``triplet_hard_loss``, ``triplet_batch_all_loss``;
 * naive: semi-hard mining written the tensorflow-addons way, tiling B×B×B (skipped
   where its estimated footprint exceeds ``--cap-gb``);
 * tfa: ``tensorflow_addons.losses.triplet_semihard_loss``, when ``--tfa-python`` names a
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import time
 
-OURS = ("semihard", "hard", "batch_all")
+OURS = ("semihard", "semihard_xla", "hard", "batch_all")
 # Peak bytes per B³ element of the O(B³) runs: measured 14 for tfa, 9 for naive at B=512.
 BYTES_PER_CUBE_ELEMENT = 16
 
@@ -76,9 +77,9 @@ def spawn(python, impl, size, repeats):
 
 
 def header():
-    return ("| B | semihard ms | hard ms | batch_all ms | naive ms | tfa ms | naive/ours | "
-            "tfa/ours | semihard RSS MB | naive RSS MB | tfa RSS MB | max abs diff |\n"
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    return ("| B | semihard ms | semihard XLA ms | hard ms | batch_all ms | naive ms | tfa ms "
+            "| naive/ours | tfa/ours | semihard RSS MB | XLA RSS MB | naive RSS MB | "
+            "tfa RSS MB | max abs diff |\n|" + "---:|" * 14)
 
 
 def format_row(row):
@@ -96,12 +97,13 @@ def format_row(row):
             return "-"
         return f"{r['median_ms'] / ours['median_ms']:.1f}×"
 
-    refs = [row[i]["loss"] for i in ("naive", "tfa") if isinstance(row[i], dict)]
+    refs = [row[i]["loss"] for i in ("semihard_xla", "naive", "tfa")
+            if isinstance(row[i], dict)]
     diff = (f"{max(abs(x - row['semihard']['loss']) for x in refs):.1e}"
             if refs and isinstance(row["semihard"], dict) else "-")
-    cells = [str(row["B"]), ms("semihard"), ms("hard"), ms("batch_all"), ms("naive"),
-             ms("tfa"), ratio("naive"), ratio("tfa"), rss("semihard"), rss("naive"),
-             rss("tfa"), diff]
+    cells = [str(row["B"]), ms("semihard"), ms("semihard_xla"), ms("hard"), ms("batch_all"),
+             ms("naive"), ms("tfa"), ratio("naive"), ratio("tfa"), rss("semihard"),
+             rss("semihard_xla"), rss("naive"), rss("tfa"), diff]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -116,7 +118,7 @@ def run_worker(impl, size, repeats):
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     loss_fn = pick_loss(impl)
 
-    @tf.function
+    @tf.function(jit_compile=impl.endswith("_xla"))
     def step(lab, x):
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -148,7 +150,8 @@ def pick_loss(impl):
     from facenet_tf import losses
 
     return {"semihard": losses.triplet_semihard_loss, "hard": losses.triplet_hard_loss,
-            "batch_all": losses.triplet_batch_all_loss}[impl]
+            "batch_all": losses.triplet_batch_all_loss,
+            "semihard_xla": losses.triplet_semihard_loss}[impl]
 
 
 def naive_semihard_loss(labels, embeddings, margin=0.2):
