@@ -9,15 +9,17 @@ Four variants, all converted from the SavedModel's ``serving_default`` signature
   same float32 arithmetic on CPU).
 * ``dynamic``: dynamic-range quantisation; int8 weights, activations quantised on the fly.
 * ``int8``: integer quantisation calibrated on representative images: int8 weights and
-  int8 activations for every convolution, pooling and dense layer. Two things stay float32:
-  the I/O (a quantise op after ``images``, a dequantise op before ``embeddings``, so callers
-  use every variant the same way) and the model's first layer, the per-image
-  standardisation (mean, std, divide: 7 element-wise/reduction ops on the input). Its
-  per-image statistics cannot share one calibrated int8 range: computed in int8, a
-  trained small_cnn fell to a min cosine of 0.41 to the Keras model, against 0.9997 with
-  that one layer in float (same calibration images). An accelerator that needs integer
-  I/O and integer-only kernels (Edge TPU, microcontrollers) is therefore not served by
-  this variant.
+  int8 activations for every convolution, pooling and dense layer. Three things stay
+  float32: the I/O (so callers use every variant the same way), the model's first layer,
+  the per-image standardisation (mean, std, divide: 7 element-wise/reduction ops on the
+  input), and its last, the L2 normalisation (5 ops on D values). Per-image statistics
+  cannot share one calibrated int8 range: with the standardisation in int8 a trained
+  small_cnn fell to a min cosine of 0.41 to the Keras model, against 0.9995 with it in
+  float (same calibration images); with the normalisation in int8, an image whose
+  pre-normalisation norm fell outside the calibrated range came out with norm 0.84, which
+  shifts every distance compared with a threshold. An accelerator that needs integer I/O
+  and integer-only kernels (Edge TPU, microcontrollers) is therefore not served by this
+  variant.
 
 Running, and finding the standardisation's nodes for ``int8``, need ``ai-edge-litert`` (the
 extra ``facenet_tf[tflite]``); the other conversions need only TensorFlow.
@@ -72,10 +74,10 @@ def convert(saved_model_dir: str, variant: str, representative: Optional[np.ndar
         # One image per step: the signature's batch dimension is dynamic, and single images
         # give the calibrator the same per-image statistics a device sees.
         converter.representative_dataset = lambda: ([image[None]] for image in calibration)
-        float_nodes = _standardize_nodes(saved_model_dir)
+        float_nodes = _float_nodes(saved_model_dir)
         if float_nodes:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-            # Selective quantisation: every node quantised except the standardisation's.
+            # Selective quantisation: every node quantised except those two layers'.
             debugger = tf.lite.experimental.QuantizationDebugger(
                 converter=converter,
                 debug_dataset=lambda: ([image[None]] for image in calibration[:1]),
@@ -86,13 +88,15 @@ def convert(saved_model_dir: str, variant: str, representative: Optional[np.ndar
     return _convert(variant, converter.convert)
 
 
-def _standardize_nodes(saved_model_dir: str):
-    """Output tensor names of the ``standardize`` layer's ops in the float TFLite graph."""
+def _float_nodes(saved_model_dir: str):
+    """Output tensor names of the ``standardize`` and ``l2_normalize`` layers' ops in the float graph."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=[SIGNATURE])
     graph = _interpreter_class()(model_content=_convert("float32", converter.convert))
-    return [t["name"] for t in graph.get_tensor_details() if "/standardize" in t["name"]]
+    names = [t["name"] for t in graph.get_tensor_details() if "/standardize" in t["name"] or "/l2_normalize" in t["name"]]
+    # The normalisation's last op (the multiply) writes the graph output, named after the call, not the layer.
+    return names + [t["name"] for t in graph.get_output_details()] if names else []
 
 
 def _convert(variant: str, convert_fn) -> bytes:
