@@ -90,7 +90,7 @@ class TrainConfig:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     output_dir: str = os.path.join("saved_models", "facenet_tf")
-    epochs: int = 8
+    epochs: int = 6
     steps_per_epoch: int = 60
     loss: str = "semihard"
     margin: float = 0.2

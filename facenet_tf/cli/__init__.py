@@ -24,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
+    "prepare": "prepare",
     "export": "export",
     "enroll": "enroll",
     "identify": "identify",
