@@ -212,6 +212,16 @@ def test_failed_check_exits_2_and_keeps_previous_export(exported, tmp_path, caps
     assert os.listdir(str(tmp_path)) == ["served"]  # no temporary sibling left behind
 
 
+def test_missing_litert_names_the_extra(exported, tmp_path, capsys, monkeypatch):
+    from facenet_tf.cli import main
+
+    monkeypatch.setitem(sys.modules, "ai_edge_litert", None)  # import now raises ImportError
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    assert main(["export", "--model", exported[0], "--output", str(tmp_path / "o"), "--tflite", "float16"]) == 2
+    assert "facenet_tf[tflite]" in capsys.readouterr().err
+    assert not os.path.exists(str(tmp_path / "o"))
+
+
 def test_user_errors_are_one_line_exit_2(exported, tmp_path, capsys):
     from facenet_tf.cli import main
 
