@@ -75,6 +75,8 @@ def write_saved_model(model: keras.Model, path: str, metadata: Optional[Dict[str
     # No archive.track(model): the endpoints capture every variable they use, and tracking the
     # model as well makes Keras 3.15 store each weight twice (a SavedModel twice the size).
     archive = keras.export.ExportArchive()
+    # The weights in model order, so `train --init-from SAVED_MODEL` can rebuild a trainable model.
+    archive.add_variable_collection("model_weights", model.weights)
 
     def embed_pixels(images):
         return {"embeddings": model(images, training=False)}

@@ -10,8 +10,9 @@ the replicas' losses yourself or mine over all replicas' embeddings.)
 
 Notation: ``D`` is the ``[B, B]`` matrix of :func:`facenet_tf.distances.pairwise_distances`
 over the batch; ``(a, p)`` is a *positive pair* (``a != p``, same label); ``n`` is a
-*negative* of ``a`` (different label). An anchor without any negative uses ``D[a, n] = 0``
-(as tensorflow-addons does for semi-hard mining). Mining (which ``n`` or ``p``) is not
+*negative* of ``a`` (different label). A triplet needs both, so a batch with no positive
+pair or with a single identity gives 0.0 and zero gradients (in a batch of two or more
+identities every anchor has a negative). Mining (which ``n`` or ``p``) is not
 differentiated; gradients flow through the chosen distances only.
 
 Every function takes ``return_stats``; with ``True`` it returns ``(loss, stats)``, where
@@ -42,8 +43,10 @@ def triplet_semihard_loss(labels, embeddings, margin=0.2, distance="squared_l2",
         loss = mean over positive pairs of max(D[a, p] - D[a, n*] + margin, 0)
 
     Identical to tensorflow-addons ``triplet_semihard_loss`` with the matching distance
-    (``"l2"``: ``"L2"``, ``"squared_l2"``: ``"squared-L2"``, ``"cosine"``: ``"angular"``),
-    except that a batch without positive pairs gives 0.0 instead of NaN.
+    (``"l2"``: ``"L2"``, ``"squared_l2"``: ``"squared-L2"``, ``"cosine"``: ``"angular"``)
+    on every batch with at least two identities. A batch without any triplet gives 0.0
+    with zero gradients: no positive pair (tfa: NaN) or a single identity, where no anchor
+    has a negative (tfa: ``mean D[a, p] + margin``, from taking ``D[a, n] = 0``).
 
     Cost: O(B² log B) time, O(B²) memory. Each anchor's negative distances are sorted
     once; a batched binary search finds, for every positive, the first negative beyond it.
@@ -66,6 +69,7 @@ def triplet_semihard_loss(labels, embeddings, margin=0.2, distance="squared_l2",
         FacenetError: ``distance`` is not one of :data:`DISTANCES`.
     """
     labels, emb, dist, positive, negative = _prepare(labels, embeddings, distance)
+    positive = positive & ops.any(negative, axis=1)[:, None]  # no negative, no triplet
     num_neg, order, sorted_neg = _sort_negatives(dist, negative)
     # First rank whose negative distance is strictly greater than D[a, p].
     beyond = _searchsorted(sorted_neg, ops.stop_gradient(dist), side="right")
@@ -92,15 +96,15 @@ def triplet_hard_loss(labels, embeddings, margin=0.2, soft=False, distance="squa
 
     For every anchor that has a positive, its farthest positive and closest negative::
 
-        dp(a) = max_p D[a, p]        dn(a) = min_n D[a, n]   (0 if a has no negative)
-        loss  = mean over anchors with a positive of
+        dp(a) = max_p D[a, p]        dn(a) = min_n D[a, n]
+        loss  = mean over anchors with a positive and a negative of
                 max(dp - dn + margin, 0)     or, if soft,    log(1 + exp(dp - dn))
 
     Differs from tensorflow-addons ``triplet_hard_loss`` in two documented ways: tfa
     averages over *all* anchors (an anchor without positive enters with ``dp = 0``,
     pushing its negatives away with no positive to pull), and tfa uses ``dn = max_j
-    D[a, j]`` for an anchor without negative; here such an anchor uses ``dn = 0``, as in
-    semi-hard mining.
+    D[a, j]`` for an anchor without negative (only possible in a single-identity batch);
+    here such a batch has no triplet and gives 0.0.
 
     Args:
         labels: int tensor ``[B]`` or ``[B, 1]``, identity of each embedding.
@@ -121,8 +125,8 @@ def triplet_hard_loss(labels, embeddings, margin=0.2, soft=False, distance="squa
         FacenetError: ``distance`` is not one of :data:`DISTANCES`.
     """
     labels, emb, dist, positive, negative = _prepare(labels, embeddings, distance)
-    has_pos = ops.any(positive, axis=1)
     has_neg = ops.any(negative, axis=1)
+    has_pos = ops.any(positive, axis=1) & has_neg  # no negative, no triplet
     # Distances are >= 0, so 0 is a neutral fill for the max over positives. (tf.reduce_*
     # because ops.max/min refuse the empty batch.)
     pos_dist = tf.reduce_max(ops.where(positive, dist, 0.0), axis=1)

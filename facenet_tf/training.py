@@ -224,9 +224,9 @@ def build_model(config: TrainConfig) -> keras.Model:
     """The embedding model of ``config``, or the ``init_from`` model when given.
 
     ``init_from`` may be a ``.keras`` model (or a training output directory holding
-    ``model.keras``), a SavedModel directory (wrapped in a trainable ``keras.layers.TFSMLayer``
-    around its ``serving_default`` signature), or a ``.weights.h5`` file of a model built
-    with the same ``ModelConfig``. Nothing is downloaded.
+    ``model.keras``), a SavedModel directory (see :func:`_model_from_saved_model`), or a
+    ``.weights.h5`` file of a model built with the same ``ModelConfig`` (or a training
+    checkpoint). Nothing is downloaded.
     """
     if config.init_from is None:
         return build_embedding_model(config.model)
@@ -240,12 +240,7 @@ def build_model(config: TrainConfig) -> keras.Model:
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, KERAS_FILE)):
         path = os.path.join(path, KERAS_FILE)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
-        layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default", trainable=True, name="pretrained")
-        inputs = keras.Input((*size, 3), dtype="float32", name="images")
-        outputs = layer(inputs)
-        if isinstance(outputs, dict):
-            outputs = outputs["embeddings"] if "embeddings" in outputs else next(iter(outputs.values()))
-        model = keras.Model(inputs, outputs, name="facenet_from_savedmodel")
+        model = _model_from_saved_model(path, config, size)
     elif path.endswith(".keras") and os.path.isfile(path):
         model = keras.saving.load_model(path, compile=False)
     elif path.endswith(".h5") and os.path.isfile(path):
@@ -273,6 +268,38 @@ def build_model(config: TrainConfig) -> keras.Model:
             f"image_size is {size[0]}x{size[1]}"
         )
     return model
+
+
+def _model_from_saved_model(path: str, config: TrainConfig, size: Tuple[int, int]) -> keras.Model:
+    """A trainable model from a SavedModel.
+
+    One written by facenet_tf carries its weights in model order (``model_weights``) and
+    its architecture in ``assets/metadata.json``: the same model is rebuilt with them.
+    Any other SavedModel with a ``serving_default`` signature becomes a frozen feature
+    extractor (``keras.layers.TFSMLayer``) under a new trainable embedding head.
+    """
+    import tensorflow as tf
+
+    from facenet_tf.artifacts import read_json
+
+    loaded = tf.saved_model.load(path)
+    meta_path = os.path.join(path, "assets", METADATA_FILE)
+    if hasattr(loaded, "model_weights") and os.path.isfile(meta_path):
+        meta = read_json(meta_path)
+        model = build_embedding_model(ModelConfig(backbone=meta["backbone"], embedding_dim=meta["embedding_dim"],
+                                                  image_size=tuple(meta["image_size"])))
+        weights = [v.numpy() for v in loaded.model_weights]
+        if [w.shape for w in weights] != [tuple(w.shape) for w in model.weights]:
+            raise FacenetError(f"--init-from {path!r}: its weights do not match a {meta['backbone']} model")
+        model.set_weights(weights)
+        return model
+    inputs = keras.Input((*size, 3), dtype="float32", name="images")
+    features = keras.layers.TFSMLayer(path, call_endpoint="serving_default", trainable=False, name="pretrained")(inputs)
+    if isinstance(features, dict):
+        features = next(iter(features.values()))
+    x = keras.layers.Dense(config.model.embedding_dim, name="embedding")(features)
+    outputs = keras.layers.UnitNormalization(axis=-1, name="l2_normalize", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="facenet_on_savedmodel")
 
 
 def backbone_layers(model: keras.Model) -> list:
