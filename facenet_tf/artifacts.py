@@ -49,14 +49,16 @@ def atomic_path(target: str, is_dir: bool = False) -> Iterator[str]:
     try:
         yield tmp
         if is_dir:
-            old = None
             if os.path.exists(target):
-                old = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
-                os.rmdir(old)
-                os.rename(target, old)
-            os.rename(tmp, target)
-            if old:
-                shutil.rmtree(old, ignore_errors=True)
+                if not _exchange(tmp, target):
+                    old = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
+                    os.rmdir(old)
+                    os.rename(target, old)
+                    os.rename(tmp, target)
+                    tmp = old
+                shutil.rmtree(tmp, ignore_errors=True)  # now holds the previous version
+            else:
+                os.rename(tmp, target)
         else:
             os.replace(tmp, target)
     except BaseException:
@@ -65,6 +67,27 @@ def atomic_path(target: str, is_dir: bool = False) -> Iterator[str]:
         elif os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap two directories in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns False where the call is unavailable; the caller then falls back to two renames,
+    between which ``b`` is briefly absent (its previous version sits in ``.NAME.old-*``).
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def write_json(path: str, data: Dict[str, Any]) -> None:
