@@ -20,15 +20,16 @@ TINY = TrainConfig(
 
 
 def test_loss_falls_on_synthetic_identities(tmp_path):
-    import tensorflow as tf
-
     from facenet_tf import losses
     from facenet_tf.data import PKConfig, pk_dataset, synthetic_identities
     from facenet_tf.model import build_embedding_model
     from facenet_tf.training import TripletTrainer, _optimizer
 
+    import keras
+
+    keras.utils.set_random_seed(0)
     images, catalog = synthetic_identities(30, 6, (32, 32), seed=0)
-    config = TrainConfig(epochs=1, steps_per_epoch=60, learning_rate=3e-3, warmup_steps=5)
+    config = TrainConfig(epochs=1, steps_per_epoch=80, learning_rate=3e-3, warmup_steps=5)
     model = build_embedding_model(ModelConfig(image_size=(32, 32), embedding_dim=16))
     trainer = TripletTrainer(model, losses.get("semihard"))
     trainer.compile(optimizer=_optimizer(config))
@@ -39,10 +40,9 @@ def test_loss_falls_on_synthetic_identities(tmp_path):
         return np.mean([float(losses.triplet_semihard_loss(y, model(x, training=False))) for x, y in fixed])
 
     before = held_loss()
-    trainer.fit(ds, epochs=1, steps_per_epoch=60, verbose=0)
+    trainer.fit(ds, epochs=1, steps_per_epoch=80, verbose=0)
     after = held_loss()
-    assert after < 0.7 * before, (before, after)
-    del tf
+    assert after < 0.6 * before, (before, after)
 
 
 def test_train_writes_all_artefacts_and_savedmodel_serves_in_new_process(tmp_path):
