@@ -155,3 +155,21 @@ def test_init_from_and_imagenet_errors_say_where_to_put_the_file(tmp_path, monke
         build_embedding_model(ModelConfig(backbone="mobilenet_v2", image_size=(32, 32), weights="imagenet"))
     with pytest.raises(FacenetError, match="freeze_backbone_epochs"):
         train(dataclasses.replace(TINY, freeze_backbone_epochs=1, output_dir=str(tmp_path / "o")), verbose=0)
+
+
+def test_collapse_warning_once_after_patience(caplog):
+    from facenet_tf.callbacks import CollapseWarning
+
+    callback = CollapseWarning(margin=0.2, patience=5)
+    collapsed = {"step_loss": 0.2, "mean_positive_distance": 1e-4, "mean_negative_distance": 2e-4}
+    healthy = {"step_loss": 0.05, "mean_positive_distance": 0.3, "mean_negative_distance": 0.9}
+    with caplog.at_level("WARNING", logger="facenet_tf"):
+        for step in range(4):
+            callback.on_train_batch_end(step, collapsed)
+        callback.on_train_batch_end(4, healthy)  # the streak restarts
+        for step in range(4):
+            callback.on_train_batch_end(5 + step, collapsed)
+        assert not caplog.records
+        for step in range(20):
+            callback.on_train_batch_end(9 + step, collapsed)
+    assert len(caplog.records) == 1 and "collapsed" in caplog.records[0].getMessage()
