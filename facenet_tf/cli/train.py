@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", default="64", help="N or HxW in pixels (default: %(default)s)")
     p.add_argument("--embedding-dim", type=int, default=t.model.embedding_dim, help="default: %(default)s")
     p.add_argument("--backbone", default=t.model.backbone, help="small_cnn, mobilenet_v2 or inception_resnet_v2 (default: %(default)s)")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout before the embedding layer (default: %(default)s)")
     p.add_argument("--backbone-weights", default=None, help="local Keras weights file for a keras.applications backbone, or 'imagenet' for the file in ~/.keras/models")
     p.add_argument("--loss", default=t.loss, help="semihard, hard, soft_hard or batch_all (default: %(default)s)")
     p.add_argument("--distance", default=t.distance, help="squared_l2, l2 or cosine (default: %(default)s)")
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
             augment=None if args.no_augment else AugmentConfig(),
         ),
         model=ModelConfig(backbone=args.backbone, embedding_dim=args.embedding_dim,
-                          image_size=parse_image_size(args.image_size), weights=args.backbone_weights),
+                          image_size=parse_image_size(args.image_size), weights=args.backbone_weights,
+                          dropout=args.dropout),
         output_dir=args.output_dir, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, loss=args.loss,
         margin=args.margin, distance=args.distance, learning_rate=args.learning_rate,
         warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, seed=args.seed, init_from=args.init_from,
