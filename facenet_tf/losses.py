@@ -61,8 +61,8 @@ def triplet_semihard_loss(labels, embeddings, margin=0.2, distance="squared_l2",
     Returns:
         Scalar float32 loss (float64 for float64 embeddings); with ``return_stats``,
         ``(loss, stats)`` where over positive pairs ``active_fraction`` is the fraction
-        with non-zero loss, ``semihard_fraction`` the fraction that found a negative
-        beyond the positive, ``mean_positive_distance`` the mean ``D[a, p]`` and
+        with non-zero loss, ``semihard_fraction`` the fraction whose negative is
+        semi-hard (``D[a, p] < D[a, n*] < D[a, p] + margin``), ``mean_positive_distance`` the mean ``D[a, p]`` and
         ``mean_negative_distance`` the mean ``D[a, n*]``.
 
     Raises:
@@ -84,7 +84,8 @@ def triplet_semihard_loss(labels, embeddings, margin=0.2, distance="squared_l2",
         return loss
     return loss, _stats(emb, {
         "active_fraction": _masked_mean(ops.cast(pair_loss > 0.0, dist.dtype), positive),
-        "semihard_fraction": _masked_mean(ops.cast(found, dist.dtype), positive),
+        "semihard_fraction": _masked_mean(ops.cast(found & (neg_dist < dist + margin), dist.dtype),
+                                          positive),
         "mean_positive_distance": _masked_mean(dist, positive),
         "mean_negative_distance": _masked_mean(neg_dist, positive),
     })

@@ -105,8 +105,8 @@ def ref_stats(kind, labels, emb, metric, margin=MARGIN):
     gap = dp - dn
     active = gap > 0 if kind == "soft_hard" else gap + margin > 0
     if kind == "semihard":
-        semihard = np.array([any(d[a, j] > d[a, p] and labels[j] != labels[a]
-                                 for j in range(len(labels))) for a, p, _ in triplets])
+        # the chosen negative is semi-hard: beyond the positive, within the margin
+        semihard = np.array([d[a, p] < d[a, n] < d[a, p] + margin for a, p, n in triplets])
     else:
         semihard = (gap < 0) & (gap + margin > 0)
     stats = {"active_fraction": active.mean(), "semihard_fraction": semihard.mean(),
