@@ -14,7 +14,8 @@ logger = logging.getLogger("facenet_tf")
 class HeldOutVerification(keras.callbacks.Callback):
     """Each epoch, embed held-out identities and add verification metrics to the logs.
 
-    Adds ``val_accuracy``, ``val_accuracy_std``, ``val_auc``, ``val_eer``,
+    Keeps the last ``result``, ``embeddings``, ``pairs`` and ``pair_distances`` for other
+    callbacks (:class:`facenet_tf.tensorboard_views.ValidationViews`). Adds ``val_accuracy``, ``val_accuracy_std``, ``val_auc``, ``val_eer``,
     ``val_tar_at_far_1e-3`` and ``val_tar_at_far_1e-2`` (and the thresholds) to the epoch
     logs, so the TensorBoard callback placed *after* this one writes them to the
     validation run and the progress bar shows them. Same code as ``evaluate.py``.
@@ -37,12 +38,15 @@ class HeldOutVerification(keras.callbacks.Callback):
         self.seed = seed
         self.result = None
         self.embeddings: Optional[np.ndarray] = None
+        self.pairs = None
+        self.pair_distances: Optional[np.ndarray] = None
 
     def evaluate(self) -> Dict[str, float]:
         from facenet_tf.evaluation.labelled import verify_labelled
 
         self.embeddings = self.embedder.predict(self.images.astype(np.float32), batch_size=256, verbose=0)
-        self.result, _, _ = verify_labelled(self.embeddings, self.labels, self.distance, seed=self.seed)
+        self.result, self.pairs, self.pair_distances = verify_labelled(
+            self.embeddings, self.labels, self.distance, seed=self.seed)
         metrics = self.result.to_json_dict()
         return {
             "val_accuracy": metrics["accuracy"],

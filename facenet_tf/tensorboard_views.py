@@ -66,21 +66,21 @@ class ValidationViews(keras.callbacks.Callback):
         self._writer = None
 
     def on_epoch_end(self, epoch, logs=None):
-        result, embeddings = self.validation.result, self.validation.embeddings
-        if result is None or embeddings is None:
+        result = self.validation.result
+        if result is None:
             return
-        from facenet_tf.distances import paired_distances_numpy
-        from facenet_tf.evaluation.pairs import all_pairs
-
-        pairs = all_pairs(self.validation.labels, max_pairs=self.max_pairs, seed=self.validation.seed)
-        d = paired_distances_numpy(embeddings[pairs.idx_a], embeddings[pairs.idx_b], self.validation.distance)
+        # The pairs and distances the metrics were computed from, sampled down for the histograms.
+        d, issame = self.validation.pair_distances, self.validation.pairs.issame
+        if d.size > self.max_pairs:
+            keep = np.random.default_rng(self.validation.seed).choice(d.size, self.max_pairs, replace=False)
+            d, issame = d[keep], issame[keep]
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(self.run_dir)
         with self._writer.as_default(step=epoch):
             tf.summary.image("roc_curve", roc_image(result.far, result.tar, result.auc, self.roc_size)[None],
                              description="TAR against FAR of all validation pairs")
-            tf.summary.histogram("distance_same", d[pairs.issame], description="same-person pair distances")
-            tf.summary.histogram("distance_different", d[~pairs.issame],
+            tf.summary.histogram("distance_same", d[issame], description="same-person pair distances")
+            tf.summary.histogram("distance_different", d[~issame],
                                  description="different-person pair distances")
         self._writer.flush()
 
