@@ -86,9 +86,7 @@ class Embedder:
         Raises:
             FacenetError: naming the first file that cannot be read.
         """
-        missing = [p for p in paths if not os.path.isfile(p)]
-        if missing:
-            raise FacenetError(f"image file not found: {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        require_files(paths)
         return self.embed_pixels(image_ops.load_images(paths, self.image_size), batch_size)
 
     def threshold(self, which: str = "far") -> Optional[float]:
@@ -99,6 +97,14 @@ class Embedder:
     @property
     def distance(self) -> str:
         return self.metadata.get("distance", "squared_l2")
+
+
+def require_files(paths: Sequence[str]) -> None:
+    """Raise :class:`FacenetError` naming the first missing file (and how many more), before any decoding."""
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise FacenetError(f"image file not found: {missing[0]}{more}")
 
 
 def _hash_files(paths: Sequence[str]) -> str:

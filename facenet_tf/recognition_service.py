@@ -29,6 +29,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from facenet_tf.errors import FacenetError
+from facenet_tf.inference import require_files
 from facenet_tf.recognition import Gallery
 
 #: Images embedded per call, so a progress callback moves during large enrolments.
@@ -78,10 +79,7 @@ def embed_files(embedder, paths: Sequence[str], progress: Progress = None) -> np
         FacenetError: naming a file that is missing or cannot be decoded.
     """
     paths = [os.fspath(p) for p in paths]
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:  # before any (slow) decoding
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise FacenetError(f"image file not found: {missing[0]}{more}")
+    require_files(paths)  # all of them, before the first (slow) chunk is decoded
     out = np.empty((len(paths), embedder.embedding_dim), np.float32)
     for start in range(0, len(paths), CHUNK):
         chunk = paths[start:start + CHUNK]
