@@ -22,6 +22,7 @@ import tensorflow as tf
 from facenet_tf import losses as losses_lib
 from facenet_tf.artifacts import KERAS_FILE, METADATA_FILE, METRICS_FILE, SAVED_MODEL_DIR, atomic_path, fingerprint_weights, write_json
 from facenet_tf.callbacks import CollapseWarning, HeldOutVerification
+from facenet_tf.data import tfrecord
 from facenet_tf.data import AugmentConfig, IdentityCatalog, PKConfig, load_images, pk_dataset, scan_directory, synthetic_identities
 from facenet_tf.data.images import parse_image_size
 from facenet_tf.data.sampler import in_memory_bytes
@@ -327,8 +328,6 @@ def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
     keras.utils.set_random_seed(config.seed)
     started = time.time()
 
-    from facenet_tf.data import tfrecord
-
     pk = PKConfig(config.data.identities_per_batch, config.data.images_per_identity, config.seed)
     if config.data.data_dir is not None and tfrecord.is_shard_dir(config.data.data_dir):
         if config.data.validation_identities:
@@ -336,12 +335,13 @@ def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
         index = tfrecord.read_index(config.data.data_dir)
         data_description = f"{config.data.data_dir} (TFRecord shards: {index['num_images']} images of {len(index['names'])} identities)"
         dataset = tfrecord.pk_dataset_from_shards(config.data.data_dir, image_size, pk, config.data.augment)
-        train_cat = IdentityCatalog((), np.zeros(index["num_images"], np.int32), tuple(index["names"]), config.data.data_dir)
-        val_cat = IdentityCatalog((), np.zeros(0, np.int32), ())
+        num_train_identities, num_train_images = len(index["names"]), index["num_images"]
+        val_cat, val_images = IdentityCatalog((), np.zeros(0, np.int32), ()), None
     else:
         catalog, images, data_description = load_training_data(config.data, image_size, config.seed)
         train_cat, train_images, val_cat, val_images = _split(catalog, images, config.data.validation_identities, image_size)
         dataset = pk_dataset(train_cat, image_size, pk, config.data.augment, images=train_images)
+        num_train_identities, num_train_images = train_cat.num_identities, train_cat.num_images
 
     embedder = build_model(config)
     triplet_loss = losses_lib.get(config.loss, margin=config.margin, distance=config.distance)
@@ -387,8 +387,8 @@ def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
     metrics: Dict[str, Any] = {
         "train_seconds": round(train_seconds, 1),
         "final_loss": float(history.history["loss"][-1]),
-        "num_train_identities": train_cat.num_identities,
-        "num_train_images": int(train_cat.labels.size),
+        "num_train_identities": num_train_identities,
+        "num_train_images": num_train_images,
     }
     thresholds = None
     if validation is not None:

@@ -173,3 +173,18 @@ def test_collapse_warning_once_after_patience(caplog):
         for step in range(20):
             callback.on_train_batch_end(9 + step, collapsed)
     assert len(caplog.records) == 1 and "collapsed" in caplog.records[0].getMessage()
+
+
+def test_train_from_tfrecord_shards(synthetic_dir, tmp_path):
+    import dataclasses
+
+    from facenet_tf.data import scan_directory
+    from facenet_tf.data.tfrecord import write_shards
+
+    write_shards(scan_directory(synthetic_dir), str(tmp_path / "shards"), num_shards=2)
+    config = dataclasses.replace(TINY, output_dir=str(tmp_path / "out"), model=ModelConfig(image_size=(32, 32), embedding_dim=8),
+                                 data=DataConfig(data_dir=str(tmp_path / "shards"), identities_per_batch=4,
+                                                 images_per_identity=2, validation_identities=0))
+    result = train(config, verbose=0)
+    assert result.metrics["num_train_identities"] == 12 and result.metrics["num_train_images"] == 48
+    assert "validation" not in result.metrics and os.path.isfile(str(tmp_path / "out" / "model.keras"))
