@@ -25,6 +25,7 @@ COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
     "prepare": "prepare",
+    "align": "align",
     "export": "export",
     "enroll": "enroll",
     "identify": "identify",

@@ -1,0 +1,195 @@
+"""Face detection and alignment with MTCNN (optional extra: ``pip install 'facenet_tf[align]'``).
+
+FaceNet-style models are trained and used on *aligned* crops: a face detector finds five
+landmarks (eye centres, nose tip, mouth corners) and a similarity transform (rotation,
+uniform scale, shift) maps them onto a fixed template, so the eyes land on the same pixels
+in every image. The template is the widely used 112×112 ArcFace/InsightFace one.
+
+MTCNN's weights ship inside the ``mtcnn`` package; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from facenet_tf.errors import FacenetError, check_choice
+
+#: Landmarks (x, y) in pixels of a 112×112 aligned face, in MTCNN's order: left eye,
+#: right eye, nose, left mouth corner, right mouth corner (InsightFace ``arcface_dst``).
+TEMPLATE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    np.float64,
+)
+_KEYPOINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+ON_FAILURE = ("skip", "resize")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignConfig:
+    """How faces are cropped.
+
+    Attributes:
+        size: side of the square output in pixels; the template scales with it.
+        min_confidence: detections below this MTCNN score count as "no face".
+        on_failure: ``"skip"`` leaves an image without a face out (and reports it);
+            ``"resize"`` keeps the whole image, resized to ``size``.
+    """
+
+    size: int = 112
+    min_confidence: float = 0.9
+    on_failure: str = "skip"
+
+    def validate(self) -> None:
+        """Raise :class:`FacenetError` for values no run could use."""
+        if self.size < 16:
+            raise FacenetError(f"align size must be >= 16 pixels; received {self.size}")
+        check_choice("on_failure", self.on_failure, ON_FAILURE)
+
+
+def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform mapping ``source`` points onto ``target``.
+
+    Umeyama (1991): rotation, uniform scale and translation, no reflection or shear.
+
+    Args:
+        source: float ``[N, 2]`` points (x, y), N >= 2.
+        target: float ``[N, 2]`` corresponding points.
+
+    Returns:
+        float64 ``[2, 3]`` matrix ``M`` with ``target ≈ source @ M[:, :2].T + M[:, 2]``.
+    """
+    source, target = np.asarray(source, np.float64), np.asarray(target, np.float64)
+    mu_s, mu_t = source.mean(axis=0), target.mean(axis=0)
+    s, t = source - mu_s, target - mu_t
+    u, sigma, vt = np.linalg.svd(t.T @ s / len(s))
+    d = np.diag([1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+    rotation = u @ d @ vt
+    scale = float((sigma * np.diag(d)).sum() / max((s**2).sum(axis=1).mean(), 1e-12))
+    return np.hstack([scale * rotation, (mu_t - scale * rotation @ mu_s)[:, None]])
+
+
+def warp_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
+    """Crop of ``image`` with ``landmarks`` moved onto the template scaled to ``size``.
+
+    Args:
+        image: uint8 ``[H, W, 3]``.
+        landmarks: ``[5, 2]`` (x, y) in MTCNN's order (see :data:`TEMPLATE_112`).
+        size: output side in pixels.
+
+    Returns:
+        uint8 ``[size, size, 3]``; pixels from outside ``image`` are black.
+    """
+    from PIL import Image
+
+    matrix = similarity_transform(landmarks, TEMPLATE_112 * (size / 112.0))
+    inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]  # Pillow maps output → input
+    warped = Image.fromarray(image).transform((size, size), Image.Transform.AFFINE, tuple(inverse.ravel()),
+                                              resample=Image.Resampling.BILINEAR)
+    return np.asarray(warped)
+
+
+class FaceAligner:
+    """MTCNN detection + template alignment of the most confident face in an image.
+
+    Args:
+        config: :class:`AlignConfig`.
+
+    Raises:
+        FacenetError: the ``mtcnn`` package is not installed.
+    """
+
+    def __init__(self, config: AlignConfig = AlignConfig()):
+        config.validate()
+        try:
+            from mtcnn import MTCNN
+        except ImportError:
+            raise FacenetError(
+                "face alignment needs the optional 'mtcnn' package: pip install 'facenet_tf[align]'"
+            ) from None
+        self.config = config
+        self._detector = MTCNN()
+
+    def landmarks(self, image: np.ndarray) -> Optional[np.ndarray]:
+        """``[5, 2]`` landmarks of the most confident face in uint8 ``[H, W, 3]``, or ``None``."""
+        faces = [f for f in self._detector.detect_faces(image) if f["confidence"] >= self.config.min_confidence]
+        if not faces:
+            return None
+        keypoints = max(faces, key=lambda f: f["confidence"])["keypoints"]
+        return np.array([keypoints[k] for k in _KEYPOINTS], np.float64)
+
+    def align(self, image: np.ndarray) -> Optional[np.ndarray]:
+        """Aligned uint8 ``[size, size, 3]`` crop, or ``None`` when no face is found
+        (with ``on_failure="resize"``: the whole image resized instead)."""
+        points = self.landmarks(image)
+        if points is not None:
+            return warp_face(image, points, self.config.size)
+        if self.config.on_failure == "resize":
+            from PIL import Image
+
+            return np.asarray(Image.fromarray(image).resize((self.config.size, self.config.size),
+                                                            Image.Resampling.BILINEAR))
+        return None
+
+
+@dataclasses.dataclass
+class AlignReport:
+    """What :func:`align_directory` did: images written and the ones without a face."""
+
+    written: int
+    no_face: List[str]
+    identities: int
+
+
+def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignConfig(),
+                    progress: bool = False) -> AlignReport:
+    """Write an aligned copy of an identity folder: ``output_dir/<identity>/<image>.png``.
+
+    The copy is built in a temporary sibling folder and renamed into place only when
+    complete, so ``output_dir`` is never half-written (an existing one is replaced).
+
+    Args:
+        data_dir: folder with one sub-folder of images per identity.
+        output_dir: where the aligned copy goes.
+        config: :class:`AlignConfig`.
+        progress: show a tqdm progress bar.
+
+    Raises:
+        FacenetError: unreadable input folder, mtcnn missing, or no face in any image.
+    """
+    from PIL import Image
+    from tqdm import tqdm
+
+    from facenet_tf.artifacts import atomic_path
+    from facenet_tf.data.catalog import scan_directory
+
+    config.validate()
+    catalog = scan_directory(data_dir, min_images=1)
+    aligner = FaceAligner(config)
+    no_face: List[str] = []
+    written = 0
+    with atomic_path(output_dir, is_dir=True) as tmp:
+        for path, label in tqdm(list(zip(catalog.paths, catalog.labels)), desc="align", unit="img", disable=not progress):
+            try:
+                with Image.open(path) as image:
+                    pixels = np.asarray(image.convert("RGB"))
+            except OSError as err:
+                raise FacenetError(f"cannot read image {path}: {err}") from None
+            face = aligner.align(pixels)
+            if face is None:
+                no_face.append(path)
+                continue
+            folder = os.path.join(tmp, catalog.names[label])
+            os.makedirs(folder, exist_ok=True)
+            stem = os.path.splitext(os.path.basename(path))[0]
+            target = os.path.join(folder, stem + ".png")
+            if os.path.exists(target):  # a.jpg and a.png in one folder
+                target = os.path.join(folder, os.path.basename(path) + ".png")
+            Image.fromarray(face).save(target)
+            written += 1
+        if not written:
+            raise FacenetError(f"no face found in any of the {catalog.num_images} images of {data_dir}")
+    return AlignReport(written, no_face, catalog.num_identities)

@@ -1,0 +1,31 @@
+"""``facenet-tf align``: an MTCNN-aligned copy of an identity folder, to train and evaluate on."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "detect and align faces (MTCNN, 5 landmarks) into a new identity folder"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from facenet_tf.align import ON_FAILURE, AlignConfig
+
+    d = AlignConfig()
+    p.add_argument("--data-dir", required=True, help="folder with one sub-folder of images per identity")
+    p.add_argument("--output", required=True, help="folder for the aligned copy (replaced when complete)")
+    p.add_argument("--size", type=int, default=d.size, help="side of the square crops in pixels (default: %(default)s)")
+    p.add_argument("--min-confidence", type=float, default=d.min_confidence, help="MTCNN score below which no face is found (default: %(default)s)")
+    p.add_argument("--on-failure", default=d.on_failure, choices=ON_FAILURE,
+                   help="image without a face: leave it out, or keep it whole, resized (default: %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from facenet_tf.align import AlignConfig, align_directory
+
+    config = AlignConfig(size=args.size, min_confidence=args.min_confidence, on_failure=args.on_failure)
+    report = align_directory(args.data_dir, args.output, config, progress=True)
+    print(f"wrote {report.written} aligned faces of {report.identities} identities to {args.output}")
+    if report.no_face:
+        print(f"no face found in {len(report.no_face)} images (left out): {', '.join(report.no_face[:5])}"
+              + (" ..." if len(report.no_face) > 5 else ""))
+    return 0

@@ -1,0 +1,119 @@
+"""Face alignment: the similarity fit and warp exactly, MTCNN end to end on real faces."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facenet_tf.align import TEMPLATE_112, AlignConfig, FaceAligner, align_directory, similarity_transform, warp_face
+from facenet_tf.cli import main
+from facenet_tf.errors import FacenetError
+
+
+def _apply(matrix, points):
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def test_similarity_transform_recovers_rotation_scale_shift():
+    rng = np.random.default_rng(0)
+    angle, scale, shift = 0.3, 1.7, np.array([12.0, -5.0])
+    truth = np.hstack([scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]), shift[:, None]])
+    source = rng.uniform(0, 100, (5, 2))
+    np.testing.assert_allclose(similarity_transform(source, _apply(truth, source)), truth, atol=1e-9)
+
+
+def test_similarity_transform_is_least_squares_without_reflection():
+    source = TEMPLATE_112.copy()
+    mirrored = source * [-1, 1]  # a reflection cannot be matched by a similarity transform
+    matrix = similarity_transform(source, mirrored)
+    assert np.linalg.det(matrix[:, :2]) > 0
+    noisy = _apply(similarity_transform(source, source + 0.5), source)
+    np.testing.assert_allclose(noisy, source + 0.5, atol=1e-9)
+
+
+def test_warp_face_moves_landmarks_onto_the_template():
+    # Bright dots at rotated/scaled/shifted landmark positions in a 200x160 image.
+    angle, scale = -0.25, 1.4
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    landmarks = TEMPLATE_112 @ rot.T + [30.0, 40.0]
+    image = np.zeros((200, 160, 3), np.uint8)
+    for x, y in landmarks:
+        image[int(round(y)) - 2:int(round(y)) + 3, int(round(x)) - 2:int(round(x)) + 3] = 255
+    out = warp_face(image, landmarks, size=112)
+    assert out.shape == (112, 112, 3) and out.dtype == np.uint8
+    for x, y in TEMPLATE_112:
+        assert out[int(round(y)), int(round(x))].min() > 100, (x, y)
+    assert out.mean() < 255 * 5 * 25 / 112**2 * 2.5  # only the dots are bright
+    half = warp_face(image, landmarks, size=56)
+    for x, y in TEMPLATE_112 / 2:
+        assert half[int(round(y)), int(round(x))].min() > 60
+
+
+def test_missing_mtcnn_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mtcnn", None)
+    with pytest.raises(FacenetError, match=r"pip install 'facenet_tf\[align\]'"):
+        FaceAligner()
+
+
+@pytest.fixture(scope="module")
+def aligner():
+    pytest.importorskip("mtcnn", reason="the optional mtcnn package is not installed (pip install 'facenet_tf[align]')")
+    return FaceAligner(AlignConfig(size=112))
+
+
+def _orl(orl_dir, person, index):
+    return np.asarray(Image.open(os.path.join(orl_dir, person, f"{index}.pgm")).convert("RGB"))
+
+
+def test_mtcnn_aligned_faces_have_their_eyes_on_the_template(aligner, orl_dir):
+    for person, index in (("s1", 2), ("s31", 1), ("s34", 6)):
+        face = aligner.align(_orl(orl_dir, person, index))
+        assert face.shape == (112, 112, 3)
+        again = aligner.landmarks(face)  # detect on the aligned crop: landmarks now sit on the template
+        assert again is not None
+        assert np.abs(again[:2] - TEMPLATE_112[:2]).max() < 6, (person, again[:2])
+
+
+def test_no_face_is_reported_and_resize_keeps_it(aligner):
+    blank = np.full((112, 92, 3), 128, np.uint8)
+    assert aligner.align(blank) is None
+    kept = FaceAligner(AlignConfig(size=64, on_failure="resize")).align(blank)
+    assert kept.shape == (64, 64, 3)
+
+
+def test_align_directory_writes_a_complete_copy(aligner, orl_dir, tmp_path):
+    src = tmp_path / "src"
+    for person in ("s1", "s2"):
+        (src / person).mkdir(parents=True)
+        for i in (1, 2):
+            Image.open(os.path.join(orl_dir, person, f"{i}.pgm")).save(src / person / f"{i}.pgm")
+    Image.fromarray(np.full((112, 92), 90, np.uint8)).save(src / "s2" / "blank.png")
+    out = tmp_path / "aligned"
+    out.mkdir()
+    (out / "stale.txt").write_text("previous run")
+    report = align_directory(str(src), str(out), AlignConfig(size=96))
+    assert report.written == 4 and report.identities == 2
+    assert [os.path.basename(p) for p in report.no_face] == ["blank.png"]
+    assert sorted(os.listdir(out)) == ["s1", "s2"]  # replaced whole, nothing stale
+    assert sorted(os.listdir(out / "s2")) == ["1.png", "2.png"]
+    assert Image.open(out / "s1" / "1.png").size == (96, 96)
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".aligned")]
+
+
+def test_align_cli(aligner, orl_dir, tmp_path, capsys):
+    src = tmp_path / "src" / "s5"
+    src.mkdir(parents=True)
+    Image.open(os.path.join(orl_dir, "s5", "1.pgm")).save(src / "1.pgm")
+    assert main(["align", "--data-dir", str(tmp_path / "src"), "--output", str(tmp_path / "out"), "--size", "64"]) == 0
+    assert "wrote 1 aligned faces of 1 identities" in capsys.readouterr().out
+    assert os.path.isfile(tmp_path / "out" / "s5" / "1.png")
+
+
+def test_align_cli_user_errors_exit_2(tmp_path, capsys):
+    assert main(["align", "--data-dir", str(tmp_path / "missing"), "--output", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["align", "--data-dir", str(tmp_path), "--output", str(tmp_path / "o"), "--size", "8"]) == 2
+    assert "size must be >= 16" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "o")
