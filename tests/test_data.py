@@ -6,6 +6,7 @@ from PIL import Image
 
 from facenet_tf.data import (AugmentConfig, IdentityCatalog, PKConfig, load_images, parse_image_size, pk_dataset,
                              pk_indices, scan_directory, synthetic_identities)
+from facenet_tf.data.augment import build_augmenter
 from facenet_tf.errors import FacenetError
 
 
@@ -151,3 +152,25 @@ def test_tfrecord_shards_round_trip_into_pk_batches(synthetic_dir, tmp_path):
         for image, label in zip(images.numpy(), labels):
             own = reference[cat.labels == label]
             assert np.abs(own - image).reshape(len(own), -1).max(axis=1).min() <= 1.0, "pixels of its own identity"
+
+
+def test_random_gamma_stays_in_range_per_image_and_off_at_inference():
+    from facenet_tf.data.augment import RandomGamma
+
+    layer = RandomGamma(0.4, seed=3)
+    x = np.tile(np.linspace(0, 255, 64, dtype=np.float32)[None, None, :, None], (8, 4, 1, 3))
+    y = np.asarray(layer(x, training=True))
+    assert y.min() >= 0 and y.max() <= 255.0001
+    np.testing.assert_allclose(y[:, :, [0, -1]], x[:, :, [0, -1]], atol=1e-3)  # 0 and 255 are fixed points
+    assert np.all(np.diff(y[0, 0, :, 0]) >= 0), "a gamma curve is monotone"
+    mid = y[:, 0, 32, 0] / 255.0
+    gamma = np.log(mid) / np.log(x[0, 0, 32, 0] / 255.0)
+    assert np.all(np.abs(np.log(gamma)) <= 0.4 + 1e-4) and np.ptp(gamma) > 0.05, gamma
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    assert RandomGamma.from_config(layer.get_config()).factor == 0.4
+
+
+def test_augment_config_adds_gamma_and_erasing_layers():
+    names = [type(layer).__name__ for layer in build_augmenter(AugmentConfig(gamma=0.2, erasing=0.5)).layers]
+    assert names[-2:] == ["RandomGamma", "RandomErasing"]
+    assert "RandomGamma" not in [type(layer).__name__ for layer in build_augmenter(AugmentConfig(gamma=0)).layers]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+from keras import ops
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +23,10 @@ class AugmentConfig:
         zoom: max zoom in/out, fraction.
         brightness: max brightness change, fraction of the 0..255 range.
         contrast: max contrast factor change.
+        gamma: max ``|log γ|`` of a random gamma curve ``255·(x/255)^γ`` (exposure and
+            camera response differ between photos in ways a linear change does not cover).
+        erasing: probability scale of random erasing (a random patch replaced by noise,
+            Zhong et al. 2017): the embedding must not hang on any one part of the face.
     """
 
     flip: bool = True
@@ -30,6 +35,8 @@ class AugmentConfig:
     zoom: float = 0.08
     brightness: float = 0.15
     contrast: float = 0.3
+    gamma: float = 0.0
+    erasing: float = 0.0
 
 
 def build_augmenter(config: AugmentConfig, seed: int = 0) -> keras.Sequential:
@@ -47,4 +54,33 @@ def build_augmenter(config: AugmentConfig, seed: int = 0) -> keras.Sequential:
         layers.append(keras.layers.RandomBrightness(config.brightness, value_range=(0, 255), seed=seed + 4))
     if config.contrast:
         layers.append(keras.layers.RandomContrast(config.contrast, value_range=(0, 255), seed=seed + 5))
+    if config.gamma:
+        layers.append(RandomGamma(config.gamma, seed=seed + 6))
+    if config.erasing:
+        layers.append(keras.layers.RandomErasing(config.erasing, scale=(0.02, 0.2), value_range=(0, 255), seed=seed + 7))
     return keras.Sequential(layers, name="augment")
+
+
+@keras.saving.register_keras_serializable(package="facenet_tf")
+class RandomGamma(keras.layers.Layer):
+    """Random gamma curve on 0..255 images: ``255 · (x/255)^γ``, ``log γ ~ U(-factor, factor)``.
+
+    One γ per image; identity at inference (``training=False``). Keras has no gamma layer.
+    """
+
+    def __init__(self, factor: float, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=True):
+        if not training:
+            return images
+        images = ops.convert_to_tensor(images, "float32")
+        log_gamma = keras.random.uniform((ops.shape(images)[0], 1, 1, 1), -self.factor, self.factor,
+                                         seed=self.seed_generator)
+        return 255.0 * ops.power(ops.clip(images / 255.0, 0.0, 1.0), ops.exp(log_gamma))
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor, "seed": self.seed}
