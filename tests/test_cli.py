@@ -47,3 +47,13 @@ def test_prepare_writes_shards(synthetic_dir, tmp_path, capsys):
     assert main(["prepare", "--data-dir", synthetic_dir, "--output", str(tmp_path / "s"), "--shards", "2"]) == 0
     assert sorted(os.listdir(tmp_path / "s")) == ["shard-00000-of-00002.tfrecord", "shard-00001-of-00002.tfrecord",
                                                   "shards.json"]
+
+
+def test_every_command_has_its_pipeline_script():
+    from facenet_tf.cli import COMMANDS
+
+    for name in COMMANDS:
+        with open(os.path.join(REPO, "pipelines", f"{name}.py")) as f:
+            assert f'main(["{name}", *sys.argv[1:]])' in f.read(), name
+    scripts = {n[:-3] for n in os.listdir(os.path.join(REPO, "pipelines")) if n.endswith(".py")}
+    assert scripts == set(COMMANDS)
