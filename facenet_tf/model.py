@@ -24,6 +24,8 @@ IMAGENET_FILES = {
     "mobilenet_v2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
     "inception_resnet_v2": "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
 }
+#: Upper bound on BatchNormalization momentum of every backbone (see build_embedding_model).
+BN_MOMENTUM = 0.99
 MIN_SIZE = {"small_cnn": 16, "mobilenet_v2": 32, "inception_resnet_v2": 75}
 
 
@@ -120,6 +122,13 @@ def build_embedding_model(config: ModelConfig = ModelConfig()) -> keras.Model:
             "inception_resnet_v2": keras.applications.InceptionResNetV2,
         }[config.backbone]
         backbone = app(include_top=False, weights=None, input_shape=(*size, 3))
+        for layer in backbone.layers:
+            # MobileNetV2's BatchNormalization averages its statistics over ~1000 steps
+            # (momentum 0.999): after a run of a few hundred steps, inference would still use
+            # the initial mean 0 / variance 1 and embed every face alike. 0.99 (~100 steps) is
+            # Keras' default and what small_cnn uses.
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = min(layer.momentum, BN_MOMENTUM)
         if weights is not None:
             try:
                 backbone.load_weights(weights)
