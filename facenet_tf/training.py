@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import os
 import time
+import warnings
 from typing import Any, Dict, Optional, Tuple
 
 import keras
@@ -245,19 +246,27 @@ def build_model(config: TrainConfig) -> keras.Model:
     elif path.endswith(".keras") and os.path.isfile(path):
         model = keras.saving.load_model(path, compile=False)
     elif path.endswith(".h5") and os.path.isfile(path):
+        import h5py  # Keras' own dependency for .weights.h5
+
         model = build_embedding_model(config.model)
-        # A bare embedding model's weights, or a training checkpoint (the trainer wrapping it).
-        trainer = TripletTrainer(model, None)
-        trainer(np.zeros((1, *size, 3), np.float32))
-        for target in (model, trainer):
-            try:
+        target = model
+        try:
+            with h5py.File(path, "r") as f:
+                is_checkpoint = "embedder" in f  # a training checkpoint: the trainer wrapping the model
+        except OSError as err:
+            raise FacenetError(f"--init-from {path!r} is not a Keras weights file: {err}") from None
+        if is_checkpoint:
+            target = TripletTrainer(model, None)
+            target(np.zeros((1, *size, 3), np.float32))
+        try:
+            with warnings.catch_warnings():
+                # Keras only warns when parts of a file do not match and keeps those layers'
+                # fresh weights: a half-initialised model, so treat it as the mismatch it is.
+                warnings.filterwarnings("error", message="Skipping nested container")
                 target.load_weights(path)
-                break
-            except Exception as err:  # noqa: BLE001 - a mismatching file is the user's mistake
-                error = str(err).splitlines()[0]
-        else:
+        except Exception as err:  # noqa: BLE001 - a mismatching file is the user's mistake
             raise FacenetError(f"--init-from {path!r} does not fit a {config.model.backbone} model "
-                               f"built with this ModelConfig: {error}")
+                               f"built with this ModelConfig: {str(err).splitlines()[0]}") from None
     else:
         raise FacenetError(
             f"--init-from {config.init_from!r}: expected a .keras model, a training output directory, "
