@@ -22,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from facenet_tf.data import AugmentConfig  # noqa: E402
 from facenet_tf.model import ModelConfig  # noqa: E402
+from facenet_tf.errors import FacenetError  # noqa: E402
 from facenet_tf.training import DataConfig, TrainConfig, train  # noqa: E402
 
 
@@ -58,4 +59,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except FacenetError as err:  # a user mistake: one line, exit status 2, as the CLI does
+        print(f"{os.path.basename(__file__)}: error: {err}", file=sys.stderr)
+        sys.exit(2)

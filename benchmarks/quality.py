@@ -24,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from facenet_tf.data import scan_directory  # noqa: E402
 from facenet_tf.evaluation.report import evaluate_catalog  # noqa: E402
 from facenet_tf.inference import Embedder, EigenfaceEmbedder, RawPixelEmbedder  # noqa: E402
+from facenet_tf.errors import FacenetError  # noqa: E402
 from facenet_tf.training import DataConfig, TrainConfig, train  # noqa: E402
 
 COLUMNS = ("accuracy", "auc", "val_at_far_1e-3", "one_shot_top1")
@@ -79,4 +80,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except FacenetError as err:  # a user mistake: one line, exit status 2, as the CLI does
+        print(f"{os.path.basename(__file__)}: error: {err}", file=sys.stderr)
+        sys.exit(2)
