@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 
 from facenet_tf.errors import FacenetError, check_choice
+from facenet_tf.inference import Embedder, require_files
 
 #: Landmarks (x, y) in pixels of a 112×112 aligned face, in MTCNN's order: left eye,
 #: right eye, nose, left mouth corner, right mouth corner (InsightFace ``arcface_dst``).
@@ -135,6 +136,51 @@ class FaceAligner:
         return None
 
 
+def read_rgb(path: str) -> np.ndarray:
+    """uint8 ``[H, W, 3]`` pixels of an image file (any format Pillow reads).
+
+    Raises:
+        FacenetError: the file cannot be read or decoded.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except OSError as err:
+        raise FacenetError(f"cannot read image {path}: {err}") from None
+
+
+class AlignedEmbedder(Embedder):
+    """``embedder`` with every image file aligned first, for models trained on aligned faces.
+
+    ``embed_files`` detects and aligns each file (as :func:`align_directory` does), resizes
+    the crop to the model's input size (as training does) and embeds it. The fingerprint
+    gets an ``+aligned<size>`` suffix, so a gallery enrolled with alignment is only ever
+    queried with alignment. ``embed_pixels`` is unchanged (pixels are taken as given).
+
+    Raises:
+        FacenetError: mtcnn missing; from ``embed_files``: a file without a face.
+    """
+
+    def __init__(self, embedder: Embedder, config: AlignConfig = AlignConfig()):
+        super().__init__(embedder._fn, embedder.image_size, embedder.embedding_dim, embedder.metadata,
+                         f"{embedder.fingerprint}+aligned{config.size}", embedder.path)
+        self.aligner = FaceAligner(dataclasses.replace(config, on_failure="skip"))
+
+    def embed_files(self, paths: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        from facenet_tf.data.images import resize
+
+        require_files(paths)
+        faces = np.empty((len(paths), *self.image_size, 3), np.uint8)
+        for i, path in enumerate(paths):
+            face = self.aligner.align(read_rgb(path))
+            if face is None:
+                raise FacenetError(f"no face found in {path}: crop it by hand and leave out --align")
+            faces[i] = np.round(np.asarray(resize(face, self.image_size))).astype(np.uint8)
+        return self.embed_pixels(faces, batch_size)
+
+
 @dataclasses.dataclass
 class AlignReport:
     """What :func:`align_directory` did: images written and the ones without a face."""
@@ -173,12 +219,7 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
     written = 0
     with atomic_path(output_dir, is_dir=True) as tmp:
         for path, label in tqdm(list(zip(catalog.paths, catalog.labels)), desc="align", unit="img", disable=not progress):
-            try:
-                with Image.open(path) as image:
-                    pixels = np.asarray(image.convert("RGB"))
-            except OSError as err:
-                raise FacenetError(f"cannot read image {path}: {err}") from None
-            face = aligner.align(pixels)
+            face = aligner.align(read_rgb(path))
             if face is None:
                 no_face.append(path)
                 continue

@@ -117,3 +117,52 @@ def test_align_cli_user_errors_exit_2(tmp_path, capsys):
     assert main(["align", "--data-dir", str(tmp_path), "--output", str(tmp_path / "o"), "--size", "8"]) == 2
     assert "size must be >= 16" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "o")
+
+
+def _pixel_embedder(size=32):
+    from facenet_tf.inference import Embedder
+
+    def fn(x):
+        flat = np.asarray(x, np.float32).reshape(len(x), -1)
+        flat = flat - flat.mean(axis=1, keepdims=True)
+        return flat / np.linalg.norm(flat, axis=1, keepdims=True)
+
+    return Embedder(fn, (size, size), size * size * 3, {}, "pixels", "pixels")
+
+
+def test_aligned_embedder_undoes_a_shift_and_zoom(aligner, orl_dir, tmp_path):
+    from facenet_tf.align import AlignedEmbedder
+
+    image = _orl(orl_dir, "s12", 1)
+    Image.fromarray(image).save(tmp_path / "a.png")
+    moved = np.zeros((160, 140, 3), np.uint8)  # the same face, shifted and 20% larger
+    moved[18:18 + 134, 20:20 + 110] = np.asarray(Image.fromarray(image).resize((110, 134)))
+    Image.fromarray(moved).save(tmp_path / "b.png")
+    paths = [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    plain = _pixel_embedder()
+    aligned = AlignedEmbedder(plain)
+    assert aligned.fingerprint == "pixels+aligned112" and aligned.image_size == (32, 32)
+    a, b = aligned.embed_files(paths)
+    from facenet_tf.data.images import load_images
+
+    p, q = plain.embed_pixels(load_images(paths, (32, 32)))
+    assert float(a @ b) > 0.95 and float(a @ b) > float(p @ q) + 0.1, (float(a @ b), float(p @ q))
+    Image.fromarray(np.full((112, 92, 3), 128, np.uint8)).save(tmp_path / "blank.png")
+    with pytest.raises(FacenetError, match="no face found in .*blank.png"):
+        aligned.embed_files([paths[0], str(tmp_path / "blank.png")])
+
+
+def test_align_flag_on_recognition_commands(aligner, orl_dir, tmp_path, capsys):
+    from facenet_tf.model import ModelConfig, build_embedding_model
+
+    model_path = str(tmp_path / "m.keras")
+    build_embedding_model(ModelConfig(image_size=(32, 32), embedding_dim=8)).save(model_path)
+    faces = [os.path.join(orl_dir, "s3", f"{i}.pgm") for i in (1, 2)]
+    gallery = str(tmp_path / "g.sqlite")
+    assert main(["verify", "--align", "--model", model_path, "--threshold", "4", *faces]) == 0
+    assert "same person" in capsys.readouterr().out
+    assert main(["enroll", "--align", "--quiet", "--model", model_path, "--gallery", gallery, "--name", "s3", faces[0]]) == 0
+    assert main(["identify", "--align", "--model", model_path, "--gallery", gallery, "--threshold", "4", faces[1]]) == 0
+    assert "s3" in capsys.readouterr().out
+    assert main(["identify", "--model", model_path, "--gallery", gallery, faces[1]]) == 2  # enrolled aligned
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

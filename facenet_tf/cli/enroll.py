@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, load_embedder
 
 HELP = "enrol images of people into a gallery (one transaction: a bad image changes nothing)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_align_argument(p)
     p.add_argument("--model", default=DEFAULT_OUTPUT, help="training output dir, SavedModel dir or .keras file (default: %(default)s)")
     p.add_argument("--gallery", required=True, help="gallery file (SQLite), created if absent")
     p.add_argument("--name", default=None, help="the person shown in IMAGE...")
@@ -23,7 +24,6 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from facenet_tf.errors import FacenetError
-    from facenet_tf.inference import Embedder
     from facenet_tf.recognition_service import enroll, enrolment_from_dir
 
     if (args.from_dir is None) == (args.name is None):
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.images:
             raise FacenetError(f"--name {args.name!r}: give at least one IMAGE")
         names, paths = [args.name] * len(args.images), list(args.images)
-    embedder = Embedder.load(args.model)
+    embedder = load_embedder(args)
     with tqdm(total=len(paths), unit="img", desc="embedding", disable=args.quiet or not sys.stderr.isatty()) as bar:
         ids = enroll(embedder, args.gallery, names, paths, progress=bar.update)
     print(f"enrolled {len(ids)} images of {len(set(names))} people into {args.gallery}")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, load_embedder
 
 HELP = "identify people in images against a gallery (name and distance, or unknown)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_align_argument(p)
     p.add_argument("--model", default=DEFAULT_OUTPUT, help="the model the gallery was built with (default: %(default)s)")
     p.add_argument("--gallery", required=True, help="gallery file written by facenet-tf enroll")
     p.add_argument("--threshold", type=float, default=None,
@@ -20,10 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet_tf.inference import Embedder
     from facenet_tf.recognition_service import identify, resolve_threshold
 
-    embedder = Embedder.load(args.model)
+    embedder = load_embedder(args)
     threshold = resolve_threshold(embedder, args.threshold)
     answers = identify(embedder, args.gallery, args.images, threshold)
     if args.json:

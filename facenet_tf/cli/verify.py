@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, load_embedder
 
 HELP = "say whether two images show the same person, with their distance"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_align_argument(p)
     p.add_argument("--model", default=DEFAULT_OUTPUT, help="training output dir, SavedModel dir or .keras file (default: %(default)s)")
     p.add_argument("--threshold", type=float, default=None,
                    help="largest distance accepted as the same person (default: the model's calibrated threshold)")
@@ -20,10 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet_tf.inference import Embedder
     from facenet_tf.recognition_service import verify
 
-    embedder = Embedder.load(args.model)
+    embedder = load_embedder(args)
     result = verify(embedder, args.image1, args.image2, args.threshold)
     if args.json:
         print(json.dumps({"same": result.same, "distance": result.distance, "threshold": result.threshold,
