@@ -18,20 +18,19 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from _orl import orl_dir, run  # noqa: E402  (benchmarks/ is the script's folder)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from facenet_tf.data import AugmentConfig  # noqa: E402
 from facenet_tf.model import ModelConfig  # noqa: E402
-from facenet_tf.errors import FacenetError  # noqa: E402
 from facenet_tf.training import DataConfig, TrainConfig, train  # noqa: E402
 
 
 def main() -> None:
-    default_data = os.path.join(os.environ.get("FACENET_TF_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")), "orl_faces")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name")
     parser.add_argument("overrides", nargs="?", default="{}", help="JSON object of TrainConfig fields")
-    parser.add_argument("--data-dir", default=default_data)
+    parser.add_argument("--data-dir", default=orl_dir())
     parser.add_argument("--validation-identities", type=int, default=10)
     args = parser.parse_args()
 
@@ -59,8 +58,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except FacenetError as err:  # a user mistake: one line, exit status 2, as the CLI does
-        print(f"{os.path.basename(__file__)}: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run(main, os.path.basename(__file__))

@@ -19,21 +19,20 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from _orl import orl_dir, run  # noqa: E402  (benchmarks/ is the script's folder)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from facenet_tf.data import scan_directory  # noqa: E402
 from facenet_tf.evaluation.report import evaluate_catalog  # noqa: E402
 from facenet_tf.inference import Embedder, EigenfaceEmbedder, RawPixelEmbedder  # noqa: E402
-from facenet_tf.errors import FacenetError  # noqa: E402
 from facenet_tf.training import DataConfig, TrainConfig, train  # noqa: E402
 
 COLUMNS = ("accuracy", "auc", "val_at_far_1e-3", "one_shot_top1")
 
 
 def main() -> None:
-    default_data = os.path.join(os.environ.get("FACENET_TF_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")), "orl_faces")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=default_data)
+    parser.add_argument("--data-dir", default=orl_dir())
     parser.add_argument("--train-identities", type=int, default=30)
     parser.add_argument("--output-dir", default=None, help="keep the trained model here (default: a temporary folder)")
     parser.add_argument("--epochs", type=int, default=None, help="override the default recipe's epochs")
@@ -80,8 +79,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except FacenetError as err:  # a user mistake: one line, exit status 2, as the CLI does
-        print(f"{os.path.basename(__file__)}: error: {err}", file=sys.stderr)
-        sys.exit(2)
+    run(main, os.path.basename(__file__))
