@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
+from facenet_tf.data.images import read_rgb, resize
 from facenet_tf.errors import FacenetError, check_choice
 from facenet_tf.inference import Embedder, require_files
 
@@ -136,21 +137,6 @@ class FaceAligner:
         return None
 
 
-def read_rgb(path: str) -> np.ndarray:
-    """uint8 ``[H, W, 3]`` pixels of an image file (any format Pillow reads).
-
-    Raises:
-        FacenetError: the file cannot be read or decoded.
-    """
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except OSError as err:
-        raise FacenetError(f"cannot read image {path}: {err}") from None
-
-
 class AlignedEmbedder(Embedder):
     """``embedder`` with every image file aligned first, for models trained on aligned faces.
 
@@ -169,8 +155,6 @@ class AlignedEmbedder(Embedder):
         self.aligner = FaceAligner(dataclasses.replace(config, on_failure="skip"))
 
     def embed_files(self, paths: Sequence[str], batch_size: int = 128) -> np.ndarray:
-        from facenet_tf.data.images import resize
-
         require_files(paths)
         faces = np.empty((len(paths), *self.image_size, 3), np.uint8)
         for i, path in enumerate(paths):

@@ -43,11 +43,23 @@ def parse_image_size(value) -> Tuple[int, int]:
     return parts[0], parts[1]
 
 
-def _pillow_decode(path: bytes) -> np.ndarray:
+def read_rgb(path: str) -> np.ndarray:
+    """Read one image file with Pillow (any format it reads) → uint8 ``[h, w, 3]``.
+
+    Raises:
+        FacenetError: the file cannot be read or decoded.
+    """
     from PIL import Image
 
-    with Image.open(path.decode()) as img:
-        return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except OSError as err:
+        raise FacenetError(f"cannot read image {path}: {err}") from None
+
+
+def _pillow_decode(path: bytes) -> np.ndarray:
+    return read_rgb(path.decode())
 
 
 def decode_image(data: tf.Tensor) -> tf.Tensor:
