@@ -22,8 +22,7 @@ from _orl import orl_dir, run  # noqa: E402  (benchmarks/ is the script's folder
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from facenet_tf.data import AugmentConfig  # noqa: E402
-from facenet_tf.model import ModelConfig  # noqa: E402
-from facenet_tf.training import DataConfig, TrainConfig, train  # noqa: E402
+from facenet_tf.training import TrainConfig, train  # noqa: E402
 
 
 def main() -> None:
@@ -40,11 +39,10 @@ def main() -> None:
     model = o.pop("model", {})
     if "image_size" in model:
         model["image_size"] = tuple(model["image_size"])
-    data = DataConfig(**{**dataclasses.asdict(base.data), "augment": None, "data_dir": args.data_dir,
-                         "validation_identities": args.validation_identities, **o.pop("data", {})})
-    data = dataclasses.replace(data, augment=None if augment is None else AugmentConfig(**augment))
+    data = dataclasses.replace(base.data, data_dir=args.data_dir, validation_identities=args.validation_identities,
+                               augment=None if augment is None else AugmentConfig(**augment), **o.pop("data", {}))
     with tempfile.TemporaryDirectory() as tmp:
-        config = dataclasses.replace(base, data=data, model=ModelConfig(**{**dataclasses.asdict(base.model), **model}),
+        config = dataclasses.replace(base, data=data, model=dataclasses.replace(base.model, **model),
                                      output_dir=os.path.join(tmp, "model"), **o)
         started = time.time()
         result = train(config, verbose=0)
