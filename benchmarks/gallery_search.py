@@ -1,7 +1,7 @@
 """Benchmark: exact gallery search with NumPy vs faiss, and SQLite enrolment throughput.
 
-Search runs through :class:`facenet_tf.recognition.EmbeddingIndex`, the code path
-:class:`~facenet_tf.recognition.Gallery` uses, on random 128-d float32 unit vectors built
+Search runs through :class:`facenet_tf.gallery.EmbeddingIndex`, the code path
+:class:`~facenet_tf.gallery.Gallery` uses, on random 128-d float32 unit vectors built
 in memory (1M x 128 float32 = 512 MB; the faiss index holds a second copy). NumPy is the
 reference, measured in the same run; the last columns are faiss time / NumPy time.
 Enrolment is timed through a real SQLite gallery.
@@ -20,7 +20,7 @@ import time
 
 import numpy as np
 
-from facenet_tf.recognition import EmbeddingIndex, Gallery
+from facenet_tf.gallery import EmbeddingIndex, Gallery
 
 
 def unit_vectors(rng, n, dim):

@@ -1,17 +1,21 @@
-"""Distances between embeddings, shared by the losses, evaluation and the gallery.
+"""Distances between embeddings: one name → definition table shared by every user.
 
-One name table, :data:`DISTANCES`, and three functions:
-
-* :func:`pairwise_distances` on tensors (differentiable; used inside the losses),
-* :func:`pairwise_distances_numpy` and :func:`paired_distances_numpy` on arrays (used by
-  evaluation and the gallery, float64 capable).
-
-Metrics, for rows ``x`` and ``y``::
+The losses, the evaluation, the gallery and its faiss index all resolve a distance name
+through :func:`get`, so a metric is defined once. Metrics, for rows ``x`` and ``y``::
 
     squared_l2(x, y) = ||x||² - 2 x·y + ||y||²          clamped at 0
     l2(x, y)         = sqrt(squared_l2(x, y))
     cosine(x, y)     = 1 - x·y / (||x|| ||y||)           clipped to [0, 2]
+
+Each :class:`Distance` knows its matrix form on tensors (differentiable; the losses) and
+on arrays (evaluation and gallery, float64 capable), its paired form, and how a flat faiss
+index searches it (``IndexFlatL2``, or ``IndexFlatIP`` on unit rows for cosine).
 """
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Dict
 
 import numpy as np
 import tensorflow as tf
@@ -19,11 +23,78 @@ from keras import ops
 
 from facenet_tf.errors import FacenetError, check_choice
 
-DISTANCES = ("squared_l2", "l2", "cosine")
-
 # Norms below this are treated as this when normalising for the cosine distance, so a
 # zero embedding gives distance 1 to everything instead of NaN (as tf.math.l2_normalize).
 _NORM_EPSILON = 1e-12
+
+
+def _squared_l2(a, b):
+    return ops.maximum(
+        ops.sum(ops.square(a), axis=1)[:, None] - 2.0 * ops.matmul(a, ops.transpose(b))
+        + ops.sum(ops.square(b), axis=1)[None, :],
+        0.0,
+    )
+
+
+def _cosine(a, b):
+    return ops.clip(1.0 - ops.matmul(_unit_rows(a), ops.transpose(_unit_rows(b))), 0.0, 2.0)
+
+
+def _squared_l2_numpy(a, b):
+    return np.maximum((a * a).sum(1)[:, None] - 2.0 * (a @ b.T) + (b * b).sum(1)[None, :], 0.0)
+
+
+def _cosine_numpy(a, b):
+    return np.clip(1.0 - unit_rows_numpy(a) @ unit_rows_numpy(b).T, 0.0, 2.0)
+
+
+def _paired_squared_l2(a, b):
+    return np.square(a - b).sum(1)
+
+
+def _paired_cosine(a, b):
+    return np.clip(1.0 - (unit_rows_numpy(a) * unit_rows_numpy(b)).sum(1), 0.0, 2.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Distance:
+    """One metric of the table.
+
+    Attributes:
+        name: its name, as in flags and metadata.
+        matrix: ``(a [N, D], b [M, D]) -> [N, M]`` on tensors, before :attr:`root`.
+        matrix_numpy: the same on arrays.
+        paired_numpy: ``(a [N, D], b [N, D]) -> [N]`` on arrays, before :attr:`root`.
+        root: the metric is the square root of the value above (``l2``).
+        faiss_unit_inner_product: faiss searches it as inner product of unit rows
+            (``IndexFlatIP``); otherwise as L2 (``IndexFlatL2``; same order for l2 and
+            squared_l2).
+    """
+
+    name: str
+    matrix: Callable
+    matrix_numpy: Callable
+    paired_numpy: Callable
+    root: bool = False
+    faiss_unit_inner_product: bool = False
+
+
+_TABLE: Dict[str, Distance] = {
+    "squared_l2": Distance("squared_l2", _squared_l2, _squared_l2_numpy, _paired_squared_l2),
+    "l2": Distance("l2", _squared_l2, _squared_l2_numpy, _paired_squared_l2, root=True),
+    "cosine": Distance("cosine", _cosine, _cosine_numpy, _paired_cosine, faiss_unit_inner_product=True),
+}
+#: The distance names, in table order.
+DISTANCES = tuple(_TABLE)
+
+
+def get(name: str, argument: str = "distance") -> Distance:
+    """The :class:`Distance` called ``name``.
+
+    Raises:
+        FacenetError: unknown name (the message names ``argument`` and the choices).
+    """
+    return _TABLE[check_choice(argument, name, DISTANCES)]
 
 
 def pairwise_distances(a, b=None, metric="squared_l2"):
@@ -44,24 +115,14 @@ def pairwise_distances(a, b=None, metric="squared_l2"):
     Raises:
         FacenetError: ``metric`` is not one of :data:`DISTANCES`.
     """
-    check_choice("metric", metric, DISTANCES)
+    distance = get(metric, "metric")
     a = _as_float(a)
     same = b is None
-    b = a if same else ops.cast(b, a.dtype)
-    if metric == "cosine":
-        a, b = _unit_rows(a), _unit_rows(b)
-        dist = ops.clip(1.0 - ops.matmul(a, ops.transpose(b)), 0.0, 2.0)
-    else:
-        dist = ops.maximum(
-            ops.sum(ops.square(a), axis=1)[:, None]
-            - 2.0 * ops.matmul(a, ops.transpose(b))
-            + ops.sum(ops.square(b), axis=1)[None, :],
-            0.0,
-        )
+    dist = distance.matrix(a, a if same else ops.cast(b, a.dtype))
     if same:
         # Rounding leaves ~1e-7 on the diagonal; the losses treat "distance to itself" as 0.
         dist = ops.where(ops.eye(ops.shape(a)[0], dtype="bool"), 0.0, dist)
-    if metric == "l2":
+    if distance.root:
         # d sqrt(x)/dx is infinite at x = 0 (identical embeddings, and the diagonal), and
         # inf * 0 in backprop is NaN. Take the sqrt of 1 there instead and select 0 after,
         # so both the value and the gradient at 0 are 0.
@@ -84,19 +145,13 @@ def pairwise_distances_numpy(a, b=None, metric="squared_l2"):
     Raises:
         FacenetError: ``metric`` is not one of :data:`DISTANCES`.
     """
-    check_choice("metric", metric, DISTANCES)
+    distance = get(metric, "metric")
     same = b is None
     a, b = _as_float_numpy(a, a if same else b)
-    if metric == "cosine":
-        dist = np.clip(1.0 - _unit_rows_numpy(a) @ _unit_rows_numpy(b).T, 0.0, 2.0)
-    else:
-        dist = (a * a).sum(1)[:, None] - 2.0 * (a @ b.T) + (b * b).sum(1)[None, :]
-        dist = np.maximum(dist, 0.0)
+    dist = distance.matrix_numpy(a, b)
     if same:
         np.fill_diagonal(dist, 0.0)
-    if metric == "l2":
-        dist = np.sqrt(dist)
-    return dist
+    return np.sqrt(dist) if distance.root else dist
 
 
 def paired_distances_numpy(a, b, metric="squared_l2"):
@@ -113,18 +168,14 @@ def paired_distances_numpy(a, b, metric="squared_l2"):
     Raises:
         FacenetError: ``metric`` is not one of :data:`DISTANCES`, or the shapes differ.
     """
-    check_choice("metric", metric, DISTANCES)
+    distance = get(metric, "metric")
     a, b = _as_float_numpy(a, b)
     if a.shape != b.shape:
         raise FacenetError(
             f"a and b must have the same shape; received {a.shape} and {b.shape}"
         )
-    if metric == "cosine":
-        return np.clip(
-            1.0 - (_unit_rows_numpy(a) * _unit_rows_numpy(b)).sum(1), 0.0, 2.0
-        )
-    dist = np.square(a - b).sum(1)
-    return np.sqrt(dist) if metric == "l2" else dist
+    dist = distance.paired_numpy(a, b)
+    return np.sqrt(dist) if distance.root else dist
 
 
 def _as_float(x):
@@ -143,5 +194,6 @@ def _as_float_numpy(a, b):
     return a.astype(dtype, copy=False), b.astype(dtype, copy=False)
 
 
-def _unit_rows_numpy(x):
+def unit_rows_numpy(x):
+    """Rows scaled to unit L2 norm (a zero row stays zero), as the cosine distance uses."""
     return x / np.sqrt(np.maximum((x * x).sum(1, keepdims=True), _NORM_EPSILON))

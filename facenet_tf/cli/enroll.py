@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from facenet_tf.errors import FacenetError
-    from facenet_tf.recognition_service import enroll, enrolment_from_dir
+    from facenet_tf.gallery.service import enroll, enrolment_from_dir
 
     if (args.from_dir is None) == (args.name is None):
         raise FacenetError("give either --name N IMAGE... or --from-dir DIR")

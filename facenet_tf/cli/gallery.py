@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.errors import FacenetError
-    from facenet_tf.recognition_service import open_gallery_as_stored
+    from facenet_tf.gallery.service import open_gallery_as_stored
 
     if args.action == "remove" and args.name is None:
         raise FacenetError("gallery remove needs --name")

@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet_tf.recognition_service import identify, resolve_threshold
+    from facenet_tf.gallery.service import identify, resolve_threshold
 
     embedder = load_embedder(args)
     threshold = resolve_threshold(embedder, args.threshold)

@@ -21,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet_tf.recognition_service import verify
+    from facenet_tf.gallery.service import verify
 
     embedder = load_embedder(args)
     result = verify(embedder, args.image1, args.image2, args.threshold)

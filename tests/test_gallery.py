@@ -1,4 +1,4 @@
-"""Tests for facenet_tf.recognition: the persistent gallery and its search backends."""
+"""Tests for facenet_tf.gallery: the persistent gallery and its search backends."""
 
 import os
 import signal
@@ -9,10 +9,10 @@ import sys
 import numpy as np
 import pytest
 
-from facenet_tf import recognition
+from facenet_tf.gallery import gallery as recognition
 from facenet_tf.distances import pairwise_distances_numpy
 from facenet_tf.errors import FacenetError
-from facenet_tf.recognition import EmbeddingIndex, Gallery, Match
+from facenet_tf.gallery import EmbeddingIndex, Gallery, Match
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIM = 8
@@ -266,7 +266,7 @@ def test_numpy_and_faiss_agree_on_100k_entries():
 CHILD = """
 import sys
 import numpy as np
-from facenet_tf.recognition import Gallery
+from facenet_tf.gallery import Gallery
 
 rng = np.random.default_rng()
 with Gallery.open(sys.argv[1], "m", 16) as gallery:

@@ -15,22 +15,21 @@ Example::
     embedder = Embedder.load("saved_models/facenet_tf")
     names, paths = enrolment_from_dir("staff/")
     enroll(embedder, "staff.gallery", names, paths)
-    for answer in identify(embedder, "staff.gallery", ["door.jpg"]):
-        print(answer.name or "unknown", answer.distance)
+    answers = identify(embedder, "staff.gallery", ["door.jpg"])  # [Identification]
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import sqlite3
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from facenet_tf.errors import FacenetError
+from facenet_tf.gallery.gallery import Gallery
+from facenet_tf.gallery.store import read_meta
 from facenet_tf.inference import require_files
-from facenet_tf.recognition import Gallery
 
 #: Images embedded per call, so a progress callback moves during large enrolments.
 CHUNK = 256
@@ -125,18 +124,8 @@ def open_gallery_as_stored(path: str) -> Gallery:
     Raises:
         FacenetError: missing file or not a facenet_tf gallery.
     """
-    if not os.path.isfile(path):
-        raise FacenetError(f"gallery {path} does not exist")
-    try:
-        connection = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
-        try:
-            meta = dict(connection.execute("SELECT key, value FROM meta"))
-        finally:
-            connection.close()
-        fingerprint, dim = meta["model_fingerprint"], int(meta["embedding_dim"])
-    except (sqlite3.Error, KeyError, ValueError) as error:
-        raise FacenetError(f"{path} is not a facenet_tf gallery ({error})") from None
-    return Gallery.open(path, fingerprint, dim, create=False)
+    meta = read_meta(path)
+    return Gallery.open(path, meta["model_fingerprint"], int(meta["embedding_dim"]), create=False)
 
 
 def enroll(embedder, gallery_path: str, names: Sequence[str], paths: Sequence[str],

@@ -1,0 +1,206 @@
+"""SQLite storage of a gallery: schema, creation, metadata checks and transactions.
+
+The only module of facenet_tf that talks to SQLite. A gallery file holds two tables::
+
+    meta(key, value)                       schema_version, model_fingerprint,
+                                           embedding_dim, distance, created
+    entries(id, name, embedding, source, enrolled_at)
+
+``embedding`` is ``embedding_dim`` little-endian float32. Each write is one transaction
+(WAL journal), so a process killed midway leaves only whole enrolments.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import sqlite3
+import tempfile
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from facenet_tf.errors import FacenetError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE entries (
+    -- AUTOINCREMENT: an id handed out by enroll() is never reused after remove().
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    embedding BLOB NOT NULL,  -- embedding_dim little-endian float32
+    source TEXT,
+    enrolled_at TEXT NOT NULL  -- UTC, ISO 8601
+);
+CREATE INDEX entries_name ON entries (name);
+"""
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+class GalleryStore:
+    """An open gallery file. Use :meth:`open`; also a context manager that closes it."""
+
+    def __init__(self, path: str, connection: sqlite3.Connection, meta: Dict[str, str]):
+        self.path = path
+        self.meta = meta
+        self._connection = connection
+
+    @classmethod
+    def open(cls, path: str, create_meta: Optional[Dict[str, str]] = None) -> "GalleryStore":
+        """Open the gallery file at ``path``.
+
+        Args:
+            path: gallery file.
+            create_meta: when the file is absent, create it with these ``meta`` rows
+                (``schema_version`` and ``created`` are added). ``None``: it must exist.
+
+        Raises:
+            FacenetError: missing file (and no ``create_meta``), or not a facenet_tf gallery.
+        """
+        if not os.path.exists(path):
+            if create_meta is None:
+                raise FacenetError(f"gallery {path} does not exist (create=False)")
+            _create(path, create_meta)
+        connection = None
+        try:
+            connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            meta = dict(connection.execute("SELECT key, value FROM meta"))
+        except sqlite3.Error as error:
+            if connection is not None:
+                connection.close()
+            raise FacenetError(f"{path} is not a facenet_tf gallery ({error})") from error
+        try:
+            _check_schema(path, meta)
+        except FacenetError:
+            connection.close()
+            raise
+        return cls(path, connection, meta)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+        self._connection = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise FacenetError(f"gallery {self.path} is closed")
+        return self._connection
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        # IMMEDIATE takes the write lock now, so concurrent writers queue (up to the
+        # connection timeout) instead of failing at commit.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        else:
+            db.execute("COMMIT")
+
+    def insert(self, rows: Sequence[Tuple[str, np.ndarray, Optional[str]]]) -> List[int]:
+        """Insert ``(name, float32 vector, source)`` rows in one transaction; return their ids."""
+        now = utc_now()
+        insert = "INSERT INTO entries (name, embedding, source, enrolled_at) VALUES (?, ?, ?, ?)"
+        with self.transaction() as db:
+            return [db.execute(insert, (n, np.asarray(v, "<f4").tobytes(), s, now)).lastrowid for n, v, s in rows]
+
+    def delete(self, name: str) -> int:
+        """Delete every entry called ``name``; return how many."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM entries WHERE name = ?", (name,)).rowcount
+
+    def count(self) -> int:
+        return self._db().execute("SELECT COUNT(*) FROM entries").fetchone()[0]
+
+    def names(self) -> List[Tuple[str, int]]:
+        """``[(name, number of entries), ...]`` sorted by name."""
+        return self._db().execute("SELECT name, COUNT(*) FROM entries GROUP BY name ORDER BY name").fetchall()
+
+    def data_version(self) -> int:
+        """Changes whenever this or another connection commits."""
+        return self._db().execute("PRAGMA data_version").fetchone()[0]
+
+    def read_all(self, embedding_dim: int) -> Tuple[np.ndarray, List[str], np.ndarray]:
+        """Every entry: ``(int64 ids [n], names, float32 embeddings [n, dim])`` in id order."""
+        ids, names, blobs = [], [], []
+        for entry_id, name, blob in self._db().execute("SELECT id, name, embedding FROM entries ORDER BY id"):
+            ids.append(entry_id)
+            names.append(name)
+            blobs.append(blob)
+        vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), embedding_dim)
+        return np.asarray(ids, dtype=np.int64), names, vectors
+
+
+def read_meta(path: str) -> Dict[str, str]:
+    """The ``meta`` table of an existing gallery, read-only (no model needed).
+
+    Raises:
+        FacenetError: missing file or not a facenet_tf gallery.
+    """
+    if not os.path.isfile(path):
+        raise FacenetError(f"gallery {path} does not exist")
+    try:
+        connection = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
+        try:
+            meta = dict(connection.execute("SELECT key, value FROM meta"))
+        finally:
+            connection.close()
+    except sqlite3.Error as error:
+        raise FacenetError(f"{path} is not a facenet_tf gallery ({error})") from None
+    _check_schema(path, meta)
+    return meta
+
+
+def _create(path: str, meta: Dict[str, str]) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        connection = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+            rows = {"schema_version": str(SCHEMA_VERSION), **meta, "created": utc_now()}
+            connection.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", rows.items())
+        finally:
+            connection.close()  # checkpoints the WAL into the file before it is moved
+        try:
+            # Unlike os.replace, a link never clobbers a gallery another process has just
+            # created; if one has, the caller opens (and checks) that one.
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # file system without hard links
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _check_schema(path: str, meta: Dict[str, str]) -> None:
+    if "schema_version" not in meta:
+        raise FacenetError(f"{path} is not a facenet_tf gallery (no schema_version in meta)")
+    if meta["schema_version"] != str(SCHEMA_VERSION):
+        raise FacenetError(
+            f"gallery {path} has schema version {meta['schema_version']}; this facenet_tf "
+            f"reads version {SCHEMA_VERSION}"
+        )
+    missing = {"model_fingerprint", "embedding_dim", "distance"} - set(meta)
+    if missing:
+        raise FacenetError(f"{path} is not a facenet_tf gallery (meta lacks {', '.join(sorted(missing))})")
