@@ -1,0 +1,304 @@
+"""Reader of dlib's DNN files (what ``dlib::serialize(net)`` writes), with numpy alone.
+
+A dlib network is a nest of templates, ``loss<layer<layer<...<input>>>>``, and its file is
+that nest written outside-in (``dlib/dnn/core.h``)::
+
+    int 1, loss details                         add_loss_layer
+    int v, int v, ..., int v                    one version per layer, output side first:
+                                                2 = add_layer, 1 = tag or skip layer
+    input layer details                         the bottom add_layer (version 2 or 3) holds it
+    for each add_layer, input side first:
+        layer details, bool x3, tensor x3       (tag and skip layers write nothing here)
+        [bottom layer: + int sample_expansion_factor when version 3]
+
+Primitives (``dlib/serialize.h``, ``dlib/dnn/tensor.h``):
+
+* int: one control byte (``0x80`` set = negative, low nibble = byte count) then the
+  magnitude's bytes, little-endian;
+* float/double: int mantissa, int exponent; value = mantissa · 2^exponent;
+* bool: the character ``'0'`` or ``'1'``; string: int length, then the bytes;
+* tensor: int version 2, ints N, K, R, C, then N·K·R·C little-endian IEEE float32 (NCHW);
+* alias_tensor (a shape into a parameter tensor): int version 1, ints N, K, R, C.
+
+The file does not say *which* tag a tag layer is or where a skip layer jumps to (both are
+template arguments), so the returned layer list has one ``"tag_or_skip"`` entry for each;
+the topology comes from the network's C++ type (see :mod:`facenet_tf.pretrained.dlib_resnet`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Dict, List, Tuple
+
+import numpy as np
+
+from facenet_tf.errors import FacenetError
+
+#: Layer kinds :func:`read_dlib_network` returns.
+LAYER_KINDS = ("con", "affine", "relu", "max_pool", "avg_pool", "add_prev", "fc", "tag_or_skip")
+
+# dlib's float_details marks non-finite values with these exponents.
+_SPECIAL_EXPONENTS = {32000: np.inf, 32001: -np.inf, 32002: np.nan}
+
+
+@dataclasses.dataclass(frozen=True)
+class DlibLayer:
+    """One layer of a dlib network.
+
+    Attributes:
+        kind: one of :data:`LAYER_KINDS`.
+        config: hyper-parameters. ``con``: ``filters``, ``kernel`` (rows, cols),
+            ``strides`` (y, x), ``padding`` (y, x). ``max_pool``/``avg_pool``: ``window``
+            (rows, cols; ``(0, 0)`` = the whole input), ``strides``, ``padding``.
+            ``affine``: ``mode`` (``"conv"``: one gamma/beta per channel, ``"fc"``: per
+            element). ``fc``: ``inputs``, ``outputs``, ``bias`` (bool). Others: empty.
+        arrays: float32 parameters. ``con``: ``kernel`` ``[out, in, rows, cols]`` (dlib's
+            OIHW, applied as cross-correlation), ``bias`` ``[out]``. ``affine``: ``gamma``,
+            ``beta`` (``[K]`` in conv mode). ``fc``: ``kernel`` ``[inputs, outputs]``
+            (``y = x @ kernel``), ``bias`` ``[outputs]`` when present. Others: empty.
+    """
+
+    kind: str
+    config: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    arrays: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+
+    @property
+    def num_params(self) -> int:
+        """Number of stored parameters (an affine layer's gamma and beta included)."""
+        return int(sum(a.size for a in self.arrays.values()))
+
+
+@dataclasses.dataclass(frozen=True)
+class DlibNetwork:
+    """A dlib network file's content.
+
+    Attributes:
+        loss: the loss layer's serialisation name, e.g. ``"loss_metric_2"``.
+        loss_config: its settings (``loss_metric``: ``margin``, ``distance_threshold``).
+        input_kind: the input layer's name, e.g. ``"input_rgb_image_sized"``.
+        input_size: ``(rows, cols)`` the input layer is locked to.
+        input_mean: ``(red, green, blue)`` float32 means the input layer subtracts before
+            dividing by 256.
+        layers: the layers, input side first (the input layer itself excluded).
+    """
+
+    loss: str
+    loss_config: Dict[str, float]
+    input_kind: str
+    input_size: Tuple[int, int]
+    input_mean: Tuple[float, float, float]
+    layers: Tuple[DlibLayer, ...]
+
+    @property
+    def num_params(self) -> int:
+        """Total number of parameters of all layers."""
+        return sum(layer.num_params for layer in self.layers)
+
+    def count(self, kind: str) -> int:
+        """Number of layers of ``kind``."""
+        return sum(layer.kind == kind for layer in self.layers)
+
+
+class _Corrupt(Exception):
+    """The bytes do not follow dlib's format (turned into a FacenetError with the path)."""
+
+
+class _Reader:
+    """dlib's serialisation primitives over a bytes buffer, with bounds checks."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+        self.pos = 0
+
+    def _take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise _Corrupt(f"the file ends early (wanted {n} bytes at offset {self.pos})")
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return chunk
+
+    def int(self) -> int:
+        control = self._take(1)[0]
+        size = control & 0x0F
+        if control & 0x70 or size > 8:
+            raise _Corrupt(f"bad integer control byte 0x{control:02x} at offset {self.pos - 1}")
+        value = int.from_bytes(self._take(size), "little")
+        return -value if control & 0x80 else value
+
+    def peek_int(self) -> int:
+        start = self.pos
+        try:
+            return self.int()
+        finally:
+            self.pos = start
+
+    def float(self) -> float:
+        mantissa, exponent = self.int(), self.int()
+        if exponent in _SPECIAL_EXPONENTS:
+            return float(_SPECIAL_EXPONENTS[exponent])
+        return float(mantissa) * 2.0 ** exponent
+
+    def bool(self) -> bool:
+        char = self._take(1)
+        if char not in (b"0", b"1"):
+            raise _Corrupt(f"bad bool {char!r} at offset {self.pos - 1}")
+        return char == b"1"
+
+    def string(self, limit: int = 1 << 16) -> str:
+        size = self.int()
+        if not 0 <= size <= limit:
+            raise _Corrupt(f"implausible string length {size} at offset {self.pos}")
+        return self._take(size).decode("latin-1")
+
+    def tensor(self) -> np.ndarray:
+        version = self.int()
+        if version != 2:
+            raise _Corrupt(f"tensor version {version} (expected 2) at offset {self.pos}")
+        shape = tuple(self.int() for _ in range(4))
+        if min(shape) < 0:
+            raise _Corrupt(f"negative tensor shape {shape}")
+        count = int(np.prod(shape, dtype=np.int64))
+        raw = self._take(4 * count)
+        return np.frombuffer(raw, "<f4").astype(np.float32).reshape(shape)
+
+    def alias(self) -> Tuple[int, int, int, int]:
+        version = self.int()
+        if version != 1:
+            raise _Corrupt(f"alias_tensor version {version} (expected 1) at offset {self.pos}")
+        return tuple(self.int() for _ in range(4))
+
+
+def _read_loss(r: _Reader) -> Tuple[str, Dict[str, float]]:
+    name = r.string(limit=64)
+    if name == "loss_metric_2":
+        return name, {"margin": r.float(), "distance_threshold": r.float()}
+    raise FacenetError(f"loss layer {name!r} is not supported (supported: loss_metric_2)")
+
+
+def _read_input(r: _Reader) -> Tuple[str, Tuple[int, int], Tuple[float, float, float]]:
+    name = r.string(limit=64)
+    if name != "input_rgb_image_sized":
+        raise FacenetError(f"input layer {name!r} is not supported (supported: input_rgb_image_sized)")
+    mean = tuple(float(np.float32(r.float())) for _ in range(3))  # dlib stores them as float
+    rows, cols = r.int(), r.int()
+    return name, (rows, cols), mean
+
+
+def _pool(r: _Reader, kind: str) -> DlibLayer:
+    nr, nc, sy, sx, py, px = (r.int() for _ in range(6))
+    return DlibLayer(kind, {"window": (nr, nc), "strides": (sy, sx), "padding": (py, px)})
+
+
+def _read_layer(r: _Reader) -> DlibLayer:
+    name = r.string(limit=64)
+    if name == "con_4":
+        params = r.tensor().ravel()
+        filters, rows, cols, sy, sx, py, px = (r.int() for _ in range(7))
+        shape, bias_shape = r.alias(), r.alias()
+        for _ in range(4):  # learning-rate and weight-decay multipliers
+            r.float()
+        size = int(np.prod(shape))
+        if shape[0] != filters or shape[2:] != (rows, cols) or params.size != size + filters:
+            raise _Corrupt(f"con_ layer with {params.size} parameters does not match its shape {shape}")
+        return DlibLayer("con", {"filters": filters, "kernel": (rows, cols), "strides": (sy, sx), "padding": (py, px)},
+                         {"kernel": params[:size].reshape(shape), "bias": params[size:]})
+    if name == "affine_":
+        params = r.tensor().ravel()
+        gamma_shape, beta_shape = r.alias(), r.alias()
+        mode = {0: "conv", 1: "fc"}.get(r.int())
+        size = int(np.prod(gamma_shape))
+        if mode is None or gamma_shape != beta_shape or params.size != 2 * size:
+            raise _Corrupt(f"affine_ layer with {params.size} parameters does not match its shape {gamma_shape}")
+        shape = (gamma_shape[1],) if mode == "conv" else gamma_shape[1:]
+        return DlibLayer("affine", {"mode": mode},
+                         {"gamma": params[:size].reshape(shape), "beta": params[size:].reshape(shape)})
+    if name == "relu_":
+        return DlibLayer("relu")
+    if name == "add_prev_":
+        return DlibLayer("add_prev")
+    if name == "max_pool_2":
+        return _pool(r, "max_pool")
+    if name == "avg_pool_2":
+        return _pool(r, "avg_pool")
+    if name == "fc_2":
+        outputs, inputs = r.int(), r.int()
+        params = r.tensor().ravel()
+        weight_shape, bias_shape = r.alias(), r.alias()
+        r.int()  # bias mode; the bias alias's size says the same
+        for _ in range(4):
+            r.float()
+        size, bias_size = int(np.prod(weight_shape)), int(np.prod(bias_shape))
+        if weight_shape[:2] != (inputs, outputs) or params.size != size + bias_size:
+            raise _Corrupt(f"fc_ layer with {params.size} parameters does not match {inputs}x{outputs}")
+        arrays = {"kernel": params[:size].reshape(inputs, outputs)}
+        if bias_size:
+            arrays["bias"] = params[size:]
+        return DlibLayer("fc", {"inputs": inputs, "outputs": outputs, "bias": bool(bias_size)}, arrays)
+    raise FacenetError(f"dlib layer {name!r} is not supported (supported: con_4, affine_, relu_, add_prev_, "
+                       "max_pool_2, avg_pool_2, fc_2, tag and skip layers)")
+
+
+def _skip_layer_state(r: _Reader) -> None:
+    """add_layer's bookkeeping after the details: three flags and three cached tensors."""
+    for _ in range(3):
+        r.bool()
+    for _ in range(3):
+        r.tensor()
+
+
+def _parse(r: _Reader) -> DlibNetwork:
+    if r.int() != 1:
+        raise _Corrupt("no add_loss_layer header")
+    loss, loss_config = _read_loss(r)
+    versions: List[int] = []
+    # Versions are 1..3; the first int >= 4 is the length of the input layer's name.
+    while r.peek_int() < 4:
+        versions.append(r.int())
+        if len(versions) > 100000:
+            raise _Corrupt("no input layer found")
+    if not versions or versions[-1] not in (2, 3) or any(v not in (1, 2) for v in versions[:-1]):
+        raise _Corrupt(f"unexpected layer versions {sorted(set(versions))}")
+    input_kind, input_size, input_mean = _read_input(r)
+    layers: List[DlibLayer] = []
+    for i, version in enumerate(reversed(versions)):
+        if version == 1:
+            layers.append(DlibLayer("tag_or_skip"))
+            continue
+        layers.append(_read_layer(r))
+        _skip_layer_state(r)
+        if i == 0 and version == 3:
+            r.int()  # sample_expansion_factor
+    if r.pos != len(r.data):
+        raise _Corrupt(f"{len(r.data) - r.pos} unread bytes after the network")
+    return DlibNetwork(loss, loss_config, input_kind, input_size, input_mean, tuple(layers))
+
+
+def read_dlib_network(path: str) -> DlibNetwork:
+    """Read a dlib DNN file (e.g. ``dlib_face_recognition_resnet_model_v1.dat``).
+
+    Args:
+        path: the ``.dat`` file, uncompressed (dlib.net serves them as ``.bz2``).
+
+    Returns:
+        :class:`DlibNetwork`; its layers are listed input side first.
+
+    Raises:
+        FacenetError: the file is missing or unreadable, is not a dlib network, or holds a
+            layer type this reader does not know.
+    """
+    if not os.path.isfile(path):
+        raise FacenetError(f"dlib network file not found: {path}")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise FacenetError(f"cannot read dlib network file {path}: {e.strerror}") from None
+    if data[:3] == b"BZh":
+        raise FacenetError(f"{path} is bzip2-compressed: decompress it first (bunzip2 {path})")
+    try:
+        return _parse(_Reader(data))
+    except _Corrupt as e:
+        raise FacenetError(f"{path} is not a dlib DNN file: {e}") from None
+    except FacenetError as e:
+        raise FacenetError(f"{path}: {e}") from None
