@@ -35,7 +35,7 @@ import tensorflow as tf  # noqa: E402
 from facenet_tf import tflite as tflite_lib  # noqa: E402
 from facenet_tf.artifacts import METADATA_FILE, fingerprint_weights, write_json  # noqa: E402
 from facenet_tf.export import ExportConfig, export_model  # noqa: E402
-from facenet_tf.model import ModelConfig, build_embedding_model  # noqa: E402
+from facenet_tf.models import ModelConfig, build_embedding_model  # noqa: E402
 
 BACKBONES = {"small_cnn": (64, 64), "mobilenet_v2": (112, 112)}
 

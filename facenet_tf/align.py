@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -28,6 +28,9 @@ TEMPLATE_112 = np.array(
 )
 _KEYPOINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 ON_FAILURE = ("skip", "resize")
+#: ``"arcface"``: the 112×112 ArcFace template; ``"dlib_chip"``: dlib's face chip
+#: (``get_face_chip_details``, padding around the 5 points), what dlib's ResNet expects.
+METHODS = ("arcface", "dlib_chip")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,17 +42,31 @@ class AlignConfig:
         min_confidence: detections below this MTCNN score count as "no face".
         on_failure: ``"skip"`` leaves an image without a face out (and reports it);
             ``"resize"`` keeps the whole image, resized to ``size``.
+        method: one of :data:`METHODS`.
+        padding: dlib chip padding (``method="dlib_chip"`` only), fraction of the face.
     """
 
     size: int = 112
     min_confidence: float = 0.9
     on_failure: str = "skip"
+    method: str = "arcface"
+    padding: float = 0.25
+
+    @classmethod
+    def from_metadata(cls, metadata) -> Optional["AlignConfig"]:
+        """The alignment a model's ``metadata.json`` records (``"alignment"``), or ``None``."""
+        recorded = (metadata or {}).get("alignment")
+        if not recorded:
+            return None
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in recorded.items() if k in fields})
 
     def validate(self) -> None:
         """Raise :class:`FacenetError` for values no run could use."""
         if self.size < 16:
             raise FacenetError(f"align size must be >= 16 pixels; received {self.size}")
         check_choice("on_failure", self.on_failure, ON_FAILURE)
+        check_choice("align method", self.method, METHODS)
 
 
 def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -126,14 +143,18 @@ class FaceAligner:
     def align(self, image: np.ndarray) -> Optional[np.ndarray]:
         """Aligned uint8 ``[size, size, 3]`` crop, or ``None`` when no face is found
         (with ``on_failure="resize"``: the whole image resized instead)."""
-        points = self.landmarks(image)
+        return self.align_with(image, self.landmarks(image))
+
+    def align_with(self, image: np.ndarray, points: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        """:meth:`align` with landmarks already found (``None``: no face)."""
+        from facenet_tf.pretrained.dlib_chip import mtcnn_face_chip, whole_image_chip
+
         if points is not None:
+            if self.config.method == "dlib_chip":
+                return mtcnn_face_chip(image, points, self.config.size, self.config.padding)
             return warp_face(image, points, self.config.size)
         if self.config.on_failure == "resize":
-            from PIL import Image
-
-            return np.asarray(Image.fromarray(image).resize((self.config.size, self.config.size),
-                                                            Image.Resampling.BILINEAR))
+            return whole_image_chip(image, self.config.size)
         return None
 
 
@@ -141,28 +162,54 @@ class AlignedEmbedder(Embedder):
     """``embedder`` with every image file aligned first, for models trained on aligned faces.
 
     ``embed_files`` detects and aligns each file (as :func:`align_directory` does), resizes
-    the crop to the model's input size (as training does) and embeds it. The fingerprint
-    gets an ``+aligned<size>`` suffix, so a gallery enrolled with alignment is only ever
-    queried with alignment. ``embed_pixels`` is unchanged (pixels are taken as given).
+    the crop to the model's input size (as training does) and embeds it. With
+    ``on_failure="resize"`` an image without a detected face is used whole, resized, and
+    counted in :attr:`whole_image`; with ``"skip"`` it is an error. The fingerprint gets an
+    ``+aligned<size>`` suffix unless the alignment is the model's own (recorded in its
+    metadata), so a gallery enrolled with alignment is only ever queried with it.
+    ``embed_pixels`` is unchanged (pixels are taken as given).
 
     Raises:
-        FacenetError: mtcnn missing; from ``embed_files``: a file without a face.
+        FacenetError: mtcnn missing; from ``embed_files``: a file without a face (``"skip"``).
     """
 
-    def __init__(self, embedder: Embedder, config: AlignConfig = AlignConfig()):
+    def __init__(self, embedder: Embedder, config: AlignConfig = AlignConfig(), own: bool = False):
+        fingerprint = embedder.fingerprint if own else f"{embedder.fingerprint}+aligned{config.size}"
         super().__init__(embedder._fn, embedder.image_size, embedder.embedding_dim, embedder.metadata,
-                         f"{embedder.fingerprint}+aligned{config.size}", embedder.path)
-        self.aligner = FaceAligner(dataclasses.replace(config, on_failure="skip"))
+                         fingerprint, embedder.path)
+        self.aligner = FaceAligner(config)
+        self.aligned = 0
+        self.whole_image = 0
 
     def embed_files(self, paths: Sequence[str], batch_size: int = 128) -> np.ndarray:
         require_files(paths)
-        faces = np.empty((len(paths), *self.image_size, 3), np.uint8)
-        for i, path in enumerate(paths):
-            face = self.aligner.align(read_rgb(path))
-            if face is None:
-                raise FacenetError(f"no face found in {path}: crop it by hand and leave out --align")
-            faces[i] = np.round(np.asarray(resize(face, self.image_size))).astype(np.uint8)
+        faces, fallbacks = align_files(self.aligner, paths, self.image_size)
+        self.aligned += len(paths) - fallbacks
+        self.whole_image += fallbacks
         return self.embed_pixels(faces, batch_size)
+
+
+def align_files(aligner: FaceAligner, paths: Sequence[str], image_size) -> Tuple[np.ndarray, int]:
+    """Aligned uint8 ``[N, H, W, 3]`` faces of image files at ``image_size``, and how many
+    fell back to the whole image (``on_failure="resize"``).
+
+    Raises:
+        FacenetError: an image without a face under ``on_failure="skip"``.
+    """
+    faces = np.empty((len(paths), *image_size, 3), np.uint8)
+    fallbacks = 0
+    for i, path in enumerate(paths):
+        image = read_rgb(path)
+        points = aligner.landmarks(image)
+        if points is None:
+            if aligner.config.on_failure != "resize":
+                raise FacenetError(f"no face found in {path}: crop it by hand and leave out --align")
+            fallbacks += 1
+        face = aligner.align_with(image, points)
+        if tuple(face.shape[:2]) != tuple(image_size):
+            face = np.round(np.asarray(resize(face, image_size))).astype(np.uint8)
+        faces[i] = face
+    return faces, fallbacks
 
 
 @dataclasses.dataclass
@@ -175,7 +222,7 @@ class AlignReport:
 
 
 def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignConfig(),
-                    progress: bool = False) -> AlignReport:
+                    progress: Optional[Callable[[int], None]] = None) -> AlignReport:
     """Write an aligned copy of an identity folder: ``output_dir/<identity>/<image>.png``.
 
     The copy is built in a temporary sibling folder and renamed into place only when
@@ -185,13 +232,12 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
         data_dir: folder with one sub-folder of images per identity.
         output_dir: where the aligned copy goes.
         config: :class:`AlignConfig`.
-        progress: show a tqdm progress bar.
+        progress: optional callable receiving 1 after each image.
 
     Raises:
         FacenetError: unreadable input folder, mtcnn missing, or no face in any image.
     """
     from PIL import Image
-    from tqdm import tqdm
 
     from facenet_tf.artifacts import atomic_path
     from facenet_tf.data.catalog import scan_directory
@@ -202,8 +248,10 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
     no_face: List[str] = []
     written = 0
     with atomic_path(output_dir, is_dir=True) as tmp:
-        for path, label in tqdm(list(zip(catalog.paths, catalog.labels)), desc="align", unit="img", disable=not progress):
+        for path, label in zip(catalog.paths, catalog.labels):
             face = aligner.align(read_rgb(path))
+            if progress is not None:
+                progress(1)
             if face is None:
                 no_face.append(path)
                 continue

@@ -130,38 +130,3 @@ def fingerprint_weights(weights) -> str:
         digest.update(str((w.dtype.str, w.shape)).encode())
         digest.update(w.tobytes())
     return digest.hexdigest()[:16]
-
-
-def resolve_model_path(path: str) -> Tuple[str, Optional[str]]:
-    """Find the artefact to load under ``path``.
-
-    Accepts an output directory (holding ``saved_model/`` and ``metadata.json``), a
-    SavedModel directory, or a ``.keras`` file.
-
-    Returns:
-        ``(model_path, metadata_path or None)``.
-
-    Raises:
-        FacenetError: if nothing loadable is there.
-    """
-    if os.path.isfile(path) and path.endswith(".keras"):
-        meta = os.path.join(os.path.dirname(path), METADATA_FILE)
-        return path, meta if os.path.isfile(meta) else None
-    if os.path.isdir(path):
-        if os.path.isfile(os.path.join(path, "saved_model.pb")):
-            for meta in (os.path.join(path, "assets", METADATA_FILE), os.path.join(os.path.dirname(path.rstrip("/")), METADATA_FILE)):
-                if os.path.isfile(meta):
-                    return path, meta
-            return path, None
-        sub = os.path.join(path, SAVED_MODEL_DIR)
-        if os.path.isfile(os.path.join(sub, "saved_model.pb")):
-            meta = os.path.join(path, METADATA_FILE)
-            return sub, meta if os.path.isfile(meta) else None
-        keras_file = os.path.join(path, KERAS_FILE)
-        if os.path.isfile(keras_file):
-            meta = os.path.join(path, METADATA_FILE)
-            return keras_file, meta if os.path.isfile(meta) else None
-    raise FacenetError(
-        f"no model at {path!r}: expected a training output directory (with saved_model/), "
-        f"a SavedModel directory or a .keras file"
-    )

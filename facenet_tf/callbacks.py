@@ -102,3 +102,47 @@ class CollapseWarning(keras.callbacks.Callback):
                 "(more identities per batch) or --loss hard",
                 self.streak, self.margin, pos, neg,
             )
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Fine-tuning never ends below its start: keep the best of the start model and every epoch.
+
+    Before training, :class:`HeldOutVerification` ``validation`` evaluates the start
+    model; after each epoch its balanced accuracy (``val_accuracy``, ties: ``val_auc``) is
+    compared with the best so far, whose weights are kept. At the end the best weights
+    are restored and evaluated again, so the run's metrics and thresholds are theirs.
+    Place it after ``validation`` in the callback list.
+
+    Attributes:
+        start: the start model's validation figures (``to_json_dict``).
+        best_epoch: 0 for the start model, else the 1-based epoch kept.
+    """
+
+    def __init__(self, validation: HeldOutVerification):
+        super().__init__()
+        self.validation = validation
+        self.start: Optional[Dict[str, float]] = None
+        self.best_epoch = 0
+        self._best = None
+        self._weights = None
+
+    def on_train_begin(self, logs=None):
+        if self.start is not None:  # a second fit() of the same run (unfrozen phase)
+            return
+        scores = self.validation.evaluate()
+        self.start = self.validation.result.to_json_dict()
+        self._best = (scores["val_accuracy"], scores["val_auc"])
+        self._weights = self.validation.embedder.get_weights()
+        logger.info("start model: validation accuracy %.4f, AUC %.4f", *self._best)
+
+    def on_epoch_end(self, epoch, logs=None):
+        score = ((logs or {}).get("val_accuracy"), (logs or {}).get("val_auc"))
+        if score[0] is not None and score > self._best:
+            self._best, self.best_epoch = score, epoch + 1
+            self._weights = self.validation.embedder.get_weights()
+
+    def on_train_end(self, logs=None):
+        self.validation.embedder.set_weights(self._weights)
+        self.validation.evaluate()
+        logger.info("kept %s (validation accuracy %.4f)",
+                    "the start model" if self.best_epoch == 0 else f"epoch {self.best_epoch}", self._best[0])

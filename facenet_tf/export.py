@@ -35,11 +35,12 @@ import numpy as np
 import tensorflow as tf
 
 from facenet_tf import tflite as tflite_lib
-from facenet_tf.artifacts import KERAS_FILE, METADATA_FILE, atomic_path, fingerprint_weights, read_json, write_json
+from facenet_tf.artifacts import (KERAS_FILE, METADATA_FILE, METRICS_FILE, SAVED_MODEL_DIR, atomic_path,
+                                  fingerprint_weights, write_json)
 from facenet_tf.data import images as image_ops
 from facenet_tf.data.catalog import IMAGE_EXTENSIONS
 from facenet_tf.errors import FacenetError, check_choice
-from facenet_tf.model import model_image_size
+from facenet_tf.models.loader import model_image_size
 
 logger = logging.getLogger("facenet_tf")
 
@@ -66,6 +67,18 @@ def export_saved_model(model: keras.Model, path: str, metadata: Optional[Dict[st
     with atomic_path(path, is_dir=True) as tmp:
         write_saved_model(model, tmp, metadata)
     return path
+
+
+def write_model_directory(model: keras.Model, output_dir: str, metadata: Dict[str, Any],
+                          metrics: Optional[Dict[str, Any]] = None) -> None:
+    """Write a model directory: ``model.keras``, ``saved_model/``, ``metadata.json`` and
+    (when given) ``metrics.json``, each atomically. What ``train`` and ``import-dlib`` write."""
+    with atomic_path(os.path.join(output_dir, KERAS_FILE)) as tmp:
+        model.save(tmp)
+    export_saved_model(model, os.path.join(output_dir, SAVED_MODEL_DIR), metadata)
+    write_json(os.path.join(output_dir, METADATA_FILE), metadata)
+    if metrics is not None:
+        write_json(os.path.join(output_dir, METRICS_FILE), metrics)
 
 
 def write_saved_model(model: keras.Model, path: str, metadata: Optional[Dict[str, Any]] = None) -> None:
@@ -170,7 +183,8 @@ class ArtefactCheck:
         size_mb: on disk, MB (10^6 bytes).
         max_abs_diff: largest |artefact - Keras| over all embedding components.
         min_cosine: smallest cosine similarity of an artefact embedding to the Keras one.
-        max_norm_error: largest | ||embedding|| - 1 |.
+        max_norm_error: largest | ||embedding|| - 1 | for unit-norm models; for models whose
+            output is not normalised (imported dlib), largest | ||embedding|| / ||Keras|| - 1 |.
         min_cosine_required: the tolerance it had to meet.
     """
 
@@ -203,32 +217,24 @@ class ExportReport:
 
 
 def load_keras_model(model: str) -> Tuple[keras.Model, Dict[str, Any], str]:
-    """The Keras model and metadata behind ``model``: a training output dir or a ``.keras`` file.
+    """The Keras model and metadata behind ``model``: any form of :func:`facenet_tf.models.loader.locate`.
 
     Returns:
         ``(model, metadata, keras_path)``; metadata is the run's ``metadata.json``, or a
         minimal one (image size, embedding size, fingerprint) when there is none.
 
     Raises:
-        FacenetError: no ``.keras`` model there, or a ``metadata.json`` whose fingerprint
+        FacenetError: no model there, or a ``metadata.json`` whose fingerprint
             belongs to other weights.
     """
-    import facenet_tf.model  # noqa: F401 - registers the custom layers for loading
+    from facenet_tf.models.loader import load_keras
 
-    path = os.path.join(model, KERAS_FILE) if os.path.isdir(model) else model
-    if not (path.endswith(".keras") and os.path.isfile(path)):
-        raise FacenetError(
-            f"--model {model!r}: expected a training output directory holding {KERAS_FILE} or a .keras file "
-            f"(export starts from the Keras model, not a SavedModel)"
-        )
-    try:
-        keras_model = keras.saving.load_model(path, compile=False)
-    except Exception as err:  # noqa: BLE001 - a corrupt or foreign file is the user's
-        raise FacenetError(f"cannot load Keras model {path}: {str(err).splitlines()[0]}") from None
+    keras_model, artifact = load_keras(model)
+    metadata = artifact.metadata
+    path = artifact.keras_path or artifact.saved_model_path
     fingerprint = fingerprint_weights(keras_model.get_weights())
-    meta_path = os.path.join(os.path.dirname(path), METADATA_FILE)
-    if os.path.isfile(meta_path):
-        metadata = read_json(meta_path)
+    meta_path = artifact.metadata_path
+    if meta_path:
         if metadata.get("fingerprint") not in (None, fingerprint):
             raise FacenetError(
                 f"{meta_path} has fingerprint {metadata['fingerprint']} but {path} has {fingerprint}: its "
@@ -289,10 +295,12 @@ def sample_images(metadata: Dict[str, Any], image_size: Tuple[int, int], config:
 def _compare(name: str, path: str, size_mb: float, got: np.ndarray, want: np.ndarray, required: float) -> ArtefactCheck:
     got = np.asarray(got, np.float64)
     want = np.asarray(want, np.float64)
-    norms = np.linalg.norm(got, axis=1)
-    cosine = np.sum(got * want, axis=1) / np.maximum(norms * np.linalg.norm(want, axis=1), 1e-12)
+    norms, want_norms = np.linalg.norm(got, axis=1), np.linalg.norm(want, axis=1)
+    cosine = np.sum(got * want, axis=1) / np.maximum(norms * want_norms, 1e-12)
+    unit = np.allclose(want_norms, 1.0, atol=MAX_NORM_ERROR)  # a unit-norm model must stay one
+    norm_error = np.abs(norms - 1.0) if unit else np.abs(norms / np.maximum(want_norms, 1e-12) - 1.0)
     return ArtefactCheck(name, path, round(size_mb, 4), float(np.max(np.abs(got - want))), float(np.min(cosine)),
-                         float(np.max(np.abs(norms - 1.0))), required)
+                         float(np.max(norm_error)), required)
 
 
 def _size_mb(path: str) -> float:
@@ -350,6 +358,7 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig())
     image_size = model_image_size(keras_model)
     calibration, check, data_description = sample_images(metadata, image_size, config)
     reference = keras_model(check.astype(np.float32), training=False).numpy()
+    norm = "unit L2 norm" if np.allclose(np.linalg.norm(reference, axis=1), 1.0, atol=MAX_NORM_ERROR) else "not normalised"
 
     with atomic_path(output, is_dir=True) as tmp:
         write_saved_model(keras_model, tmp, metadata)
@@ -373,9 +382,9 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig())
             "int8_calibration_images": len(calibration) if "int8" in variants else 0,
             "signatures": {
                 "serving_default": {"inputs": {"images": f"float32 [N, {image_size[0]}, {image_size[1]}, 3], RGB 0..255"},
-                                    "outputs": {"embeddings": f"float32 [N, {metadata['embedding_dim']}], unit L2 norm"}},
+                                    "outputs": {"embeddings": f"float32 [N, {metadata['embedding_dim']}], {norm}"}},
                 "embed_encoded": {"inputs": {"image_bytes": "string [N], encoded JPEG/PNG/GIF/BMP, any size"},
-                                  "outputs": {"embeddings": f"float32 [N, {metadata['embedding_dim']}], unit L2 norm"}},
+                                  "outputs": {"embeddings": f"float32 [N, {metadata['embedding_dim']}], {norm}"}},
             },
             "tflite_io": "every variant: input 'images' float32 [N,H,W,3] RGB 0..255, output 'embeddings' float32 "
                          "[N,D]; int8 has int8 weights and activations except the float32 input standardisation "

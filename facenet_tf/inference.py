@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import glob
-import hashlib
 import os
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
-import tensorflow as tf
 
-from facenet_tf.artifacts import read_json, resolve_model_path
 from facenet_tf.data import images as image_ops
 from facenet_tf.errors import FacenetError
 
@@ -37,37 +33,15 @@ class Embedder:
 
     @classmethod
     def load(cls, path: str) -> "Embedder":
-        """Load from a training output dir, a SavedModel dir or a ``.keras`` file.
+        """Load any model form :func:`facenet_tf.models.loader.locate` accepts.
 
         Raises:
-            FacenetError: nothing loadable at ``path``.
+            FacenetError: nothing loadable at ``path``, or a corrupt file.
         """
-        model_path, meta_path = resolve_model_path(path)
-        metadata = read_json(meta_path) if meta_path else {}
-        if model_path.endswith(".keras"):
-            import keras
+        from facenet_tf.models.loader import load_serving
 
-            import facenet_tf.model  # noqa: F401 - registers custom layers
-
-            model = keras.saving.load_model(model_path, compile=False)
-            size = (int(model.input_shape[1]), int(model.input_shape[2]))
-            dim = int(model.output_shape[-1])
-            from facenet_tf.artifacts import fingerprint_weights
-
-            fingerprint = metadata.get("fingerprint") or fingerprint_weights(model.get_weights())
-            fn = lambda x: model(x, training=False)  # noqa: E731
-        else:
-            loaded = tf.saved_model.load(model_path)
-            if "serving_default" not in loaded.signatures:
-                raise FacenetError(f"SavedModel {model_path!r} has no serving_default signature")
-            signature = loaded.signatures["serving_default"]
-            spec = list(signature.structured_input_signature[1].values())[0]
-            size = (int(spec.shape[1]), int(spec.shape[2]))
-            dim = int(list(signature.structured_outputs.values())[0].shape[-1])
-            fingerprint = metadata.get("fingerprint") or _hash_files(glob.glob(os.path.join(model_path, "variables", "*")))
-            fn = lambda x: list(signature(tf.convert_to_tensor(x)).values())[0]  # noqa: E731
-            fn.keep_alive = loaded
-        return cls(fn, size, dim, metadata, fingerprint, model_path)
+        m = load_serving(path)
+        return cls(m.fn, m.image_size, m.embedding_dim, m.metadata, m.fingerprint, m.path)
 
     def embed_pixels(self, pixels: np.ndarray, batch_size: int = 128) -> np.ndarray:
         """float/uint8 ``[N,H,W,3]`` RGB 0..255 at :attr:`image_size` → float32 ``[N, D]``."""
@@ -105,14 +79,6 @@ def require_files(paths: Sequence[str]) -> None:
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise FacenetError(f"image file not found: {missing[0]}{more}")
-
-
-def _hash_files(paths: Sequence[str]) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        with open(path, "rb") as f:
-            digest.update(f.read())
-    return digest.hexdigest()[:16]
 
 
 class RawPixelEmbedder(Embedder):

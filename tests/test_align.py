@@ -153,7 +153,7 @@ def test_aligned_embedder_undoes_a_shift_and_zoom(aligner, orl_dir, tmp_path):
 
 
 def test_align_flag_on_recognition_commands(aligner, orl_dir, tmp_path, capsys):
-    from facenet_tf.model import ModelConfig, build_embedding_model
+    from facenet_tf.models import ModelConfig, build_embedding_model
 
     model_path = str(tmp_path / "m.keras")
     build_embedding_model(ModelConfig(image_size=(32, 32), embedding_dim=8)).save(model_path)

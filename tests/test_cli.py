@@ -53,7 +53,7 @@ def test_every_command_has_its_pipeline_script():
     from facenet_tf.cli import COMMANDS
 
     for name in COMMANDS:
-        with open(os.path.join(REPO, "pipelines", f"{name}.py")) as f:
+        with open(os.path.join(REPO, "pipelines", f"{name.replace('-', '_')}.py")) as f:
             assert f'main(["{name}", *sys.argv[1:]])' in f.read(), name
     scripts = {n[:-3] for n in os.listdir(os.path.join(REPO, "pipelines")) if n.endswith(".py")}
-    assert scripts == set(COMMANDS)
+    assert scripts == {name.replace("-", "_") for name in COMMANDS}

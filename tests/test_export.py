@@ -74,7 +74,7 @@ def exported(tmp_path_factory):
     pytest.importorskip("ai_edge_litert", reason="TFLite export is verified with ai-edge-litert (extra [tflite])")
     from facenet_tf.artifacts import fingerprint_weights
     from facenet_tf.cli import main
-    from facenet_tf.model import ModelConfig, build_embedding_model
+    from facenet_tf.models import ModelConfig, build_embedding_model
     from facenet_tf.training import write_artifacts
 
     model = build_embedding_model(ModelConfig(image_size=SIZE, embedding_dim=DIM))

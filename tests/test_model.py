@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from facenet_tf.errors import FacenetError
-from facenet_tf.model import BACKBONES, ModelConfig, Standardize, build_embedding_model
+from facenet_tf.models import BACKBONES, ModelConfig, Standardize, build_embedding_model
 
 
 @pytest.mark.parametrize("backbone,size", [("small_cnn", 32), ("mobilenet_v2", 32), ("inception_resnet_v2", 75)])

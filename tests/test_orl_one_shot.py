@@ -25,7 +25,7 @@ HELD_OUT = [f"s{i}" for i in range(31, 41)]
 @pytest.fixture(scope="module")
 def orl_model(orl_dir, tmp_path_factory):
     from facenet_tf.data import AugmentConfig
-    from facenet_tf.model import ModelConfig
+    from facenet_tf.models import ModelConfig
     from facenet_tf.training import DataConfig, TrainConfig, train
 
     out = str(tmp_path_factory.mktemp("orl_model"))

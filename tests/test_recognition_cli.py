@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow  # the module trains a (tiny) model once
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     """A model trained for two steps: meaningless embeddings, real artefacts and thresholds."""
-    from facenet_tf.model import ModelConfig
+    from facenet_tf.models import ModelConfig
     from facenet_tf.training import DataConfig, TrainConfig, train
 
     out = str(tmp_path_factory.mktemp("model"))

@@ -17,7 +17,7 @@ EPOCHS = 2
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A 2-epoch, 2-step training run on 24 synthetic people (the last 2 held out)."""
-    from facenet_tf.model import ModelConfig
+    from facenet_tf.models import ModelConfig
     from facenet_tf.training import DataConfig, TrainConfig, train
 
     out = str(tmp_path_factory.mktemp("run"))

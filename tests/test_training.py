@@ -8,7 +8,7 @@ import pytest
 
 from facenet_tf.data import AugmentConfig
 from facenet_tf.errors import FacenetError
-from facenet_tf.model import ModelConfig
+from facenet_tf.models import ModelConfig
 from facenet_tf.training import DataConfig, TrainConfig, train
 
 TINY = TrainConfig(
@@ -22,8 +22,8 @@ TINY = TrainConfig(
 def test_loss_falls_on_synthetic_identities(tmp_path):
     from facenet_tf import losses
     from facenet_tf.data import PKConfig, pk_dataset, synthetic_identities
-    from facenet_tf.model import build_embedding_model
-    from facenet_tf.training import TripletTrainer, _optimizer
+    from facenet_tf.models import build_embedding_model
+    from facenet_tf.training import TripletTrainer, build_optimizer
 
     import keras
 
@@ -32,7 +32,8 @@ def test_loss_falls_on_synthetic_identities(tmp_path):
     config = TrainConfig(epochs=1, steps_per_epoch=80, learning_rate=3e-3, warmup_steps=5)
     model = build_embedding_model(ModelConfig(image_size=(32, 32), embedding_dim=16))
     trainer = TripletTrainer(model, losses.get("semihard"))
-    trainer.compile(optimizer=_optimizer(config))
+    trainer.compile(optimizer=build_optimizer(config.learning_rate, config.epochs * config.steps_per_epoch,
+                                              config.warmup_steps, config.weight_decay))
     ds = pk_dataset(catalog, (32, 32), PKConfig(8, 4, seed=0), augment=None, images=images)
     fixed = [batch for batch in ds.take(4)]
 
@@ -147,7 +148,7 @@ def test_init_from_weights_files_bare_and_checkpoint_without_warnings(tmp_path):
     import dataclasses
     import warnings
 
-    from facenet_tf.model import build_embedding_model
+    from facenet_tf.models import build_embedding_model
     from facenet_tf.training import TripletTrainer, build_model
 
     x = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 3)).astype(np.float32)
@@ -172,7 +173,7 @@ def test_init_from_weights_files_bare_and_checkpoint_without_warnings(tmp_path):
 def test_init_from_and_imagenet_errors_say_where_to_put_the_file(tmp_path, monkeypatch):
     import dataclasses
 
-    from facenet_tf.model import build_embedding_model
+    from facenet_tf.models import build_embedding_model
 
     with pytest.raises(FacenetError, match="never downloads"):
         train(dataclasses.replace(TINY, init_from=str(tmp_path / "nope.keras"), output_dir=str(tmp_path / "o")), verbose=0)
@@ -214,3 +215,33 @@ def test_train_from_tfrecord_shards(synthetic_dir, tmp_path):
     result = train(config, verbose=0)
     assert result.metrics["num_train_identities"] == 12 and result.metrics["num_train_images"] == 48
     assert "validation" not in result.metrics and os.path.isfile(str(tmp_path / "out" / "model.keras"))
+
+
+def test_config_file_round_trip_and_flags_override(tmp_path):
+    import dataclasses
+
+    from facenet_tf.cli import build_parser
+    from facenet_tf.cli.train import _leaves, config_from_args, flag_name
+    from facenet_tf.training import TrainConfig, config_from_dict, config_to_dict, load_config, save_config
+
+    config = dataclasses.replace(TINY, init_from="somewhere", jit_compile=True,
+                                 data=dataclasses.replace(TINY.data, augment=AugmentConfig(gamma=0.2)))
+    save_config(config, str(tmp_path / "run.json"))
+    assert load_config(str(tmp_path / "run.json")) == config
+    assert config_from_dict(TrainConfig, config_to_dict(TrainConfig())) == TrainConfig()
+    with pytest.raises(FacenetError, match="unknown key.*data.bogus|data: unknown key"):
+        config_from_dict(TrainConfig, {"data": {"bogus": 1}})
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--config", str(tmp_path / "run.json"), "--epochs", "3",
+                              "--augment-gamma", "0.5", "--no-jit-compile", "--backbone-weights", "w.h5"])
+    got = config_from_args(args)
+    assert got == dataclasses.replace(config, epochs=3, jit_compile=False,
+                                      model=dataclasses.replace(config.model, weights="w.h5"),
+                                      data=dataclasses.replace(config.data, augment=AugmentConfig(gamma=0.5)))
+    assert config_from_args(parser.parse_args(["train"])) == TrainConfig()
+    assert config_from_args(parser.parse_args(["train", "--no-augment"])).data.augment is None
+    # every leaf field of the config has its own flag
+    flags = {action.dest for action in parser._subparsers._group_actions[0].choices["train"]._actions}
+    for path, _, _ in _leaves(TrainConfig):
+        assert path in flags, (path, flag_name(path))

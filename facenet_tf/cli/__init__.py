@@ -31,6 +31,7 @@ COMMANDS = {
     "identify": "identify",
     "verify": "verify",
     "gallery": "gallery",
+    "import-dlib": "import_dlib",
 }
 
 

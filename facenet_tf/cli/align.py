@@ -21,9 +21,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.align import AlignConfig, align_directory
+    from facenet_tf.cli.common import progress_bar
 
     config = AlignConfig(size=args.size, min_confidence=args.min_confidence, on_failure=args.on_failure)
-    report = align_directory(args.data_dir, args.output, config, progress=True)
+    with progress_bar(None, "align") as bar:
+        report = align_directory(args.data_dir, args.output, config, progress=bar.update)
     print(f"wrote {report.written} aligned faces of {report.identities} identities to {args.output}")
     if report.no_face:
         print(f"no face found in {len(report.no_face)} images (left out): {', '.join(report.no_face[:5])}"

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, load_embedder
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args, progress_bar
 
 HELP = "enrol images of people into a gallery (one transaction: a bad image changes nothing)"
 
@@ -21,8 +20,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from facenet_tf.errors import FacenetError
     from facenet_tf.gallery.service import enroll, enrolment_from_dir
 
@@ -36,8 +33,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.images:
             raise FacenetError(f"--name {args.name!r}: give at least one IMAGE")
         names, paths = [args.name] * len(args.images), list(args.images)
-    embedder = load_embedder(args)
-    with tqdm(total=len(paths), unit="img", desc="embedding", disable=args.quiet or not sys.stderr.isatty()) as bar:
+    embedder = embedder_from_args(args)
+    with progress_bar(len(paths), "embedding", quiet=args.quiet) as bar:
         ids = enroll(embedder, args.gallery, names, paths, progress=bar.update)
     print(f"enrolled {len(ids)} images of {len(set(names))} people into {args.gallery}")
     return 0

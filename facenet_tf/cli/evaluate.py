@@ -5,34 +5,36 @@ from __future__ import annotations
 import argparse
 import json
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args
 
 HELP = "verification (LFW protocol) and one-shot figures of a model on a folder or LFW pairs"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from facenet_tf.evaluation.labelled import MAX_PAIRS
+
     p.add_argument("--model", default=DEFAULT_OUTPUT, help="training output dir, SavedModel dir, .keras file, or 'raw-pixels' (baseline)")
     p.add_argument("--data-dir", required=True, help="folder with one sub-folder per identity (or LFW's image root with --pairs)")
     p.add_argument("--pairs", default=None, help="LFW pairs.txt (View 2 or a plain list); default: all pairs of --data-dir")
-    p.add_argument("--max-pairs", type=int, default=1_000_000, help="cap on pairs formed from a folder (default: %(default)s)")
+    p.add_argument("--max-pairs", type=int, default=MAX_PAIRS, help="cap on pairs formed from a folder (default: %(default)s)")
     p.add_argument("--distance", default=None, help="override the model's distance")
     p.add_argument("--one-shot", action="store_true", help="also enrol K images per identity and identify the rest")
     p.add_argument("--enrol-per-identity", type=int, default=1, help="K for --one-shot (default: %(default)s)")
     p.add_argument("--unknown-identities", type=int, default=None, help="strangers for open-set figures (default: 20%% of identities)")
     p.add_argument("--image-size", default="56x46", help="only for --model raw-pixels (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
+    add_align_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.evaluation.report import evaluate_folder, evaluate_lfw_pairs
-    from facenet_tf.inference import load_embedder
 
     if args.distance is not None:
         from facenet_tf.distances import DISTANCES
         from facenet_tf.errors import check_choice
 
         check_choice("--distance", args.distance, DISTANCES)
-    embedder = load_embedder(args.model, args.image_size)
+    embedder = embedder_from_args(args)
     if args.pairs:
         result = evaluate_lfw_pairs(embedder, args.pairs, args.data_dir, args.distance)
     else:
@@ -42,6 +44,9 @@ def run(args: argparse.Namespace) -> int:
           f"{result['distance']} distance) on {args.data_dir}: {result['num_images']} images of "
           f"{result['num_identities']} identities")
     print(f"pairs: {result['pairs']}")
+    if hasattr(embedder, "whole_image"):
+        result["alignment"] = {"aligned": embedder.aligned, "whole_image": embedder.whole_image}
+        print(f"alignment: {embedder.aligned} faces aligned, {embedder.whole_image} used whole (no face detected)")
     print(f"accuracy {result['accuracy']:.4f} ± {result['accuracy_std']:.4f}   AUC {result['auc']:.4f}   "
           f"EER {result['eer']:.4f}   TAR@FAR=1e-3 {result['val_at_far_1e-3']:.4f}   threshold {result['threshold']:.4f}")
     if "one_shot_top1" in result:

@@ -10,15 +10,18 @@ HELP = "export a trained model as a SavedModel (pixels and encoded-bytes signatu
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from facenet_tf.export import ExportConfig
+
+    d = ExportConfig()
     p.add_argument("--model", default=DEFAULT_OUTPUT, help="training output dir (model.keras + metadata.json) or a .keras file (default: %(default)s)")
     p.add_argument("--output", required=True, help="export directory: a SavedModel, plus tflite/ and export.json; replaced atomically")
-    p.add_argument("--tflite", nargs="+", default=[], metavar="VARIANT",
+    p.add_argument("--tflite", nargs="+", default=list(d.tflite), metavar="VARIANT",
                    help="TFLite variants to add: float32 float16 dynamic int8, or all (needs ai-edge-litert)")
-    p.add_argument("--representative-data", default=None,
+    p.add_argument("--representative-data", default=d.representative_data,
                    help="folder of images for int8 calibration and the check batch (default: the training data, else synthetic)")
-    p.add_argument("--int8-min-cosine", type=float, default=0.99,
+    p.add_argument("--int8-min-cosine", type=float, default=d.int8_min_cosine,
                    help="minimum cosine to the Keras model for the dynamic and int8 variants (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="picks the calibration and check images (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="picks the calibration and check images (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, load_embedder
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args
 
 HELP = "identify people in images against a gallery (name and distance, or unknown)"
 
@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.gallery.service import identify, resolve_threshold
 
-    embedder = load_embedder(args)
+    embedder = embedder_from_args(args)
     threshold = resolve_threshold(embedder, args.threshold)
     answers = identify(embedder, args.gallery, args.images, threshold)
     if args.json:

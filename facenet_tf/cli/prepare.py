@@ -15,10 +15,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from facenet_tf.cli.common import progress_bar
     from facenet_tf.data import scan_directory
     from facenet_tf.data.tfrecord import write_shards
 
     catalog = scan_directory(args.data_dir)
-    paths = write_shards(catalog, args.output, args.shards, args.seed, progress=True)
+    with progress_bar(catalog.num_images, "prepare") as bar:
+        paths = write_shards(catalog, args.output, args.shards, args.seed, progress=bar.update)
     print(f"wrote {len(paths)} shards of {catalog.summary()} to {args.output}")
     return 0

@@ -1,68 +1,133 @@
-"""``facenet-tf train``: flags → :class:`TrainConfig` → :func:`facenet_tf.training.train`."""
+"""``facenet-tf train``: ``--config FILE.json`` and flags → :class:`TrainConfig` → :func:`train`.
+
+Every field of :class:`TrainConfig` (nested ones included) has a flag, generated from the
+dataclasses so that defaults and help live in one place: ``data.*`` and ``model.*``
+fields keep their plain names (``--identities-per-batch``, ``--backbone``),
+``model.weights`` is ``--backbone-weights``, ``data.augment.*`` are ``--augment-*`` and
+``--no-augment`` switches augmentation off. A flag given overrides ``--config``, which
+overrides the defaults.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
-
-from facenet_tf.cli.common import DEFAULT_OUTPUT
+import typing
+from typing import Any, Dict, List, Tuple
 
 HELP = "train an embedding model with online triplet mining"
 
+#: config path → flag name, where the field's own name would be unclear.
+RENAMES = {"model.weights": "backbone-weights"}
+#: nested config → flag prefix ("" = the field's own name).
+PREFIXES = {"data": "", "model": "", "data.augment": "augment-"}
+HELPS = {
+    "data.data_dir": "folder with one sub-folder of images per identity, or TFRecord shards (default: built-in synthetic identities)",
+    "data.identities_per_batch": "P",
+    "data.images_per_identity": "K",
+    "data.validation_identities": "hold out the last N identities, evaluated each epoch (default: 10%% of identities)",
+    "model.image_size": "N or HxW in pixels (default: 64x64, or the --init-from model's own size)",
+    "model.backbone": "small_cnn, mobilenet_v2 or inception_resnet_v2",
+    "model.weights": "local Keras weights file for a keras.applications backbone, or 'imagenet' for the file in ~/.keras/models",
+    "output_dir": "where model.keras, saved_model/, logs/ and metrics go",
+    "loss": "semihard, hard, soft_hard or batch_all",
+    "distance": "squared_l2, l2 or cosine (default: squared_l2, or the --init-from model's own distance)",
+    "learning_rate": "peak learning rate (default: 2e-3 from scratch, 1e-5 with --init-from)",
+    "init_from": "start from a local model: model directory, .keras file, SavedModel dir or .weights.h5",
+    "freeze_backbone_epochs": "train only the embedding head for N epochs, then unfreeze at a lower learning rate",
+    "strategy": "tf.distribute strategy: auto, default, mirrored or multi_worker (TF_CONFIG)",
+    "jit_compile": "compile the training step with XLA",
+}
+
+
+def _leaves(cls, prefix: str = "") -> List[Tuple[str, Any, Any]]:
+    """``(config path, type hint, default)`` of every non-dataclass field, depth first."""
+    out = []
+    hints = typing.get_type_hints(cls)
+    for field in dataclasses.fields(cls):
+        path = prefix + field.name
+        hint = hints[field.name]
+        nested = next((t for t in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(t)), None)
+        if nested is not None:
+            out += _leaves(nested, path + ".")
+        else:
+            out.append((path, hint, field.default))
+    return out
+
+
+def flag_name(path: str) -> str:
+    """The command-line flag (without ``--``) of a config path such as ``data.augment.flip``."""
+    if path in RENAMES:
+        return RENAMES[path]
+    parent, _, name = path.rpartition(".")
+    return (PREFIXES.get(parent, "") + name).replace("_", "-")
+
+
+def _converter(hint, default):
+    # Sizes ("64", "112x92") stay text here; train() parses them with its one-line error.
+    base = next((t for t in (hint, *typing.get_args(hint)) if t is not type(None)), str)
+    return base if base in (int, float, str) else str
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from facenet_tf.training import DataConfig, TrainConfig
+    from facenet_tf.training import TrainConfig
 
-    d, t = DataConfig(), TrainConfig()
-    p.add_argument("--data-dir", default=None, help="folder with one sub-folder of images per identity (default: built-in synthetic identities)")
-    p.add_argument("--output-dir", default=DEFAULT_OUTPUT, help="where model.keras, saved_model/, logs/ and metrics go (default: %(default)s)")
-    p.add_argument("--epochs", type=int, default=t.epochs, help="default: %(default)s")
-    p.add_argument("--steps-per-epoch", type=int, default=t.steps_per_epoch, help="default: %(default)s")
-    p.add_argument("--identities-per-batch", type=int, default=d.identities_per_batch, help="P (default: %(default)s)")
-    p.add_argument("--images-per-identity", type=int, default=d.images_per_identity, help="K (default: %(default)s)")
-    p.add_argument("--image-size", default="64", help="N or HxW in pixels (default: %(default)s)")
-    p.add_argument("--embedding-dim", type=int, default=t.model.embedding_dim, help="default: %(default)s")
-    p.add_argument("--backbone", default=t.model.backbone, help="small_cnn, mobilenet_v2 or inception_resnet_v2 (default: %(default)s)")
-    p.add_argument("--dropout", type=float, default=0.0, help="dropout before the embedding layer (default: %(default)s)")
-    p.add_argument("--backbone-weights", default=None, help="local Keras weights file for a keras.applications backbone, or 'imagenet' for the file in ~/.keras/models")
-    p.add_argument("--loss", default=t.loss, help="semihard, hard, soft_hard or batch_all (default: %(default)s)")
-    p.add_argument("--distance", default=t.distance, help="squared_l2, l2 or cosine (default: %(default)s)")
-    p.add_argument("--margin", type=float, default=t.margin, help="default: %(default)s")
-    p.add_argument("--learning-rate", type=float, default=t.learning_rate, help="peak learning rate (default: %(default)s)")
-    p.add_argument("--weight-decay", type=float, default=t.weight_decay, help="default: %(default)s")
-    p.add_argument("--warmup-steps", type=int, default=t.warmup_steps, help="default: %(default)s")
-    p.add_argument("--seed", type=int, default=t.seed, help="default: %(default)s")
-    p.add_argument("--validation-identities", type=int, default=None, help="hold out the last N identities, evaluated each epoch (default: 10%% of identities)")
-    p.add_argument("--no-augment", action="store_true", help="disable augmentation")
-    p.add_argument("--init-from", default=None, help="start from a local model: .keras file, training output dir, SavedModel dir or .weights.h5")
-    p.add_argument("--freeze-backbone-epochs", type=int, default=0, help="train only the embedding head for N epochs, then unfreeze at a 10x lower learning rate")
+    p.add_argument("--config", default=None, metavar="FILE.json",
+                   help="a TrainConfig as JSON (as written to metadata.json 'config'); flags given override it")
+    defaults = TrainConfig()
+    for path, hint, _ in _leaves(TrainConfig):
+        default = _get(defaults, path)
+        shown = "x".join(map(str, default)) if isinstance(default, tuple) else default
+        text = HELPS.get(path, f"config key {path}")
+        text += "" if "(default:" in text else f" (default: {shown})"
+        if hint is bool or isinstance(default, bool):
+            p.add_argument(f"--{flag_name(path)}", dest=path, default=None, action=argparse.BooleanOptionalAction,
+                           help=text)
+        else:
+            p.add_argument(f"--{flag_name(path)}", dest=path, default=None, type=_converter(hint, default), help=text,
+                           metavar=path.rpartition(".")[2].upper())
+    p.add_argument("--no-augment", action="store_true", help="disable augmentation (data.augment = null)")
     p.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per epoch")
 
 
-def run(args: argparse.Namespace) -> int:
-    from facenet_tf.data import AugmentConfig
-    from facenet_tf.data.images import parse_image_size
-    from facenet_tf.model import ModelConfig
-    from facenet_tf.training import DataConfig, TrainConfig, train
+def _get(config, path: str):
+    for part in path.split("."):
+        config = getattr(config, part)
+    return config
 
-    config = TrainConfig(
-        data=DataConfig(
-            data_dir=args.data_dir,
-            validation_identities=args.validation_identities,
-            identities_per_batch=args.identities_per_batch,
-            images_per_identity=args.images_per_identity,
-            augment=None if args.no_augment else AugmentConfig(),
-        ),
-        model=ModelConfig(backbone=args.backbone, embedding_dim=args.embedding_dim,
-                          image_size=parse_image_size(args.image_size), weights=args.backbone_weights,
-                          dropout=args.dropout),
-        output_dir=args.output_dir, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, loss=args.loss,
-        margin=args.margin, distance=args.distance, learning_rate=args.learning_rate,
-        warmup_steps=args.warmup_steps, weight_decay=args.weight_decay, seed=args.seed, init_from=args.init_from,
-        freeze_backbone_epochs=args.freeze_backbone_epochs,
-    )
-    result = train(config, verbose=args.verbose)
+
+def _with(config, path: str, value):
+    head, _, rest = path.partition(".")
+    if not rest:
+        return dataclasses.replace(config, **{head: value})
+    inner = getattr(config, head)
+    if inner is None:  # data.augment switched off in the config file, a flag turns it on again
+        from facenet_tf.data import AugmentConfig
+
+        inner = AugmentConfig()
+    return dataclasses.replace(config, **{head: _with(inner, rest, value)})
+
+
+def config_from_args(args: argparse.Namespace):
+    """The :class:`TrainConfig` of ``--config`` (or the defaults) with every given flag applied."""
+    from facenet_tf.training import TrainConfig, load_config
+
+    config = load_config(args.config) if args.config else TrainConfig()
+    given: Dict[str, Any] = {k: v for k, v in vars(args).items() if "." in k or hasattr(TrainConfig, k)}
+    for path, value in given.items():
+        if value is not None:
+            config = _with(config, path, value)
+    if args.no_augment:
+        config = _with(config, "data.augment", None)
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    from facenet_tf.training import train
+
+    result = train(config_from_args(args), verbose=args.verbose)
     print(f"wrote {os.path.join(result.output_dir, 'model.keras')}, saved_model/, metadata.json, metrics.json")
     print(f"TensorBoard: tensorboard --logdir {os.path.join(result.output_dir, 'logs')}")
     print(json.dumps(result.metrics, sort_keys=True, default=float))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, load_embedder
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args
 
 HELP = "say whether two images show the same person, with their distance"
 
@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.gallery.service import verify
 
-    embedder = load_embedder(args)
+    embedder = embedder_from_args(args)
     result = verify(embedder, args.image1, args.image2, args.threshold)
     if args.json:
         print(json.dumps({"same": result.same, "distance": result.distance, "threshold": result.threshold,

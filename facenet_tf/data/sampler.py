@@ -137,16 +137,6 @@ def pk_dataset(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def embedding_batches(images: np.ndarray, batch_size: int = 256) -> tf.data.Dataset:
-    """Plain ordered batches of a uint8/float image array as float32, for inference."""
-    return (
-        tf.data.Dataset.from_tensor_slices(images)
-        .batch(batch_size)
-        .map(lambda x: tf.cast(x, tf.float32))
-        .prefetch(tf.data.AUTOTUNE)
-    )
-
-
 def in_memory_bytes(num_images: int, image_size: Tuple[int, int]) -> int:
     """Bytes an uint8 ``[N,H,W,3]`` array of the dataset would take."""
     return int(num_images) * image_size[0] * image_size[1] * 3

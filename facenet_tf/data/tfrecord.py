@@ -14,7 +14,7 @@ from __future__ import annotations
 import glob
 import json
 import os
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -34,12 +34,15 @@ INDEX_FILE = "shards.json"
 
 
 def write_shards(catalog: IdentityCatalog, output_dir: str, num_shards: int = 16, seed: int = 0,
-                 progress: bool = False) -> Sequence[str]:
+                 progress: Optional[Callable[[int], None]] = None) -> Sequence[str]:
     """Write ``catalog`` as ``output_dir/shard-XXXXX-of-YYYYY.tfrecord`` plus ``shards.json``.
 
     JPEG/PNG/GIF/BMP bytes are stored unchanged; other formats (PGM, TIFF…) are re-encoded
     as PNG so the graph can decode them. Each shard is written to a temporary name and
     renamed when complete.
+
+    Args:
+        progress: optional callable receiving the number of images just written (once per shard).
 
     Returns:
         The shard paths.
@@ -49,12 +52,7 @@ def write_shards(catalog: IdentityCatalog, output_dir: str, num_shards: int = 16
     os.makedirs(output_dir, exist_ok=True)
     order = np.random.default_rng(seed).permutation(catalog.num_images)
     paths = []
-    iterator = np.array_split(order, num_shards)
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(iterator, desc="shards", unit="shard")
-    for shard, members in enumerate(iterator):
+    for shard, members in enumerate(np.array_split(order, num_shards)):
         path = os.path.join(output_dir, f"shard-{shard:05d}-of-{num_shards:05d}.tfrecord")
         with atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
             for i in members:
@@ -64,6 +62,8 @@ def write_shards(catalog: IdentityCatalog, output_dir: str, num_shards: int = 16
                 }))
                 writer.write(example.SerializeToString())
         paths.append(path)
+        if progress is not None:
+            progress(len(members))
     index = {"names": list(catalog.names), "num_images": catalog.num_images, "shards": [os.path.basename(p) for p in paths]}
     with atomic_path(os.path.join(output_dir, INDEX_FILE)) as tmp, open(tmp, "w") as f:
         json.dump(index, f)

@@ -24,6 +24,8 @@ IMAGENET_FILES = {
     "mobilenet_v2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
     "inception_resnet_v2": "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
 }
+#: Input size of a new model when :attr:`ModelConfig.image_size` is ``None``.
+DEFAULT_IMAGE_SIZE = (64, 64)
 #: Upper bound on BatchNormalization momentum of every backbone (see build_embedding_model).
 BN_MOMENTUM = 0.99
 MIN_SIZE = {"small_cnn": 16, "mobilenet_v2": 32, "inception_resnet_v2": 75}
@@ -55,7 +57,8 @@ class ModelConfig:
             ``keras.applications`` ones start from random weights unless ``weights`` names
             a local file.
         embedding_dim: size of the unit-norm embedding.
-        image_size: ``(H, W)`` input size in pixels.
+        image_size: ``(H, W)`` input size in pixels; ``None`` = :data:`DEFAULT_IMAGE_SIZE`
+            for a new model, the start model's own size with ``--init-from``.
         dropout: dropout rate before the embedding layer.
         weights: optional local Keras weights file for the backbone, or ``"imagenet"`` for
             keras.applications' ImageNet file in the local Keras cache (see
@@ -64,7 +67,7 @@ class ModelConfig:
 
     backbone: str = "small_cnn"
     embedding_dim: int = 128
-    image_size: Tuple[int, int] = (64, 64)
+    image_size: Optional[Tuple[int, int]] = None
     dropout: float = 0.0
     weights: Optional[str] = None
 
@@ -103,7 +106,7 @@ def build_embedding_model(config: ModelConfig = ModelConfig()) -> keras.Model:
             a ``weights`` file that does not exist.
     """
     check_choice("backbone", config.backbone, BACKBONES)
-    size = parse_image_size(config.image_size)
+    size = parse_image_size(config.image_size or DEFAULT_IMAGE_SIZE)
     if min(size) < MIN_SIZE[config.backbone]:
         raise FacenetError(
             f"backbone {config.backbone!r} needs images of at least {MIN_SIZE[config.backbone]} pixels; "
@@ -173,9 +176,3 @@ def resolve_backbone_weights(backbone: str, weights: Optional[str]) -> Optional[
             f"there (e.g. a Keras '.weights.h5' for {backbone}) or leave weights unset"
         )
     return weights
-
-
-def model_image_size(model: keras.Model) -> Tuple[int, int]:
-    """``(H, W)`` that ``model`` takes."""
-    shape = model.input_shape
-    return int(shape[1]), int(shape[2])

