@@ -4,10 +4,14 @@ Protocol (default: ORL/AT&T): identities in natural name order; the first
 ``--train-identities`` (s1–s30) train the model and fit the eigenfaces; the rest (s31–s40)
 are evaluated with all same/different pairs (class-balanced 10-fold accuracy, AUC, TAR at
 FAR 1e-3) and one-shot identification (one image enrolled per person, the others
-identified). Prints one table and a JSON line.
+identified). With ``--pretrained DIR`` (a model directory from ``facenet-tf import-dlib``)
+two more rows: that model zero-shot, and fine-tuned on the training identities with the
+default pretrained recipe (``train --init-from DIR``; its validation split comes from the
+training identities, never from the evaluated ones). Prints one table and a JSON line.
 
     python benchmarks/quality.py                      # ORL from $FACENET_TF_DATA
     python benchmarks/quality.py --data-dir my_faces --train-identities 800
+    python benchmarks/quality.py --pretrained saved_models/dlib_resnet --skip-scratch
 """
 
 import argparse
@@ -22,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _orl import orl_dir, run  # noqa: E402  (benchmarks/ is the script's folder)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from facenet_tf.align import with_recorded_alignment  # noqa: E402
 from facenet_tf.data import scan_directory  # noqa: E402
 from facenet_tf.evaluation.report import evaluate_catalog  # noqa: E402
 from facenet_tf.inference import Embedder, EigenfaceEmbedder, RawPixelEmbedder  # noqa: E402
@@ -41,6 +46,8 @@ def main() -> None:
     parser.add_argument("--loss", default=None)
     parser.add_argument("--init-from", default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pretrained", default=None, help="model directory of an imported network (import-dlib)")
+    parser.add_argument("--skip-scratch", action="store_true", help="no from-scratch training row")
     args = parser.parse_args()
 
     catalog = scan_directory(args.data_dir)
@@ -54,19 +61,34 @@ def main() -> None:
     eigen = EigenfaceEmbedder(components=50).fit(train_cat.paths)
     rows["eigenfaces (PCA 50)"] = (evaluate_catalog(eigen, eval_cat, one_shot=True, unknown_identities=0), time.time() - start)
 
-    config = TrainConfig(data=DataConfig(data_dir=args.data_dir, validation_identities=eval_cat.num_identities), seed=args.seed)
     changes = {k: v for k, v in dict(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, loss=args.loss,
-                                     init_from=args.init_from).items() if v is not None}
-    if args.image_size:
-        changes["model"] = dataclasses.replace(config.model, image_size=args.image_size)
+                                     seed=args.seed).items() if v is not None}
     with tempfile.TemporaryDirectory() as tmp:
-        config = dataclasses.replace(config, output_dir=args.output_dir or os.path.join(tmp, "model"), **changes)
-        start = time.time()
-        train(config, verbose=2)
-        seconds = time.time() - start
-        model = Embedder.load(config.output_dir)
-        label = f"facenet_tf {config.model.backbone} ({config.loss}, {config.epochs}x{config.steps_per_epoch} steps)"
-        rows[label] = (evaluate_catalog(model, eval_cat, one_shot=True, unknown_identities=0), seconds)
+        if not args.skip_scratch:
+            config = TrainConfig(data=DataConfig(data_dir=args.data_dir, validation_identities=eval_cat.num_identities),
+                                 init_from=args.init_from, output_dir=args.output_dir or os.path.join(tmp, "model"),
+                                 **changes)
+            if args.image_size:
+                config = dataclasses.replace(config, model=dataclasses.replace(config.model, image_size=args.image_size))
+            start = time.time()
+            train(config, verbose=2)
+            label = f"facenet_tf {config.model.backbone} ({config.loss}, {config.epochs}x{config.steps_per_epoch} steps)"
+            rows[label] = (evaluate_catalog(Embedder.load(config.output_dir), eval_cat, one_shot=True,
+                                            unknown_identities=0), time.time() - start)
+        if args.pretrained:
+            zero_shot = with_recorded_alignment(Embedder.load(args.pretrained))
+            rows["imported, zero-shot"] = (evaluate_catalog(zero_shot, eval_cat, one_shot=True, unknown_identities=0), 0.0)
+            train_dir = os.path.join(tmp, "train_identities")  # the fine-tuning run sees these people only
+            os.makedirs(train_dir)
+            for name in train_cat.names:
+                os.symlink(os.path.abspath(os.path.join(args.data_dir, name)), os.path.join(train_dir, name))
+            config = TrainConfig(data=DataConfig(data_dir=train_dir), init_from=args.pretrained,
+                                 output_dir=os.path.join(tmp, "fine_tuned"), **changes)
+            start = time.time()
+            train(config, verbose=2)
+            tuned = with_recorded_alignment(Embedder.load(config.output_dir))
+            rows[f"imported, fine-tuned ({config.epochs}x{config.steps_per_epoch} steps)"] = (
+                evaluate_catalog(tuned, eval_cat, one_shot=True, unknown_identities=0), time.time() - start)
 
     print()
     print(f"| method | balanced accuracy | AUC | TAR@FAR=1e-3 | one-shot top-1 | training s |")

@@ -189,6 +189,14 @@ class AlignedEmbedder(Embedder):
         return self.embed_pixels(faces, batch_size)
 
 
+def with_recorded_alignment(embedder: Embedder) -> Embedder:
+    """``embedder`` aligning image files the way its model's metadata records (an imported
+    dlib model: MTCNN onto dlib's chip, the whole image where no face is found), or
+    ``embedder`` itself when the model records no alignment."""
+    own = AlignConfig.from_metadata(embedder.metadata)
+    return embedder if own is None else AlignedEmbedder(embedder, own, own=True)
+
+
 def align_files(aligner: FaceAligner, paths: Sequence[str], image_size) -> Tuple[np.ndarray, int]:
     """Aligned uint8 ``[N, H, W, 3]`` faces of image files at ``image_size``, and how many
     fell back to the whole image (``on_failure="resize"``).

@@ -245,3 +245,39 @@ def test_config_file_round_trip_and_flags_override(tmp_path):
     flags = {action.dest for action in parser._subparsers._group_actions[0].choices["train"]._actions}
     for path, _, _ in _leaves(TrainConfig):
         assert path in flags, (path, flag_name(path))
+
+
+def test_keep_best_never_ends_below_the_start_and_ties_go_to_training():
+    import keras
+
+    from facenet_tf.callbacks import KeepBest
+
+    class Validation:  # the part of HeldOutVerification KeepBest uses
+        def __init__(self, model):
+            self.embedder, self.scores = model, [(0.9, 0.95, 0.5)]
+            self.result = type("R", (), {"to_json_dict": lambda _: {"accuracy": 0.9}})()
+
+        def evaluate(self):
+            acc, auc, tar = self.scores.pop(0) if self.scores else (0, 0, 0)
+            return {"val_accuracy": acc, "val_auc": auc, "val_tar_at_far_1e-3": tar}
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    start = model.get_weights()
+    keep = KeepBest(Validation(model))
+    keep.on_train_begin()
+    model.set_weights([w + 1 for w in start])
+    keep.on_epoch_end(0, {"val_accuracy": 0.8, "val_auc": 0.99, "val_tar_at_far_1e-3": 0.9})  # worse
+    model.set_weights([w + 2 for w in start])
+    keep.on_epoch_end(1, {"val_accuracy": 0.85, "val_auc": 0.99, "val_tar_at_far_1e-3": 0.9})  # worse
+    keep.on_train_end()
+    assert keep.best_epoch == 0 and keep.start == {"accuracy": 0.9}
+    np.testing.assert_array_equal(model.get_weights()[0], start[0])
+
+    keep = KeepBest(Validation(model))
+    keep.on_train_begin()
+    model.set_weights([w + 3 for w in start])
+    keep.on_epoch_end(0, {"val_accuracy": 0.9, "val_auc": 0.95, "val_tar_at_far_1e-3": 0.5})  # a tie
+    model.set_weights([w + 4 for w in start])
+    keep.on_train_end()
+    assert keep.best_epoch == 1
+    np.testing.assert_array_equal(model.get_weights()[0], start[0] + 3)

@@ -19,19 +19,19 @@ def add_align_argument(p) -> None:
 def embedder_from_args(args):
     """The ``--model`` embedder, aligning image files the way the model records (unless
     ``--no-align``), or with ``--align`` as ``facenet-tf align`` does."""
-    from facenet_tf.align import AlignConfig, AlignedEmbedder
+    from facenet_tf.align import AlignedEmbedder, with_recorded_alignment
     from facenet_tf.errors import FacenetError
     from facenet_tf.inference import load_embedder
 
     if args.align and args.no_align:
         raise FacenetError("--align and --no-align exclude each other")
     embedder = load_embedder(args.model, getattr(args, "image_size", None))
-    own = AlignConfig.from_metadata(embedder.metadata)
-    if own is not None and not args.no_align:
-        return AlignedEmbedder(embedder, own, own=True)
-    if args.align:
+    if args.no_align:
+        return embedder
+    aligned = with_recorded_alignment(embedder)
+    if aligned is embedder and args.align:
         return AlignedEmbedder(embedder)
-    return embedder
+    return aligned
 
 
 def progress_bar(total: int, desc: str, unit: str = "img", quiet: bool = False):
