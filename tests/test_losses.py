@@ -1,5 +1,6 @@
 """Triplet losses against a slow float64 reference written from the definitions."""
 
+import functools
 import itertools
 import re
 
@@ -33,16 +34,19 @@ def ref_distance(x, y, metric):
     return np.sqrt(squared) if metric == "l2" else squared
 
 
-def ref_triplets(kind, labels, emb, metric, margin=MARGIN):
-    """(a, p, n) triplets the loss sums over and the denominator of the mean. An anchor
+def ref_triplets(kind, labels, emb, metric, margin=MARGIN, ref=None, offset=0):
+    """(a, p, n) triplets the loss sums over and the denominator of the mean; ``p`` and
+    ``n`` index the reference ``ref = (ref_labels, ref_emb)`` (default: the batch), whose
+    row ``offset + a`` is anchor ``a`` itself (``offset=None``: no row is). An anchor
     without negative (a single-identity batch) forms no triplet."""
-    n_items = len(labels)
-    d = np.array([[0.0 if i == j else ref_distance(emb[i], emb[j], metric)
-                   for j in range(n_items)] for i in range(n_items)])
+    ref_labels, ref_emb = (labels, emb) if ref is None else ref
+    d = np.array([[ref_distance(x, y, metric) for y in ref_emb] for x in emb])
+    d = d.reshape(len(emb), len(ref_emb))
     triplets, denominator = [], 0
-    for a in range(n_items):
-        pos = [p for p in range(n_items) if p != a and labels[p] == labels[a]]
-        neg = [n for n in range(n_items) if labels[n] != labels[a]]
+    for a in range(len(labels)):
+        itself = None if offset is None else offset + a
+        pos = [p for p in range(len(ref_labels)) if p != itself and ref_labels[p] == labels[a]]
+        neg = [n for n in range(len(ref_labels)) if ref_labels[n] != labels[a]]
         if not neg:
             continue
         if kind in ("hard", "soft_hard") and pos:
@@ -63,8 +67,8 @@ def ref_triplets(kind, labels, emb, metric, margin=MARGIN):
     return d, triplets, denominator
 
 
-def ref_loss(kind, labels, emb, metric, margin=MARGIN):
-    d, triplets, denominator = ref_triplets(kind, labels, emb, metric, margin)
+def ref_loss(kind, labels, emb, metric, margin=MARGIN, ref=None, offset=0):
+    d, triplets, denominator = ref_triplets(kind, labels, emb, metric, margin, ref, offset)
     total = 0.0
     for a, p, n in triplets:
         gap = d[a, p] - d[a, n]
@@ -72,17 +76,19 @@ def ref_loss(kind, labels, emb, metric, margin=MARGIN):
     return total / max(denominator, 1)
 
 
-def ref_gradient(kind, labels, emb, metric, margin=MARGIN):
+def ref_gradient(kind, labels, emb, metric, margin=MARGIN, ref=None, offset=0):
     """Gradient of the reference loss: the chosen triplets are fixed (mining is not
-    differentiated), the distances of those triplets recomputed in float64 TF ops."""
-    _, triplets, denominator = ref_triplets(kind, labels, emb, metric, margin)
+    differentiated), the distances of those triplets recomputed in float64 TF ops. With a
+    separate ``ref``, the gradients w.r.t. the anchors and the reference embeddings."""
+    _, triplets, denominator = ref_triplets(kind, labels, emb, metric, margin, ref, offset)
     x = tf.Variable(np.asarray(emb, np.float64))
+    y = x if ref is None else tf.Variable(np.asarray(ref[1], np.float64))
     if not triplets:
-        return np.zeros(x.shape)
+        return np.zeros(x.shape) if ref is None else (np.zeros(x.shape), np.zeros(y.shape))
     a, p, n = (np.array(t) for t in zip(*triplets))
 
     def dist(i, j):
-        u, v = tf.gather(x, i), tf.gather(x, j)
+        u, v = tf.gather(x, i), tf.gather(y, j)
         if metric == "cosine":
             return 1.0 - tf.reduce_sum(tf.math.l2_normalize(u, 1) * tf.math.l2_normalize(v, 1), 1)
         squared = tf.reduce_sum(tf.square(u - v), 1)
@@ -92,11 +98,13 @@ def ref_gradient(kind, labels, emb, metric, margin=MARGIN):
         gap = dist(a, p) - dist(a, n)
         per = tf.nn.softplus(gap) if kind == "soft_hard" else tf.nn.relu(gap + margin)
         total = tf.reduce_sum(per) / max(denominator, 1)
-    return tf.convert_to_tensor(tape.gradient(total, x)).numpy()
+    if ref is None:
+        return tf.convert_to_tensor(tape.gradient(total, x)).numpy()
+    return tuple(tf.convert_to_tensor(g).numpy() for g in tape.gradient(total, [x, y]))
 
 
-def ref_stats(kind, labels, emb, metric, margin=MARGIN):
-    d, triplets, _ = ref_triplets(kind, labels, emb, metric, margin)
+def ref_stats(kind, labels, emb, metric, margin=MARGIN, ref=None, offset=0):
+    d, triplets, _ = ref_triplets(kind, labels, emb, metric, margin, ref, offset)
     if not triplets:
         return dict.fromkeys(("active_fraction", "semihard_fraction",
                               "mean_positive_distance", "mean_negative_distance"), 0.0)
@@ -228,9 +236,29 @@ def test_identical_embeddings_are_finite(kind, metric):
     assert all(np.isfinite(v) for v in stats.values())
 
 
-@pytest.mark.parametrize("kind", ("semihard", "hard", "batch_all"))  # XLA compiles are slow
+def assert_xla_matches_eager(step, batches):
+    """``step`` jit-compiled gives the eager values (of every output) on every batch.
+    autograph=False: as when Keras calls the loss, and it halves the tracing time."""
+    jitted = tf.function(step, jit_compile=True, autograph=False)
+    for args in batches:
+        for want, got in zip(tf.nest.flatten(step(*args)), tf.nest.flatten(jitted(*args))):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def xla_batches(kind):
+    """A P×K-like batch of 40; for semi-hard also one whose largest identity is past
+    the fast path's limit, so both mining paths run compiled (same shapes, one compile)."""
+    batches = [make_batch(9, 40, 10, unit=True)]
+    if kind == "semihard":
+        big = losses._COMPACT_GROUP + 2
+        batches.append((np.r_[np.zeros(big, int), np.arange(1, 41 - big)],
+                        make_batch(10, 40, 1, unit=True)[1]))
+    return [(tf.constant(labels), tf.constant(emb)) for labels, emb in batches]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_xla_gives_same_values(kind):
-    labels, emb = make_batch(9, 40, 10, unit=True)
+    """jit_compile=True gives the eager loss, statistics and gradients."""
 
     def step(lab, x):
         with tf.GradientTape() as tape:
@@ -238,10 +266,23 @@ def test_xla_gives_same_values(kind):
             total, stats = loss_fn(kind)(lab, x, distance="l2", return_stats=True)
         return total, stats, tape.gradient(total, x)
 
-    eager = step(tf.constant(labels), tf.constant(emb))
-    jitted = tf.function(step, jit_compile=True)(tf.constant(labels), tf.constant(emb))
-    for want, got in zip(tf.nest.flatten(eager), tf.nest.flatten(jitted)):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert_xla_matches_eager(step, xla_batches(kind))
+
+
+@pytest.mark.parametrize("kind", ("semihard", "batch_all"))  # hard: masks only
+def test_xla_with_reference_gives_same_values(kind):
+    """Half the batch against the whole as reference, anchor_offset a tensor (as a
+    replica id gives it), compiled and eager."""
+
+    def step(lab, x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total, stats = loss_fn(kind)(lab[20:], x[20:], distance="cosine",
+                                         return_stats=True, ref_labels=lab,
+                                         ref_embeddings=x, anchor_offset=tf.constant(20))
+        return total, stats, tape.gradient(total, x)
+
+    assert_xla_matches_eager(step, xla_batches(kind))
 
 
 def _loss_gradient(kind):
@@ -285,6 +326,198 @@ def test_float64_embeddings_stay_float64():
     assert_close(got, ref_loss("semihard", labels, emb.astype(np.float64), "cosine"), 1e-10)
 
 
+# ---- reference set: ref_labels / ref_embeddings / anchor_offset -------------------------
+
+def value_and_gradient(fn, x):
+    """``(fn(x), d fn(x)[0] / dx)`` for a loss returning ``(loss, stats)``."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = fn(x)
+    return out, tape.gradient(out[0], x)
+
+
+def assert_stats_close(actual, expected, tol):
+    assert set(actual) == set(expected)
+    for key in expected:
+        assert_close(actual[key], expected[key], tol)
+
+
+@pytest.fixture
+def sorted_semihard(monkeypatch):
+    """Force semi-hard's sort-based path for every group of more than one row."""
+    monkeypatch.setattr(losses, "_COMPACT_GROUP", 1)
+
+
+@pytest.mark.parametrize("path", ["compact", "sorted"])
+@pytest.mark.parametrize("metric", DISTANCES)
+def test_semihard_paths_match_reference(path, metric, request):
+    """The default tests mostly take the fast path (groups <= _COMPACT_GROUP); the
+    sort-based one must give the same values, statistics and gradients."""
+    if path == "sorted":
+        request.getfixturevalue("sorted_semihard")
+    for seed, (size, identities, unit) in enumerate(CASES + [(20, 5, False)]):
+        labels, emb = make_batch(seed, size, identities, unit=unit)
+        (got, stats), grad = value_and_gradient(
+            lambda x: losses.triplet_semihard_loss(labels, x, distance=metric,
+                                                   return_stats=True), tf.constant(emb))
+        wide = emb.astype(np.float64)
+        assert_close(got, ref_loss("semihard", labels, wide, metric), 1e-5)
+        expected = ref_stats("semihard", labels, wide, metric)
+        expected["embedding_norm"] = np.linalg.norm(wide, axis=1).mean() if size else 0.0
+        assert_stats_close(stats, expected, 1e-5)
+        assert_close(grad, ref_gradient("semihard", labels, emb, metric), 1e-4)
+
+
+@pytest.mark.parametrize("path", ["compact", "sorted"])
+def test_semihard_ties_pick_the_lowest_reference_row(path, request):
+    """Small integer coordinates give exactly tied distances; among tied negatives the
+    gradient goes to the lowest row, as with the reference's min/max, on both paths."""
+    if path == "sorted":
+        request.getfixturevalue("sorted_semihard")
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(5), 3)
+    emb = rng.integers(0, 3, size=(15, 2)).astype("float32")
+    (got, _), grad = value_and_gradient(
+        lambda x: losses.triplet_semihard_loss(labels, x, return_stats=True),
+        tf.constant(emb))
+    assert_close(got, ref_loss("semihard", labels, emb.astype(np.float64), "squared_l2"), 1e-6)
+    assert_close(grad, ref_gradient("semihard", labels, emb, "squared_l2"), 1e-5)
+
+
+@pytest.mark.parametrize("metric", DISTANCES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_batch_as_its_own_reference_equals_plain(kind, metric):
+    """Reference = the batch, anchor_offset = 0: the plain loss, statistics, gradients."""
+    for seed, (size, identities, unit) in enumerate(CASES):
+        labels, emb = make_batch(seed, size, identities, unit=unit)
+        (want, want_stats), want_grad = value_and_gradient(
+            lambda x: loss_fn(kind)(labels, x, distance=metric, return_stats=True),
+            tf.constant(emb))
+        (got, got_stats), got_grad = value_and_gradient(
+            lambda x: loss_fn(kind)(labels, x, distance=metric, return_stats=True,
+                                    ref_labels=labels, ref_embeddings=x, anchor_offset=0),
+            tf.constant(emb))
+        assert_close(got, want, 1e-6)
+        assert_stats_close(got_stats, want_stats, 1e-6)
+        assert_close(got_grad, want_grad, 1e-6)
+
+
+def split_batch(seed):
+    """A global batch of two halves of 12 rows, each holding whole identities of the same
+    sizes (so as many positive pairs and anchors with a positive), rows shuffled. Every
+    identity of the second half sits next to one of the first, so its hardest negatives
+    are in the other half: mining each half alone gives another loss."""
+    rng = np.random.default_rng(seed)
+    sizes = [3, 2, 4, 1, 2]
+    centres = rng.normal(size=(len(sizes), 8))
+    labels, emb = [], []
+    for half in range(2):
+        lab = np.concatenate([np.full(k, 10 * half + i) for i, k in enumerate(sizes)])
+        shift = 0.2 * rng.normal(size=(len(sizes), 8)) if half else 0.0
+        points = (centres + shift)[lab % 10] + 0.4 * rng.normal(size=(len(lab), 8))
+        order = rng.permutation(len(lab))
+        labels.append(lab[order])
+        emb.append(points[order].astype("float32"))
+    return np.concatenate(labels), np.concatenate(emb)
+
+
+def valid_triplets(anchor_labels, ref_labels, offset):
+    """sum over anchors of (#positives × #negatives) in the reference."""
+    same = anchor_labels[:, None] == ref_labels[None, :]
+    positives = same.sum(1) - (offset is not None)
+    return float(np.sum(positives * (~same).sum(1)))
+
+
+@pytest.mark.parametrize("metric", ("squared_l2", "cosine"))
+@pytest.mark.parametrize("kind", KINDS)
+def test_halves_mined_against_global_batch_give_global_loss(kind, metric):
+    """Each half as anchors against the global batch (anchor_offset = 12 h): the mean of
+    the halves' losses (batch-all: their mean weighted by active triplets) and its
+    gradient w.r.t. the global embeddings equal the global-batch loss and gradient."""
+    labels, emb = split_batch(3)
+    fn = functools.partial(loss_fn(kind), distance=metric, return_stats=True)
+
+    def halves(x, ref):
+        parts = [fn(labels[h * 12:(h + 1) * 12], x[h * 12:(h + 1) * 12],
+                    **({"ref_labels": labels, "ref_embeddings": x, "anchor_offset": h * 12}
+                       if ref else {}))
+                 for h in range(2)]
+        if kind != "batch_all":
+            return (sum(loss for loss, _ in parts) / 2,
+                    {key: sum(stats[key] for _, stats in parts) / 2 for key in parts[0][1]})
+        # batch-all divides by its active triplets: weight each half by its count.
+        active = [stats["active_fraction"] * valid_triplets(
+            labels[h * 12:(h + 1) * 12], labels if ref else labels[h * 12:(h + 1) * 12],
+            0) for h, (_, stats) in enumerate(parts)]
+        return sum(n * loss for n, (loss, _) in zip(active, parts)) / sum(active), None
+
+    x = tf.constant(emb)
+    (want, want_stats), want_grad = value_and_gradient(lambda x: fn(labels, x), x)
+    (got, got_stats), got_grad = value_and_gradient(lambda x: halves(x, ref=True), x)
+    assert_close(got, want, 1e-6)
+    assert_close(got_grad, want_grad, 1e-6)
+    if got_stats is not None:
+        assert_stats_close(got_stats, want_stats, 1e-6)
+    local = np.mean([float(fn(labels[h * 12:(h + 1) * 12], x[h * 12:(h + 1) * 12])[0])
+                     for h in range(2)])
+    assert abs(local - float(want)) > 1e-3  # the reference matters in this batch
+
+
+@pytest.mark.parametrize("metric", DISTANCES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_memory_bank_matches_reference(kind, metric, request):
+    """anchor_offset=None: the anchors are not in the reference, so every reference row
+    with the anchor's label is a positive (here one is a near copy of an anchor)."""
+    labels, emb = make_batch(21, 10, 4, unit=metric != "l2")
+    rng = np.random.default_rng(22)
+    bank_labels = np.r_[rng.integers(0, 6, 22), labels[0]]
+    bank = np.concatenate([rng.normal(size=(22, 8)), emb[:1] + 1e-3]).astype("float32")
+    for path in ("compact", "sorted") if kind == "semihard" else ("compact",):
+        if path == "sorted":
+            request.getfixturevalue("sorted_semihard")
+        x, y = tf.constant(emb), tf.constant(bank)
+        with tf.GradientTape() as tape:
+            tape.watch([x, y])
+            got, stats = loss_fn(kind)(labels, x, distance=metric, return_stats=True,
+                                       ref_labels=bank_labels, ref_embeddings=y)
+        grads = tape.gradient(got, [x, y])
+        ref = (bank_labels, bank.astype(np.float64))
+        wide = emb.astype(np.float64)
+        assert_close(got, ref_loss(kind, labels, wide, metric, ref=ref, offset=None), 1e-5)
+        expected = ref_stats(kind, labels, wide, metric, ref=ref, offset=None)
+        expected["embedding_norm"] = np.linalg.norm(wide, axis=1).mean()
+        assert_stats_close(stats, expected, 1e-5)
+        for got_grad, want_grad in zip(grads, ref_gradient(
+                kind, labels, emb, metric, ref=(bank_labels, bank), offset=None)):
+            assert_close(tf.convert_to_tensor(got_grad), want_grad, 1e-4)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_empty_reference_gives_zero(kind):
+    x = tf.constant(make_batch(1, 6, 2)[1])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total, stats = loss_fn(kind)([0, 0, 1, 1, 2, 2], x, return_stats=True,
+                                     ref_labels=np.zeros(0, int),
+                                     ref_embeddings=np.zeros((0, 8), "float32"))
+    grad = tape.gradient(total, x)
+    assert float(total) == 0.0 and stats["active_fraction"] == 0.0
+    assert grad is None or not np.any(grad)
+
+
+def test_bad_reference_arguments_raise_facenet_error():
+    labels, emb = make_batch(0, 4, 2)
+    with pytest.raises(FacenetError, match="ref_labels and ref_embeddings must be given together"):
+        losses.triplet_semihard_loss(labels, emb, ref_labels=labels)
+    with pytest.raises(FacenetError, match="anchor_offset needs ref_labels"):
+        losses.triplet_hard_loss(labels, emb, anchor_offset=0)
+    with pytest.raises(FacenetError, match="anchor_offset must be.*received -1"):
+        losses.triplet_batch_all_loss(labels, emb, ref_labels=labels, ref_embeddings=emb,
+                                      anchor_offset=-1)
+    with pytest.raises(FacenetError, match="as many rows; received 3 and 4"):
+        losses.triplet_semihard_loss(labels, emb, ref_labels=labels[:3], ref_embeddings=emb)
+
+
 # ---- Keras objects ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", KINDS)
@@ -295,9 +528,17 @@ def test_loss_object_equals_function_and_keeps_scalar(name):
     assert loss.reduction == "sum_over_batch_size"
     np.testing.assert_allclose(loss(labels[:, None], emb), want, rtol=1e-6)
     np.testing.assert_allclose(loss(labels, emb), want, rtol=1e-6)
-    total, stats = loss.call_with_stats(labels, emb)
+    total, stats = loss.compute(labels, emb, return_stats=True)
     np.testing.assert_allclose(total, want, rtol=1e-6)
     assert "active_fraction" in stats
+    np.testing.assert_allclose(loss.compute(labels, emb), want, rtol=1e-6)
+    # The deprecated alias, still called by the trainer.
+    np.testing.assert_allclose(loss.call_with_stats(labels, emb)[0], want, rtol=1e-6)
+    bank_labels, bank = make_batch(3, 12, 4, unit=True)
+    np.testing.assert_allclose(
+        loss.compute(labels, emb, ref_labels=bank_labels, ref_embeddings=bank),
+        loss_fn(name)(labels, emb, margin=0.3, distance="l2", ref_labels=bank_labels,
+                      ref_embeddings=bank), rtol=1e-6)
 
 
 @pytest.mark.parametrize("cls, options", [
