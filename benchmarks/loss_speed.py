@@ -1,10 +1,10 @@
 """Speed and peak memory of the triplet losses against an O(B³) reference, same run.
 
-For every batch size B: forward + backward time (median of ``--repeats`` calls after two
-warm-up calls, inside ``tf.function``) and peak resident memory of
+For every batch size B in ``--sizes``: forward + backward time (median of ``--repeats``
+calls after two warm-up calls, inside ``tf.function``) and peak resident memory of
 
-* ours: ``triplet_semihard_loss`` (also under XLA, as ``model.fit`` compiles it on
-  GPUs), ``triplet_hard_loss``, ``triplet_batch_all_loss``;
+* ours: ``triplet_semihard_loss`` and ``triplet_hard_loss`` (both also under XLA,
+  ``jit_compile=True``, as ``model.fit`` compiles them on GPUs), ``triplet_batch_all_loss``;
 * naive: semi-hard mining written the tensorflow-addons way, tiling B×B×B (skipped
   where its estimated footprint exceeds ``--cap-gb``);
 * tfa: ``tensorflow_addons.losses.triplet_semihard_loss``, when ``--tfa-python`` names a
@@ -15,7 +15,13 @@ for every implementation, so the semi-hard losses must agree (column ``max |Δ|`
 Each (implementation, B) runs in a fresh subprocess of this file (``--worker``) that
 reports its own ``ru_maxrss``, so sizes and implementations don't pollute each other.
 
+Then, for every B in ``--ratio-sizes``, semi-hard against batch-hard, without and with
+XLA: one subprocess per (B, mode) that alternates the two losses call by call, so a busy
+machine slows both alike, and reports the ratio of their medians. The last line printed
+is one JSON object with every figure.
+
     python benchmarks/loss_speed.py --tfa-python /tmp/tfa-venv/bin/python
+    python benchmarks/loss_speed.py --sizes "" --ratio-sizes 512,1024   # ratios only
 """
 
 import argparse
@@ -27,14 +33,17 @@ import subprocess
 import sys
 import time
 
-OURS = ("semihard", "semihard_xla", "hard", "batch_all")
+OURS = ("semihard", "semihard_xla", "hard", "hard_xla", "batch_all")
 # Peak bytes per B³ element of the O(B³) runs: measured 14 for tfa, 9 for naive at B=512.
 BYTES_PER_CUBE_ELEMENT = 16
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="64,256,512,1024,2048,4096")
+    parser.add_argument("--sizes", default="64,256,512,1024,2048,4096",
+                        help="batch sizes of the main table; empty to skip it")
+    parser.add_argument("--ratio-sizes", default="512,1024,2048,4096",
+                        help="batch sizes of the semi-hard / batch-hard table; empty to skip")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tfa-python", help="python with tensorflow-addons installed")
     parser.add_argument("--cap-gb", type=float, default=6.0,
@@ -43,16 +52,23 @@ def main():
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(run_worker(args.worker, args.size, args.repeats)))
+        run = run_pair if args.worker.startswith("pair") else run_worker
+        print(json.dumps(run(args.worker, args.size, args.repeats)))
         return
 
-    print(header(), flush=True)
-    versions = set()
-    for size in (int(s) for s in args.sizes.split(",")):
+    figures = {"cpus": os.cpu_count(), "repeats": args.repeats, "versions": {},
+               "table": [], "ratios": []}
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if sizes:
+        print(header(), flush=True)
+    for size in sizes:
         row = {"B": size}
         for impl in OURS + ("naive", "tfa"):
             if impl == "tfa" and not args.tfa_python:
                 row[impl] = "not run (no --tfa-python)"
+                continue
+            if impl == "tfa" and not os.path.exists(args.tfa_python):
+                row[impl] = f"not run ({args.tfa_python} not found)"
                 continue
             if impl in ("naive", "tfa") and BYTES_PER_CUBE_ELEMENT * size**3 > args.cap_gb * 2**30:
                 row[impl] = f"skipped (>{args.cap_gb:g} GB)"
@@ -60,9 +76,26 @@ def main():
             python = args.tfa_python if impl == "tfa" else sys.executable
             row[impl] = spawn(python, impl, size, args.repeats)
         print(format_row(row), flush=True)
-        versions.update(f"{impl}: TF {r['tf']}" for impl, r in row.items()
-                        if isinstance(r, dict) and impl in ("semihard", "tfa"))
-    print(f"\n{os.cpu_count()} CPUs; " + "; ".join(sorted(versions)))
+        figures["table"].append(row)
+        figures["versions"].update({impl: f"TF {r['tf']}, Keras {r['keras']}"
+                                    for impl, r in row.items()
+                                    if isinstance(r, dict) and impl in ("semihard", "tfa")})
+
+    ratio_sizes = [int(s) for s in args.ratio_sizes.split(",") if s]
+    if ratio_sizes:
+        print("\n" + ratio_header(), flush=True)
+    for size in ratio_sizes:
+        row = {"B": size, "plain": spawn(sys.executable, "pair", size, args.repeats),
+               "xla": spawn(sys.executable, "pair_xla", size, args.repeats)}
+        print(format_ratio_row(row), flush=True)
+        figures["ratios"].append(row)
+        if isinstance(row["plain"], dict):
+            r = row["plain"]
+            figures["versions"]["semihard"] = f"TF {r['tf']}, Keras {r['keras']}"
+
+    print(f"\n{os.cpu_count()} CPUs; " + "; ".join(
+        f"{impl}: {version}" for impl, version in figures["versions"].items()))
+    print(json.dumps(figures))
 
 
 def spawn(python, impl, size, repeats):
@@ -77,9 +110,9 @@ def spawn(python, impl, size, repeats):
 
 
 def header():
-    return ("| B | semihard ms | semihard XLA ms | hard ms | batch_all ms | naive ms | tfa ms "
-            "| naive/ours | tfa/ours | semihard RSS MB | XLA RSS MB | naive RSS MB | "
-            "tfa RSS MB | max abs diff |\n|" + "---:|" * 14)
+    return ("| B | semihard ms | semihard XLA ms | hard ms | hard XLA ms | batch_all ms | "
+            "naive ms | tfa ms | naive/ours | tfa/ours | semihard RSS MB | XLA RSS MB | "
+            "naive RSS MB | tfa RSS MB | max abs diff |\n|" + "---:|" * 15)
 
 
 def format_row(row):
@@ -101,14 +134,30 @@ def format_row(row):
             if isinstance(row[i], dict)]
     diff = (f"{max(abs(x - row['semihard']['loss']) for x in refs):.1e}"
             if refs and isinstance(row["semihard"], dict) else "-")
-    cells = [str(row["B"]), ms("semihard"), ms("semihard_xla"), ms("hard"), ms("batch_all"),
-             ms("naive"), ms("tfa"), ratio("naive"), ratio("tfa"), rss("semihard"),
-             rss("semihard_xla"), rss("naive"), rss("tfa"), diff]
+    cells = [str(row["B"]), ms("semihard"), ms("semihard_xla"), ms("hard"), ms("hard_xla"),
+             ms("batch_all"), ms("naive"), ms("tfa"), ratio("naive"), ratio("tfa"),
+             rss("semihard"), rss("semihard_xla"), rss("naive"), rss("tfa"), diff]
     return "| " + " | ".join(cells) + " |"
 
 
-def run_worker(impl, size, repeats):
-    """Time forward + backward of one implementation at one size (in this process)."""
+def ratio_header():
+    return ("| B | semihard ms | hard ms | semihard/hard | semihard XLA ms | hard XLA ms | "
+            "semihard/hard XLA |\n|" + "---:|" * 7)
+
+
+def format_ratio_row(row):
+    cells = [str(row["B"])]
+    for mode in ("plain", "xla"):
+        r = row[mode]
+        if isinstance(r, dict):
+            cells += [f"{r['semihard_ms']:.2f}", f"{r['hard_ms']:.2f}", f"{r['ratio']:.2f}×"]
+        else:
+            cells += [r, "-", "-"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def make_inputs(size):
+    """B × 128-d unit vectors, B/4 identities × 4 images, seed 0, as tensors."""
     import numpy as np
     import tensorflow as tf
 
@@ -116,27 +165,66 @@ def run_worker(impl, size, repeats):
     labels = np.repeat(np.arange(size // 4), 4).astype("int32")
     emb = rng.normal(size=(size, 128)).astype("float32")
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    loss_fn = pick_loss(impl)
+    return tf.constant(labels), tf.constant(emb)
 
-    @tf.function(jit_compile=impl.endswith("_xla"))
+
+def make_step(loss_fn, xla):
+    """``tf.function`` computing the loss and its gradient w.r.t. the embeddings."""
+    import tensorflow as tf
+
+    @tf.function(jit_compile=xla)
     def step(lab, x):
         with tf.GradientTape() as tape:
             tape.watch(x)
             total = loss_fn(lab, x)
         return total, tape.gradient(total, x)
 
-    lab, x = tf.constant(labels), tf.constant(emb)
+    return step
+
+
+def time_call(step, lab, x):
+    start = time.perf_counter()
+    total, grad = step(lab, x)
+    total.numpy(), grad.numpy()
+    return time.perf_counter() - start, float(total)
+
+
+def versions():
+    import keras
+    import tensorflow as tf
+
+    return {"tf": tf.__version__, "keras": getattr(keras, "__version__", "-")}
+
+
+def run_worker(impl, size, repeats):
+    """Time forward + backward of one implementation at one size (in this process)."""
+    lab, x = make_inputs(size)
+    step = make_step(pick_loss(impl), impl.endswith("_xla"))
     for _ in range(2):
-        total, grad = step(lab, x)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        total, grad = step(lab, x)
-        total.numpy(), grad.numpy()
-        times.append(time.perf_counter() - start)
-    return {"median_ms": 1e3 * statistics.median(times), "loss": float(total),
+        time_call(step, lab, x)
+    times, loss = zip(*(time_call(step, lab, x) for _ in range(repeats)))
+    return {"median_ms": 1e3 * statistics.median(times), "loss": loss[-1],
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "tf": tf.__version__}
+            **versions()}
+
+
+def run_pair(mode, size, repeats):
+    """Semi-hard and batch-hard at one size, alternating call by call (``mode`` "pair"
+    or "pair_xla"); medians of ``repeats`` calls of each after two warm-up calls."""
+    from facenet_tf import losses
+
+    lab, x = make_inputs(size)
+    xla = mode.endswith("_xla")
+    steps = {"semihard": make_step(losses.triplet_semihard_loss, xla),
+             "hard": make_step(losses.triplet_hard_loss, xla)}
+    times = {name: [] for name in steps}
+    for repeat in range(repeats + 2):
+        for name, step in steps.items():
+            seconds, _ = time_call(step, lab, x)
+            if repeat >= 2:
+                times[name].append(seconds)
+    medians = {f"{name}_ms": 1e3 * statistics.median(t) for name, t in times.items()}
+    return {**medians, "ratio": medians["semihard_ms"] / medians["hard_ms"], **versions()}
 
 
 def pick_loss(impl):
@@ -151,7 +239,8 @@ def pick_loss(impl):
 
     return {"semihard": losses.triplet_semihard_loss, "hard": losses.triplet_hard_loss,
             "batch_all": losses.triplet_batch_all_loss,
-            "semihard_xla": losses.triplet_semihard_loss}[impl]
+            "semihard_xla": losses.triplet_semihard_loss,
+            "hard_xla": losses.triplet_hard_loss}[impl]
 
 
 def naive_semihard_loss(labels, embeddings, margin=0.2):
