@@ -43,7 +43,9 @@ def atomic_path(target: str, is_dir: bool = False) -> Iterator[str]:
     if is_dir:
         tmp = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=parent)
     else:
-        fd, tmp = tempfile.mkstemp(prefix=f".{base}.tmp-", dir=parent, suffix=os.path.splitext(base)[1])
+        # Keep every extension (".weights.h5", not ".h5"): Keras checks the whole suffix.
+        suffix = base[base.find(".", 1):] if "." in base[1:] else ""
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.tmp-", dir=parent, suffix=suffix)
         os.close(fd)
         os.unlink(tmp)
     try:
@@ -130,3 +132,72 @@ def fingerprint_weights(weights) -> str:
         digest.update(str((w.dtype.str, w.shape)).encode())
         digest.update(w.tobytes())
     return digest.hexdigest()[:16]
+
+
+#: The files of a model directory, in the order they are published.
+MODEL_FILES = (KERAS_FILE, SAVED_MODEL_DIR, METRICS_FILE, METADATA_FILE)
+_STAGING = ".model-staging"
+_COMPLETE = "COMPLETE"
+
+
+@contextlib.contextmanager
+def staged_model_directory(output_dir: str) -> Iterator[str]:
+    """Write a whole model directory at once: yield a staging folder to fill with
+    :data:`MODEL_FILES`, then publish them into ``output_dir``.
+
+    The staging folder is marked complete before anything in ``output_dir`` changes, and
+    :func:`recover_model_directory` finishes an interrupted publication, so a reader of
+    ``output_dir`` (every loader calls it first) sees the previous model or the new one,
+    whole, never a mix — also after a kill during the publication.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    recover_model_directory(output_dir)
+    stage = os.path.join(output_dir, _STAGING)
+    shutil.rmtree(stage, ignore_errors=True)
+    os.makedirs(stage)
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    with open(os.path.join(stage, _COMPLETE), "w") as f:
+        f.write("complete\n")
+        f.flush()
+        os.fsync(f.fileno())
+    recover_model_directory(output_dir)
+
+
+def recover_model_directory(output_dir: str) -> None:
+    """Finish publishing a complete staged model in ``output_dir``; drop an incomplete one.
+
+    Idempotent and safe to repeat after a kill at any point: each file is moved (or, for a
+    directory, swapped) into place, and the staging folder goes last.
+    """
+    stage = os.path.join(output_dir, _STAGING)
+    if not os.path.isdir(stage):
+        return
+    if not os.path.isfile(os.path.join(stage, _COMPLETE)):
+        shutil.rmtree(stage, ignore_errors=True)
+        return
+    import fcntl
+
+    lock_path = os.path.join(output_dir, _STAGING + ".lock")
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.isdir(stage):  # another process finished it meanwhile
+            return
+        for name in MODEL_FILES:
+            source, target = os.path.join(stage, name), os.path.join(output_dir, name)
+            if not os.path.exists(source):
+                continue  # published before a kill, or not part of this model
+            if os.path.isdir(source) and os.path.isdir(target):
+                if not _exchange(source, target):
+                    old = os.path.join(stage, name + ".old")
+                    os.rename(target, old)
+                    os.rename(source, target)
+                    continue
+                shutil.rmtree(source)  # now the previous version
+            else:
+                os.replace(source, target)
+        shutil.rmtree(stage, ignore_errors=True)
+        os.unlink(lock_path)  # a process still waiting on it finds the stage gone and returns

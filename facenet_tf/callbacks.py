@@ -60,7 +60,7 @@ class HeldOutVerification(keras.callbacks.Callback):
         }
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
+        if logs is not None and not getattr(self.model, "stop_training", False):
             logs.update(self.evaluate())
 
 
@@ -150,3 +150,70 @@ class KeepBest(keras.callbacks.Callback):
         self.validation.evaluate()
         logger.info("kept %s (validation accuracy %.4f)",
                     "the start model" if self.best_epoch == 0 else f"epoch {self.best_epoch}", self._best[0])
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stop training at the first non-finite loss or weight, and remember where.
+
+    Checks ``step_loss`` after every step and the embedder's weights after every epoch;
+    on a NaN or inf it sets ``stop_training``. Callbacks that write weights
+    (:class:`EpochBackup`) and the run itself consult :attr:`tripped` and write nothing.
+    Place it first in the callback list.
+
+    Args:
+        embedder: the model whose weights are checked.
+    """
+
+    def __init__(self, embedder: keras.Model):
+        super().__init__()
+        self.embedder = embedder
+        self.tripped: Optional[str] = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("step_loss")
+        if self.tripped is None and loss is not None and not np.isfinite(float(loss)):
+            self.tripped = f"the loss became {float(loss)} at epoch {self._epoch + 1}, step {batch + 1}"
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.tripped is None and not all(np.all(np.isfinite(w)) for w in self.embedder.get_weights()):
+            self.tripped = f"weights became NaN or inf during epoch {epoch + 1}"
+            self.model.stop_training = True
+
+
+class EpochBackup(keras.callbacks.Callback):
+    """After each good epoch: the trainer's resumable backup and ``checkpoints/epoch_NNN.weights.h5``.
+
+    Both are written aside and renamed. Nothing is written after :class:`NonFiniteGuard`
+    tripped, so the last good checkpoint stays the last one.
+
+    Args:
+        run_state: :class:`facenet_tf.training.state.RunState` of the run.
+        guard: the run's :class:`NonFiniteGuard`.
+        checkpoint_dir: folder of the per-epoch checkpoints.
+    """
+
+    def __init__(self, run_state, guard: NonFiniteGuard, checkpoint_dir: str):
+        super().__init__()
+        self.run_state = run_state
+        self.guard = guard
+        self.checkpoint_dir = checkpoint_dir
+        self.last_checkpoint: Optional[str] = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.guard.tripped is not None:
+            return
+        import os
+
+        from facenet_tf.artifacts import atomic_path
+
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        path = os.path.join(self.checkpoint_dir, f"epoch_{epoch + 1:03d}.weights.h5")
+        with atomic_path(path) as tmp:
+            self.model.save_weights(tmp)
+        self.last_checkpoint = path
+        self.run_state.save_epoch(self.model, epoch + 1)

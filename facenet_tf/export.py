@@ -36,7 +36,7 @@ import tensorflow as tf
 
 from facenet_tf import tflite as tflite_lib
 from facenet_tf.artifacts import (KERAS_FILE, METADATA_FILE, METRICS_FILE, SAVED_MODEL_DIR, atomic_path,
-                                  fingerprint_weights, write_json)
+                                  fingerprint_weights, staged_model_directory, write_json)
 from facenet_tf.data import images as image_ops
 from facenet_tf.data.catalog import IMAGE_EXTENSIONS
 from facenet_tf.errors import FacenetError, check_choice
@@ -72,13 +72,27 @@ def export_saved_model(model: keras.Model, path: str, metadata: Optional[Dict[st
 def write_model_directory(model: keras.Model, output_dir: str, metadata: Dict[str, Any],
                           metrics: Optional[Dict[str, Any]] = None) -> None:
     """Write a model directory: ``model.keras``, ``saved_model/``, ``metadata.json`` and
-    (when given) ``metrics.json``, each atomically. What ``train`` and ``import-dlib`` write."""
-    with atomic_path(os.path.join(output_dir, KERAS_FILE)) as tmp:
-        model.save(tmp)
-    export_saved_model(model, os.path.join(output_dir, SAVED_MODEL_DIR), metadata)
-    write_json(os.path.join(output_dir, METADATA_FILE), metadata)
-    if metrics is not None:
-        write_json(os.path.join(output_dir, METRICS_FILE), metrics)
+    (when given) ``metrics.json``, published together (:func:`staged_model_directory`):
+    a reader sees the previous model or this one, whole. What ``train`` and
+    ``import-dlib`` write.
+
+    Raises:
+        FacenetError: a weight is NaN or infinite (nothing is written).
+    """
+    require_finite_weights(model, f"model for {output_dir}")
+    with staged_model_directory(output_dir) as stage:
+        model.save(os.path.join(stage, KERAS_FILE))
+        write_saved_model(model, os.path.join(stage, SAVED_MODEL_DIR), metadata)
+        write_json(os.path.join(stage, METADATA_FILE), metadata)
+        if metrics is not None:
+            write_json(os.path.join(stage, METRICS_FILE), metrics)
+
+
+def require_finite_weights(model: keras.Model, what: str) -> None:
+    """Raise :class:`FacenetError` naming the first weight of ``model`` that holds NaN or inf."""
+    for variable in model.weights:
+        if not np.all(np.isfinite(np.asarray(variable))):
+            raise FacenetError(f"{what}: weight {variable.path} holds NaN or inf values; refusing to write it")
 
 
 def write_saved_model(model: keras.Model, path: str, metadata: Optional[Dict[str, Any]] = None) -> None:
@@ -355,6 +369,7 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig())
         _require_litert()  # before minutes of conversion, not after
 
     keras_model, metadata, keras_path = load_keras_model(model)
+    require_finite_weights(keras_model, f"--model {model}")
     image_size = model_image_size(keras_model)
     calibration, check, data_description = sample_images(metadata, image_size, config)
     reference = keras_model(check.astype(np.float32), training=False).numpy()

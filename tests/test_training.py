@@ -281,3 +281,13 @@ def test_keep_best_never_ends_below_the_start_and_ties_go_to_training():
     keep.on_train_end()
     assert keep.best_epoch == 1
     np.testing.assert_array_equal(model.get_weights()[0], start[0] + 3)
+
+
+def test_train_flags_parse_to_the_field_types():
+    from facenet_tf.cli import build_parser
+    from facenet_tf.cli.train import config_from_args
+
+    config = config_from_args(build_parser().parse_args(
+        ["train", "--validation-identities", "3", "--learning-rate", "0.01", "--init-from", "x", "--image-size", "32"]))
+    assert config.data.validation_identities == 3 and config.learning_rate == 0.01 and config.init_from == "x"
+    assert config.model.image_size == "32"  # sizes are parsed by train() with its one-line error

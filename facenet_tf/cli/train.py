@@ -39,6 +39,9 @@ HELPS = {
     "freeze_backbone_epochs": "train only the embedding head for N epochs, then unfreeze at a lower learning rate",
     "strategy": "tf.distribute strategy: auto, default, mirrored or multi_worker (TF_CONFIG)",
     "jit_compile": "compile the training step with XLA",
+    "deterministic": "TensorFlow op determinism: two runs give bit-identical weights on CPU",
+    "keep_best": "with --init-from: evaluate the start model first and keep the best of it and every epoch",
+    "freeze_normalization": "with --init-from: keep BatchNormalization / affine statistics fixed",
 }
 
 
@@ -67,7 +70,8 @@ def flag_name(path: str) -> str:
 
 def _converter(hint, default):
     # Sizes ("64", "112x92") stay text here; train() parses them with its one-line error.
-    base = next((t for t in (hint, *typing.get_args(hint)) if t is not type(None)), str)
+    options = typing.get_args(hint) if typing.get_origin(hint) is typing.Union else (hint,)
+    base = next((t for t in options if t is not type(None)), str)
     return base if base in (int, float, str) else str
 
 
@@ -89,6 +93,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             p.add_argument(f"--{flag_name(path)}", dest=path, default=None, type=_converter(hint, default), help=text,
                            metavar=path.rpartition(".")[2].upper())
     p.add_argument("--no-augment", action="store_true", help="disable augmentation (data.augment = null)")
+    p.add_argument("--restart", action="store_true",
+                   help="start over even if --output-dir holds this run (default: resume a killed run, skip a finished one)")
     p.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per epoch")
 
 
@@ -115,7 +121,8 @@ def config_from_args(args: argparse.Namespace):
     from facenet_tf.training import TrainConfig, load_config
 
     config = load_config(args.config) if args.config else TrainConfig()
-    given: Dict[str, Any] = {k: v for k, v in vars(args).items() if "." in k or hasattr(TrainConfig, k)}
+    given: Dict[str, Any] = {k: v for k, v in vars(args).items()
+                             if "." in k or k in {f.name for f in dataclasses.fields(TrainConfig)}}
     for path, value in given.items():
         if value is not None:
             config = _with(config, path, value)
@@ -127,7 +134,12 @@ def config_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.training import train
 
-    result = train(config_from_args(args), verbose=args.verbose)
+    result = train(config_from_args(args), verbose=args.verbose, restart=args.restart)
+    if result.already_finished:
+        print(f"the run in {result.output_dir} already finished (same configuration): nothing to do; "
+              f"--restart trains it again")
+        print(json.dumps(result.metrics, sort_keys=True, default=float))
+        return 0
     print(f"wrote {os.path.join(result.output_dir, 'model.keras')}, saved_model/, metadata.json, metrics.json")
     print(f"TensorBoard: tensorboard --logdir {os.path.join(result.output_dir, 'logs')}")
     print(json.dumps(result.metrics, sort_keys=True, default=float))

@@ -27,7 +27,8 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from facenet_tf.artifacts import KERAS_FILE, METADATA_FILE, SAVED_MODEL_DIR, fingerprint_weights, read_json
+from facenet_tf.artifacts import (KERAS_FILE, METADATA_FILE, SAVED_MODEL_DIR, fingerprint_weights, read_json,
+                                  recover_model_directory)
 from facenet_tf.errors import FacenetError
 
 FORMS = "a model directory (model.keras / saved_model/), a .keras file or a SavedModel directory"
@@ -61,6 +62,8 @@ def locate(path: str, what: str = "--model") -> ModelArtifact:
     if not os.path.exists(path):
         raise FacenetError(f"no model at {path!r} ({what}: not found): pass a local {FORMS.replace('a model', 'model', 1)} "
                            f"(facenet_tf never downloads models)")
+    if os.path.isdir(path):
+        recover_model_directory(path)  # finish a publication a kill interrupted
     keras_path = saved = weights = None
     meta_candidates = []
     if os.path.isfile(path):

@@ -59,6 +59,8 @@ class TrainConfig:
         keep_best: with ``init_from`` and validation identities, evaluate the start model
             before training and end with the best of it and every epoch (by validation
             balanced accuracy), so fine-tuning never ends below its start.
+        deterministic: TensorFlow op determinism on top of the seeds: two runs give
+            bit-identical weights on CPU (GPU kernels without a deterministic version fail).
         freeze_normalization: with ``init_from``, keep BatchNormalization statistics and
             dlib's affine (folded batch-norm) layers fixed: a small fine-tuning set would
             otherwise re-estimate them from a few batches.
@@ -82,6 +84,7 @@ class TrainConfig:
     strategy: str = "default"
     jit_compile: bool = False
     keep_best: bool = True
+    deterministic: bool = False
     freeze_normalization: bool = True
 
     def resolved(self, start_metadata: Optional[Dict[str, Any]] = None) -> "TrainConfig":

@@ -11,18 +11,20 @@ TensorBoard logs and per-epoch checkpoints.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from typing import Any, Dict, Optional, Tuple
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from facenet_tf import losses as losses_lib
-from facenet_tf.artifacts import fingerprint_weights
+from facenet_tf.artifacts import METADATA_FILE, METRICS_FILE, fingerprint_weights
 from facenet_tf.export import write_model_directory
 from facenet_tf.align import AlignConfig
-from facenet_tf.callbacks import CollapseWarning, HeldOutVerification, KeepBest
+from facenet_tf.callbacks import CollapseWarning, EpochBackup, HeldOutVerification, KeepBest, NonFiniteGuard
 from facenet_tf.data.images import parse_image_size
 from facenet_tf.data.sources import training_source
 from facenet_tf.errors import FacenetError
@@ -30,7 +32,10 @@ from facenet_tf.models.embedding import DEFAULT_IMAGE_SIZE, build_embedding_mode
 from facenet_tf.models.loader import load_keras, model_image_size
 from facenet_tf.training.config import TrainConfig, config_to_dict
 from facenet_tf.training.distribute import is_chief, make_strategy
+from facenet_tf.training.state import CHECKPOINT_DIR, LOG_DIR, RunState
 from facenet_tf.training.trainer import TripletTrainer, backbone_layers, build_optimizer
+
+logger = logging.getLogger("facenet_tf")
 
 #: Metadata a fine-tuned model keeps from its start model: how consumers must feed it.
 INHERITED_METADATA = ("alignment", "input_contract", "architecture", "pretrained_from")
@@ -46,6 +51,7 @@ class TrainResult:
     metrics: Dict[str, Any]
     metadata: Dict[str, Any]
     history: Dict[str, list]
+    already_finished: bool = False
 
 
 def build_model(config: TrainConfig) -> keras.Model:
@@ -94,20 +100,33 @@ def _freeze_normalization(model: keras.Model) -> int:
     return frozen
 
 
-def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
-    """Run one training job end to end.
+def train(config: TrainConfig, verbose: int = 1, restart: bool = False) -> TrainResult:
+    """Run one training job end to end, resuming it when a killed run left a backup.
+
+    The output directory keeps the run's state (:mod:`facenet_tf.training.state`): the same
+    config run again after a kill continues after the last completed epoch (logged as
+    ``resuming from epoch E, step S``); a finished run is not trained again (the result
+    says :attr:`TrainResult.already_finished`); another config, or ``restart``, starts over.
+    A NaN or infinite loss or weight stops the run with a :class:`FacenetError`; nothing is
+    written from such weights, and the last good checkpoint stays.
 
     Args:
         config: the run's :class:`TrainConfig`.
         verbose: Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
+        restart: start over even if the output directory holds this run.
 
     Returns:
         :class:`TrainResult`.
 
     Raises:
-        FacenetError: bad configuration or data.
+        FacenetError: bad configuration or data, or training diverged.
     """
     config.validate()
+    run_state = RunState.open(config.output_dir, config_to_dict(config), restart)
+    if run_state.status == "finished":
+        return _finished_result(config.output_dir)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
     started = time.time()
     strategy = make_strategy(config.strategy)
@@ -139,8 +158,10 @@ def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
         trainer(np.zeros((1, *image_size, 3), np.float32))  # build, so checkpoints can be written
 
     output_dir = config.output_dir
-    os.makedirs(output_dir, exist_ok=True)
-    callbacks = [CollapseWarning(config.margin)]
+    run_state.start()
+    guard = NonFiniteGuard(embedder)
+    backup = EpochBackup(run_state, guard, os.path.join(output_dir, CHECKPOINT_DIR))
+    callbacks = [guard, CollapseWarning(config.margin)]
     validation = keep = None
     if source.validation_images is not None:
         validation = HeldOutVerification(source.validation_images, source.validation_labels, embedder,
@@ -153,16 +174,23 @@ def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
 
         callbacks.append(ValidationViews(validation, os.path.join(output_dir, "logs"), source.validation_names,
                                          source.validation_images))
-    callbacks += [
-        keras.callbacks.TensorBoard(os.path.join(output_dir, "logs"), update_freq=1),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(output_dir, "checkpoints", "epoch_{epoch:03d}.weights.h5"), save_weights_only=True
-        ),
-        keras.callbacks.TerminateOnNaN(),
-    ]
+    callbacks += [keras.callbacks.TensorBoard(os.path.join(output_dir, LOG_DIR), update_freq=1), backup]
     fit = dict(steps_per_epoch=config.steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
-    if frozen:
-        first = trainer.fit(source.dataset, epochs=frozen, **fit).history
+    resume = run_state.epoch if run_state.status == "resume" else 0
+    dataset = source.dataset
+    if resume:
+        # The P×K stream and its augmentation are seeded per step: skipping the batches
+        # already trained on gives the uninterrupted run's next batch.
+        dataset = dataset.skip(resume * config.steps_per_epoch)
+        logger.info("resuming from epoch %d, step %d (%s)", resume, resume * config.steps_per_epoch,
+                    run_state.backup_weights)
+    first = {}
+    if frozen and resume < frozen:
+        if resume:
+            _restore(trainer, run_state)
+        first = trainer.fit(dataset, epochs=frozen, initial_epoch=resume, **fit).history
+        dataset = source.dataset.skip(frozen * config.steps_per_epoch)
+    if frozen and guard.tripped is None:
         with strategy.scope():
             for layer in backbone_layers(embedder):
                 layer.trainable = True
@@ -171,15 +199,23 @@ def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
             trainer.compile(optimizer=_optimizer(config, config.epochs - frozen,
                                                  config.learning_rate * config.finetune_learning_rate_factor),
                             jit_compile=config.jit_compile)
-        history = trainer.fit(source.dataset, epochs=config.epochs, initial_epoch=frozen, **fit)
-        history.history = {k: first.get(k, []) + v for k, v in history.history.items()}
+    if guard.tripped is None:
+        if resume and resume >= frozen:
+            _restore(trainer, run_state)
+        history = trainer.fit(dataset, epochs=config.epochs, initial_epoch=max(resume, frozen), **fit).history
+        history = {k: first.get(k, []) + v for k, v in history.items()}
     else:
-        history = trainer.fit(source.dataset, epochs=config.epochs, **fit)
+        history = first
+    if guard.tripped is not None:
+        last = backup.last_checkpoint or "none written"
+        raise FacenetError(f"training diverged: {guard.tripped}; nothing was written from those weights "
+                           f"(last good checkpoint: {last}); try a lower --learning-rate")
     train_seconds = time.time() - started
 
     metrics: Dict[str, Any] = {
         "train_seconds": round(train_seconds, 1),
-        "final_loss": float(history.history["loss"][-1]),
+        "final_loss": float(history["loss"][-1]) if history.get("loss") else None,
+        "resumed_from_epoch": resume,
         "num_train_identities": source.num_identities,
         "num_train_images": source.num_images,
     }
@@ -213,7 +249,22 @@ def train(config: TrainConfig, verbose: int = 1) -> TrainResult:
     }
     if is_chief(strategy):
         write_model_directory(embedder, output_dir, metadata, metrics)
-    return TrainResult(embedder, output_dir, metrics, metadata, history.history)
+        run_state.finish()
+    return TrainResult(embedder, output_dir, metrics, metadata, history)
+
+
+def _restore(trainer: TripletTrainer, run_state: RunState) -> None:
+    """Load the backup (weights and optimizer state) into the compiled trainer."""
+    trainer.optimizer.build(trainer.trainable_variables)
+    trainer.load_weights(run_state.backup_weights)
+
+
+def _finished_result(output_dir: str) -> TrainResult:
+    from facenet_tf.artifacts import read_json
+
+    logger.info("the run in %s already finished: nothing to do (restart to train again)", output_dir)
+    return TrainResult(None, output_dir, read_json(os.path.join(output_dir, METRICS_FILE)),
+                       read_json(os.path.join(output_dir, METADATA_FILE)), {}, already_finished=True)
 
 
 def _optimizer(config: TrainConfig, epochs: int, learning_rate: float) -> keras.optimizers.Optimizer:

@@ -1,0 +1,109 @@
+"""The state of a run in its output directory: new, resumable after a kill, or finished.
+
+``<output_dir>/run_state.json`` records the run's configuration key, its status and the
+last completed epoch; ``<output_dir>/backup/trainer.weights.h5`` holds the trainer's weights
+and optimizer state after that epoch (both written aside and renamed). Re-running the same
+command after a kill resumes from there; a finished run is not trained again; a run with
+another configuration (or ``restart``) starts over and first removes the older run's
+checkpoints, logs and backup, so files of two runs never mix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+from typing import Any, Dict, Optional
+
+from facenet_tf.artifacts import atomic_path, write_json
+from facenet_tf.errors import FacenetError
+
+logger = logging.getLogger("facenet_tf")
+
+STATE_FILE = "run_state.json"
+BACKUP_DIR = "backup"
+CHECKPOINT_DIR = "checkpoints"
+LOG_DIR = "logs"
+_BACKUP_WEIGHTS = "trainer.weights.h5"
+
+
+def config_key(config_dict: Dict[str, Any]) -> str:
+    """Identifies a run's configuration; the output directory itself is not part of it."""
+    values = {k: v for k, v in config_dict.items() if k != "output_dir"}
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclasses.dataclass
+class RunState:
+    """What :meth:`open` found in the output directory.
+
+    Attributes:
+        output_dir: the run's output directory.
+        key: :func:`config_key` of this run's configuration.
+        status: ``"new"``, ``"resume"`` or ``"finished"``.
+        epoch: completed epochs to resume after (0 for a new run).
+    """
+
+    output_dir: str
+    key: str
+    status: str
+    epoch: int = 0
+
+    @classmethod
+    def open(cls, output_dir: str, config_dict: Dict[str, Any], restart: bool = False) -> "RunState":
+        """Decide how a run with ``config_dict`` continues in ``output_dir``.
+
+        Raises:
+            FacenetError: ``output_dir`` exists and is not a directory.
+        """
+        if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+            raise FacenetError(f"--output-dir {output_dir!r} is a file; expected a directory")
+        key = config_key(config_dict)
+        previous = _read(os.path.join(output_dir, STATE_FILE))
+        if previous and previous.get("key") == key and not restart:
+            if previous.get("status") == "finished":
+                return cls(output_dir, key, "finished", int(previous.get("epoch", 0)))
+            if os.path.isfile(os.path.join(output_dir, BACKUP_DIR, _BACKUP_WEIGHTS)) and previous.get("epoch"):
+                return cls(output_dir, key, "resume", int(previous["epoch"]))
+        if previous and previous.get("key") != key and not restart:
+            logger.info("%s held a run with another configuration: starting a new run there", output_dir)
+        return cls(output_dir, key, "new")
+
+    @property
+    def backup_weights(self) -> str:
+        return os.path.join(self.output_dir, BACKUP_DIR, _BACKUP_WEIGHTS)
+
+    def start(self) -> None:
+        """For a new run: remove an older run's checkpoints, logs and backup; mark it running."""
+        if self.status == "new":
+            for name in (CHECKPOINT_DIR, LOG_DIR, BACKUP_DIR):
+                shutil.rmtree(os.path.join(self.output_dir, name), ignore_errors=True)
+        os.makedirs(self.output_dir, exist_ok=True)
+        self._write("running", self.epoch)
+
+    def save_epoch(self, trainer, epoch: int) -> None:
+        """Back up ``trainer`` (weights and optimizer state) after ``epoch`` completed epochs."""
+        os.makedirs(os.path.dirname(self.backup_weights), exist_ok=True)
+        with atomic_path(self.backup_weights) as tmp:
+            trainer.save_weights(tmp)
+        self.epoch = epoch
+        self._write("running", epoch)
+
+    def finish(self) -> None:
+        """Mark the run finished and drop its backup (the final model is written)."""
+        self._write("finished", self.epoch)
+        shutil.rmtree(os.path.join(self.output_dir, BACKUP_DIR), ignore_errors=True)
+
+    def _write(self, status: str, epoch: int) -> None:
+        write_json(os.path.join(self.output_dir, STATE_FILE), {"key": self.key, "status": status, "epoch": epoch})
+
+
+def _read(path: str) -> Optional[Dict[str, Any]]:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
