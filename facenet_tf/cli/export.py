@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
                           int8_min_cosine=args.int8_min_cosine, seed=args.seed)
     report = export_model(args.model, args.output, config)
     print(f"wrote {report.output} (check batch: {report.info['check_images']})")
-    print(f"{'artefact':<32} {'MB':>8} {'max abs diff':>13} {'min cosine':>11} {'required':>9} {'max |norm-1|':>13}")
+    print(f"{'artefact':<32} {'MB':>8} {'max abs diff':>13} {'min cosine':>11} {'required':>9} {'max norm err':>13}")
     for c in report.checks:
         print(f"{c.name:<32} {c.size_mb:>8.3f} {c.max_abs_diff:>13.3g} {c.min_cosine:>11.6f} "
               f"{c.min_cosine_required:>9} {c.max_norm_error:>13.2g}")
