@@ -25,6 +25,8 @@ from facenet_tf.models.embedding import ModelConfig
 #: model (``init_from``); measured on ORL (benchmarks/RESULTS.md).
 SCRATCH_LEARNING_RATE = 2e-3
 FINETUNE_LEARNING_RATE = 1e-5
+#: Low-precision compute types of ``mixed_precision``.
+MIXED_PRECISION = ("float16", "bfloat16")
 #: ``tf.distribute`` strategies a run can use (see :mod:`facenet_tf.training.distribute`).
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
 
@@ -56,6 +58,13 @@ class TrainConfig:
         finetune_learning_rate_factor: learning-rate factor after unfreezing.
         strategy: one of :data:`STRATEGIES` (``tf.distribute``); ``"default"`` is one device.
         jit_compile: compile the training step with XLA.
+        local_mining: under a multi-replica strategy, mine inside each replica's slice of
+            the batch instead of over the global batch (see :class:`TripletTrainer`).
+        cpu_devices: split the host CPU into this many logical devices (0: leave it), so
+            that any strategy runs on a laptop or in tests.
+        mixed_precision: ``None``, ``"float16"`` or ``"bfloat16"``: the backbone computes in
+            that type; embedding normalisation, distances and the loss stay float32, and
+            float16 uses loss scaling.
         keep_best: with ``init_from`` and validation identities, evaluate the start model
             before training and end with the best of it and every epoch (by validation
             balanced accuracy), so fine-tuning never ends below its start.
@@ -83,6 +92,9 @@ class TrainConfig:
     finetune_learning_rate_factor: float = 0.1
     strategy: str = "default"
     jit_compile: bool = False
+    local_mining: bool = False
+    cpu_devices: int = 0
+    mixed_precision: Optional[str] = None
     keep_best: bool = True
     deterministic: bool = False
     freeze_normalization: bool = True
@@ -107,6 +119,10 @@ class TrainConfig:
         if self.distance is not None:
             check_choice("distance", self.distance, DISTANCES)
         check_choice("strategy", self.strategy, STRATEGIES)
+        if self.mixed_precision is not None:
+            check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        if self.cpu_devices < 0:
+            raise FacenetError(f"cpu_devices must be >= 0; received {self.cpu_devices}")
         for name in ("epochs", "steps_per_epoch"):
             if getattr(self, name) < 1:
                 raise FacenetError(f"{name} must be >= 1; received {getattr(self, name)}")

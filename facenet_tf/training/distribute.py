@@ -17,19 +17,45 @@ from facenet_tf.errors import FacenetError, check_choice
 from facenet_tf.training.config import STRATEGIES
 
 
-def make_strategy(name: str) -> tf.distribute.Strategy:
+def split_cpu(devices: int) -> None:
+    """Split the host CPU into ``devices`` logical devices (before TensorFlow starts them).
+
+    Raises:
+        FacenetError: TensorFlow's devices are already initialised in this process.
+    """
+    if devices < 1:
+        return
+    cpus = tf.config.list_physical_devices("CPU")
+    current = tf.config.get_logical_device_configuration(cpus[0])
+    if current is not None and len(current) == devices:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * devices)
+    except RuntimeError:
+        raise FacenetError(f"cpu_devices={devices}: TensorFlow's devices are already initialised in this process; "
+                           "set it before anything else runs (a fresh process)") from None
+
+
+def make_strategy(name: str, cpu_devices: int = 0) -> tf.distribute.Strategy:
     """The ``tf.distribute.Strategy`` called ``name`` (one of :data:`STRATEGIES`).
+
+    Args:
+        name: strategy name.
+        cpu_devices: see :func:`split_cpu`; ``mirrored`` then replicates over them.
 
     Raises:
         FacenetError: unknown name, or ``multi_worker`` without a usable ``TF_CONFIG``.
     """
     check_choice("strategy", name, STRATEGIES)
+    split_cpu(cpu_devices)
     if name == "auto":
         name = "mirrored" if len(tf.config.list_logical_devices("GPU")) > 1 else "default"
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
     try:
         cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     except ValueError as err:

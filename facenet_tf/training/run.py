@@ -10,9 +10,12 @@ TensorBoard logs and per-epoch checkpoints.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import shutil
+import tempfile
 import time
 from typing import Any, Dict, Optional, Tuple
 
@@ -122,14 +125,43 @@ def train(config: TrainConfig, verbose: int = 1, restart: bool = False) -> Train
         FacenetError: bad configuration or data, or training diverged.
     """
     config.validate()
-    run_state = RunState.open(config.output_dir, config_to_dict(config), restart)
+    strategy = make_strategy(config.strategy, config.cpu_devices)
+    chief = is_chief(strategy)
+    # Every worker runs the same steps; only the chief writes to the output directory.
+    output_dir = config.output_dir if chief else tempfile.mkdtemp(prefix="facenet_tf_worker_")
+    run_state = RunState.open(output_dir, config_to_dict(config), restart)
     if run_state.status == "finished":
-        return _finished_result(config.output_dir)
+        return _finished_result(output_dir)
+    replicas = strategy.num_replicas_in_sync
+    logger.info("strategy %s: %d replica(s)%s", type(strategy).__name__, replicas,
+                "" if replicas == 1 else (", mining per replica" if config.local_mining else ", mining over the global batch"))
+    if replicas > 1 and config.data.identities_per_batch % replicas:
+        raise FacenetError(f"identities_per_batch ({config.data.identities_per_batch}) must be a multiple of the "
+                           f"{replicas} replicas, so that every replica holds whole identities")
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
+    with _precision(config.mixed_precision):
+        return _train(config, strategy, output_dir, run_state, verbose, chief)
+
+
+@contextlib.contextmanager
+def _precision(mixed: Optional[str]):
+    """Keras' global dtype policy ``mixed_<mixed>`` for the run, restored afterwards."""
+    if mixed is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(f"mixed_{mixed}")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, verbose: int,
+           chief: bool) -> TrainResult:
     started = time.time()
-    strategy = make_strategy(config.strategy)
     with strategy.scope():
         embedder, start_meta = start_model(config)
     config = config.resolved(start_meta)
@@ -146,7 +178,7 @@ def train(config: TrainConfig, verbose: int = 1, restart: bool = False) -> Train
 
     with strategy.scope():
         triplet_loss = losses_lib.get(config.loss, margin=config.margin, distance=config.distance)
-        trainer = TripletTrainer(embedder, triplet_loss, name="triplet_trainer")
+        trainer = TripletTrainer(embedder, triplet_loss, local_mining=config.local_mining, name="triplet_trainer")
         if start_meta is not None and config.freeze_normalization:
             _freeze_normalization(embedder)
         frozen = config.freeze_backbone_epochs
@@ -157,7 +189,6 @@ def train(config: TrainConfig, verbose: int = 1, restart: bool = False) -> Train
                         jit_compile=config.jit_compile)
         trainer(np.zeros((1, *image_size, 3), np.float32))  # build, so checkpoints can be written
 
-    output_dir = config.output_dir
     run_state.start()
     guard = NonFiniteGuard(embedder)
     backup = EpochBackup(run_state, guard, os.path.join(output_dir, CHECKPOINT_DIR))
@@ -215,6 +246,7 @@ def train(config: TrainConfig, verbose: int = 1, restart: bool = False) -> Train
     metrics: Dict[str, Any] = {
         "train_seconds": round(train_seconds, 1),
         "final_loss": float(history["loss"][-1]) if history.get("loss") else None,
+        "epoch_losses": [float(v) for v in history.get("loss", [])],
         "resumed_from_epoch": resume,
         "num_train_identities": source.num_identities,
         "num_train_images": source.num_images,
@@ -247,10 +279,12 @@ def train(config: TrainConfig, verbose: int = 1, restart: bool = False) -> Train
         "fingerprint": fingerprint_weights(embedder.get_weights()),
         "config": config_to_dict(config),
     }
-    if is_chief(strategy):
+    if chief:
         write_model_directory(embedder, output_dir, metadata, metrics)
         run_state.finish()
-    return TrainResult(embedder, output_dir, metrics, metadata, history)
+    else:
+        shutil.rmtree(output_dir, ignore_errors=True)
+    return TrainResult(embedder, config.output_dir, metrics, metadata, history)
 
 
 def _restore(trainer: TripletTrainer, run_state: RunState) -> None:

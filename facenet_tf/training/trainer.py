@@ -24,20 +24,33 @@ class TripletTrainer(keras.Model):
 
     ``train_step`` logs ``loss`` (epoch running mean), ``step_loss`` (this step's loss),
     the mining statistics of :data:`STATISTICS` (Keras ``Mean`` metrics: running means
-    over the epoch) and ``learning_rate``. Under a ``tf.distribute`` strategy each replica
-    mines its own slice of the batch and its loss is divided by the number of replicas, so
-    the summed gradients are those of the mean loss.
+    over the epoch) and ``learning_rate``.
+
+    Under a ``tf.distribute`` strategy with R replicas each replica embeds its slice of the
+    global batch. With global mining (the default) it all-gathers every replica's
+    embeddings and labels and mines its own anchors against that global batch
+    (``ref_embeddings`` / ``anchor_offset`` of :mod:`facenet_tf.losses`), so positives and
+    negatives come from the whole batch, as on one device; each replica's loss is divided
+    by R and the gradients (which flow back through the all-gather) are summed. When every
+    replica holds whole identities (P divisible by R: the stream keeps each identity's K
+    images together), each replica has the same number of positive pairs and loss and
+    gradients equal single-device training on the concatenated batch. ``local_mining``
+    mines each replica's slice alone (what ``MirroredStrategy`` gives by default).
+    ``step_loss`` is the mean over replicas, the same on every worker.
 
     Args:
         embedder: the embedding model being trained.
         triplet_loss: a loss object of :mod:`facenet_tf.losses` (``None`` only to restore
             checkpoints).
+        local_mining: mine inside each replica's slice only.
     """
 
-    def __init__(self, embedder: keras.Model, triplet_loss: Optional[keras.losses.Loss], **kwargs):
+    def __init__(self, embedder: keras.Model, triplet_loss: Optional[keras.losses.Loss],
+                 local_mining: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.embedder = embedder
         self.triplet_loss = triplet_loss
+        self.local_mining = local_mining
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.statistics = {name: keras.metrics.Mean(name=name) for name in STATISTICS}
 
@@ -48,25 +61,56 @@ class TripletTrainer(keras.Model):
     def metrics(self):
         return [self.loss_tracker, *self.statistics.values()]
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3 builds here from a sample batch that it first reduces with
+        # strategy.reduce("MEAN"), which fails under MultiWorkerMirroredStrategy
+        # (keras-team/keras#20585). This trainer needs no symbolic build: the run calls it on
+        # a batch before fit, it has no compiled loss or metrics, and its optimizer is built here.
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
+
+    def replica_loss(self, images, labels, training=True):
+        """``(loss, stats)`` of this replica's slice: its anchors mined against the global
+        batch (all replicas' embeddings) unless :attr:`local_mining`; call in a replica context."""
+        embeddings = self.embedder(images, training=training)
+        context = tf.distribute.get_replica_context()
+        if self.local_mining or context is None or context.num_replicas_in_sync == 1:
+            return self.triplet_loss.compute(labels, embeddings, return_stats=True)
+        labels = tf.reshape(labels, [-1])
+        all_embeddings = context.all_gather(embeddings, axis=0)
+        all_labels = context.all_gather(labels, axis=0)
+        offset = context.replica_id_in_sync_group * tf.shape(labels)[0]
+        return self.triplet_loss.compute(labels, embeddings, ref_labels=all_labels, ref_embeddings=all_embeddings,
+                                         anchor_offset=offset, return_stats=True)
+
     def train_step(self, data):
         images, labels = data
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
         with tf.GradientTape() as tape:
-            embeddings = self.embedder(images, training=True)
-            loss, stats = self.triplet_loss.call_with_stats(labels, embeddings)
+            loss, stats = self.replica_loss(images, labels)
             total = loss + tf.add_n(self.embedder.losses) if self.embedder.losses else loss
-            scaled = total / replicas if replicas > 1 else total
+            scaled = self.optimizer.scale_loss(total / replicas if replicas > 1 else total)
         variables = self.embedder.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        if replicas > 1:
+            loss = context.all_reduce(tf.distribute.ReduceOp.MEAN, loss)
         self.loss_tracker.update_state(loss)
         for name, metric in self.statistics.items():
             metric.update_state(stats[name])
-        return {
+        logs = {
             "loss": self.loss_tracker.result(),
             "step_loss": loss,
             **{name: metric.result() for name, metric in self.statistics.items()},
             "learning_rate": tf.convert_to_tensor(self.optimizer.learning_rate),
         }
+        extended = tf.distribute.get_strategy().extended
+        if getattr(extended, "_in_multi_worker_mode", lambda: False)():
+            # Across workers Keras reduces every output with strategy.reduce("MEAN", v, axis=0),
+            # which needs an axis (keras-team/keras#20585): give the scalars one.
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
 
 
 def build_optimizer(learning_rate: float, total_steps: int, warmup_steps: int,
