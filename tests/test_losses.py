@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from facenet_tf import losses
+from facenet_tf.losses import semihard as semihard_module
 from facenet_tf.distances import DISTANCES
 from facenet_tf.errors import FacenetError
 
@@ -250,7 +251,7 @@ def xla_batches(kind):
     the fast path's limit, so both mining paths run compiled (same shapes, one compile)."""
     batches = [make_batch(9, 40, 10, unit=True)]
     if kind == "semihard":
-        big = losses._COMPACT_GROUP + 2
+        big = semihard_module.COMPACT_GROUP + 2
         batches.append((np.r_[np.zeros(big, int), np.arange(1, 41 - big)],
                         make_batch(10, 40, 1, unit=True)[1]))
     return [(tf.constant(labels), tf.constant(emb)) for labels, emb in batches]
@@ -345,7 +346,7 @@ def assert_stats_close(actual, expected, tol):
 @pytest.fixture
 def sorted_semihard(monkeypatch):
     """Force semi-hard's sort-based path for every group of more than one row."""
-    monkeypatch.setattr(losses, "_COMPACT_GROUP", 1)
+    monkeypatch.setattr(semihard_module, "COMPACT_GROUP", 1)
 
 
 @pytest.mark.parametrize("path", ["compact", "sorted"])
@@ -532,8 +533,7 @@ def test_loss_object_equals_function_and_keeps_scalar(name):
     np.testing.assert_allclose(total, want, rtol=1e-6)
     assert "active_fraction" in stats
     np.testing.assert_allclose(loss.compute(labels, emb), want, rtol=1e-6)
-    # The deprecated alias, still called by the trainer.
-    np.testing.assert_allclose(loss.call_with_stats(labels, emb)[0], want, rtol=1e-6)
+    assert not hasattr(loss, "call_with_stats")  # the trainer uses compute()
     bank_labels, bank = make_batch(3, 12, 4, unit=True)
     np.testing.assert_allclose(
         loss.compute(labels, emb, ref_labels=bank_labels, ref_embeddings=bank),

@@ -36,7 +36,9 @@ class TripletTrainer(keras.Model):
     images together), each replica has the same number of positive pairs and loss and
     gradients equal single-device training on the concatenated batch. ``local_mining``
     mines each replica's slice alone (what ``MirroredStrategy`` gives by default).
-    ``step_loss`` is the mean over replicas, the same on every worker.
+    ``step_loss`` is the mean over replicas, the same on every worker. (``batch_all``
+    divides by its count of active triplets, which differs between replicas, so there the
+    mean of the replicas' losses approximates the single-device loss.)
 
     Args:
         embedder: the embedding model being trained.

@@ -1,0 +1,75 @@
+"""Triplet losses with online mining inside the batch, or against a reference set.
+
+Each loss exists twice, as in ``keras/src/losses/losses.py``: a pure function
+``triplet_*_loss(labels, embeddings, ...)`` and a thin :class:`keras.losses.Loss` subclass
+that stores the options. Unlike Keras' per-sample losses these are *batch-level*: mining
+compares every sample with every other, so the function returns one scalar, already the
+documented mean, and ``Loss.__call__`` passes a scalar through unchanged. (It then also
+skips Keras' 1/replicas scaling: under ``tf.distribute`` with several replicas, average
+the replicas' losses yourself or mine over all replicas' embeddings, see below.)
+
+Notation: the anchors are the ``B`` rows of the batch; positives and negatives are mined
+among the ``R`` rows of the *reference*, which is the batch itself unless ``ref_labels``
+and ``ref_embeddings`` are given. ``D`` is the ``[B, R]`` matrix
+:func:`facenet_tf.distances.pairwise_distances` ``(embeddings, reference)``; ``(a, p)`` is
+a *positive pair* (same label, ``p`` not ``a`` itself); ``n`` is a *negative* of ``a``
+(different label). A triplet needs both, so a batch with no positive pair or with a single
+identity gives 0.0 and zero gradients (in a batch of two or more identities every anchor
+has a negative). Mining (which ``n`` or ``p``) is not differentiated; gradients flow
+through the chosen distances only.
+
+Reference set (``keras.losses.circle`` has the same hook): ``ref_labels`` ``[R]`` and
+``ref_embeddings`` ``[R, D]`` come together, and ``anchor_offset`` says which reference
+row is each anchor itself: row ``anchor_offset + i`` is anchor ``i``, never its own
+positive. ``anchor_offset=None`` means the anchors are not in the reference (a memory
+bank: every reference row with the anchor's label is a positive). Without a reference,
+the batch is the reference with offset 0. For mining over the global batch across
+replicas, each replica passes its local batch as anchors, the all-gathered global batch as
+reference and ``anchor_offset = replica_id * local_batch``. When the replicas hold equal
+numbers of what the loss averages over (positive pairs for semi-hard, anchors with a
+positive for batch-hard), the mean of the replicas' losses is the global-batch loss, with
+the same gradients. Batch-all divides by its number of active triplets, which differs
+between replicas: the global loss is ``sum_h n_h loss_h / sum_h n_h`` with ``n_h`` the
+active triplets of replica ``h``, ``n_h = active_fraction_h * sum_a P_a N_a`` over its
+anchors (``P_a``, ``N_a``: positives and negatives of ``a`` in the reference).
+
+Every function takes ``return_stats``; with ``True`` it returns ``(loss, stats)``, where
+``stats`` holds float32 scalars computed from the same ``D`` (0.0 on empty batches):
+``active_fraction``, ``semihard_fraction``, ``mean_positive_distance``,
+``mean_negative_distance``, ``embedding_norm`` (mean norm of the anchors' embeddings).
+Each function documents their meaning.
+"""
+
+from facenet_tf.errors import check_choice
+from facenet_tf.losses._base import TripletLossBase
+from facenet_tf.losses.batch_all import TripletBatchAllLoss, triplet_batch_all_loss
+from facenet_tf.losses.hard import TripletHardLoss, triplet_hard_loss
+from facenet_tf.losses.semihard import TripletSemiHardLoss, triplet_semihard_loss
+
+LOSSES = ("semihard", "hard", "soft_hard", "batch_all")
+
+
+def get(name, margin=0.2, distance="squared_l2"):
+    """Loss object for a ``--loss`` name.
+
+    Args:
+        name: one of :data:`LOSSES`: ``"semihard"``, ``"hard"``, ``"soft_hard"``
+            (batch-hard with softplus; ``margin`` unused) or ``"batch_all"``.
+        margin: float >= 0; default 0.2.
+        distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
+
+    Returns:
+        A :class:`keras.losses.Loss` with ``compute`` (loss and statistics in one pass).
+
+    Raises:
+        FacenetError: unknown ``name`` or ``distance``, or negative ``margin``.
+    """
+    check_choice("loss", name, LOSSES)
+    if name == "semihard":
+        return TripletSemiHardLoss(margin=margin, distance=distance)
+    if name == "batch_all":
+        return TripletBatchAllLoss(margin=margin, distance=distance)
+    return TripletHardLoss(margin=margin, soft=name == "soft_hard", distance=distance)
+
+__all__ = ["LOSSES", "TripletBatchAllLoss", "TripletHardLoss", "TripletLossBase", "TripletSemiHardLoss", "get",
+           "triplet_batch_all_loss", "triplet_hard_loss", "triplet_semihard_loss"]

@@ -1,0 +1,107 @@
+"""Batch-hard mining: :func:`triplet_hard_loss` and its Keras class."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from facenet_tf.losses._base import TripletLossBase
+from facenet_tf.losses._mining import masked_mean, positive_mask, prepare, mining_stats
+
+
+def triplet_hard_loss(labels, embeddings, margin=0.2, soft=False, distance="squared_l2",
+                      return_stats=False, *, ref_labels=None, ref_embeddings=None,
+                      anchor_offset=None):
+    """Triplet loss with batch-hard mining (arXiv:1703.07737).
+
+    For every anchor that has a positive, its farthest positive and closest negative::
+
+        dp(a) = max_p D[a, p]        dn(a) = min_n D[a, n]
+        loss  = mean over anchors with a positive and a negative of
+                max(dp - dn + margin, 0)     or, if soft,    log(1 + exp(dp - dn))
+
+    Differs from tensorflow-addons ``triplet_hard_loss`` in two documented ways: tfa
+    averages over *all* anchors (an anchor without positive enters with ``dp = 0``,
+    pushing its negatives away with no positive to pull), and tfa uses ``dn = max_j
+    D[a, j]`` for an anchor without negative (only possible in a single-identity batch);
+    here such a batch has no triplet and gives 0.0.
+
+    Args:
+        labels: int tensor ``[B]`` or ``[B, 1]``, identity of each embedding.
+        embeddings: float tensor ``[B, D]``; float16/bfloat16 are computed in float32.
+        margin: float >= 0, in units of the distance, unused if ``soft``; default 0.2.
+        soft: use the soft-margin (softplus) form; default False.
+        distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
+        return_stats: also return the statistics dict; default False.
+        ref_labels: int tensor ``[R]``, labels of the reference rows, or None (default) to
+            mine inside the batch. Given together with ``ref_embeddings``.
+        ref_embeddings: float tensor ``[R, D]``, the rows positives and negatives are
+            mined among, or None (default).
+        anchor_offset: int or int scalar tensor, the reference row of anchor 0 (anchor
+            ``i`` is row ``anchor_offset + i``), or None (default): the anchors are not
+            in the reference. Only with a reference.
+
+    Returns:
+        Scalar float32 loss (float64 for float64 embeddings); with ``return_stats``,
+        ``(loss, stats)`` where over anchors with a positive ``active_fraction`` is the
+        fraction with ``dp - dn + margin > 0`` (``dp > dn`` if ``soft``, whose loss is
+        never 0), ``semihard_fraction`` the fraction with ``dp < dn < dp + margin``, and
+        ``mean_positive_distance`` / ``mean_negative_distance`` the means of ``dp``/``dn``.
+
+    Raises:
+        FacenetError: ``distance`` is not one of :data:`DISTANCES`, or the reference
+            arguments are inconsistent.
+    """
+    _, _, emb, dist, same, self_col = prepare(
+        labels, embeddings, distance, ref_labels, ref_embeddings, anchor_offset)
+    positive, negative = positive_mask(same, self_col), ~same
+    has_neg = ops.any(negative, axis=1)
+    has_pos = ops.any(positive, axis=1) & has_neg  # no negative, no triplet
+    # Distances are >= 0, so 0 is a neutral fill for the max over positives. (tf.reduce_*
+    # because ops.max/min refuse the empty batch.)
+    pos_dist = tf.reduce_max(ops.where(positive, dist, 0.0), axis=1)
+    neg_dist = ops.where(has_neg, tf.reduce_min(ops.where(negative, dist, float("inf")),
+                                                axis=1), 0.0)
+    gap = pos_dist - neg_dist
+    anchor_loss = ops.softplus(gap) if soft else ops.maximum(gap + margin, 0.0)
+
+    loss = masked_mean(anchor_loss, has_pos)
+    if not return_stats:
+        return loss
+    active = gap > 0.0 if soft else gap + margin > 0.0
+    return loss, mining_stats(emb, {
+        "active_fraction": masked_mean(ops.cast(active, dist.dtype), has_pos),
+        "semihard_fraction": masked_mean(
+            ops.cast((gap < 0.0) & (gap + margin > 0.0), dist.dtype), has_pos),
+        "mean_positive_distance": masked_mean(pos_dist, has_pos),
+        "mean_negative_distance": masked_mean(neg_dist, has_pos),
+    })
+
+
+@keras.saving.register_keras_serializable(package="facenet_tf")
+class TripletHardLoss(TripletLossBase):
+    """Keras loss object for :func:`triplet_hard_loss` (same result).
+
+    Args:
+        margin: float >= 0, in units of the distance; default 0.2.
+        soft: softplus instead of hinge, ``margin`` unused; default False.
+        distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
+        name: loss name, shown in logs; default ``"triplet_hard_loss"``.
+        reduction: any Keras reduction; the result is one scalar, which every reduction
+            passes through unchanged. Default ``"sum_over_batch_size"``.
+        dtype: Keras loss dtype (labels are cast to it by ``Loss.__call__``, so they must
+            be exact in it: below 2**24 for float32); default ``keras.backend.floatx()``.
+
+    Raises:
+        FacenetError: ``margin < 0`` or unknown ``distance``; a ``sample_weight`` at call
+            time (one scalar for the whole batch cannot be weighted per sample).
+    """
+
+    _function = staticmethod(triplet_hard_loss)
+
+    def __init__(self, margin=0.2, soft=False, distance="squared_l2",
+                 name="triplet_hard_loss", reduction="sum_over_batch_size", dtype=None):
+        super().__init__(margin, distance, name, reduction, dtype)
+        self.soft = bool(soft)
+
+    def _options(self):
+        return {**super()._options(), "soft": self.soft}

@@ -1,0 +1,177 @@
+"""Semi-hard negative mining (FaceNet): :func:`triplet_semihard_loss` and its Keras class."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from facenet_tf.losses._base import TripletLossBase
+from facenet_tf.losses._mining import (first_extreme, label_groups, masked_mean, positive_mask, prepare,
+                                     batched_searchsorted, sort_negatives, mining_stats)
+
+# Semi-hard mining takes its fast path when no anchor's label occurs in more than this
+# many reference rows (P×K batches: K); past it, it sorts each anchor's negatives.
+# Measured crossover on CPU: see benchmarks/RESULTS.md, "Semi-hard vs batch-hard".
+COMPACT_GROUP = 32
+
+
+def triplet_semihard_loss(labels, embeddings, margin=0.2, distance="squared_l2",
+                          return_stats=False, *, ref_labels=None, ref_embeddings=None,
+                          anchor_offset=None):
+    """Triplet loss with semi-hard negative mining (FaceNet, arXiv:1503.03832).
+
+    For every positive pair ``(a, p)`` the negative is the closest one *beyond* the
+    positive, or the farthest negative if none is beyond (the lowest reference row
+    among equally distant ones)::
+
+        n*(a, p) = argmin_n {D[a, n] : D[a, n] > D[a, p]}   if that set is not empty
+                   argmax_n  D[a, n]                        otherwise
+        loss = mean over positive pairs of max(D[a, p] - D[a, n*] + margin, 0)
+
+    Identical to tensorflow-addons ``triplet_semihard_loss`` with the matching distance
+    (``"l2"``: ``"L2"``, ``"squared_l2"``: ``"squared-L2"``, ``"cosine"``: ``"angular"``)
+    on every batch with at least two identities. A batch without any triplet gives 0.0
+    with zero gradients: no positive pair (tfa: NaN) or a single identity, where no anchor
+    has a negative (tfa: ``mean D[a, p] + margin``, from taking ``D[a, n] = 0``).
+
+    Cost, with ``G`` the largest number of reference rows sharing an anchor's label: if
+    ``G <= 32`` (P×K batches with K <= 32), O(B R G) time and O(B R) memory: each
+    anchor's positives are listed from the labels, and one masked minimum over its
+    negatives per positive finds the negative. Otherwise O(B R log R): each anchor's
+    negative distances are sorted once and a batched binary search finds, for every
+    positive, the first negative beyond it. No B×R×R tensor either way.
+
+    Args:
+        labels: int tensor ``[B]`` or ``[B, 1]``, identity of each embedding.
+        embeddings: float tensor ``[B, D]``; float16/bfloat16 are computed in float32.
+        margin: float >= 0, in units of the distance; default 0.2.
+        distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
+        return_stats: also return the statistics dict; default False.
+        ref_labels: int tensor ``[R]``, labels of the reference rows, or None (default) to
+            mine inside the batch. Given together with ``ref_embeddings``.
+        ref_embeddings: float tensor ``[R, D]``, the rows positives and negatives are
+            mined among, or None (default).
+        anchor_offset: int or int scalar tensor, the reference row of anchor 0 (anchor
+            ``i`` is row ``anchor_offset + i``), or None (default): the anchors are not
+            in the reference. Only with a reference.
+
+    Returns:
+        Scalar float32 loss (float64 for float64 embeddings); with ``return_stats``,
+        ``(loss, stats)`` where over positive pairs ``active_fraction`` is the fraction
+        with non-zero loss, ``semihard_fraction`` the fraction whose negative is
+        semi-hard (``D[a, p] < D[a, n*] < D[a, p] + margin``), ``mean_positive_distance``
+        the mean ``D[a, p]`` and ``mean_negative_distance`` the mean ``D[a, n*]``.
+
+    Raises:
+        FacenetError: ``distance`` is not one of :data:`DISTANCES`, or the reference
+            arguments are inconsistent.
+    """
+    labels, ref_labels, emb, dist, same, self_col = prepare(
+        labels, embeddings, distance, ref_labels, ref_embeddings, anchor_offset)
+    if dist.shape[1] == 0:  # empty reference: no triplet, and no column to gather from
+        terms = (ops.sum(dist),) * 5
+    else:
+        perm, start, end = label_groups(labels, ref_labels)
+        terms = tf.cond(
+            tf.reduce_max(end - start) <= COMPACT_GROUP,
+            lambda: _semihard_compact(dist, same, self_col, perm, start, end, margin),
+            lambda: _semihard_sorted(dist, same, self_col, margin))
+    if not return_stats:
+        return terms[0]
+    return terms[0], mining_stats(emb, dict(zip(
+        ("active_fraction", "semihard_fraction", "mean_positive_distance",
+         "mean_negative_distance"), terms[1:])))
+
+
+def _semihard_compact(dist, same, self_col, perm, start, end, margin):
+    """Semi-hard terms when every anchor's label occupies at most ``COMPACT_GROUP``
+    reference rows: anchor ``a``'s candidate positives are ``perm[start[a]:end[a]]``
+    (``[B, G]``), and for each slot one masked minimum over the negatives' row finds
+    the first negative beyond it. O(B R G) instead of a sort of every row."""
+    plain = ops.stop_gradient(dist)
+    num_ref = ops.shape(dist)[1]
+    slot = start[:, None] + tf.range(COMPACT_GROUP, dtype="int32")[None, :]
+    candidate = tf.gather(perm, ops.minimum(slot, num_ref - 1))  # [B, G] reference rows
+    positive = (slot < end[:, None]) & (end - start < num_ref)[:, None]  # and a negative
+    if self_col is not None:
+        positive = positive & (candidate != self_col[:, None])
+    neg = ops.where(same, float("inf"), plain)  # negatives' distances, +inf elsewhere
+    # Farthest negative, the fallback; distances are >= 0, so -1 marks non-negatives.
+    farthest = first_extreme(ops.where(same, -1.0, plain), largest=True)
+    farthest_dist = tf.gather(plain, farthest, batch_dims=1)
+    pos_plain = tf.gather(plain, candidate, batch_dims=1)
+    slot_ids = tf.range(COMPACT_GROUP, dtype="int32")[None, :]
+
+    def mine_slot(j, chosen, found):
+        threshold = pos_plain[:, j]
+        beyond = ops.where(neg > threshold[:, None], neg, float("inf"))
+        exists = threshold < farthest_dist  # some negative is beyond the positive
+        index = ops.where(exists, first_extreme(beyond, largest=False), farthest)
+        hot = slot_ids == j
+        return (j + 1, ops.where(hot, index[:, None], chosen),
+                ops.where(hot, exists[:, None], found))
+
+    used = ops.minimum(tf.reduce_max(end - start), COMPACT_GROUP)  # slots holding rows
+    _, chosen, found = tf.while_loop(
+        lambda j, chosen, found: j < used, mine_slot,
+        (tf.constant(0), tf.zeros_like(candidate), tf.zeros_like(positive)),
+        maximum_iterations=COMPACT_GROUP)
+    return _semihard_terms(tf.gather(dist, candidate, batch_dims=1),
+                           tf.gather(dist, chosen, batch_dims=1), found, positive, margin)
+
+
+def _semihard_sorted(dist, same, self_col, margin):
+    """Semi-hard terms for any batch: every anchor's negative distances are sorted once
+    and a batched binary search finds, for each positive, the first negative beyond it."""
+    negative = ~same
+    positive = positive_mask(same, self_col) & ops.any(negative, axis=1)[:, None]
+    num_neg, order, sorted_neg = sort_negatives(dist, negative)
+    # First rank whose negative distance is strictly greater than D[a, p].
+    beyond = batched_searchsorted(sorted_neg, ops.stop_gradient(dist), side="right")
+    found = beyond < num_neg[:, None]
+    first = tf.gather(order, ops.minimum(beyond, ops.shape(dist)[1] - 1), batch_dims=1)
+    farthest = first_extreme(ops.where(negative, ops.stop_gradient(dist), -1.0),
+                              largest=True)
+    chosen = ops.where(found, first, farthest[:, None])
+    neg_dist = ops.where((num_neg > 0)[:, None], tf.gather(dist, chosen, batch_dims=1), 0.0)
+    return _semihard_terms(dist, neg_dist, found, positive, margin)
+
+
+def _semihard_terms(pos_dist, neg_dist, found, positive, margin):
+    """Loss and the four statistics over the positive pairs marked in ``positive``."""
+    pair_loss = ops.maximum(pos_dist - neg_dist + margin, 0.0)
+    semihard = found & (neg_dist < pos_dist + margin)
+    return (masked_mean(pair_loss, positive),
+            masked_mean(ops.cast(pair_loss > 0.0, pos_dist.dtype), positive),
+            masked_mean(ops.cast(semihard, pos_dist.dtype), positive),
+            masked_mean(pos_dist, positive),
+            masked_mean(neg_dist, positive))
+
+
+@keras.saving.register_keras_serializable(package="facenet_tf")
+class TripletSemiHardLoss(TripletLossBase):
+    """Keras loss object for :func:`triplet_semihard_loss` (same result).
+
+    Args:
+        margin: float >= 0, in units of the distance; default 0.2.
+        distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
+        name: loss name, shown in logs; default ``"triplet_semihard_loss"``.
+        reduction: any Keras reduction; the result is one scalar, which every reduction
+            passes through unchanged. Default ``"sum_over_batch_size"``.
+        dtype: Keras loss dtype (labels are cast to it by ``Loss.__call__``, so they must
+            be exact in it: below 2**24 for float32); default ``keras.backend.floatx()``.
+
+    Raises:
+        FacenetError: ``margin < 0`` or unknown ``distance``; a ``sample_weight`` at call
+            time (one scalar for the whole batch cannot be weighted per sample).
+
+    Example::
+
+        model.compile(optimizer="adam", loss=TripletSemiHardLoss(margin=0.2))
+        model.fit(images, identity_labels, batch_size=P * K)
+    """
+
+    _function = staticmethod(triplet_semihard_loss)
+
+    def __init__(self, margin=0.2, distance="squared_l2", name="triplet_semihard_loss",
+                 reduction="sum_over_batch_size", dtype=None):
+        super().__init__(margin, distance, name, reduction, dtype)
