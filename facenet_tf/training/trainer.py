@@ -87,7 +87,7 @@ class TripletTrainer(keras.Model):
                                          anchor_offset=offset, return_stats=True)
 
     def train_step(self, data):
-        images, labels = data
+        images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
         context = tf.distribute.get_replica_context()
         replicas = context.num_replicas_in_sync if context is not None else 1
         with tf.GradientTape() as tape:
