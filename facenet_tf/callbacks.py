@@ -65,43 +65,81 @@ class HeldOutVerification(keras.callbacks.Callback):
 
 
 class CollapseWarning(keras.callbacks.Callback):
-    """Warn once when training looks collapsed.
+    """Say once when training has collapsed, and once when it has nothing left to learn.
 
-    Collapse: every embedding maps to (nearly) the same point, so the loss sits at the
-    margin and both mean distances are ~0. Seen for ``patience`` consecutive steps, one
-    warning goes to the ``facenet_tf`` logger with what to try.
+    * Collapse: every embedding maps to (nearly) the same point, so the loss sits at the
+      margin and both mean distances are ~0.
+    * Too easy: no triplet violates the margin (``active_fraction`` 0): the loss is 0 and
+      no gradient flows.
+
+    Either condition for ``patience`` consecutive steps gives one warning on the
+    ``facenet_tf`` logger with likely causes, and, with ``log_dir``, a TensorBoard text
+    entry (``diagnostics`` run). The trainer logs running means over the epoch; this
+    callback recovers each step's value from them (``(b+1)·m_b − b·m_(b−1)``).
 
     Args:
         margin: the loss margin.
-        patience: consecutive collapsed steps before warning.
+        patience: consecutive steps before warning.
         tolerance: distances below ``tolerance`` and ``|loss - margin| < tolerance * margin``
             count as collapsed.
+        log_dir: TensorBoard folder for the text entries, or ``None``.
     """
 
-    def __init__(self, margin: float, patience: int = 50, tolerance: float = 0.05):
+    def __init__(self, margin: float, patience: int = 50, tolerance: float = 0.05, log_dir: Optional[str] = None):
         super().__init__()
         self.margin = margin
         self.patience = patience
         self.tolerance = tolerance
-        self.streak = 0
-        self.warned = False
+        self.log_dir = log_dir
+        self.streaks = {"collapsed": 0, "too_easy": 0}
+        self.warned = set()
+        self._previous: Dict[str, float] = {}
+        self._step = 0
+
+    def _step_value(self, batch: int, logs, name: str, default: float) -> float:
+        if name not in logs:
+            return default
+        mean = float(logs[name])
+        previous = self._previous.get(name, 0.0) if batch else 0.0
+        self._previous[name] = mean
+        return (batch + 1) * mean - batch * previous
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.warned or not logs or "step_loss" not in logs:
+        self._step += 1
+        if not logs or "step_loss" not in logs:
             return
         loss = float(logs["step_loss"])
-        pos = float(logs.get("mean_positive_distance", 1.0))
-        neg = float(logs.get("mean_negative_distance", 1.0))
+        pos = self._step_value(batch, logs, "mean_positive_distance", 1.0)
+        neg = self._step_value(batch, logs, "mean_negative_distance", 1.0)
+        active = self._step_value(batch, logs, "active_fraction", 1.0)
         collapsed = abs(loss - self.margin) < self.tolerance * max(self.margin, 1e-6) and max(pos, neg) < self.tolerance
-        self.streak = self.streak + 1 if collapsed else 0
-        if self.streak >= self.patience:
-            self.warned = True
-            logger.warning(
-                "training looks collapsed: for %d steps the loss stayed at the margin (%.3f) with mean "
-                "positive/negative distances %.4f/%.4f; try a lower learning rate, a larger batch "
-                "(more identities per batch) or --loss hard",
-                self.streak, self.margin, pos, neg,
-            )
+        conditions = {"collapsed": collapsed, "too_easy": active <= 0.0 and loss == 0.0}
+        for name, holds in conditions.items():
+            self.streaks[name] = self.streaks[name] + 1 if holds else 0
+            if self.streaks[name] >= self.patience and name not in self.warned:
+                self.warned.add(name)
+                self._say(name, pos, neg)
+
+    def _say(self, name: str, pos: float, neg: float) -> None:
+        if name == "collapsed":
+            message = (f"training looks collapsed: for {self.streaks[name]} steps the loss stayed at the margin "
+                       f"({self.margin:.3f}) with mean positive/negative distances {pos:.4f}/{neg:.4f}; try a lower "
+                       "learning rate, a larger batch (more identities per batch) or --loss hard")
+        else:
+            message = (f"training is too easy: for {self.streaks[name]} steps no triplet violated the margin "
+                       f"({self.margin:.3f}), so the loss is 0 and nothing is learned; likely causes: batches too "
+                       "easy to tell apart (raise --identities-per-batch, try --loss hard), a margin too small for "
+                       "the distance, or training has converged")
+        logger.warning("%s", message)
+        if self.log_dir is not None:
+            import os
+
+            import tensorflow as tf
+
+            writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "diagnostics"))
+            with writer.as_default():
+                tf.summary.text(name, message, step=self._step)
+            writer.flush()
 
 
 class KeepBest(keras.callbacks.Callback):

@@ -184,22 +184,50 @@ def test_init_from_and_imagenet_errors_say_where_to_put_the_file(tmp_path, monke
         train(dataclasses.replace(TINY, freeze_backbone_epochs=1, output_dir=str(tmp_path / "o")), verbose=0)
 
 
+def _as_running_means(steps):
+    """Per-step stats → what the trainer logs: step_loss per step, the rest epoch running means."""
+    logs, sums = [], {}
+    for b, step in enumerate(steps):
+        out = {"step_loss": step["step_loss"]}
+        for key, value in step.items():
+            if key != "step_loss":
+                sums[key] = sums.get(key, 0.0) + value
+                out[key] = sums[key] / (b + 1)
+        logs.append(out)
+    return logs
+
+
 def test_collapse_warning_once_after_patience(caplog):
     from facenet_tf.callbacks import CollapseWarning
 
     callback = CollapseWarning(margin=0.2, patience=5)
-    collapsed = {"step_loss": 0.2, "mean_positive_distance": 1e-4, "mean_negative_distance": 2e-4}
-    healthy = {"step_loss": 0.05, "mean_positive_distance": 0.3, "mean_negative_distance": 0.9}
+    collapsed = {"step_loss": 0.2, "mean_positive_distance": 1e-4, "mean_negative_distance": 2e-4, "active_fraction": 1.0}
+    healthy = {"step_loss": 0.05, "mean_positive_distance": 0.3, "mean_negative_distance": 0.9, "active_fraction": 0.5}
+    logs = _as_running_means([healthy] * 3 + [collapsed] * 4 + [healthy] + [collapsed] * 4 + [collapsed] * 20)
     with caplog.at_level("WARNING", logger="facenet_tf"):
-        for step in range(4):
-            callback.on_train_batch_end(step, collapsed)
-        callback.on_train_batch_end(4, healthy)  # the streak restarts
-        for step in range(4):
-            callback.on_train_batch_end(5 + step, collapsed)
-        assert not caplog.records
-        for step in range(20):
-            callback.on_train_batch_end(9 + step, collapsed)
+        for step, entry in enumerate(logs[:12]):
+            callback.on_train_batch_end(step, entry)
+        assert not caplog.records  # 4 collapsed, a healthy step restarts the streak, 4 collapsed
+        for step, entry in enumerate(logs[12:], start=12):
+            callback.on_train_batch_end(step, entry)
     assert len(caplog.records) == 1 and "collapsed" in caplog.records[0].getMessage()
+
+
+def test_too_easy_warning_and_tensorboard_text(caplog, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from facenet_tf.callbacks import CollapseWarning
+
+    callback = CollapseWarning(margin=0.2, patience=3, log_dir=str(tmp_path))
+    easy = {"step_loss": 0.0, "mean_positive_distance": 0.2, "mean_negative_distance": 1.5, "active_fraction": 0.0}
+    learning = dict(easy, step_loss=0.01, active_fraction=0.2)
+    with caplog.at_level("WARNING", logger="facenet_tf"):
+        for step, entry in enumerate(_as_running_means([learning] * 5 + [easy] * 6)):
+            callback.on_train_batch_end(step, entry)
+    assert len(caplog.records) == 1 and "too easy" in caplog.records[0].getMessage()
+    events = EventAccumulator(str(tmp_path / "diagnostics"), size_guidance={"tensors": 0}).Reload()
+    text = events.Tensors("too_easy")[0].tensor_proto.string_val[0].decode()
+    assert "no triplet violated the margin" in text
 
 
 def test_train_from_tfrecord_shards(synthetic_dir, tmp_path):

@@ -192,7 +192,7 @@ def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, 
     run_state.start()
     guard = NonFiniteGuard(embedder)
     backup = EpochBackup(run_state, guard, os.path.join(output_dir, CHECKPOINT_DIR))
-    callbacks = [guard, CollapseWarning(config.margin)]
+    callbacks = [guard, CollapseWarning(config.margin, log_dir=os.path.join(output_dir, LOG_DIR))]
     validation = keep = None
     if source.validation_images is not None:
         validation = HeldOutVerification(source.validation_images, source.validation_labels, embedder,

@@ -133,6 +133,8 @@ def build_optimizer(learning_rate: float, total_steps: int, warmup_steps: int,
 
 
 def backbone_layers(model: keras.Model) -> list:
-    """The feature-extractor layers of an embedding model: everything before the pooling head."""
-    head = {"pool", "dropout", "embedding", "l2_normalize"}
-    return [layer for layer in model.layers if layer.name not in head and not isinstance(layer, keras.layers.InputLayer)]
+    """The feature-extractor layers of an embedding model: those producing spatial feature
+    maps ``[N, H, W, C]``; the head (global pooling onwards: embedding, normalisation, dlib's
+    ``fc``) is what stays trainable with ``freeze_backbone_epochs``."""
+    return [layer for layer in model.layers
+            if not isinstance(layer, keras.layers.InputLayer) and len(layer.output.shape) == 4]
