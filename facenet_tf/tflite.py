@@ -47,7 +47,7 @@ def convert(saved_model_dir: str, variant: str, representative: Optional[np.ndar
     """Convert the ``serving_default`` signature of a SavedModel to a TFLite flatbuffer.
 
     Args:
-        saved_model_dir: a SavedModel written by :func:`facenet_tf.export.export_saved_model`.
+        saved_model_dir: a SavedModel written by :func:`facenet_tf.models.writer.export_saved_model`.
         variant: one of :data:`VARIANTS`.
         representative: float32/uint8 ``[M, H, W, 3]`` pixels 0..255 for the ``int8``
             calibration (ignored by the other variants).

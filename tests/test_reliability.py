@@ -18,8 +18,6 @@ TRAIN = [sys.executable, os.path.join(REPO, "pipelines", "train.py"), "--synthet
 
 
 def _weights(output_dir):
-    import keras
-
     from facenet_tf.models.loader import read_keras_file
 
     return read_keras_file(os.path.join(output_dir, "model.keras")).get_weights()
@@ -126,7 +124,7 @@ KILL_DURING_PUBLISH = """
 import os, sys, numpy as np
 sys.path.insert(0, sys.argv[3])
 import keras
-from facenet_tf.export import write_model_directory
+from facenet_tf.models.writer import write_model_directory
 model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(3)])
 model.set_weights([np.full(w.shape, float(sys.argv[2]), np.float32) for w in model.get_weights()])
 kill_after = int(sys.argv[4])

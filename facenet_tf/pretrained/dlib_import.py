@@ -46,7 +46,7 @@ def import_dlib(output_dir: str, dat_path: Optional[str] = None) -> Dict[str, An
     Raises:
         FacenetError: no file (the message says how to get one), a foreign or corrupt file.
     """
-    from facenet_tf.export import write_model_directory
+    from facenet_tf.models.writer import write_model_directory
 
     path = dat_path if dat_path is not None else default_dat_path()
     model = load_dlib_model(path)

@@ -10,7 +10,7 @@
 
 from facenet_tf.data.config import DataConfig
 from facenet_tf.training.config import STRATEGIES, TrainConfig, config_from_dict, config_to_dict, load_config, save_config
-from facenet_tf.export import write_model_directory as write_artifacts
+from facenet_tf.models.writer import write_model_directory as write_artifacts
 from facenet_tf.training.run import PREPROCESSING, TrainResult, build_model, start_model, train
 from facenet_tf.training.trainer import TripletTrainer, backbone_layers, build_optimizer
 

@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from facenet_tf import losses as losses_lib
 from facenet_tf.artifacts import METADATA_FILE, METRICS_FILE, fingerprint_weights
-from facenet_tf.export import write_model_directory
+from facenet_tf.models.writer import write_model_directory
 from facenet_tf.align import AlignConfig
 from facenet_tf.callbacks import CollapseWarning, EpochBackup, HeldOutVerification, KeepBest, NonFiniteGuard
 from facenet_tf.data.images import parse_image_size

@@ -1,0 +1,115 @@
+"""Writing a model directory and its SavedModel: what ``train`` and ``import-dlib`` leave behind.
+
+A model directory holds ``model.keras``, ``saved_model/`` (serving signatures),
+``metadata.json`` and, after training, ``metrics.json``, published together
+(:func:`facenet_tf.artifacts.staged_model_directory`). :mod:`facenet_tf.models.loader`
+reads every such directory. Signatures of the SavedModel (both return
+``{"embeddings": float32 [N, D]}``):
+
+* ``serving_default``: ``images`` float32 ``[N, H, W, 3]``, RGB pixel values 0..255.
+* ``embed_encoded``: ``image_bytes`` tf.string ``[N]``, encoded JPEG/PNG/GIF/BMP of any
+  size; decoding, greyscale→RGB and resizing run in the graph with the very ops training
+  used (:mod:`facenet_tf.data.images`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Dict, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from facenet_tf.artifacts import (KERAS_FILE, METADATA_FILE, METRICS_FILE, SAVED_MODEL_DIR, atomic_path,
+                                  staged_model_directory, write_json)
+from facenet_tf.data import images as image_ops
+from facenet_tf.errors import FacenetError
+from facenet_tf.models.loader import model_image_size
+
+
+def export_saved_model(model: keras.Model, path: str, metadata: Optional[Dict[str, Any]] = None) -> str:
+    """Write ``model`` as a SavedModel at ``path`` (atomically: temp sibling + rename).
+
+    Args:
+        model: embedding model taking float32 ``[N,H,W,3]`` pixels in 0..255.
+        path: target directory; a previous export there stays intact until the new one
+            is complete.
+        metadata: JSON-serialisable dict stored as ``assets/metadata.json``.
+
+    Returns:
+        ``path``.
+    """
+    with atomic_path(path, is_dir=True) as tmp:
+        write_saved_model(model, tmp, metadata)
+    return path
+
+
+def write_model_directory(model: keras.Model, output_dir: str, metadata: Dict[str, Any],
+                          metrics: Optional[Dict[str, Any]] = None) -> None:
+    """Write a model directory: ``model.keras``, ``saved_model/``, ``metadata.json`` and
+    (when given) ``metrics.json``, published together (:func:`staged_model_directory`):
+    a reader sees the previous model or this one, whole. What ``train`` and
+    ``import-dlib`` write.
+
+    Raises:
+        FacenetError: a weight is NaN or infinite (nothing is written).
+    """
+    require_finite_weights(model, f"model for {output_dir}")
+    with staged_model_directory(output_dir) as stage:
+        model.save(os.path.join(stage, KERAS_FILE))
+        write_saved_model(model, os.path.join(stage, SAVED_MODEL_DIR), metadata)
+        write_json(os.path.join(stage, METADATA_FILE), metadata)
+        if metrics is not None:
+            write_json(os.path.join(stage, METRICS_FILE), metrics)
+
+
+def require_finite_weights(model: keras.Model, what: str) -> None:
+    """Raise :class:`FacenetError` naming the first weight of ``model`` that holds NaN or inf."""
+    for variable in model.weights:
+        if not np.all(np.isfinite(np.asarray(variable))):
+            raise FacenetError(f"{what}: weight {variable.path} holds NaN or inf values; refusing to write it")
+
+
+def write_saved_model(model: keras.Model, path: str, metadata: Optional[Dict[str, Any]] = None) -> None:
+    """Write the SavedModel into ``path`` (an empty or absent directory), not atomically."""
+    height, width = model_image_size(model)
+
+    # No archive.track(model): the endpoints capture every variable they use, and tracking the
+    # model as well makes Keras 3.15 store each weight twice (a SavedModel twice the size).
+    archive = keras.export.ExportArchive()
+    # The weights in model order, so `train --init-from SAVED_MODEL` can rebuild a trainable model.
+    archive.add_variable_collection("model_weights", model.weights)
+
+    def embed_pixels(images):
+        return {"embeddings": model(images, training=False)}
+
+    def embed_encoded(image_bytes):
+        pixels = tf.map_fn(
+            lambda data: image_ops.resize(image_ops.decode_image(data), (height, width)),
+            image_bytes,
+            fn_output_signature=tf.TensorSpec([height, width, 3], tf.float32),
+        )
+        return {"embeddings": model(pixels, training=False)}
+
+    archive.add_endpoint(
+        "serving_default", embed_pixels, input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32, name="images")]
+    )
+    archive.add_endpoint(
+        "embed_encoded", embed_encoded, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")]
+    )
+    if os.path.isdir(path) and not os.listdir(path):
+        os.rmdir(path)
+    archive.write_out(path, verbose=False)
+    if metadata is not None:
+        os.makedirs(os.path.join(path, "assets"), exist_ok=True)
+        with open(os.path.join(path, "assets", METADATA_FILE), "w") as f:
+            json.dump(metadata, f, indent=2, sort_keys=True, default=_json_default)
+            f.write("\n")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
