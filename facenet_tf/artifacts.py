@@ -201,3 +201,20 @@ def recover_model_directory(output_dir: str) -> None:
                 os.replace(source, target)
         shutil.rmtree(stage, ignore_errors=True)
         os.unlink(lock_path)  # a process still waiting on it finds the stage gone and returns
+
+
+def check_output_dir(path: str, flag: str = "--output-dir") -> None:
+    """Raise :class:`FacenetError` unless ``path`` is, or can become, a writable directory.
+
+    Checked before any work, so a bad output path never costs a run: an existing file, a
+    file where a parent folder should be, or a parent without write permission.
+    """
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FacenetError(f"{flag} {path!r} is a file; expected a directory")
+    ancestor = os.path.abspath(path)
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise FacenetError(f"{flag} {path!r} cannot be created: {ancestor} is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise FacenetError(f"{flag} {path!r} is not writable ({ancestor} does not allow it)")

@@ -3,7 +3,8 @@
 Each sub-command is a module ``facenet_tf.cli.<name>`` with ``HELP``,
 ``add_arguments(parser)`` declaring its flags and ``run(args) -> int`` building a config and
 calling the library. ``pipelines/<name>.py`` runs the same sub-command. A
-:class:`FacenetError` (any user mistake) prints one line and exits with status 2.
+:class:`FacenetError` (any user mistake) prints one line and exits with status 2
+(``--verbose`` also prints the traceback).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 from typing import List, Optional
 
 from facenet_tf.errors import FacenetError
@@ -40,7 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"facenet_tf.cli.{module_name}")
-        module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(command)
+        if not any("--verbose" in action.option_strings for action in command._actions):
+            command.add_argument("--verbose", action="store_true",
+                                 help="on an error, also print the Python traceback")
     return parser
 
 
@@ -51,6 +57,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return importlib.import_module(f"facenet_tf.cli.{COMMANDS[args.command]}").run(args)
     except FacenetError as err:
+        if args.verbose is True or (not isinstance(args.verbose, bool) and args.verbose >= 2):
+            traceback.print_exc()
         print(f"facenet-tf {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

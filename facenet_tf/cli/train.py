@@ -95,7 +95,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-augment", action="store_true", help="disable augmentation (data.augment = null)")
     p.add_argument("--restart", action="store_true",
                    help="start over even if --output-dir holds this run (default: resume a killed run, skip a finished one)")
-    p.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 one line per epoch")
+    p.add_argument("--verbose", type=int, nargs="?", const=2, default=1,
+                   help="0 silent, 1 progress bar (default), 2 (or --verbose alone) one line per epoch and, on an "
+                        "error, the Python traceback")
 
 
 def _get(config, path: str):

@@ -17,7 +17,7 @@ import hashlib
 import os
 from typing import Any, Dict, Optional
 
-from facenet_tf.artifacts import fingerprint_weights
+from facenet_tf.artifacts import check_output_dir, fingerprint_weights
 from facenet_tf.pretrained.dlib_resnet import DLIB_INPUT_CONTRACT, default_dat_path, load_dlib_model
 
 #: dlib's documented same-person threshold on the Euclidean distance of its descriptors.
@@ -48,6 +48,7 @@ def import_dlib(output_dir: str, dat_path: Optional[str] = None) -> Dict[str, An
     """
     from facenet_tf.models.writer import write_model_directory
 
+    check_output_dir(output_dir)
     path = dat_path if dat_path is not None else default_dat_path()
     model = load_dlib_model(path)
     size = list(DLIB_INPUT_CONTRACT["image_size"])

@@ -18,8 +18,7 @@ import os
 import shutil
 from typing import Any, Dict, Optional
 
-from facenet_tf.artifacts import atomic_path, write_json
-from facenet_tf.errors import FacenetError
+from facenet_tf.artifacts import atomic_path, check_output_dir, write_json
 
 logger = logging.getLogger("facenet_tf")
 
@@ -57,10 +56,9 @@ class RunState:
         """Decide how a run with ``config_dict`` continues in ``output_dir``.
 
         Raises:
-            FacenetError: ``output_dir`` exists and is not a directory.
+            FacenetError: ``output_dir`` cannot be a writable directory.
         """
-        if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-            raise FacenetError(f"--output-dir {output_dir!r} is a file; expected a directory")
+        check_output_dir(output_dir)
         key = config_key(config_dict)
         previous = _read(os.path.join(output_dir, STATE_FILE))
         if previous and previous.get("key") == key and not restart:
