@@ -203,7 +203,7 @@ def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, 
             callbacks.append(keep)
         from facenet_tf.tensorboard_views import ValidationViews  # ROC image, histograms, projector
 
-        callbacks.append(ValidationViews(validation, os.path.join(output_dir, "logs"), source.validation_names,
+        callbacks.append(ValidationViews(validation, os.path.join(output_dir, LOG_DIR), source.validation_names,
                                          source.validation_images))
     callbacks += [keras.callbacks.TensorBoard(os.path.join(output_dir, LOG_DIR), update_freq=1), backup]
     fit = dict(steps_per_epoch=config.steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
