@@ -1,14 +1,36 @@
-"""Data: identity catalogs, image decoding, synthetic identities and the P×K batch stream."""
+"""Data: identity catalogs, the one image reader, skip reports, synthetic identities, the P×K
+batch stream, and prepared TFRecord shards with their manifest.
 
-from facenet_tf.data.augment import AugmentConfig, build_augmenter
-from facenet_tf.data.catalog import IMAGE_EXTENSIONS, IdentityCatalog, natural_key, scan_directory
-from facenet_tf.data.images import decode_image, load_image, load_images, parse_image_size, read_image, resize
-from facenet_tf.data.config import DataConfig
-from facenet_tf.data.sampler import PKConfig, pk_dataset, pk_indices
-from facenet_tf.data.synthetic import synthetic_identities, write_synthetic_dataset
+Names are imported on first use (PEP 562), so ``prepare``'s worker processes, which only need
+:mod:`facenet_tf.data.reader`, never pay for importing TensorFlow and Keras.
+"""
 
-__all__ = [
-    "AugmentConfig", "DataConfig", "IMAGE_EXTENSIONS", "IdentityCatalog", "PKConfig", "build_augmenter", "decode_image",
-    "load_image", "load_images", "natural_key", "parse_image_size", "pk_dataset",
-    "pk_indices", "read_image", "resize", "scan_directory", "synthetic_identities", "write_synthetic_dataset",
-]
+import importlib
+
+#: public name → module under facenet_tf.data that defines it
+_EXPORTS = {
+    "AugmentConfig": "augment", "build_augmenter": "augment",
+    "IMAGE_EXTENSIONS": "catalog", "IdentityCatalog": "catalog", "natural_key": "catalog",
+    "scan_directory": "catalog", "check_catalog": "catalog",
+    "decode_image": "images", "load_image": "images", "load_images": "images", "parse_image_size": "images",
+    "read_image": "images", "resize": "images",
+    "read_rgb": "reader", "BadImage": "reader",
+    "SkipReport": "report",
+    "DataConfig": "config",
+    "PKConfig": "sampler", "pk_dataset": "sampler", "pk_indices": "sampler",
+    "synthetic_identities": "synthetic", "write_synthetic_dataset": "synthetic",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"facenet_tf.data.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'facenet_tf.data' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -8,18 +8,25 @@ This is the layout of LFW, CASIA-WebFace, VGGFace2 and ORL::
 
 Identities are ordered by *natural* sort of their folder names (``s2`` before ``s10``) and
 images likewise, so the catalog, its labels and every seeded split are the same on every
-machine.
+machine. Images may sit in sub-folders of an identity folder (``Alice/2019/001.jpg``). The walk
+follows symbolic links but survives loops and unreadable folders: they are skipped and recorded
+in a :class:`~facenet_tf.data.report.SkipReport`, as are dangling links. :func:`check_catalog`
+then decodes every image once with the one reader (:mod:`facenet_tf.data.reader`) and leaves out
+the files it refuses and the identities left with too few images.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
+from facenet_tf.data.reader import MAX_PIXELS, BadImage, check_files
+from facenet_tf.data.report import SkipReport
 from facenet_tf.errors import FacenetError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".pgm", ".ppm", ".pnm", ".webp", ".tif", ".tiff")
@@ -40,6 +47,8 @@ class IdentityCatalog:
         names: identity names (folder names), ``names[label]``.
         root: folder the catalog was scanned from ("" when built in memory).
         dropped_identities: names of identities left out for having too few images.
+        native: bool [N] or ``None``: set by :func:`check_catalog`, True where TensorFlow
+            decodes the file's bytes itself (the rest is decoded by the reader through Pillow).
     """
 
     paths: Tuple[str, ...]
@@ -47,6 +56,7 @@ class IdentityCatalog:
     names: Tuple[str, ...]
     root: str = ""
     dropped_identities: Tuple[str, ...] = ()
+    native: Optional[np.ndarray] = None
 
     @property
     def num_images(self) -> int:
@@ -62,17 +72,18 @@ class IdentityCatalog:
 
     def subset(self, identities: Sequence[int]) -> "IdentityCatalog":
         """Catalog of the given identity indices, relabelled 0..len(identities)-1 in that order."""
-        paths: List[str] = []
+        rows: List[int] = []
         labels: List[int] = []
         for new, old in enumerate(identities):
             members = np.flatnonzero(self.labels == old)
-            paths.extend(self.paths[i] for i in members)
+            rows.extend(members.tolist())
             labels.extend([new] * len(members))
         return IdentityCatalog(
-            paths=tuple(paths),
+            paths=tuple(self.paths[i] for i in rows),
             labels=np.asarray(labels, np.int32),
             names=tuple(self.names[i] for i in identities),
             root=self.root,
+            native=None if self.native is None else self.native[np.asarray(rows, np.int64)],
         )
 
     def split(self, validation_identities: int) -> Tuple["IdentityCatalog", "IdentityCatalog"]:
@@ -103,38 +114,100 @@ class IdentityCatalog:
         return text
 
 
-def scan_directory(root: str, min_images: int = 2, max_identities: Optional[int] = None) -> IdentityCatalog:
-    """Scan ``root`` for one sub-folder per identity.
+def _images_under(folder: str, report: SkipReport, ancestors: Set[Tuple[int, int]]) -> List[str]:
+    """Image files under ``folder`` (depth first, natural order), following links without looping."""
+    try:
+        stat = os.stat(folder)
+    except OSError as err:
+        reason = "symlink_loop" if err.errno == errno.ELOOP else "unreadable_folder"
+        report.skip(folder, reason, err.strerror or str(err), kind="folder")
+        return []
+    key = (stat.st_dev, stat.st_ino)
+    if key in ancestors:
+        report.skip(folder, "symlink_loop", "leads back to a folder above it", kind="folder")
+        return []
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: natural_key(e.name))
+    except OSError as err:
+        report.skip(folder, "unreadable_folder", err.strerror or str(err), kind="folder")
+        return []
+    found: List[str] = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            is_dir = entry.is_dir()
+        except OSError as err:  # e.g. a link to itself: ELOOP
+            kind = "file" if entry.name.lower().endswith(IMAGE_EXTENSIONS) else "folder"
+            reason = "symlink_loop" if err.errno == errno.ELOOP else f"unreadable{'' if kind == 'file' else '_folder'}"
+            report.skip(entry.path, reason, err.strerror or str(err), kind=kind)
+            continue
+        if is_dir:
+            found += _images_under(entry.path, report, ancestors | {key})
+        elif entry.name.lower().endswith(IMAGE_EXTENSIONS):
+            if entry.is_symlink():
+                try:
+                    os.stat(entry.path)
+                except OSError as err:  # a dangling link
+                    report.skip(entry.path, "symlink_loop" if err.errno == errno.ELOOP else "missing",
+                                err.strerror or str(err))
+                    continue
+            found.append(entry.path)
+    return found
+
+
+def scan_directory(root: str, min_images: int = 2, max_identities: Optional[int] = None,
+                   report: Optional[SkipReport] = None) -> IdentityCatalog:
+    """Scan ``root`` for one sub-folder per identity (images anywhere below it).
+
+    Only names are looked at here; :func:`check_catalog` decodes the images.
 
     Args:
         root: dataset folder.
-        min_images: identities with fewer images are dropped (they can never be an
+        min_images: identities with fewer image files are dropped (they can never be an
             anchor with a positive); their names are kept in ``dropped_identities``.
             Use 1 to keep every identity (e.g. for a gallery).
         max_identities: keep only the first N identities (natural order), for quick runs.
+        report: receives unreadable folders, symbolic-link loops, dangling links and
+            dropped identities (strict: the first bad folder raises).
 
     Returns:
         An :class:`IdentityCatalog`.
 
     Raises:
-        FacenetError: if ``root`` is not a folder or holds no usable identity.
+        FacenetError: if ``root`` is not a folder or holds no usable identity; in strict
+            mode, the first unreadable folder or link loop.
     """
     if not os.path.isdir(root):
         raise FacenetError(f"data directory {root!r} does not exist or is not a folder")
-    entries = sorted((e for e in os.scandir(root) if e.is_dir()), key=lambda e: natural_key(e.name))
+    report = report if report is not None else SkipReport()
+    try:
+        with os.scandir(root) as it:
+            entries = sorted(it, key=lambda e: natural_key(e.name))
+    except OSError as err:
+        raise FacenetError(f"data directory {root!r} cannot be listed: {err.strerror or err}") from None
+    top = os.stat(root)
     paths: List[str] = []
     labels: List[int] = []
     names: List[str] = []
     dropped: List[str] = []
     for entry in entries:
-        files = sorted(
-            (f.path for f in os.scandir(entry.path) if f.is_file() and f.name.lower().endswith(IMAGE_EXTENSIONS)),
-            key=lambda p: natural_key(os.path.basename(p)),
-        )
+        if entry.name.startswith("."):
+            continue
+        try:
+            if not entry.is_dir():
+                continue
+        except OSError as err:
+            report.skip(entry.path, "symlink_loop" if err.errno == errno.ELOOP else "unreadable_folder",
+                        err.strerror or str(err), kind="folder")
+            continue
+        files = _images_under(entry.path, report, {(top.st_dev, top.st_ino)})
         if not files:
             continue
         if len(files) < min_images:
             dropped.append(entry.name)
+            report.exclude_identity(entry.name, len(files), min_images)
             continue
         if max_identities is not None and len(names) >= max_identities:
             break
@@ -147,3 +220,54 @@ def scan_directory(root: str, min_images: int = 2, max_identities: Optional[int]
             f"(expected root/<identity>/<image> with extensions {', '.join(IMAGE_EXTENSIONS)})"
         )
     return IdentityCatalog(tuple(paths), np.asarray(labels, np.int32), tuple(names), root, tuple(dropped))
+
+
+def check_catalog(catalog: IdentityCatalog, report: SkipReport, min_images: int = 1,
+                  max_pixels: int = MAX_PIXELS, workers: Optional[int] = None) -> IdentityCatalog:
+    """Decode every image of ``catalog`` once; leave out the refused files and the identities
+    left with fewer than ``min_images`` usable images.
+
+    Args:
+        catalog: from :func:`scan_directory`.
+        report: receives each refused file (strict: the first one, in catalog order, raises)
+            and each excluded identity.
+        min_images: usable images an identity needs (K for training, 1 for a gallery).
+        max_pixels: pixel limit of the reader.
+        workers: decoding threads (default: CPU count + 2).
+
+    Returns:
+        The catalog of usable images, relabelled 0..M-1 in the same order, with ``native`` set.
+
+    Raises:
+        FacenetError: strict mode and a bad file, or no identity left.
+    """
+    results = check_files(catalog.paths, max_pixels, workers)
+    keep = np.ones(catalog.num_images, bool)
+    for i, result in enumerate(results):
+        if isinstance(result, BadImage):
+            report.add(result)
+            keep[i] = False
+    native = np.array([bool(r) if not isinstance(r, BadImage) else False for r in results], bool)
+    counts = np.bincount(catalog.labels[keep], minlength=catalog.num_identities)
+    kept_ids = []
+    dropped = list(catalog.dropped_identities)
+    for label, name in enumerate(catalog.names):
+        if counts[label] >= min_images:
+            kept_ids.append(label)
+        else:
+            dropped.append(name)
+            report.exclude_identity(name, int(counts[label]), min_images)
+    if not kept_ids:
+        raise FacenetError(f"{catalog.root or 'dataset'}: no identity has {min_images} usable images "
+                           f"({sum(1 for r in results if isinstance(r, BadImage))} of {catalog.num_images} files refused)")
+    rows = np.flatnonzero(keep & np.isin(catalog.labels, kept_ids))
+    remap = np.full(catalog.num_identities, -1, np.int32)
+    remap[kept_ids] = np.arange(len(kept_ids), dtype=np.int32)
+    return IdentityCatalog(
+        paths=tuple(catalog.paths[i] for i in rows),
+        labels=remap[catalog.labels[rows]],
+        names=tuple(catalog.names[i] for i in kept_ids),
+        root=catalog.root,
+        dropped_identities=tuple(dropped),
+        native=native[rows],
+    )

@@ -1,9 +1,12 @@
 """Decoding and resizing, shared by training, evaluation and export so all see the same pixels.
 
-Every image leaves here as float32 ``[H, W, 3]`` with values in 0..255: greyscale becomes
-three equal channels, alpha is dropped, and the resize is bilinear with antialiasing.
-Standardisation is *not* done here: it is the first layer of the embedding model, so a
-served model takes the same raw pixels as training did.
+Files are read by the one reader, :mod:`facenet_tf.data.reader` (``read_rgb`` is re-exported
+here): it decides which files are usable and, for the plain JPEG/PNG/BMP that TensorFlow decodes
+itself, lets the graph decode them, so folders, shards and the served ``embed_encoded`` signature
+decode the same bytes the same way. Every image leaves here as float32 ``[H, W, 3]`` with values
+in 0..255: greyscale becomes three equal channels, alpha is dropped, and the resize is bilinear
+with antialiasing. Standardisation is *not* done here: it is the first layer of the embedding
+model, so a served model takes the same raw pixels as training did.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from typing import Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from facenet_tf.data.reader import MAX_PIXELS, BadImage, check_files, read_rgb
+from facenet_tf.data.report import SkipReport
 from facenet_tf.errors import FacenetError
 
-#: Formats ``tf.io.decode_image`` reads inside the graph; others go through Pillow.
-TF_DECODABLE = r".*\.(jpe?g|png|gif|bmp)$"
+__all__ = ["decode_image", "decode_resized", "load_checked_images", "load_image", "load_images", "parse_image_size",
+           "read_image", "read_rgb", "resize"]
 
 
 def parse_image_size(value) -> Tuple[int, int]:
@@ -43,21 +48,6 @@ def parse_image_size(value) -> Tuple[int, int]:
     return parts[0], parts[1]
 
 
-def read_rgb(path: str) -> np.ndarray:
-    """Read one image file with Pillow (any format it reads) → uint8 ``[h, w, 3]``.
-
-    Raises:
-        FacenetError: the file cannot be read or decoded.
-    """
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except OSError as err:
-        raise FacenetError(f"cannot read image {path}: {err}") from None
-
-
 def _pillow_decode(path: bytes) -> np.ndarray:
     return read_rgb(path.decode())
 
@@ -69,10 +59,14 @@ def decode_image(data: tf.Tensor) -> tf.Tensor:
     return image
 
 
-def read_image(path: tf.Tensor) -> tf.Tensor:
+def read_image(path: tf.Tensor, native=False) -> tf.Tensor:
     """Read one image file (scalar tf.string path) → uint8 ``[h, w, 3]``.
 
-    JPEG/PNG/GIF/BMP are decoded by TF in the graph; PGM/PPM/TIFF/WebP by Pillow.
+    Args:
+        path: the file.
+        native: bool (tensor), True where TensorFlow decodes the file's bytes itself (plain
+            JPEG/PNG/BMP, as :func:`facenet_tf.data.reader.check_files` says); otherwise the
+            reader decodes it through Pillow (EXIF rotation, CMYK, 16-bit, PGM, TIFF, …).
     """
 
     def with_tf():
@@ -83,7 +77,9 @@ def read_image(path: tf.Tensor) -> tf.Tensor:
         image.set_shape([None, None, 3])
         return image
 
-    return tf.cond(tf.strings.regex_full_match(tf.strings.lower(path), TF_DECODABLE), with_tf, with_pillow)
+    if isinstance(native, bool):
+        return with_tf() if native else with_pillow()
+    return tf.cond(native, with_tf, with_pillow)
 
 
 def resize(images: tf.Tensor, image_size: Tuple[int, int]) -> tf.Tensor:
@@ -92,24 +88,59 @@ def resize(images: tf.Tensor, image_size: Tuple[int, int]) -> tf.Tensor:
     return tf.clip_by_value(resized, 0.0, 255.0)
 
 
-def load_image(path: tf.Tensor, image_size: Tuple[int, int]) -> tf.Tensor:
-    """Read, decode and resize one file → float32 ``[H, W, 3]`` in 0..255."""
-    return resize(read_image(path), image_size)
+def load_image(path: tf.Tensor, image_size: Tuple[int, int], native=False) -> tf.Tensor:
+    """Read, decode and resize one file → float32 ``[H, W, 3]`` in 0..255 (see :func:`read_image`)."""
+    return resize(read_image(path, native), image_size)
 
 
-def load_images(paths: Sequence[str], image_size: Tuple[int, int], batch_size: int = 128) -> np.ndarray:
+def load_images(paths: Sequence[str], image_size: Tuple[int, int], batch_size: int = 128,
+                max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode and resize many files in parallel → uint8 ``[N, H, W, 3]`` (rounded from 0..255).
 
     Raises:
-        FacenetError: naming the first file that cannot be read or decoded.
+        FacenetError: naming the first file (in order) the reader refuses, and why.
+    """
+    pixels, _ = load_checked_images(paths, image_size, SkipReport(strict=True), batch_size, max_pixels)
+    return pixels
+
+
+def load_checked_images(paths: Sequence[str], image_size: Tuple[int, int], report: SkipReport,
+                        batch_size: int = 128, max_pixels: int = MAX_PIXELS) -> Tuple[np.ndarray, np.ndarray]:
+    """:func:`load_images` that skips the files the reader refuses, recording them in ``report``.
+
+    Returns:
+        ``(pixels uint8 [M, H, W, 3], kept int64 [M])``: the images of the usable files and
+        their positions in ``paths``.
+
+    Raises:
+        FacenetError: a strict ``report`` and a bad file.
     """
     image_size = parse_image_size(image_size)
+    results = check_files(list(paths), max_pixels)
+    kept = []
+    for i, result in enumerate(results):
+        if isinstance(result, BadImage):
+            report.add(result)
+        else:
+            kept.append(i)
+    good = [paths[i] for i in kept]
+    native = [bool(results[i]) for i in kept]
+    return decode_resized(good, native, image_size, batch_size), np.asarray(kept, np.int64)
+
+
+def decode_resized(paths: Sequence[str], native: Sequence[bool], image_size: Tuple[int, int],
+                   batch_size: int = 128) -> np.ndarray:
+    """Decode and resize files already checked by the reader → uint8 ``[N, H, W, 3]``.
+
+    Raises:
+        FacenetError: a file changed or vanished since it was checked.
+    """
     out = np.empty((len(paths), *image_size, 3), np.uint8)
     if not len(paths):
         return out
     ds = (
-        tf.data.Dataset.from_tensor_slices(list(paths))
-        .map(lambda p: load_image(p, image_size), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(native, bool)))
+        .map(lambda p, n: load_image(p, image_size, n), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .batch(batch_size)
     )
     start = 0
@@ -119,24 +150,9 @@ def load_images(paths: Sequence[str], image_size: Tuple[int, int], batch_size: i
             batch = next(iterator)
         except StopIteration:
             break
-        except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, tf.errors.NotFoundError):
-            _raise_first_bad(paths[start:start + batch_size])
+        except (tf.errors.InvalidArgumentError, tf.errors.UnknownError, tf.errors.NotFoundError) as err:
+            raise FacenetError(f"an image changed while it was read, among {paths[start]} and the next "
+                               f"{batch_size - 1}: {str(err).splitlines()[0][:200]}") from None
         out[start:start + len(batch)] = np.round(batch.numpy()).astype(np.uint8)
         start += len(batch)
     return out
-
-
-def _raise_first_bad(paths: Sequence[str]) -> None:
-    from PIL import Image
-
-    for path in paths:
-        try:
-            with Image.open(path) as img:
-                img.load()
-        except Exception as err:  # noqa: BLE001 - any decoder failure is the user's bad file
-            raise FacenetError(f"cannot read image {path}: {err}") from None
-        try:
-            read_image(tf.constant(path))
-        except Exception as err:  # noqa: BLE001
-            raise FacenetError(f"cannot decode image {path}: {str(err).splitlines()[0]}") from None
-    raise FacenetError(f"cannot decode one of {len(paths)} images starting at {paths[0]}")
