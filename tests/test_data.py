@@ -142,13 +142,15 @@ def test_tfrecord_shards_round_trip_into_pk_batches(synthetic_dir, tmp_path):
     cat = scan_directory(synthetic_dir)
     paths = write_shards(cat, str(tmp_path / "shards"), num_shards=3, seed=0)
     assert len(paths) == 3 and is_shard_dir(str(tmp_path / "shards"))
-    assert read_index(str(tmp_path / "shards"))["names"] == list(cat.names)
+    manifest = read_index(str(tmp_path / "shards"))
+    assert manifest["identities"] == {"names": list(cat.names), "images": cat.counts().tolist()}  # label = position
     reference = load_images(cat.paths, (24, 24)).astype(np.float32)
     ds = pk_dataset_from_shards(str(tmp_path / "shards"), (24, 24), PKConfig(3, 2, seed=0), augment=None)
     for images, labels in ds.take(4):
         labels = labels.numpy()
         assert images.shape == (6, 24, 24, 3)
         assert (labels[0::2] == labels[1::2]).all(), "K consecutive images share a label"
+        assert len(set(labels[0::2])) == 3, "P distinct identities"
         for image, label in zip(images.numpy(), labels):
             own = reference[cat.labels == label]
             assert np.abs(own - image).reshape(len(own), -1).max(axis=1).min() <= 1.0, "pixels of its own identity"

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Optional
 
 from facenet_tf.data.augment import AugmentConfig
+from facenet_tf.data.reader import MAX_PIXELS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -13,8 +14,9 @@ class DataConfig:
     """Where training images come from and how batches are formed.
 
     Attributes:
-        data_dir: folder with one sub-folder per identity, or a folder of TFRecord shards
-            written by ``facenet-tf prepare``; ``None`` = the built-in synthetic identities.
+        data_dir: folder with one sub-folder per identity, or a folder written by
+            ``facenet-tf prepare`` (``manifest.json`` + TFRecord shards); ``None`` = the
+            built-in synthetic identities.
         validation_identities: identities held out (the last ones in natural name order)
             and evaluated every epoch; ``None`` = 10% of identities (at least 2 when there
             are 20 or more, else 0).
@@ -25,6 +27,13 @@ class DataConfig:
         synthetic_images_per_identity: images per synthetic person.
         cache_mb: datasets whose decoded images fit in this many MB are decoded once and
             batched from memory; larger ones are decoded from files every step.
+        strict: stop at the first bad image file or unreadable folder with a one-line error
+            naming it, instead of skipping it (skips are counted and logged per reason).
+        max_image_pixels: images above this many pixels (width × height) are refused, from
+            their header, before any pixel is decoded.
+        data_service: ``"grpc://HOST:PORT"`` of a tf.data service dispatcher: its workers
+            sample, read and decode the P×K batches (augmentation stays in the trainer);
+            needs prepared shards (or synthetic data) that the workers can read.
     """
 
     data_dir: Optional[str] = None
@@ -35,3 +44,6 @@ class DataConfig:
     synthetic_identities: int = 120
     synthetic_images_per_identity: int = 10
     cache_mb: int = 1024
+    strict: bool = False
+    max_image_pixels: int = MAX_PIXELS
+    data_service: Optional[str] = None

@@ -21,6 +21,11 @@ from facenet_tf.data.reader import REASONS, BadImage
 from facenet_tf.errors import FacenetError
 
 REPORT_FILE = "skipped.json"
+
+
+class StrictError(FacenetError):
+    """The first bad file or folder under ``strict``: one line naming it."""
+
 #: Files shown per reason in a log line (the JSON report lists them all).
 SHOWN = 3
 
@@ -41,7 +46,7 @@ class SkipReport:
         """Record a skipped file (``kind="file"``) or folder (``"folder"``).
 
         Raises:
-            FacenetError: in strict mode, naming ``path`` and the reason.
+            StrictError: in strict mode, naming ``path`` and the reason.
         """
         if reason not in REASONS:
             raise ValueError(f"reason must be one of {', '.join(REASONS)}; received {reason!r}")
@@ -50,7 +55,7 @@ class SkipReport:
     def add(self, bad: BadImage, kind: str = "file") -> None:
         """Record a :class:`BadImage` (raised again in strict mode, with a hint)."""
         if self.strict:
-            raise FacenetError(f"{bad} (--strict stops at the first bad {kind}; without it the {kind} is skipped "
+            raise StrictError(f"{bad} (--strict stops at the first bad {kind}; without it the {kind} is skipped "
                                "and reported)")
         self.skipped.append({"path": bad.path, "reason": bad.reason, "detail": bad.detail, "kind": kind})
 

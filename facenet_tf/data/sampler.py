@@ -3,7 +3,8 @@
 Online triplet mining only works if every batch holds several images of each person, so
 batches are drawn by identity, not by image. Sampling happens on *indices* (offsets into
 the catalog's identity-grouped file list), so one stateless op per step serves 40 or
-400,000 identities alike; no per-identity dataset is ever built.
+400,000 identities alike; no per-identity dataset is ever built. :func:`pk_sample` holds only
+the per-identity counts; prepared shards use it too (:mod:`facenet_tf.data.tfrecord`).
 """
 
 from __future__ import annotations
@@ -40,23 +41,27 @@ class PKConfig:
         return self.identities_per_batch * self.images_per_identity
 
 
-def pk_indices(labels: np.ndarray, config: PKConfig) -> tf.data.Dataset:
-    """Endless dataset of int32 ``[P*K]`` indices into ``labels``, P identities × K images.
+#: The step counter of the stream: a plain range (0, 1, 2, …), so a tf.data service can hand
+#: out steps to its workers (``Dataset.counter`` is a scan, which cannot be split).
+MAX_STEPS = 2**62
+
+
+def pk_sample(counts: np.ndarray, config: PKConfig) -> tf.data.Dataset:
+    """Endless dataset of ``(indices int32 [P*K], identities int32 [P*K])``: P distinct identities × K.
+
+    ``indices`` point into the identity-grouped order (all images of identity 0, then of 1, …),
+    ``identities`` are positions ``0..len(counts)-1``. Only ``counts`` (and its offsets) are held:
+    8 bytes per identity, nothing per image.
 
     Args:
-        labels: int [N] identity of each image, grouped (non-decreasing), every identity
-            present at least once.
-        config: P, K and seed. Batch ``s`` depends only on ``(seed, s)``.
+        counts: int [num_identities] images of each identity, all >= 1.
+        config: P, K and seed. Batch ``s`` depends only on ``(seed, s)``. Identities with fewer
+            than K images are sampled with replacement.
 
     Raises:
-        FacenetError: if labels are not grouped or there are fewer than P identities.
+        FacenetError: bad P or K, or fewer than P identities.
     """
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or labels.size == 0 or np.any(np.diff(labels) < 0):
-        raise FacenetError("labels must be a non-empty 1-D array grouped by identity")
-    counts = np.bincount(labels)
-    if np.any(counts == 0):
-        raise FacenetError("labels must number identities 0..N-1 without gaps")
+    counts = np.asarray(counts, np.int64)
     p, k = config.identities_per_batch, config.images_per_identity
     if p < 2 or k < 1:
         raise FacenetError(f"identities_per_batch must be >= 2 and images_per_identity >= 1; received {p}, {k}")
@@ -64,6 +69,8 @@ def pk_indices(labels: np.ndarray, config: PKConfig) -> tf.data.Dataset:
         raise FacenetError(
             f"identities_per_batch ({p}) exceeds the number of training identities ({counts.size})"
         )
+    if counts.size and counts.min() < 1:
+        raise FacenetError("every identity needs at least one image")
     offsets = tf.constant(np.concatenate([[0], np.cumsum(counts)[:-1]]), tf.int32)
     counts_t = tf.constant(counts, tf.int32)
     width = int(max(counts.max(), k))
@@ -83,9 +90,30 @@ def pk_indices(labels: np.ndarray, config: PKConfig) -> tf.data.Dataset:
         repeated = tf.cast(tf.random.stateless_uniform([p, k], k3) * tf.cast(n[:, None], tf.float32), tf.int32)
         repeated = tf.minimum(repeated, n[:, None] - 1)
         within = tf.where((n >= k)[:, None], distinct, repeated)
-        return tf.reshape(tf.gather(offsets, ids)[:, None] + within, [-1])
+        indices = tf.reshape(tf.gather(offsets, ids)[:, None] + within, [-1])
+        return indices, tf.repeat(ids, k)
 
-    return tf.data.Dataset.counter(dtype=tf.int64).map(sample)
+    return tf.data.Dataset.range(MAX_STEPS).map(sample)
+
+
+def pk_indices(labels: np.ndarray, config: PKConfig) -> tf.data.Dataset:
+    """Endless dataset of int32 ``[P*K]`` indices into ``labels``, P identities × K images.
+
+    Args:
+        labels: int [N] identity of each image, grouped (non-decreasing), every identity
+            present at least once.
+        config: P, K and seed. Batch ``s`` depends only on ``(seed, s)``.
+
+    Raises:
+        FacenetError: if labels are not grouped or there are fewer than P identities.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0 or np.any(np.diff(labels) < 0):
+        raise FacenetError("labels must be a non-empty 1-D array grouped by identity")
+    counts = np.bincount(labels)
+    if np.any(counts == 0):
+        raise FacenetError("labels must number identities 0..N-1 without gaps")
+    return pk_sample(counts, config).map(lambda indices, _: indices)
 
 
 def pk_dataset(
@@ -122,17 +150,24 @@ def pk_dataset(
         )
     else:
         paths = tf.constant(list(catalog.paths))
+        native = tf.constant(np.zeros(catalog.num_images, bool) if catalog.native is None else catalog.native)
         ds = (
             indices.unbatch()
             .map(
-                lambda i: (image_ops.load_image(tf.gather(paths, i), image_size), tf.gather(labels, i)),
+                lambda i: (image_ops.load_image(tf.gather(paths, i), image_size, tf.gather(native, i)),
+                           tf.gather(labels, i)),
                 num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True,
             )
             .batch(config.batch_size, drop_remainder=True)
         )
+    return augmented(ds, augment, config.seed)
+
+
+def augmented(ds: tf.data.Dataset, augment: Optional[AugmentConfig], seed: int) -> tf.data.Dataset:
+    """``ds`` of ``(images, labels)`` batches with ``augment`` applied per batch, then ``prefetch``."""
     if augment is not None:
-        augmenter = build_augmenter(augment, seed=config.seed)
+        augmenter = build_augmenter(augment, seed=seed)
         ds = ds.map(lambda x, y: (augmenter(x, training=True), y))
     return ds.prefetch(tf.data.AUTOTUNE)
 

@@ -2,29 +2,41 @@
 
 :func:`training_source` turns the data configuration into the endless P×K training
 stream, the held-out validation set and the counts, whatever the data is: an identity
-folder (decoded into memory when it fits ``cache_mb``, else streamed from files), TFRecord
-shards from ``facenet-tf prepare``, or the built-in synthetic identities. A new kind of
-source (a Beam-prepared manifest, a tf.data service) plugs in here and nowhere else.
+folder (every image checked once by the one reader; decoded into memory when it fits
+``cache_mb``, else streamed from files), a folder written by ``facenet-tf prepare``
+(``manifest.json``: records sampled by index from TFRecord shards), or the built-in synthetic
+identities. With ``data_service`` the stream's sampling, reading and decoding run on tf.data
+service workers. A new kind of source plugs in here and nowhere else.
+
+Bad files and folders are skipped, counted and logged per reason (``DataConfig.strict``: the
+first one is a one-line error); identities with fewer than K usable images are left out and
+logged. :attr:`TrainingSource.skipped` holds the report.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from facenet_tf.data import tfrecord
-from facenet_tf.data.catalog import IdentityCatalog, scan_directory
+from facenet_tf.data.catalog import check_catalog, scan_directory
 from facenet_tf.data.config import DataConfig
-from facenet_tf.data.images import load_images
-from facenet_tf.data.sampler import PKConfig, in_memory_bytes, pk_dataset
+from facenet_tf.data.images import decode_resized
+from facenet_tf.data.manifest import ShardIndex, is_prepared, load_manifest
+from facenet_tf.data.report import SkipReport
+from facenet_tf.data.sampler import PKConfig, augmented, in_memory_bytes, pk_dataset
 from facenet_tf.data.synthetic import synthetic_identities
 from facenet_tf.errors import FacenetError
 
 logger = logging.getLogger("facenet_tf")
+
+#: ``DataConfig.data_service``: the dispatcher's address.
+SERVICE_ADDRESS = re.compile(r"^grpc://[^/:\s]+:\d+$")
 
 
 @dataclasses.dataclass
@@ -40,6 +52,8 @@ class TrainingSource:
         validation_images: uint8 ``[N,H,W,3]`` held-out images, or ``None``.
         validation_labels: int ``[N]`` labels of those images.
         validation_names: identity name of each validation label.
+        skipped: files, folders and identities left out, and why (``None`` for synthetic
+            data); meant for ``skipped.json`` in the output folder.
     """
 
     dataset: tf.data.Dataset
@@ -49,6 +63,7 @@ class TrainingSource:
     validation_images: Optional[np.ndarray] = None
     validation_labels: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int32))
     validation_names: Sequence[str] = ()
+    skipped: Optional[SkipReport] = None
 
 
 def default_validation_identities(num_identities: int) -> int:
@@ -69,51 +84,102 @@ def training_source(data: DataConfig, image_size: Tuple[int, int], seed: int,
             memory, whatever ``cache_mb`` says.
 
     Raises:
-        FacenetError: missing or unusable data, or P/K the data cannot meet.
+        FacenetError: missing or unusable data, P/K the data cannot meet, a bad
+            ``data_service`` address, or (strict) the first bad file or folder.
     """
+    if data.data_service is not None and not SERVICE_ADDRESS.match(data.data_service):
+        raise FacenetError(f"data_service must be grpc://HOST:PORT (a tf.data service dispatcher); "
+                           f"received {data.data_service!r}")
     pk = PKConfig(data.identities_per_batch, data.images_per_identity, seed)
-    if data.data_dir is not None and tfrecord.is_shard_dir(data.data_dir):
-        if load is not None:
-            raise FacenetError("this model aligns its input; TFRecord shards hold unaligned images: train from a folder")
-        if data.validation_identities:
-            raise FacenetError("validation_identities needs an image folder; TFRecord shards are used for training only")
-        index = tfrecord.read_index(data.data_dir)
-        return TrainingSource(
-            dataset=tfrecord.pk_dataset_from_shards(data.data_dir, image_size, pk, data.augment),
-            num_identities=len(index["names"]),
-            num_images=index["num_images"],
-            description=f"{data.data_dir} (TFRecord shards: {index['num_images']} images of {len(index['names'])} identities)",
-        )
-    if data.data_dir is None:
+    augment = None if data.data_service else data.augment  # with the service: in the trainer, after it
+    if data.data_dir is not None and is_prepared(data.data_dir):
+        source = _shards(data, image_size, pk, load, augment)
+    elif data.data_dir is None:
         images, catalog = synthetic_identities(data.synthetic_identities, data.synthetic_images_per_identity,
                                                image_size, seed)
-        description = f"synthetic ({catalog.summary()}, seed {seed})"
+        source = _split(catalog, images, data, image_size, pk, f"synthetic ({catalog.summary()}, seed {seed})",
+                        augment, None)
     else:
-        catalog = scan_directory(data.data_dir)
-        images = None
-        if load is not None:
-            logger.info("preparing %d images in memory", catalog.num_images)
-            images = load(catalog.paths)
-        elif in_memory_bytes(catalog.num_images, image_size) <= data.cache_mb * 2**20:
-            logger.info("decoding %d images into memory", catalog.num_images)
-            images = load_images(catalog.paths, image_size)
-        description = f"{data.data_dir} ({catalog.summary()})"
+        source = _folder(data, image_size, pk, load, augment)
+    if data.data_service:
+        source.dataset = distributed(source.dataset, data.data_service, data.augment, seed)
+        source.description += f" via tf.data service {data.data_service}"
+    return source
+
+
+def _shards(data: DataConfig, image_size, pk: PKConfig, load, augment) -> TrainingSource:
+    if load is not None:
+        raise FacenetError("this model aligns its input; TFRecord shards hold unaligned images: train from a folder")
+    if data.validation_identities:
+        raise FacenetError("validation_identities needs an image folder; TFRecord shards are used for training only")
+    report = SkipReport(data.strict)
+    manifest = load_manifest(data.data_dir)
+    index = ShardIndex.from_manifest(manifest, data.data_dir, data.images_per_identity, report)
+    report.log(logger, "training data")
+    return TrainingSource(
+        # tf.data service workers run TensorFlow ops only: no Python reader there.
+        dataset=tfrecord.pk_dataset_from_shards(data.data_dir, image_size, pk, augment, index=index,
+                                                reader="tf" if data.data_service else "auto"),
+        num_identities=index.num_identities,
+        num_images=index.num_images,
+        description=(f"{data.data_dir} (prepared shards: {index.num_images} images of {index.num_identities} "
+                     f"identities, plan {manifest.get('plan')})"),
+        skipped=report,
+    )
+
+
+def _folder(data: DataConfig, image_size, pk: PKConfig, load, augment) -> TrainingSource:
+    report = SkipReport(data.strict)
+    catalog = scan_directory(data.data_dir, min_images=1, report=report)
+    logger.info("checking %d images", catalog.num_images)
+    catalog = check_catalog(catalog, report, min_images=data.images_per_identity, max_pixels=data.max_image_pixels)
+    report.log(logger, "training data")
+    images = None
+    if load is not None:
+        logger.info("preparing %d images in memory", catalog.num_images)
+        images = load(catalog.paths)
+    elif in_memory_bytes(catalog.num_images, image_size) <= data.cache_mb * 2**20:
+        logger.info("decoding %d images into memory", catalog.num_images)
+        images = decode_resized(catalog.paths, catalog.native, image_size)
+    elif data.data_service:
+        raise FacenetError(f"{data.data_dir} is larger than cache_mb ({data.cache_mb} MB decoded): tf.data service "
+                           "workers stream prepared shards only; run 'facenet-tf prepare' and train on its output")
+    return _split(catalog, images, data, image_size, pk, f"{data.data_dir} ({catalog.summary()})", augment, report)
+
+
+def _split(catalog, images, data: DataConfig, image_size, pk: PKConfig, description: str, augment,
+           report: Optional[SkipReport]) -> TrainingSource:
     n = data.validation_identities
     if n is None:
         n = default_validation_identities(catalog.num_identities)
     train_cat, val_cat = catalog.split(n)
     if images is None:
         train_images = None
-        val_images = load_images(val_cat.paths, image_size) if val_cat.num_images else None
+        val_images = decode_resized(val_cat.paths, val_cat.native, image_size) if val_cat.num_images else None
     else:
         cut = int(np.searchsorted(catalog.labels, catalog.num_identities - n))
         train_images, val_images = images[:cut], images[cut:]
     return TrainingSource(
-        dataset=pk_dataset(train_cat, image_size, pk, data.augment, images=train_images),
+        dataset=pk_dataset(train_cat, image_size, pk, augment, images=train_images),
         num_identities=train_cat.num_identities,
         num_images=train_cat.num_images,
         description=description,
         validation_images=val_images if val_cat.num_images else None,
         validation_labels=val_cat.labels,
         validation_names=val_cat.names,
+        skipped=report,
     )
+
+
+def distributed(dataset: tf.data.Dataset, address: str, augment, seed: int) -> tf.data.Dataset:
+    """``dataset`` produced by the tf.data service at ``address``, augmented here.
+
+    Steps are handed out to the workers dynamically (``ShardingPolicy.DYNAMIC``): each P×K
+    batch is made once, by one worker, and is the batch of that step number, as without the
+    service; with several workers they arrive in the order the workers finish them.
+    Augmentation runs in the trainer, after the service: its Keras layers hold random-state
+    variables that a worker cannot receive.
+    """
+    service = tf.data.experimental.service
+    dataset = dataset.apply(service.distribute(processing_mode=service.ShardingPolicy.DYNAMIC, service=address))
+    return augmented(dataset, augment, seed)

@@ -1,139 +1,208 @@
-"""TFRecord shards for datasets too large to list and decode from a folder every run.
+"""TFRecord shards: the record format, reading any record by its byte offset, and the P×K stream.
 
-``write_shards`` packs a catalog's encoded image files (bytes as they are, no re-encoding)
-with their labels into ``num_shards`` files, images in a seeded random order so that every
-shard mixes identities. ``pk_dataset_from_shards`` streams them back into P×K batches:
-interleaved shards → shuffle buffer → ``group_by_window`` on the label (K images of one
-identity per window) → P windows per batch. Identities in one batch are distinct with high
-probability but not guaranteed (two windows of one person may meet); that only adds
-positives to the batch.
+Each record is a ``tf.train.Example`` with ``image`` (bytes TensorFlow decodes: the file's own
+JPEG/PNG/BMP bytes, or a PNG of the reader's corrected pixels), ``identity`` (the folder name)
+and ``path`` (the file, relative to the prepared folder). Labels are not stored in records: the
+manifest numbers the identities (:mod:`facenet_tf.data.manifest`).
+
+:func:`pk_dataset_from_shards` samples by index, never by reading shards in order: each step
+draws P distinct identities and K of their records from the :class:`ShardIndex` (the same
+stateless sampler as folders), then reads just those records at their byte offsets, several
+batches in parallel: with ``os.pread`` for local files (~20 µs of CPU per record), or with one
+``TFRecordDatasetV2`` per record starting at its offset, interleaved (~120–170 µs per record, but
+TensorFlow ops only: ``gs://`` shards, and tf.data service workers, which cannot run Python).
 """
 
 from __future__ import annotations
 
-import glob
-import json
 import os
-from typing import Callable, Optional, Sequence
+import struct
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from facenet_tf.artifacts import atomic_path
 from facenet_tf.data import images as image_ops
-from facenet_tf.data.augment import AugmentConfig, build_augmenter
+from facenet_tf.data.augment import AugmentConfig
 from facenet_tf.data.catalog import IdentityCatalog
-from facenet_tf.data.sampler import PKConfig
-from facenet_tf.errors import FacenetError
+from facenet_tf.data.manifest import ShardIndex, is_prepared, load_manifest
+from facenet_tf.data.report import SkipReport
+from facenet_tf.data.sampler import PKConfig, augmented, pk_sample
+from facenet_tf.errors import FacenetError, check_choice
 
 FEATURES = {
     "image": tf.io.FixedLenFeature([], tf.string),
-    "label": tf.io.FixedLenFeature([], tf.int64),
+    "identity": tf.io.FixedLenFeature([], tf.string),
+    "path": tf.io.FixedLenFeature([], tf.string),
 }
-INDEX_FILE = "shards.json"
+#: Bytes a record takes around its data: 8 (length) + 4 (its CRC) before, 4 (data CRC) after.
+FRAMING = 16
+
+is_shard_dir = is_prepared
 
 
-def write_shards(catalog: IdentityCatalog, output_dir: str, num_shards: int = 16, seed: int = 0,
-                 progress: Optional[Callable[[int], None]] = None) -> Sequence[str]:
-    """Write ``catalog`` as ``output_dir/shard-XXXXX-of-YYYYY.tfrecord`` plus ``shards.json``.
-
-    JPEG/PNG/GIF/BMP bytes are stored unchanged; other formats (PGM, TIFF…) are re-encoded
-    as PNG so the graph can decode them. Each shard is written to a temporary name and
-    renamed when complete.
-
-    Args:
-        progress: optional callable receiving the number of images just written (once per shard).
-
-    Returns:
-        The shard paths.
-    """
-    if num_shards < 1:
-        raise FacenetError(f"num_shards must be >= 1; received {num_shards}")
-    os.makedirs(output_dir, exist_ok=True)
-    order = np.random.default_rng(seed).permutation(catalog.num_images)
-    paths = []
-    for shard, members in enumerate(np.array_split(order, num_shards)):
-        path = os.path.join(output_dir, f"shard-{shard:05d}-of-{num_shards:05d}.tfrecord")
-        with atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
-            for i in members:
-                example = tf.train.Example(features=tf.train.Features(feature={
-                    "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[_encoded(catalog.paths[i])])),
-                    "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(catalog.labels[i])])),
-                }))
-                writer.write(example.SerializeToString())
-        paths.append(path)
-        if progress is not None:
-            progress(len(members))
-    index = {"names": list(catalog.names), "num_images": catalog.num_images, "shards": [os.path.basename(p) for p in paths]}
-    with atomic_path(os.path.join(output_dir, INDEX_FILE)) as tmp, open(tmp, "w") as f:
-        json.dump(index, f)
-    return paths
+def make_example(image: bytes, identity: str, path: str) -> bytes:
+    """One serialized record (deterministic bytes, so both prepare runners write equal records)."""
+    feature = {
+        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
+        "identity": tf.train.Feature(bytes_list=tf.train.BytesList(value=[identity.encode()])),
+        "path": tf.train.Feature(bytes_list=tf.train.BytesList(value=[path.encode()])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
 
 
-def _encoded(path: str) -> bytes:
-    if path.lower().endswith((".jpg", ".jpeg", ".png", ".gif", ".bmp")):
-        with open(path, "rb") as f:
-            return f.read()
-    import io
-
-    from PIL import Image
-
-    with Image.open(path) as img:
-        buffer = io.BytesIO()
-        img.convert("RGB").save(buffer, format="PNG")
-        return buffer.getvalue()
-
-
-def is_shard_dir(path: str) -> bool:
-    """True if ``path`` holds ``shards.json`` written by :func:`write_shards`."""
-    return os.path.isfile(os.path.join(path, INDEX_FILE))
+def scan_shard(path: str) -> Tuple[List[Tuple[str, int, int]], int]:
+    """Every record of a shard written by someone else (Beam's sink): ``([(identity, byte
+    offset, data length)], shard bytes)``, in file order."""
+    records = []
+    offset = 0
+    with tf.io.gfile.GFile(path, "rb") as f:
+        while True:
+            header = f.read(12)
+            if not header:
+                break
+            if len(header) < 12:
+                raise FacenetError(f"{path}: truncated record header at byte {offset}")
+            (length,) = struct.unpack("<Q", header[:8])
+            data = f.read(length)
+            if len(data) != length or len(f.read(4)) != 4:
+                raise FacenetError(f"{path}: truncated record at byte {offset}")
+            example = tf.train.Example.FromString(data)
+            identity = example.features.feature["identity"].bytes_list.value[0].decode()
+            records.append((identity, offset, length))
+            offset += FRAMING + length
+    return records, offset
 
 
 def read_index(path: str) -> dict:
-    with open(os.path.join(path, INDEX_FILE)) as f:
-        return json.load(f)
+    """The manifest of a prepared folder (see :func:`facenet_tf.data.manifest.load_manifest`)."""
+    return load_manifest(path)
+
+
+#: How records are read: ``"posix"`` (one ``os.pread`` per record, in a NumPy function per batch:
+#: local or mounted files, the fastest), ``"tf"`` (one ``TFRecordDatasetV2`` per record, interleaved:
+#: TensorFlow ops only, for ``gs://`` shards and tf.data service workers, which cannot run Python),
+#: ``"auto"`` (``"tf"`` for URLs, else ``"posix"``).
+READERS = ("auto", "posix", "tf")
+
+
+def _posix_reader(files: Sequence[str]):
+    """``(shard int32 [B], offset int64 [B], length int32 [B]) → object [B]`` record bytes, by ``os.pread``."""
+
+    def read(shards, offsets, lengths):
+        out = np.empty(len(shards), dtype=object)
+        for shard in np.unique(shards):
+            fd = os.open(files[shard], os.O_RDONLY)
+            try:
+                for j in np.flatnonzero(shards == shard):
+                    offset, length = int(offsets[j]), int(lengths[j])
+                    data = os.pread(fd, 12 + length, offset)  # 8-byte length, 4-byte CRC, data
+                    if len(data) != 12 + length or struct.unpack("<Q", data[:8])[0] != length:
+                        raise OSError(f"{files[shard]} holds no {length}-byte record at byte {offset}: "
+                                      "the shard does not match manifest.json")
+                    out[j] = data[12:]
+            finally:
+                os.close(fd)
+        return out
+
+    return read
+
+
+def _tf_reader():
+    if not hasattr(tf.raw_ops, "TFRecordDatasetV2"):
+        raise FacenetError(f"reading shards by index needs TensorFlow's TFRecordDatasetV2 op (TensorFlow >= 2.13); "
+                           f"this is {tf.__version__}")
+    spec = tf.TensorSpec([], tf.string)
+
+    def read(file, offset, length):
+        # One record: start at its byte offset, buffer exactly its bytes (one read), take 1.
+        variant = tf.raw_ops.TFRecordDatasetV2(
+            filenames=tf.reshape(file, [1]), compression_type="",
+            buffer_size=tf.cast(length, tf.int64) + FRAMING, byte_offsets=tf.reshape(offset, [1]))
+        return tf.data.experimental.from_variant(variant, spec).take(1)
+
+    return read
+
+
+def records_dataset(index: ShardIndex, steps: tf.data.Dataset, reader: str = "auto") -> tf.data.Dataset:
+    """Batches of record indices (int ``[B]``, into ``index``) → their serialized records, one by one, in order.
+
+    Args:
+        index: the :class:`ShardIndex`.
+        steps: dataset of int ``[B]`` record indices.
+        reader: one of :data:`READERS`.
+    """
+    check_choice("reader", reader, READERS)
+    if reader == "auto":
+        reader = "tf" if any("://" in f for f in index.files) else "posix"
+    shard, offset, length = tf.constant(index.shard), tf.constant(index.offset), tf.constant(index.length)
+    if reader == "posix":
+        read = _posix_reader(index.files)
+
+        def batch(i):
+            records = tf.numpy_function(read, [tf.gather(shard, i), tf.gather(offset, i), tf.gather(length, i)],
+                                        tf.string, stateful=False)
+            return tf.reshape(records, [-1])
+
+        # Batches are read in parallel; within one, each shard file is opened once.
+        return steps.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+    files = tf.constant(list(index.files))
+    where = steps.map(lambda i: (tf.gather(files, tf.gather(shard, i)), tf.gather(offset, i), tf.gather(length, i)))
+    return where.unbatch().interleave(_tf_reader(), cycle_length=16, block_length=1,
+                                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def decode_record(record: tf.Tensor, image_size: Tuple[int, int]) -> tf.Tensor:
+    """Serialized record → float32 ``[H, W, 3]`` pixels in 0..255."""
+    image = tf.io.parse_single_example(record, {"image": FEATURES["image"]})["image"]
+    return image_ops.resize(image_ops.decode_image(image), image_size)
 
 
 def pk_dataset_from_shards(shard_dir: str, image_size, config: PKConfig = PKConfig(),
                            augment: Optional[AugmentConfig] = AugmentConfig(),
-                           shuffle_buffer: int = 10_000) -> tf.data.Dataset:
-    """Endless P×K batches ``(float32 [P*K,H,W,3] in 0..255, int32 [P*K])`` from shards.
+                           index: Optional[ShardIndex] = None,
+                           report: Optional[SkipReport] = None, reader: str = "auto") -> tf.data.Dataset:
+    """Endless P×K batches ``(float32 [P*K,H,W,3] in 0..255, int32 [P*K] labels)`` from shards.
+
+    Every batch holds P distinct identities × K records (identities with fewer than K records
+    are left out and recorded in ``report``); labels are the manifest's.
 
     Args:
-        shard_dir: folder written by :func:`write_shards`.
+        shard_dir: folder written by ``facenet-tf prepare``.
         image_size: ``(H, W)``.
-        config: P, K, seed (seeds shard order, shuffling and augmentation).
+        config: P, K, seed (batch ``s`` depends only on ``(seed, s)``; augmentation is seeded too).
         augment: per-batch augmentation; ``None`` for none.
-        shuffle_buffer: records held for shuffling.
+        index: the folder's :class:`ShardIndex` if already built (with ``min_images=K``).
+        report: receives the identities left out.
+        reader: how records are read, one of :data:`READERS`.
+
+    Raises:
+        FacenetError: no manifest, P above the identities with K records.
     """
     image_size = image_ops.parse_image_size(image_size)
-    files = sorted(glob.glob(os.path.join(shard_dir, "*.tfrecord")))
-    if not files:
-        raise FacenetError(f"no .tfrecord shards in {shard_dir!r}")
-    p, k = config.identities_per_batch, config.images_per_identity
-
-    def parse(record):
-        example = tf.io.parse_single_example(record, FEATURES)
-        return example["image"], tf.cast(example["label"], tf.int32)
-
+    if index is None:
+        index = ShardIndex.from_manifest(load_manifest(shard_dir), shard_dir, config.images_per_identity, report)
+    labels = tf.constant(index.labels)
+    steps = pk_sample(index.counts, config)  # raises when P exceeds the identities
+    records = records_dataset(index, steps.map(lambda i, _: i), reader)
     ds = (
-        tf.data.Dataset.from_tensor_slices(files)
-        .shuffle(len(files), seed=config.seed, reshuffle_each_iteration=True)
-        .repeat()
-        .interleave(tf.data.TFRecordDataset, cycle_length=min(8, len(files)), num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True)
-        .map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-        .shuffle(shuffle_buffer, seed=config.seed)
-        .group_by_window(key_func=lambda _, label: tf.cast(label, tf.int64),
-                         reduce_func=lambda _, window: window.batch(k, drop_remainder=True), window_size=k)
-        .batch(p, drop_remainder=True)
-        .map(lambda data, labels: (tf.reshape(data, [-1]), tf.reshape(labels, [-1])))
-        .unbatch()
-        .map(lambda data, label: (image_ops.resize(image_ops.decode_image(data), image_size), label),
+        tf.data.Dataset.zip(records, steps.map(lambda _, ids: tf.gather(labels, ids)).unbatch())
+        .map(lambda record, label: (decode_record(record, image_size), label),
              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .batch(p * k, drop_remainder=True)
+        .batch(config.batch_size, drop_remainder=True)
     )
-    if augment is not None:
-        augmenter = build_augmenter(augment, seed=config.seed)
-        ds = ds.map(lambda x, y: (augmenter(x, training=True), y))
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return augmented(ds, augment, config.seed)
+
+
+def write_shards(catalog: IdentityCatalog, output_dir: str, num_shards: int = 16, seed: int = 0,
+                 progress: Optional[Callable[[int], None]] = None) -> Sequence[str]:
+    """Prepare ``catalog`` into ``output_dir`` in this process (see :func:`facenet_tf.data.prepare.prepare`).
+
+    Returns:
+        The shard paths the manifest lists.
+    """
+    from facenet_tf.data.prepare import PrepareConfig, prepare_catalog
+
+    result = prepare_catalog(catalog, output_dir, PrepareConfig(num_shards=num_shards, seed=seed, workers=1,
+                                                                min_images=1), progress=progress)
+    return [result.path(shard["file"]) for shard in result.manifest["shards"]]

@@ -1,0 +1,419 @@
+"""``facenet-tf prepare``: an identity folder → TFRecord shards + ``manifest.json`` + ``skipped.json``.
+
+The steps, the same for both runners:
+
+1. walk the folder (:func:`~facenet_tf.data.catalog.scan_directory`: loops and unreadable folders
+   are skipped and reported) and make a :class:`Plan`: every file with its size and time, the
+   seeded assignment of files to shards, and the plan id, a hash of all of it and of the
+   transform, which names the data folder ``data-<plan>/``;
+2. read, check and encode every image with the one reader
+   (:func:`facenet_tf.data.reader.encoded`: the file's own bytes when TensorFlow decodes them,
+   else a PNG of the corrected pixels; bad files skipped with their reason), and write the
+   records: here, in worker processes (``workers``) feeding one writer; or as an Apache Beam
+   pipeline with Beam's TFRecord sink (:mod:`facenet_tf.data.beam_prepare`);
+3. count the usable images of each identity, leave out those with fewer than ``min_images``,
+   number the rest in natural name order, and write ``skipped.json`` and then ``manifest.json``
+   (:mod:`facenet_tf.data.manifest`), each atomically. The manifest is the commit: until it is
+   renamed into place, readers see the previous run's complete output. Folders of earlier runs
+   are deleted after it.
+
+The local runner is resumable: every shard is written to a temporary name, renamed when complete
+and followed by a small ``.parts/`` record of its index and skips; a run killed at any point and
+started again with the same data and settings (same plan) keeps the finished shards and writes
+the others, and the result is byte for byte that of an uninterrupted run. Shards hold each
+identity's records together (files are shuffled across shards by the seed, then grouped).
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import hashlib
+import itertools
+import json
+import logging
+import os
+import shutil
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from facenet_tf.artifacts import atomic_path
+from facenet_tf.data.catalog import IdentityCatalog, scan_directory
+from facenet_tf.data.manifest import FORMAT, LEGACY_INDEX, MANIFEST_FILE, build_manifest, join
+from facenet_tf.data.reader import MAX_PIXELS, BadImage, encode_files
+from facenet_tf.data.report import REPORT_FILE, SkipReport, StrictError
+from facenet_tf.errors import FacenetError
+
+logger = logging.getLogger("facenet_tf")
+
+#: Runners of :func:`prepare`: ``"local"`` (this machine, ``workers`` processes) or any Apache
+#: Beam runner name (``DirectRunner`` here; ``DataflowRunner``, ``FlinkRunner``, ``SparkRunner``…).
+LOCAL = "local"
+#: Images per task handed to a worker process.
+CHUNK = 64
+PARTS = ".parts"
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareConfig:
+    """How a folder is prepared.
+
+    Attributes:
+        num_shards: TFRecord files to write.
+        workers: processes reading and encoding images (local runner); 0 = one per CPU core.
+        seed: seeds the assignment of images to shards.
+        min_images: identities with fewer usable images are left out of the manifest (and
+            reported); training leaves out those with fewer than K anyway.
+        max_pixels: images above this many pixels are refused (from the header).
+        strict: stop at the first bad file or folder with a one-line error naming it;
+            nothing is written.
+        runner: :data:`LOCAL` or an Apache Beam runner name.
+        beam_args: extra Beam pipeline options (``--project=…``, ``--region=…``, …).
+    """
+
+    num_shards: int = 16
+    workers: int = 0
+    seed: int = 0
+    min_images: int = 2
+    max_pixels: int = MAX_PIXELS
+    strict: bool = False
+    runner: str = LOCAL
+    beam_args: Tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        for name, low in (("num_shards", 1), ("workers", 0), ("min_images", 1), ("max_pixels", 1)):
+            if getattr(self, name) < low:
+                raise FacenetError(f"{name} must be >= {low}; received {getattr(self, name)}")
+
+    @property
+    def processes(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+@dataclasses.dataclass
+class PrepareResult:
+    """What :func:`prepare` did."""
+
+    output_dir: str
+    manifest: Dict[str, Any]
+    report: SkipReport
+    written: int = 0
+    reused: int = 0
+    up_to_date: bool = False
+
+    def path(self, name: str) -> str:
+        return join(self.output_dir, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The files to prepare and where each goes; ``id`` changes with any file, setting or transform."""
+
+    id: str
+    source: str
+    paths: Tuple[str, ...]
+    relpaths: Tuple[str, ...]
+    identities: Tuple[str, ...]
+    names: Tuple[str, ...]
+    shards: Tuple[np.ndarray, ...]
+    transform: Dict[str, Any]
+
+    @property
+    def data_dir(self) -> str:
+        return f"data-{self.id}"
+
+    def shard_file(self, shard: int) -> str:
+        return f"{self.data_dir}/shard-{shard:05d}-of-{len(self.shards):05d}.tfrecord"
+
+
+def transform_of(config: PrepareConfig) -> Dict[str, Any]:
+    """The transform recorded in the manifest: enough to redo it."""
+    return {
+        "reader": "facenet_tf.data.reader (EXIF orientation, CMYK/palette/16-bit/alpha → 8-bit RGB, first frame)",
+        "stored": "original bytes of JPEG/PNG/BMP that TensorFlow decodes to the reader's pixels, "
+                  "else PNG of the reader's pixels",
+        "record": {"image": "bytes", "identity": "folder name", "path": "file relative to the source folder"},
+        "max_pixels": config.max_pixels,
+        "min_images": config.min_images,
+        "num_shards": config.num_shards,
+        "seed": config.seed,
+    }
+
+
+def make_plan(catalog: IdentityCatalog, config: PrepareConfig, kind: str) -> Plan:
+    """The :class:`Plan` of a scanned folder (``kind``: ``"local"`` or ``"beam"``, whose shards differ)."""
+    root = catalog.root
+    relpaths = tuple(os.path.relpath(p, root).replace(os.sep, "/") if root else os.path.basename(p)
+                     for p in catalog.paths)
+    identities = tuple(catalog.names[label] for label in catalog.labels)
+    transform = transform_of(config)
+    digest = hashlib.sha256(json.dumps({"format": FORMAT, "kind": kind, "transform": transform},
+                                       sort_keys=True).encode())
+    for path, rel, identity in zip(catalog.paths, relpaths, identities):
+        try:
+            stat = os.stat(path)
+            stamp = f"{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            stamp = "unreadable"
+        digest.update(f"{identity}\0{rel}\0{stamp}\n".encode())
+    order = np.random.default_rng(config.seed).permutation(catalog.num_images)
+    shards = tuple(np.sort(part) for part in np.array_split(order, config.num_shards))
+    return Plan(digest.hexdigest()[:12], os.path.abspath(root) if root else "", tuple(catalog.paths), relpaths,
+                identities, tuple(catalog.names), shards, transform)
+
+
+def prepare(data_dir: str, output_dir: str, config: PrepareConfig = PrepareConfig(),
+            progress: Optional[Callable[[int], None]] = None) -> PrepareResult:
+    """Prepare an identity folder into ``output_dir`` (see the module docstring).
+
+    Args:
+        data_dir: one sub-folder of images per identity.
+        output_dir: new, empty, or written by an earlier ``prepare`` (its data is replaced).
+        config: :class:`PrepareConfig`.
+        progress: optional callable receiving the number of images done (local runner).
+
+    Returns:
+        :class:`PrepareResult`.
+
+    Raises:
+        FacenetError: bad settings or folders, an output folder holding other files, Beam
+            missing for a Beam runner, or (strict) the first bad file; nothing is then written.
+    """
+    config.validate()
+    _check_output(output_dir)
+    report = SkipReport(config.strict)
+    if "://" in data_dir:
+        if config.runner == LOCAL:
+            raise FacenetError(f"the local runner reads local folders; for {data_dir} use a Beam runner (--runner)")
+        from facenet_tf.data.beam_prepare import list_remote
+
+        catalog = list_remote(data_dir)
+    else:
+        catalog = scan_directory(data_dir, min_images=1, report=report)
+    return prepare_catalog(catalog, output_dir, config, report, progress)
+
+
+def prepare_catalog(catalog: IdentityCatalog, output_dir: str, config: PrepareConfig = PrepareConfig(),
+                    report: Optional[SkipReport] = None,
+                    progress: Optional[Callable[[int], None]] = None) -> PrepareResult:
+    """:func:`prepare` of an already scanned catalog (``report`` holds the scan's skips)."""
+    config.validate()
+    report = report if report is not None else SkipReport(config.strict)
+    if config.runner != LOCAL:
+        from facenet_tf.data.beam_prepare import run_beam
+
+        result = run_beam(make_plan(catalog, config, "beam"), output_dir, config, report)
+    else:
+        result = _run_local(make_plan(catalog, config, LOCAL), output_dir, config, report, progress)
+    result.report.log(logger, "prepare")
+    return result
+
+
+def _check_output(output_dir: str) -> None:
+    if "://" in output_dir:
+        return
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise FacenetError(f"--output {output_dir} is a file, not a folder")
+    if os.path.isdir(output_dir):
+        foreign = sorted(n for n in os.listdir(output_dir) if not _ours(n))
+        if foreign:
+            raise FacenetError(f"--output {output_dir} holds files 'prepare' did not write ({', '.join(foreign[:3])}"
+                               f"{' ...' if len(foreign) > 3 else ''}): give a new or empty folder, or one written by "
+                               "'facenet-tf prepare'")
+
+
+def _ours(name: str) -> bool:
+    return (name.startswith(".") or name in (MANIFEST_FILE, REPORT_FILE, LEGACY_INDEX) or name.startswith("data-")
+            or (name.startswith("shard-") and name.endswith(".tfrecord")))
+
+
+def current_manifest(output_dir: str) -> Optional[Dict[str, Any]]:
+    """The manifest in ``output_dir`` if there is a valid one, else ``None``."""
+    from facenet_tf.data.manifest import load_manifest
+
+    try:
+        return load_manifest(output_dir)
+    except FacenetError:
+        return None
+
+
+def _up_to_date(plan: Plan, output_dir: str) -> Optional[PrepareResult]:
+    manifest = current_manifest(output_dir)
+    if manifest is None or manifest.get("plan") != plan.id or manifest.get("runner") != LOCAL:
+        return None
+    if not all(os.path.isfile(join(output_dir, s["file"])) for s in manifest["shards"]):
+        return None
+    report_path = join(output_dir, REPORT_FILE)
+    if not os.path.isfile(report_path):
+        return None
+    with open(report_path) as f:
+        report = SkipReport.from_dict(json.load(f))
+    return PrepareResult(output_dir, manifest, report, up_to_date=True)
+
+
+def _run_local(plan: Plan, output_dir: str, config: PrepareConfig, report: SkipReport,
+               progress: Optional[Callable[[int], None]]) -> PrepareResult:
+    done = _up_to_date(plan, output_dir)
+    if done is not None:
+        if progress is not None:
+            progress(len(plan.paths))
+        return done
+    created = not os.path.exists(output_dir)
+    work = os.path.join(output_dir, plan.data_dir)
+    parts = os.path.join(work, PARTS)
+    os.makedirs(parts, exist_ok=True)
+    for folder in (work, parts):  # temporaries of a killed run
+        for name in os.listdir(folder):
+            if name.startswith(".") and name != PARTS:
+                _remove(os.path.join(folder, name))
+    finished = [s for s in range(len(plan.shards))
+                if os.path.isfile(_part_path(parts, s)) and os.path.isfile(join(output_dir, plan.shard_file(s)))]
+    pending = sorted(set(range(len(plan.shards))) - set(finished))
+    if progress is not None and finished:
+        progress(sum(len(plan.shards[s]) for s in finished))
+    shards = []
+    try:
+        _write_shards(plan, output_dir, pending, config, progress)
+        for s in range(len(plan.shards)):
+            with open(_part_path(parts, s)) as f:
+                part = json.load(f)
+            for entry in part["skipped"]:  # strict: also a bad file found by an earlier, killed run
+                report.add(BadImage(entry["path"], entry["reason"], entry["detail"]))
+            shards.append((plan.shard_file(s), len(part["records"]), part["bytes"],
+                           [tuple(r) for r in part["records"]]))
+    except StrictError:  # leave nothing behind
+        shutil.rmtree(work, ignore_errors=True)
+        if created and os.path.isdir(output_dir) and not os.listdir(output_dir):
+            os.rmdir(output_dir)
+        raise
+    manifest = build_manifest(plan=plan.id, runner=LOCAL, source=plan.source, transform=plan.transform,
+                              names=plan.names, shards=shards, min_images=config.min_images, report=report)
+    publish(output_dir, manifest, report, plan)
+    return PrepareResult(output_dir, manifest, report, written=len(pending), reused=len(finished))
+
+
+def _part_path(parts: str, shard: int) -> str:
+    return os.path.join(parts, f"shard-{shard:05d}.json")
+
+
+def _write_shards(plan: Plan, output_dir: str, pending: Sequence[int], config: PrepareConfig,
+                  progress: Optional[Callable[[int], None]]) -> None:
+    """Encode the pending shards' images in worker processes; write each shard in plan order."""
+    import tensorflow as tf
+
+    from facenet_tf.data.tfrecord import FRAMING, make_example
+
+    tasks = []  # (shard, last chunk of the shard?, rows)
+    for s in pending:
+        rows = plan.shards[s]
+        pieces = [rows[i:i + CHUNK] for i in range(0, len(rows), CHUNK)] or [rows]
+        tasks += [(s, j == len(pieces) - 1, piece) for j, piece in enumerate(pieces)]
+    results = _ordered_map(encode_files, [([plan.paths[r] for r in rows], config.max_pixels) for _, _, rows in tasks],
+                           config.processes)
+    writer = tmp = None
+    records: List[Tuple[str, int, int]] = []
+    shard_report = SkipReport(config.strict)
+    offset = 0
+    try:
+        for (s, last, rows), encoded in zip(tasks, results):
+            if writer is None:
+                target = join(output_dir, plan.shard_file(s))
+                tmp = os.path.join(os.path.dirname(target), "." + os.path.basename(target) + ".tmp")
+                writer = tf.io.TFRecordWriter(tmp)
+            for row, item in zip(rows, encoded):
+                if isinstance(item, BadImage):
+                    shard_report.add(item)
+                    continue
+                example = make_example(item, plan.identities[row], plan.relpaths[row])
+                writer.write(example)
+                records.append((plan.identities[row], offset, len(example)))
+                offset += FRAMING + len(example)
+            if progress is not None:
+                progress(len(rows))
+            if last:
+                writer.close()
+                writer = None
+                os.replace(tmp, join(output_dir, plan.shard_file(s)))
+                part = {"plan": plan.id, "shard": s, "bytes": offset, "records": records,
+                        "skipped": shard_report.skipped}
+                with atomic_path(_part_path(os.path.join(output_dir, plan.data_dir, PARTS), s)) as path:
+                    with open(path, "w") as f:
+                        json.dump(part, f)
+                records, shard_report, offset = [], SkipReport(config.strict), 0
+    finally:
+        if writer is not None:
+            writer.close()
+            _remove(tmp)
+        results.close()
+
+
+def _ordered_map(fn, args: Sequence[tuple], workers: int) -> Iterator:
+    """``fn(*a)`` for each ``a``, in order; in ``workers`` processes with a bounded window in flight."""
+    if workers <= 1 or len(args) <= 1:
+        for a in args:
+            yield fn(*a)
+        return
+    import multiprocessing
+
+    # spawn: workers import only the reader (no TensorFlow), and never inherit TF's threads.
+    pool = concurrent.futures.ProcessPoolExecutor(min(workers, len(args)), mp_context=multiprocessing.get_context("spawn"))
+    queue: collections.deque = collections.deque()
+    remaining = iter(args)
+    try:
+        for a in itertools.islice(remaining, 2 * workers):
+            queue.append(pool.submit(fn, *a))
+        while queue:
+            try:
+                result = queue.popleft().result()
+            except concurrent.futures.process.BrokenProcessPool:
+                raise FacenetError("prepare's worker processes stopped (killed, out of memory, or started from a "
+                                   "script without an `if __name__ == '__main__':` guard); rerun to resume, or use "
+                                   "workers=1") from None
+            following = next(remaining, None)
+            if following is not None:
+                queue.append(pool.submit(fn, *following))
+            yield result
+    finally:
+        for future in queue:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def publish(output_dir: str, manifest: Dict[str, Any], report: SkipReport, plan: Plan) -> None:
+    """Write ``skipped.json`` then ``manifest.json`` (the commit), each atomically, then delete
+    what earlier runs left: other ``data-*`` folders, the run's ``.parts``, the old layout's files.
+
+    Works on local folders and on any file system TensorFlow's ``gfile`` knows (``gs://``).
+    """
+    import tensorflow as tf
+
+    gfile = tf.io.gfile
+    for name, data in ((REPORT_FILE, report.to_dict()), (MANIFEST_FILE, manifest)):
+        target = join(output_dir, name)
+        tmp = join(output_dir, f".{name}.tmp-{plan.id}")
+        with gfile.GFile(tmp, "w") as f:
+            f.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
+        gfile.rename(tmp, target, overwrite=True)
+    for name in gfile.listdir(output_dir):
+        name = name.rstrip("/")
+        path = join(output_dir, name)
+        if (name.startswith("data-") and name != plan.data_dir) or name == LEGACY_INDEX or (
+                name.startswith("shard-") and name.endswith(".tfrecord")):
+            if gfile.isdir(path):
+                gfile.rmtree(path)
+            else:
+                gfile.remove(path)
+    parts = join(join(output_dir, plan.data_dir), PARTS)
+    if gfile.exists(parts):
+        gfile.rmtree(parts)
+
+
+def _remove(path: Optional[str]) -> None:
+    if path is None:
+        return
+    if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.exists(path):
+        os.unlink(path)
