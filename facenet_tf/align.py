@@ -17,6 +17,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from facenet_tf.data.images import read_rgb, resize
+from facenet_tf.data.reader import BadImage
+from facenet_tf.data.report import REPORT_FILE, SkipReport
 from facenet_tf.errors import FacenetError, check_choice
 from facenet_tf.inference import Embedder, require_files
 
@@ -222,44 +224,58 @@ def align_files(aligner: FaceAligner, paths: Sequence[str], image_size) -> Tuple
 
 @dataclasses.dataclass
 class AlignReport:
-    """What :func:`align_directory` did: images written and the ones without a face."""
+    """What :func:`align_directory` did: images written, the ones without a face, and the bad
+    files and folders skipped (also in ``output_dir/skipped.json`` when there are any)."""
 
     written: int
     no_face: List[str]
     identities: int
+    skipped: Optional[SkipReport] = None
 
 
 def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignConfig(),
-                    progress: Optional[Callable[[int], None]] = None) -> AlignReport:
+                    progress: Optional[Callable[[int], None]] = None, strict: bool = False) -> AlignReport:
     """Write an aligned copy of an identity folder: ``output_dir/<identity>/<image>.png``.
 
     The copy is built in a temporary sibling folder and renamed into place only when
-    complete, so ``output_dir`` is never half-written (an existing one is replaced).
+    complete, so ``output_dir`` is never half-written (an existing one is replaced). Bad
+    image files and unreadable folders are skipped, logged per reason and, when there are
+    any, listed in ``output_dir/skipped.json``.
 
     Args:
         data_dir: folder with one sub-folder of images per identity.
         output_dir: where the aligned copy goes.
         config: :class:`AlignConfig`.
         progress: optional callable receiving 1 after each image.
+        strict: stop at the first bad file or folder (one-line error naming it; nothing written).
 
     Raises:
-        FacenetError: unreadable input folder, mtcnn missing, or no face in any image.
+        FacenetError: unreadable input folder, mtcnn missing, no face in any image, or
+            (strict) a bad file.
     """
+    import logging
+
     from PIL import Image
 
     from facenet_tf.artifacts import atomic_path
     from facenet_tf.data.catalog import scan_directory
 
     config.validate()
-    catalog = scan_directory(data_dir, min_images=1)
+    report = SkipReport(strict)
+    catalog = scan_directory(data_dir, min_images=1, report=report)
     aligner = FaceAligner(config)
     no_face: List[str] = []
     written = 0
     with atomic_path(output_dir, is_dir=True) as tmp:
         for path, label in zip(catalog.paths, catalog.labels):
-            face = aligner.align(read_rgb(path))
             if progress is not None:
                 progress(1)
+            try:
+                image = read_rgb(path)
+            except BadImage as bad:
+                report.add(bad)
+                continue
+            face = aligner.align(image)
             if face is None:
                 no_face.append(path)
                 continue
@@ -273,4 +289,7 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
             written += 1
         if not written:
             raise FacenetError(f"no face found in any of the {catalog.num_images} images of {data_dir}")
-    return AlignReport(written, no_face, catalog.num_identities)
+        if report.skipped:  # an aligned folder is training data: no report file unless there is news
+            report.write(os.path.join(tmp, REPORT_FILE))
+    report.log(logging.getLogger("facenet_tf"), "align")
+    return AlignReport(written, no_face, catalog.num_identities, report)

@@ -6,7 +6,8 @@ import argparse
 
 from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args, progress_bar
 
-HELP = "enrol images of people into a gallery (one transaction: a bad image changes nothing)"
+HELP = ("enrol images of people into a gallery (one transaction: a bad IMAGE changes nothing; "
+        "with --from-dir bad files are skipped and counted)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,10 +17,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", default=None, help="the person shown in IMAGE...")
     p.add_argument("--from-dir", default=None, help="folder with one sub-folder of images per person (names = folder names)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--strict", action="store_true",
+                   help="with --from-dir: stop at the first bad image file instead of skipping it (default: skip, "
+                        "count per reason on stderr); images named on the command line must all be good")
     p.add_argument("images", nargs="*", metavar="IMAGE", help="images of --name")
 
 
 def run(args: argparse.Namespace) -> int:
+    from facenet_tf.data.report import SkipReport
     from facenet_tf.errors import FacenetError
     from facenet_tf.gallery.service import enroll, enrolment_from_dir
 
@@ -28,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     if args.from_dir is not None:
         if args.images:
             raise FacenetError(f"--from-dir takes no IMAGE arguments; received {len(args.images)}")
-        names, paths = enrolment_from_dir(args.from_dir)
+        report = SkipReport(strict=args.strict)
+        names, paths = enrolment_from_dir(args.from_dir, report)
     else:
         if not args.images:
             raise FacenetError(f"--name {args.name!r}: give at least one IMAGE")
@@ -36,5 +42,6 @@ def run(args: argparse.Namespace) -> int:
     embedder = embedder_from_args(args)
     with progress_bar(len(paths), "embedding", quiet=args.quiet) as bar:
         ids = enroll(embedder, args.gallery, names, paths, progress=bar.update)
-    print(f"enrolled {len(ids)} images of {len(set(names))} people into {args.gallery}")
+    skipped = f"; skipped {report.files_skipped} bad files (reasons on stderr)" if args.from_dir and report.skipped else ""
+    print(f"enrolled {len(ids)} images of {len(set(names))} people into {args.gallery}{skipped}")
     return 0

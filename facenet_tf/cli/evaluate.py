@@ -23,10 +23,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unknown-identities", type=int, default=None, help="strangers for open-set figures (default: 20%% of identities)")
     p.add_argument("--image-size", default="56x46", help="only for --model raw-pixels (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first bad image file or unreadable folder (default: skip it, count it per reason)")
     add_align_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    from facenet_tf.data.report import SkipReport
     from facenet_tf.evaluation.report import evaluate_folder, evaluate_lfw_pairs
 
     if args.distance is not None:
@@ -35,15 +38,19 @@ def run(args: argparse.Namespace) -> int:
 
         check_choice("--distance", args.distance, DISTANCES)
     embedder = embedder_from_args(args)
+    report = SkipReport(strict=args.strict)
     if args.pairs:
-        result = evaluate_lfw_pairs(embedder, args.pairs, args.data_dir, args.distance)
+        result = evaluate_lfw_pairs(embedder, args.pairs, args.data_dir, args.distance, report=report)
     else:
         result = evaluate_folder(embedder, args.data_dir, args.distance, args.max_pairs, args.one_shot,
-                                 args.enrol_per_identity, args.unknown_identities, args.seed)
+                                 args.enrol_per_identity, args.unknown_identities, args.seed, report=report)
     print(f"model {embedder.path} ({embedder.image_size[0]}x{embedder.image_size[1]}, dim {embedder.embedding_dim}, "
           f"{result['distance']} distance) on {args.data_dir}: {result['num_images']} images of "
           f"{result['num_identities']} identities")
     print(f"pairs: {result['pairs']}")
+    if report.skipped:
+        print(f"skipped: {report.files_skipped} bad files ({', '.join(f'{k} {v}' for k, v in result['skipped'].items())}); "
+              "reasons and files are on stderr")
     if hasattr(embedder, "whole_image"):
         result["alignment"] = {"aligned": embedder.aligned, "whole_image": embedder.whole_image}
         print(f"alignment: {embedder.aligned} faces aligned, {embedder.whole_image} used whole (no face detected)")

@@ -6,16 +6,23 @@ the weight, accuracy = (TAR + TNR) / 2), thresholds 10-fold cross-validated as i
 One-shot protocol: the last ``unknown_identities`` identities (natural name order) are
 strangers; of the others ``enrol_per_identity`` image(s) per person chosen by seed are
 enrolled and every other image is identified.
+
+Bad files (unreadable, truncated, not images, too large…) are skipped and counted, as everywhere
+(:mod:`facenet_tf.data.report`): the result's ``skipped`` gives the count per reason, and a
+strict report makes the first one an error instead.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Dict, Optional
 
 import numpy as np
 
-from facenet_tf.data.catalog import IdentityCatalog, scan_directory
+from facenet_tf.data.catalog import IdentityCatalog, check_catalog, scan_directory
+from facenet_tf.data.reader import MAX_PIXELS, BadImage, check_files
+from facenet_tf.data.report import SkipReport
 from facenet_tf.errors import FacenetError
 from facenet_tf.evaluation.identification import identification_metrics, split_enrolment
 from facenet_tf.evaluation.labelled import MAX_PAIRS, verify_labelled
@@ -23,9 +30,13 @@ from facenet_tf.evaluation.metrics import verification_metrics
 from facenet_tf.evaluation.pairs import lfw_pair_paths, read_lfw_pairs
 
 
+logger = logging.getLogger("facenet_tf")
+
+
 def evaluate_folder(embedder, data_dir: str, distance: Optional[str] = None, max_pairs: int = MAX_PAIRS,
                     one_shot: bool = False, enrol_per_identity: int = 1, unknown_identities: Optional[int] = None,
-                    seed: int = 0) -> Dict[str, Any]:
+                    seed: int = 0, report: Optional[SkipReport] = None,
+                    max_pixels: int = MAX_PIXELS) -> Dict[str, Any]:
     """Verification (and optionally one-shot identification) figures of ``embedder`` on a folder.
 
     Args:
@@ -38,15 +49,23 @@ def evaluate_folder(embedder, data_dir: str, distance: Optional[str] = None, max
         enrol_per_identity: images enrolled per known identity.
         unknown_identities: strangers for the open-set figures; default 20% of identities.
         seed: pair sampling, folds and enrolment choice.
+        report: receives the skipped files and folders (strict: the first one raises);
+            default a new, non-strict one.
+        max_pixels: pixel limit of the image reader.
 
     Returns:
         Flat dict: the keys of :meth:`VerificationResult.to_json_dict` plus ``num_images``,
-        ``num_identities``, ``distance``, ``pairs`` (how they were formed), and with
-        ``one_shot`` the keys of :func:`identification_metrics`.
+        ``num_identities``, ``distance``, ``pairs`` (how they were formed), ``skipped``
+        (count per reason), and with ``one_shot`` the keys of :func:`identification_metrics`.
     """
-    catalog = scan_directory(data_dir, min_images=1)
-    return evaluate_catalog(embedder, catalog, distance, max_pairs, one_shot, enrol_per_identity,
-                            unknown_identities, seed)
+    report = report if report is not None else SkipReport()
+    catalog = scan_directory(data_dir, min_images=1, report=report)
+    catalog = check_catalog(catalog, report, min_images=1, max_pixels=max_pixels)
+    report.log(logger, "evaluate")
+    out = evaluate_catalog(embedder, catalog, distance, max_pairs, one_shot, enrol_per_identity,
+                           unknown_identities, seed)
+    out["skipped"] = report.counts()
+    return out
 
 
 def evaluate_catalog(embedder, catalog: IdentityCatalog, distance: Optional[str] = None, max_pairs: int = MAX_PAIRS,
@@ -93,14 +112,32 @@ def one_shot_identification(embeddings: np.ndarray, labels: np.ndarray, distance
     return metrics
 
 
-def evaluate_lfw_pairs(embedder, pairs_file: str, root: str, distance: Optional[str] = None) -> Dict[str, Any]:
-    """LFW protocol on ``pairs.txt``: the file's folds (View 2) or 10 stratified folds (plain list)."""
+def evaluate_lfw_pairs(embedder, pairs_file: str, root: str, distance: Optional[str] = None,
+                       report: Optional[SkipReport] = None, max_pixels: int = MAX_PIXELS) -> Dict[str, Any]:
+    """LFW protocol on ``pairs.txt``: the file's folds (View 2) or 10 stratified folds (plain list).
+
+    A pair with a bad image is left out (the image is recorded in ``report``; strict: raises).
+    """
     from facenet_tf.distances import paired_distances_numpy
 
     distance = distance or embedder.distance
+    report = report if report is not None else SkipReport()
     pairs = read_lfw_pairs(pairs_file)
+    listed = len(pairs)
     paths = lfw_pair_paths(pairs, root)
     unique = sorted({p for pair in paths for p in pair})
+    bad = set()
+    for path, result in zip(unique, check_files(unique, max_pixels)):
+        if isinstance(result, BadImage):
+            report.add(result)
+            bad.add(path)
+    report.log(logger, "evaluate")
+    if bad:
+        kept = [i for i, (p, q) in enumerate(paths) if p not in bad and q not in bad]
+        if not kept:
+            raise FacenetError(f"{pairs_file}: every pair has a bad image")
+        pairs, paths = [pairs[i] for i in kept], [paths[i] for i in kept]
+        unique = sorted({p for pair in paths for p in pair})
     index = {p: i for i, p in enumerate(unique)}
     embeddings = embedder.embed_files(unique)
     a = embeddings[[index[p] for p, _ in paths]]
@@ -109,6 +146,7 @@ def evaluate_lfw_pairs(embedder, pairs_file: str, root: str, distance: Optional[
     issame = np.array([p.issame for p in pairs])
     folds = np.array([p.fold for p in pairs]) if pairs[0].fold is not None else None
     out = verification_metrics(d, issame, folds=folds).to_json_dict()
+    dropped = f" ({listed - len(pairs)} left out: a bad image)" if bad else ""
     out.update(num_images=len(unique), num_identities=len({os.path.basename(os.path.dirname(p)) for p in unique}),
-               distance=distance, pairs=f"{len(pairs)} pairs from {pairs_file}")
+               distance=distance, pairs=f"{len(pairs)} pairs from {pairs_file}{dropped}", skipped=report.counts())
     return out

@@ -88,18 +88,32 @@ def embed_files(embedder, paths: Sequence[str], progress: Progress = None) -> np
     return out
 
 
-def enrolment_from_dir(root: str) -> Tuple[List[str], List[str]]:
+def enrolment_from_dir(root: str, report=None) -> Tuple[List[str], List[str]]:
     """Names and image paths of a folder holding one sub-folder of images per person.
 
+    Every image is checked by the one reader first: bad files (unreadable, truncated, not an
+    image, too large…) and unreadable folders are skipped, counted in ``report`` and logged per
+    reason, so one broken photo does not stop a large enrolment.
+
+    Args:
+        root: the folder.
+        report: :class:`facenet_tf.data.report.SkipReport` receiving the skips (strict: the
+            first one raises); default a new, non-strict one.
+
     Returns:
-        ``(names, paths)``: one entry per image, the name being its folder's name.
+        ``(names, paths)``: one entry per usable image, the name being its folder's name.
 
     Raises:
-        FacenetError: ``root`` is not a folder or holds no images.
+        FacenetError: ``root`` is not a folder or holds no usable image; strict and a bad file.
     """
-    from facenet_tf.data.catalog import scan_directory
+    import logging
 
-    catalog = scan_directory(root, min_images=1)
+    from facenet_tf.data.catalog import check_catalog, scan_directory
+    from facenet_tf.data.report import SkipReport
+
+    report = report if report is not None else SkipReport()
+    catalog = check_catalog(scan_directory(root, min_images=1, report=report), report, min_images=1)
+    report.log(logging.getLogger("facenet_tf"), "enroll")
     return [catalog.names[label] for label in catalog.labels], list(catalog.paths)
 
 
