@@ -233,3 +233,28 @@ def test_align_skips_bad_files_and_lists_them(orl_dir, tmp_path, caplog):
     with pytest.raises(FacenetError, match="2.jpg"):
         align_directory(str(src), str(tmp_path / "strict"), AlignConfig(size=64), strict=True)
     assert not os.path.exists(tmp_path / "strict")
+
+
+def test_lfw_pairs_with_a_bad_image_leave_out_its_pairs(orl_dir, tmp_path):
+    import itertools
+
+    from facenet_tf.data import SkipReport
+    from facenet_tf.errors import FacenetError
+    from facenet_tf.evaluation.report import evaluate_lfw_pairs
+    from facenet_tf.inference import RawPixelEmbedder
+
+    people = ["Ann", "Bob", "Cid", "Dee", "Eve"]
+    for p, name in enumerate(people):
+        os.makedirs(tmp_path / "lfw" / name)
+        for i in range(1, 5):
+            Image.open(os.path.join(orl_dir, f"s{p + 1}", f"{i}.pgm")).save(tmp_path / "lfw" / name / f"{name}_{i:04d}.jpg")
+    (tmp_path / "lfw" / "Ann" / "Ann_0002.jpg").write_text("<html>")
+    same = [f"{n} {i} {j}" for n in people for i, j in itertools.combinations(range(1, 5), 2)]
+    different = [f"{a} {i} {b} {i}" for a, b in itertools.combinations(people, 2) for i in (1, 3, 4)]
+    (tmp_path / "pairs.txt").write_text("\n".join(same + different) + "\n")
+    result = evaluate_lfw_pairs(RawPixelEmbedder((28, 23)), str(tmp_path / "pairs.txt"), str(tmp_path / "lfw"))
+    assert result["skipped"] == {"not_an_image": 1}
+    assert result["pairs"].endswith("(3 left out: a bad image)") and result["num_pairs"] == len(same + different) - 3
+    with pytest.raises(FacenetError, match="Ann_0002.jpg"):
+        evaluate_lfw_pairs(RawPixelEmbedder((28, 23)), str(tmp_path / "pairs.txt"), str(tmp_path / "lfw"),
+                           report=SkipReport(strict=True))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import io
 import os
 import warnings
@@ -234,11 +235,27 @@ def encode_files(paths: Sequence[str], max_pixels: int = MAX_PIXELS) -> List[Uni
 
 
 def check(path: str, max_pixels: int = MAX_PIXELS) -> Union[bool, BadImage]:
-    """Fully decode ``path``: its ``native`` flag, or the :class:`BadImage` that refuses it (returned, not raised)."""
+    """Fully decode ``path``: its ``native`` flag, or the :class:`BadImage` that refuses it (returned, not raised).
+
+    The verdict is remembered for the file's size and modification time, so a command that
+    checks a folder and then embeds it (``evaluate``, ``enroll --from-dir``) decodes each file
+    once to check it, not twice.
+    """
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return _check(path, -1, -1, max_pixels)  # not cached: the reader names what is wrong
+    return _check_cached(path, stat.st_size, stat.st_mtime_ns, max_pixels)
+
+
+def _check(path: str, size: int, mtime_ns: int, max_pixels: int) -> Union[bool, BadImage]:
     try:
         return decode(path, max_pixels=max_pixels).native
     except BadImage as err:
         return err
+
+
+_check_cached = functools.lru_cache(maxsize=100_000)(_check)
 
 
 def check_files(paths: Sequence[str], max_pixels: int = MAX_PIXELS,
