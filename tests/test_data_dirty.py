@@ -2,6 +2,7 @@
 folder training, prepare + shard training, evaluate and enroll; each completes and reports every
 bad file with its reason, and each stops with one line (exit 2) under --strict, writing nothing."""
 
+import dataclasses
 import io
 import json
 import os
@@ -258,3 +259,21 @@ def test_lfw_pairs_with_a_bad_image_leave_out_its_pairs(orl_dir, tmp_path):
     with pytest.raises(FacenetError, match="Ann_0002.jpg"):
         evaluate_lfw_pairs(RawPixelEmbedder((28, 23)), str(tmp_path / "pairs.txt"), str(tmp_path / "lfw"),
                            report=SkipReport(strict=True))
+
+
+def test_the_pixel_limit_is_the_configs_on_every_path(tmp_path):
+    from facenet_tf.data import DataConfig
+    from facenet_tf.data.sources import training_source
+
+    for person in range(3):
+        os.makedirs(tmp_path / f"p{person}")
+        for i in range(2):
+            Image.fromarray(np.full((20, 16), 40 * person + i, np.uint8)).save(tmp_path / f"p{person}" / f"{i}.pgm")
+    Image.new("L", (1200, 1000), 77).save(tmp_path / "p2" / "big.pgm")  # 1.2 MP, decoded by Pillow
+    data = DataConfig(data_dir=str(tmp_path), identities_per_batch=2, images_per_identity=2, validation_identities=0,
+                      augment=None, max_image_pixels=1_000_000)
+    assert training_source(data, (16, 16), seed=0).skipped.counts() == {"too_large": 1}
+    for cache_mb in (0, 1024):  # streamed from files, and decoded into memory
+        source = training_source(dataclasses.replace(data, max_image_pixels=2_000_000, cache_mb=cache_mb), (16, 16), 0)
+        assert source.num_images == 7 and source.skipped.counts() == {}
+        assert {int(y) for _, labels in source.dataset.take(6) for y in labels.numpy()} == {0, 1, 2}

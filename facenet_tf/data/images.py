@@ -48,8 +48,8 @@ def parse_image_size(value) -> Tuple[int, int]:
     return parts[0], parts[1]
 
 
-def _pillow_decode(path: bytes) -> np.ndarray:
-    return read_rgb(path.decode())
+def _pillow_decode(path: bytes, max_pixels: int) -> np.ndarray:
+    return read_rgb(path.decode(), int(max_pixels))
 
 
 def decode_image(data: tf.Tensor) -> tf.Tensor:
@@ -59,7 +59,7 @@ def decode_image(data: tf.Tensor) -> tf.Tensor:
     return image
 
 
-def read_image(path: tf.Tensor, native=False) -> tf.Tensor:
+def read_image(path: tf.Tensor, native=False, max_pixels: int = MAX_PIXELS) -> tf.Tensor:
     """Read one image file (scalar tf.string path) → uint8 ``[h, w, 3]``.
 
     Args:
@@ -67,13 +67,15 @@ def read_image(path: tf.Tensor, native=False) -> tf.Tensor:
         native: bool (tensor), True where TensorFlow decodes the file's bytes itself (plain
             JPEG/PNG/BMP, as :func:`facenet_tf.data.reader.check_files` says); otherwise the
             reader decodes it through Pillow (EXIF rotation, CMYK, 16-bit, PGM, TIFF, …).
+        max_pixels: the reader's pixel limit.
     """
 
     def with_tf():
         return decode_image(tf.io.read_file(path))
 
     def with_pillow():
-        image = tf.numpy_function(_pillow_decode, [path], tf.uint8, stateful=False)
+        image = tf.numpy_function(_pillow_decode, [path, tf.constant(max_pixels, tf.int64)], tf.uint8,
+                                  stateful=False)
         image.set_shape([None, None, 3])
         return image
 
@@ -88,9 +90,10 @@ def resize(images: tf.Tensor, image_size: Tuple[int, int]) -> tf.Tensor:
     return tf.clip_by_value(resized, 0.0, 255.0)
 
 
-def load_image(path: tf.Tensor, image_size: Tuple[int, int], native=False) -> tf.Tensor:
+def load_image(path: tf.Tensor, image_size: Tuple[int, int], native=False,
+               max_pixels: int = MAX_PIXELS) -> tf.Tensor:
     """Read, decode and resize one file → float32 ``[H, W, 3]`` in 0..255 (see :func:`read_image`)."""
-    return resize(read_image(path, native), image_size)
+    return resize(read_image(path, native, max_pixels), image_size)
 
 
 def load_images(paths: Sequence[str], image_size: Tuple[int, int], batch_size: int = 128,
@@ -125,11 +128,11 @@ def load_checked_images(paths: Sequence[str], image_size: Tuple[int, int], repor
             kept.append(i)
     good = [paths[i] for i in kept]
     native = [bool(results[i]) for i in kept]
-    return decode_resized(good, native, image_size, batch_size), np.asarray(kept, np.int64)
+    return decode_resized(good, native, image_size, batch_size, max_pixels), np.asarray(kept, np.int64)
 
 
 def decode_resized(paths: Sequence[str], native: Sequence[bool], image_size: Tuple[int, int],
-                   batch_size: int = 128) -> np.ndarray:
+                   batch_size: int = 128, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Decode and resize files already checked by the reader → uint8 ``[N, H, W, 3]``.
 
     Raises:
@@ -140,7 +143,8 @@ def decode_resized(paths: Sequence[str], native: Sequence[bool], image_size: Tup
         return out
     ds = (
         tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(native, bool)))
-        .map(lambda p, n: load_image(p, image_size, n), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .map(lambda p, n: load_image(p, image_size, n, max_pixels), num_parallel_calls=tf.data.AUTOTUNE,
+             deterministic=True)
         .batch(batch_size)
     )
     start = 0

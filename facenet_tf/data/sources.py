@@ -140,7 +140,7 @@ def _folder(data: DataConfig, image_size, pk: PKConfig, load, augment) -> Traini
         images = load(catalog.paths)
     elif in_memory_bytes(catalog.num_images, image_size) <= data.cache_mb * 2**20:
         logger.info("decoding %d images into memory", catalog.num_images)
-        images = decode_resized(catalog.paths, catalog.native, image_size)
+        images = decode_resized(catalog.paths, catalog.native, image_size, max_pixels=data.max_image_pixels)
     elif data.data_service:
         raise FacenetError(f"{data.data_dir} is larger than cache_mb ({data.cache_mb} MB decoded): tf.data service "
                            "workers stream prepared shards only; run 'facenet-tf prepare' and train on its output")
@@ -155,12 +155,13 @@ def _split(catalog, images, data: DataConfig, image_size, pk: PKConfig, descript
     train_cat, val_cat = catalog.split(n)
     if images is None:
         train_images = None
-        val_images = decode_resized(val_cat.paths, val_cat.native, image_size) if val_cat.num_images else None
+        val_images = (decode_resized(val_cat.paths, val_cat.native, image_size, max_pixels=data.max_image_pixels)
+                      if val_cat.num_images else None)
     else:
         cut = int(np.searchsorted(catalog.labels, catalog.num_identities - n))
         train_images, val_images = images[:cut], images[cut:]
     return TrainingSource(
-        dataset=pk_dataset(train_cat, image_size, pk, augment, images=train_images),
+        dataset=pk_dataset(train_cat, image_size, pk, augment, images=train_images, max_pixels=data.max_image_pixels),
         num_identities=train_cat.num_identities,
         num_images=train_cat.num_images,
         description=description,
