@@ -137,7 +137,8 @@ def test_synthetic_identities_deterministic_and_learnable_not_trivial():
 
 
 def test_tfrecord_shards_round_trip_into_pk_batches(synthetic_dir, tmp_path):
-    from facenet_tf.data.tfrecord import is_shard_dir, pk_dataset_from_shards, read_index, write_shards
+    from facenet_tf.data.prepare import write_shards
+    from facenet_tf.data.tfrecord import is_shard_dir, pk_dataset_from_shards, read_index
 
     cat = scan_directory(synthetic_dir)
     paths = write_shards(cat, str(tmp_path / "shards"), num_shards=3, seed=0)

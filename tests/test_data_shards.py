@@ -67,7 +67,7 @@ def test_p_above_the_identities_fails_early_in_one_line(uneven, tmp_path, capsys
     with pytest.raises(FacenetError, match=r"identities_per_batch \(10\) exceeds the number of training identities \(9\)"):
         pk_dataset_from_shards(out, (24, 24), PKConfig(10, 4), augment=None)
     code = main(["train", "--data-dir", out, "--output-dir", str(tmp_path / "m"), "--identities-per-batch", "20",
-                 "--image-size", "24", "--verbose", "0"])
+                 "--images-per-identity", "4", "--image-size", "24", "--verbose", "0"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "exceeds the number of training identities (9)" in err[0], err
     assert not os.path.exists(tmp_path / "m")

@@ -234,7 +234,7 @@ def test_train_from_tfrecord_shards(synthetic_dir, tmp_path):
     import dataclasses
 
     from facenet_tf.data import scan_directory
-    from facenet_tf.data.tfrecord import write_shards
+    from facenet_tf.data.prepare import write_shards
 
     write_shards(scan_directory(synthetic_dir), str(tmp_path / "shards"), num_shards=2)
     config = dataclasses.replace(TINY, output_dir=str(tmp_path / "out"), model=ModelConfig(image_size=(32, 32), embedding_dim=8),
@@ -319,3 +319,30 @@ def test_train_flags_parse_to_the_field_types():
         ["train", "--validation-identities", "3", "--learning-rate", "0.01", "--init-from", "x", "--image-size", "32"]))
     assert config.data.validation_identities == 3 and config.learning_rate == 0.01 and config.init_from == "x"
     assert config.model.image_size == "32"  # sizes are parsed by train() with its one-line error
+
+
+def test_unset_p_and_k_follow_the_data_and_say_so(synthetic_dir, tmp_path, caplog):
+    import dataclasses
+    import shutil
+
+    base = dataclasses.replace(TINY, data=DataConfig(data_dir=synthetic_dir, validation_identities=0, augment=None),
+                               output_dir=str(tmp_path / "a"))
+    with caplog.at_level("INFO", logger="facenet_tf"):
+        result = train(base, verbose=0)  # 12 people: the default P of 16 would not fit
+    assert (result.metrics["identities_per_batch"], result.metrics["images_per_identity"]) == (12, 4)
+    assert any("identities_per_batch not given: using 12" in r.getMessage() for r in caplog.records)
+
+    three = tmp_path / "three_each"
+    for person in sorted(os.listdir(synthetic_dir)):
+        os.makedirs(three / person)
+        for name in sorted(os.listdir(os.path.join(synthetic_dir, person)))[:3]:
+            shutil.copy(os.path.join(synthetic_dir, person, name), three / person / name)
+    caplog.clear()
+    with caplog.at_level("INFO", logger="facenet_tf"):
+        result = train(dataclasses.replace(base, data=dataclasses.replace(base.data, data_dir=str(three)),
+                                           output_dir=str(tmp_path / "b")), verbose=0)
+    assert result.metrics["images_per_identity"] == 3
+    assert any("images_per_identity not given: using 3" in r.getMessage() for r in caplog.records)
+    with pytest.raises(FacenetError, match=r"identities_per_batch \(13\) exceeds"):
+        train(dataclasses.replace(base, data=dataclasses.replace(base.data, identities_per_batch=13),
+                                  output_dir=str(tmp_path / "c")), verbose=0)

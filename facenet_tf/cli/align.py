@@ -17,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-confidence", type=float, default=d.min_confidence, help="MTCNN score below which no face is found (default: %(default)s)")
     p.add_argument("--on-failure", default=d.on_failure, choices=ON_FAILURE,
                    help="image without a face: leave it out, or keep it whole, resized (default: %(default)s)")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first unreadable image (one line naming it, exit 2) instead of skipping it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = AlignConfig(size=args.size, min_confidence=args.min_confidence, on_failure=args.on_failure)
     with progress_bar(None, "align") as bar:
-        report = align_directory(args.data_dir, args.output, config, progress=bar.update)
+        report = align_directory(args.data_dir, args.output, config, progress=bar.update, strict=args.strict)
     print(f"wrote {report.written} aligned faces of {report.identities} identities to {args.output}")
     if report.no_face:
         print(f"no face found in {len(report.no_face)} images (left out): {', '.join(report.no_face[:5])}"

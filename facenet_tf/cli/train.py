@@ -26,6 +26,10 @@ PREFIXES = {"data": "", "model": "", "data.augment": "augment-"}
 HELPS = {
     "data.data_dir": "folder with one sub-folder of images per identity, or TFRecord shards (default: built-in synthetic identities)",
     "data.identities_per_batch": "P",
+    "data.strict": "stop at the first bad image file or unreadable folder (one line naming it, exit 2) instead of "
+                   "skipping and counting it",
+    "data.max_image_pixels": "refuse images above this many pixels, read from their header",
+    "data.data_service": "grpc://HOST:PORT of a tf.data service dispatcher (prepared shards the workers can read)",
     "data.images_per_identity": "K",
     "data.validation_identities": "hold out the last N identities, evaluated each epoch (default: 10%% of identities)",
     "model.image_size": "N or HxW in pixels (default: 64x64, or the --init-from model's own size)",

@@ -9,7 +9,7 @@ Same plan, same reader, same records and the same manifest as the local runner
 The file list goes through a text file rather than ``beam.Create`` so a million paths do not end
 up in the job graph. Beam decides which record lands in which shard, so the launcher then scans
 the shards once for each record's byte offset and writes ``skipped.json`` and ``manifest.json``
-(:func:`facenet_tf.data.prepare.publish`). File access goes through Beam's ``FileSystems`` and
+(:func:`facenet_tf.data.publish.publish`). File access goes through Beam's ``FileSystems`` and
 TensorFlow's ``gfile``, so ``--data-dir`` and ``--output`` may be ``gs://`` folders on Dataflow
 (``--data-dir gs://…`` lists ``<root>/<identity>/<image>``, one level).
 
@@ -69,7 +69,7 @@ if beam is not None:
             self.max_pixels = max_pixels
 
         def process(self, item: Dict) -> Iterator:
-            from facenet_tf.data.tfrecord import make_example
+            from facenet_tf.data.records import make_example
 
             try:
                 image = encoded(_read_bytes(item["path"]), item["path"], self.max_pixels)
@@ -109,7 +109,7 @@ def run_beam(plan, output_dir: str, config, report: SkipReport):
     """Run the prepare pipeline of ``plan`` on ``config.runner`` and publish the result.
 
     Returns:
-        :class:`facenet_tf.data.prepare.PrepareResult`.
+        :class:`facenet_tf.data.publish.PrepareResult`.
 
     Raises:
         FacenetError: Beam missing, the pipeline failing, or (strict) a bad file; the run's
@@ -119,8 +119,8 @@ def run_beam(plan, output_dir: str, config, report: SkipReport):
     import tensorflow as tf
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from facenet_tf.data.prepare import PrepareResult, publish
-    from facenet_tf.data.tfrecord import scan_shard
+    from facenet_tf.data.publish import PrepareResult, publish
+    from facenet_tf.data.records import scan_shard
 
     gfile = tf.io.gfile
     work = join(output_dir, plan.data_dir)

@@ -9,6 +9,11 @@ from facenet_tf.data.augment import AugmentConfig
 from facenet_tf.data.reader import MAX_PIXELS
 
 
+#: P and K when a run does not set them and the data allows them.
+DEFAULT_IDENTITIES_PER_BATCH = 16
+DEFAULT_IMAGES_PER_IDENTITY = 4
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where training images come from and how batches are formed.
@@ -20,8 +25,12 @@ class DataConfig:
         validation_identities: identities held out (the last ones in natural name order)
             and evaluated every epoch; ``None`` = 10% of identities (at least 2 when there
             are 20 or more, else 0).
-        identities_per_batch: P.
-        images_per_identity: K.
+        identities_per_batch: P; ``None`` = :data:`DEFAULT_IDENTITIES_PER_BATCH`, or every
+            training identity when there are fewer (said in one log line). An explicit P the
+            data cannot meet is an error.
+        images_per_identity: K; ``None`` = :data:`DEFAULT_IMAGES_PER_IDENTITY`, lowered (to
+            2 at least) when fewer than P identities have that many usable images (said in
+            one log line). Identities with fewer than K usable images are left out and reported.
         augment: augmentation of training batches; ``None`` disables it.
         synthetic_identities: number of synthetic people (synthetic data only).
         synthetic_images_per_identity: images per synthetic person.
@@ -38,8 +47,8 @@ class DataConfig:
 
     data_dir: Optional[str] = None
     validation_identities: Optional[int] = None
-    identities_per_batch: int = 16
-    images_per_identity: int = 4
+    identities_per_batch: Optional[int] = None
+    images_per_identity: Optional[int] = None
     augment: Optional[AugmentConfig] = AugmentConfig()
     synthetic_identities: int = 120
     synthetic_images_per_identity: int = 10

@@ -43,6 +43,7 @@ from facenet_tf.artifacts import atomic_path
 from facenet_tf.data.catalog import IdentityCatalog, scan_directory
 from facenet_tf.data.manifest import FORMAT, LEGACY_INDEX, MANIFEST_FILE, build_manifest, join
 from facenet_tf.data.reader import MAX_PIXELS, BadImage, encode_files
+from facenet_tf.data.publish import PARTS, Plan, PrepareResult, publish
 from facenet_tf.data.report import REPORT_FILE, SkipReport, StrictError
 from facenet_tf.errors import FacenetError
 
@@ -53,7 +54,6 @@ logger = logging.getLogger("facenet_tf")
 LOCAL = "local"
 #: Images per task handed to a worker process.
 CHUNK = 64
-PARTS = ".parts"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,42 +90,6 @@ class PrepareConfig:
     @property
     def processes(self) -> int:
         return self.workers or os.cpu_count() or 1
-
-
-@dataclasses.dataclass
-class PrepareResult:
-    """What :func:`prepare` did."""
-
-    output_dir: str
-    manifest: Dict[str, Any]
-    report: SkipReport
-    written: int = 0
-    reused: int = 0
-    up_to_date: bool = False
-
-    def path(self, name: str) -> str:
-        return join(self.output_dir, name)
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """The files to prepare and where each goes; ``id`` changes with any file, setting or transform."""
-
-    id: str
-    source: str
-    paths: Tuple[str, ...]
-    relpaths: Tuple[str, ...]
-    identities: Tuple[str, ...]
-    names: Tuple[str, ...]
-    shards: Tuple[np.ndarray, ...]
-    transform: Dict[str, Any]
-
-    @property
-    def data_dir(self) -> str:
-        return f"data-{self.id}"
-
-    def shard_file(self, shard: int) -> str:
-        return f"{self.data_dir}/shard-{shard:05d}-of-{len(self.shards):05d}.tfrecord"
 
 
 def transform_of(config: PrepareConfig) -> Dict[str, Any]:
@@ -303,7 +267,7 @@ def _write_shards(plan: Plan, output_dir: str, pending: Sequence[int], config: P
     """Encode the pending shards' images in worker processes; write each shard in plan order."""
     import tensorflow as tf
 
-    from facenet_tf.data.tfrecord import FRAMING, make_example
+    from facenet_tf.data.records import FRAMING, make_example
 
     tasks = []  # (shard, last chunk of the shard?, rows)
     for s in pending:
@@ -381,35 +345,6 @@ def _ordered_map(fn, args: Sequence[tuple], workers: int) -> Iterator:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def publish(output_dir: str, manifest: Dict[str, Any], report: SkipReport, plan: Plan) -> None:
-    """Write ``skipped.json`` then ``manifest.json`` (the commit), each atomically, then delete
-    what earlier runs left: other ``data-*`` folders, the run's ``.parts``, the old layout's files.
-
-    Works on local folders and on any file system TensorFlow's ``gfile`` knows (``gs://``).
-    """
-    import tensorflow as tf
-
-    gfile = tf.io.gfile
-    for name, data in ((REPORT_FILE, report.to_dict()), (MANIFEST_FILE, manifest)):
-        target = join(output_dir, name)
-        tmp = join(output_dir, f".{name}.tmp-{plan.id}")
-        with gfile.GFile(tmp, "w") as f:
-            f.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
-        gfile.rename(tmp, target, overwrite=True)
-    for name in gfile.listdir(output_dir):
-        name = name.rstrip("/")
-        path = join(output_dir, name)
-        if (name.startswith("data-") and name != plan.data_dir) or name == LEGACY_INDEX or (
-                name.startswith("shard-") and name.endswith(".tfrecord")):
-            if gfile.isdir(path):
-                gfile.rmtree(path)
-            else:
-                gfile.remove(path)
-    parts = join(join(output_dir, plan.data_dir), PARTS)
-    if gfile.exists(parts):
-        gfile.rmtree(parts)
-
-
 def _remove(path: Optional[str]) -> None:
     if path is None:
         return
@@ -417,3 +352,15 @@ def _remove(path: Optional[str]) -> None:
         shutil.rmtree(path, ignore_errors=True)
     elif os.path.exists(path):
         os.unlink(path)
+
+
+def write_shards(catalog: IdentityCatalog, output_dir: str, num_shards: int = 16, seed: int = 0,
+                 progress: Optional[Callable[[int], None]] = None) -> Sequence[str]:
+    """Prepare ``catalog`` into ``output_dir`` in this process (see :func:`prepare`).
+
+    Returns:
+        The shard paths the manifest lists.
+    """
+    result = prepare_catalog(catalog, output_dir, PrepareConfig(num_shards=num_shards, seed=seed, workers=1,
+                                                                min_images=1), progress=progress)
+    return [result.path(shard["file"]) for shard in result.manifest["shards"]]

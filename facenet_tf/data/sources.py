@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from facenet_tf.data import tfrecord
 from facenet_tf.data.catalog import check_catalog, scan_directory
-from facenet_tf.data.config import DataConfig
+from facenet_tf.data.config import DEFAULT_IDENTITIES_PER_BATCH, DEFAULT_IMAGES_PER_IDENTITY, DataConfig
 from facenet_tf.data.images import decode_resized
 from facenet_tf.data.manifest import ShardIndex, is_prepared, load_manifest
 from facenet_tf.data.report import SkipReport
@@ -54,6 +54,8 @@ class TrainingSource:
         validation_names: identity name of each validation label.
         skipped: files, folders and identities left out, and why (``None`` for synthetic
             data); meant for ``skipped.json`` in the output folder.
+        identities_per_batch: the P batches have (chosen when the config leaves it unset).
+        images_per_identity: the K batches have.
     """
 
     dataset: tf.data.Dataset
@@ -64,6 +66,8 @@ class TrainingSource:
     validation_labels: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int32))
     validation_names: Sequence[str] = ()
     skipped: Optional[SkipReport] = None
+    identities_per_batch: int = 0
+    images_per_identity: int = 0
 
 
 def default_validation_identities(num_identities: int) -> int:
@@ -90,32 +94,67 @@ def training_source(data: DataConfig, image_size: Tuple[int, int], seed: int,
     if data.data_service is not None and not SERVICE_ADDRESS.match(data.data_service):
         raise FacenetError(f"data_service must be grpc://HOST:PORT (a tf.data service dispatcher); "
                            f"received {data.data_service!r}")
-    pk = PKConfig(data.identities_per_batch, data.images_per_identity, seed)
     augment = None if data.data_service else data.augment  # with the service: in the trainer, after it
     if data.data_dir is not None and is_prepared(data.data_dir):
-        source = _shards(data, image_size, pk, load, augment)
+        source = _shards(data, image_size, seed, load, augment)
     elif data.data_dir is None:
         images, catalog = synthetic_identities(data.synthetic_identities, data.synthetic_images_per_identity,
                                                image_size, seed)
-        source = _split(catalog, images, data, image_size, pk, f"synthetic ({catalog.summary()}, seed {seed})",
+        k = data.images_per_identity or min(DEFAULT_IMAGES_PER_IDENTITY, data.synthetic_images_per_identity)
+        source = _split(catalog, images, data, image_size, seed, k, f"synthetic ({catalog.summary()}, seed {seed})",
                         augment, None)
     else:
-        source = _folder(data, image_size, pk, load, augment)
+        source = _folder(data, image_size, seed, load, augment)
     if data.data_service:
         source.dataset = distributed(source.dataset, data.data_service, data.augment, seed)
         source.description += f" via tf.data service {data.data_service}"
     return source
 
 
-def _shards(data: DataConfig, image_size, pk: PKConfig, load, augment) -> TrainingSource:
+def choose_images_per_identity(counts: np.ndarray, identities_wanted: int) -> int:
+    """K when the run does not set it: :data:`DEFAULT_IMAGES_PER_IDENTITY`, or the largest
+    smaller K (at least 2) for which ``identities_wanted`` identities (or all, when there are
+    fewer) have K usable images."""
+    counts = np.asarray(counts)
+    wanted = min(identities_wanted, int((counts >= 2).sum()))
+    for k in range(DEFAULT_IMAGES_PER_IDENTITY, 2, -1):
+        if (counts >= k).sum() >= max(wanted, 2):
+            return k
+    return 2
+
+
+def choose_identities_per_batch(data: DataConfig, num_identities: int) -> int:
+    """P: the configured one, else :data:`DEFAULT_IDENTITIES_PER_BATCH` or every identity when fewer."""
+    if data.identities_per_batch is not None:
+        return data.identities_per_batch
+    p = min(DEFAULT_IDENTITIES_PER_BATCH, num_identities)
+    if p < DEFAULT_IDENTITIES_PER_BATCH:
+        logger.info("identities_per_batch not given: using %d, all %d training identities (default %d)", p,
+                    num_identities, DEFAULT_IDENTITIES_PER_BATCH)
+    return p
+
+
+def _default_k(counts: np.ndarray, data: DataConfig) -> int:
+    k = choose_images_per_identity(counts, data.identities_per_batch or DEFAULT_IDENTITIES_PER_BATCH)
+    if k < DEFAULT_IMAGES_PER_IDENTITY:
+        logger.info("images_per_identity not given: using %d (%d identities have at least %d usable images; "
+                    "default %d)", k, int((np.asarray(counts) >= k).sum()), k, DEFAULT_IMAGES_PER_IDENTITY)
+    return k
+
+
+def _shards(data: DataConfig, image_size, seed: int, load, augment) -> TrainingSource:
     if load is not None:
         raise FacenetError("this model aligns its input; TFRecord shards hold unaligned images: train from a folder")
     if data.validation_identities:
         raise FacenetError("validation_identities needs an image folder; TFRecord shards are used for training only")
     report = SkipReport(data.strict)
     manifest = load_manifest(data.data_dir)
-    index = ShardIndex.from_manifest(manifest, data.data_dir, data.images_per_identity, report)
+    k = data.images_per_identity
+    if k is None:
+        k = _default_k(ShardIndex.from_manifest(manifest, data.data_dir, 2).counts, data)
+    index = ShardIndex.from_manifest(manifest, data.data_dir, k, report)
     report.log(logger, "training data")
+    pk = PKConfig(choose_identities_per_batch(data, index.num_identities), k, seed)
     return TrainingSource(
         # tf.data service workers run TensorFlow ops only: no Python reader there.
         dataset=tfrecord.pk_dataset_from_shards(data.data_dir, image_size, pk, augment, index=index,
@@ -125,14 +164,28 @@ def _shards(data: DataConfig, image_size, pk: PKConfig, load, augment) -> Traini
         description=(f"{data.data_dir} (prepared shards: {index.num_images} images of {index.num_identities} "
                      f"identities, plan {manifest.get('plan')})"),
         skipped=report,
+        identities_per_batch=pk.identities_per_batch,
+        images_per_identity=pk.images_per_identity,
     )
 
 
-def _folder(data: DataConfig, image_size, pk: PKConfig, load, augment) -> TrainingSource:
+def _folder(data: DataConfig, image_size, seed: int, load, augment) -> TrainingSource:
     report = SkipReport(data.strict)
     catalog = scan_directory(data.data_dir, min_images=1, report=report)
     logger.info("checking %d images", catalog.num_images)
-    catalog = check_catalog(catalog, report, min_images=data.images_per_identity, max_pixels=data.max_image_pixels)
+    k = data.images_per_identity
+    # Unset K is chosen from the usable counts, and identities are then left out against it.
+    catalog = check_catalog(catalog, report, min_images=k or 1, max_pixels=data.max_image_pixels)
+    if k is None:
+        counts = catalog.counts()
+        k = _default_k(counts, data)
+        keep = [label for label, count in enumerate(counts) if count >= k]
+        for label in np.flatnonzero(counts < k):
+            report.exclude_identity(catalog.names[label], int(counts[label]), k)
+        if not keep:
+            raise FacenetError(f"{data.data_dir}: no identity has 2 usable images; a batch needs positive pairs")
+        if len(keep) < catalog.num_identities:
+            catalog = catalog.subset(keep)
     report.log(logger, "training data")
     images = None
     if load is not None:
@@ -144,15 +197,20 @@ def _folder(data: DataConfig, image_size, pk: PKConfig, load, augment) -> Traini
     elif data.data_service:
         raise FacenetError(f"{data.data_dir} is larger than cache_mb ({data.cache_mb} MB decoded): tf.data service "
                            "workers stream prepared shards only; run 'facenet-tf prepare' and train on its output")
-    return _split(catalog, images, data, image_size, pk, f"{data.data_dir} ({catalog.summary()})", augment, report)
+    return _split(catalog, images, data, image_size, seed, k, f"{data.data_dir} ({catalog.summary()})", augment,
+                  report)
 
 
-def _split(catalog, images, data: DataConfig, image_size, pk: PKConfig, description: str, augment,
+def _split(catalog, images, data: DataConfig, image_size, seed: int, k: int, description: str, augment,
            report: Optional[SkipReport]) -> TrainingSource:
     n = data.validation_identities
     if n is None:
         n = default_validation_identities(catalog.num_identities)
     train_cat, val_cat = catalog.split(n)
+    if train_cat.num_identities < 2:
+        raise FacenetError(f"{catalog.root or 'dataset'}: {train_cat.num_identities} training identity with "
+                           f"{k} usable images; a batch needs at least 2 identities")
+    pk = PKConfig(choose_identities_per_batch(data, train_cat.num_identities), k, seed)
     if images is None:
         train_images = None
         val_images = (decode_resized(val_cat.paths, val_cat.native, image_size, max_pixels=data.max_image_pixels)
@@ -169,6 +227,8 @@ def _split(catalog, images, data: DataConfig, image_size, pk: PKConfig, descript
         validation_labels=val_cat.labels,
         validation_names=val_cat.names,
         skipped=report,
+        identities_per_batch=pk.identities_per_batch,
+        images_per_identity=pk.images_per_identity,
     )
 
 

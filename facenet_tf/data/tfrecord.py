@@ -17,61 +17,20 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from facenet_tf.data import images as image_ops
 from facenet_tf.data.augment import AugmentConfig
-from facenet_tf.data.catalog import IdentityCatalog
 from facenet_tf.data.manifest import ShardIndex, is_prepared, load_manifest
+from facenet_tf.data.records import FEATURES, FRAMING
 from facenet_tf.data.report import SkipReport
 from facenet_tf.data.sampler import PKConfig, augmented, pk_sample
 from facenet_tf.errors import FacenetError, check_choice
 
-FEATURES = {
-    "image": tf.io.FixedLenFeature([], tf.string),
-    "identity": tf.io.FixedLenFeature([], tf.string),
-    "path": tf.io.FixedLenFeature([], tf.string),
-}
-#: Bytes a record takes around its data: 8 (length) + 4 (its CRC) before, 4 (data CRC) after.
-FRAMING = 16
-
 is_shard_dir = is_prepared
-
-
-def make_example(image: bytes, identity: str, path: str) -> bytes:
-    """One serialized record (deterministic bytes, so both prepare runners write equal records)."""
-    feature = {
-        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
-        "identity": tf.train.Feature(bytes_list=tf.train.BytesList(value=[identity.encode()])),
-        "path": tf.train.Feature(bytes_list=tf.train.BytesList(value=[path.encode()])),
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString(deterministic=True)
-
-
-def scan_shard(path: str) -> Tuple[List[Tuple[str, int, int]], int]:
-    """Every record of a shard written by someone else (Beam's sink): ``([(identity, byte
-    offset, data length)], shard bytes)``, in file order."""
-    records = []
-    offset = 0
-    with tf.io.gfile.GFile(path, "rb") as f:
-        while True:
-            header = f.read(12)
-            if not header:
-                break
-            if len(header) < 12:
-                raise FacenetError(f"{path}: truncated record header at byte {offset}")
-            (length,) = struct.unpack("<Q", header[:8])
-            data = f.read(length)
-            if len(data) != length or len(f.read(4)) != 4:
-                raise FacenetError(f"{path}: truncated record at byte {offset}")
-            example = tf.train.Example.FromString(data)
-            identity = example.features.feature["identity"].bytes_list.value[0].decode()
-            records.append((identity, offset, length))
-            offset += FRAMING + length
-    return records, offset
 
 
 def read_index(path: str) -> dict:
@@ -192,17 +151,3 @@ def pk_dataset_from_shards(shard_dir: str, image_size, config: PKConfig = PKConf
         .batch(config.batch_size, drop_remainder=True)
     )
     return augmented(ds, augment, config.seed)
-
-
-def write_shards(catalog: IdentityCatalog, output_dir: str, num_shards: int = 16, seed: int = 0,
-                 progress: Optional[Callable[[int], None]] = None) -> Sequence[str]:
-    """Prepare ``catalog`` into ``output_dir`` in this process (see :func:`facenet_tf.data.prepare.prepare`).
-
-    Returns:
-        The shard paths the manifest lists.
-    """
-    from facenet_tf.data.prepare import PrepareConfig, prepare_catalog
-
-    result = prepare_catalog(catalog, output_dir, PrepareConfig(num_shards=num_shards, seed=seed, workers=1,
-                                                                min_images=1), progress=progress)
-    return [result.path(shard["file"]) for shard in result.manifest["shards"]]

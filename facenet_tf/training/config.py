@@ -121,6 +121,9 @@ class TrainConfig:
         check_choice("strategy", self.strategy, STRATEGIES)
         if self.mixed_precision is not None:
             check_choice("mixed_precision", self.mixed_precision, MIXED_PRECISION)
+        if self.data.identities_per_batch is not None and self.data.identities_per_batch < 2:
+            raise FacenetError(f"identities_per_batch must be >= 2 (a batch needs negatives); received "
+                               f"{self.data.identities_per_batch}")
         if self.cpu_devices < 0:
             raise FacenetError(f"cpu_devices must be >= 0; received {self.cpu_devices}")
         for name in ("epochs", "steps_per_epoch"):
@@ -135,7 +138,7 @@ class TrainConfig:
             )
         if not self.margin >= 0:
             raise FacenetError(f"margin must be >= 0; received {self.margin}")
-        if self.data.images_per_identity < 2:
+        if self.data.images_per_identity is not None and self.data.images_per_identity < 2:
             raise FacenetError(
                 f"images_per_identity must be >= 2 (a batch needs positive pairs); received {self.data.images_per_identity}"
             )

@@ -36,6 +36,9 @@ from facenet_tf.models.loader import load_keras, model_image_size
 from facenet_tf.training.config import TrainConfig, config_to_dict
 from facenet_tf.training.distribute import is_chief, make_strategy
 from facenet_tf.training.state import CHECKPOINT_DIR, LOG_DIR, RunState
+
+#: The training data's skip report in the output directory (bad files, identities left out).
+SKIPPED_FILE = "skipped.json"
 from facenet_tf.training.trainer import TripletTrainer, backbone_layers, build_optimizer
 
 logger = logging.getLogger("facenet_tf")
@@ -135,9 +138,6 @@ def train(config: TrainConfig, verbose: int = 1, restart: bool = False) -> Train
     replicas = strategy.num_replicas_in_sync
     logger.info("strategy %s: %d replica(s)%s", type(strategy).__name__, replicas,
                 "" if replicas == 1 else (", mining per replica" if config.local_mining else ", mining over the global batch"))
-    if replicas > 1 and config.data.identities_per_batch % replicas:
-        raise FacenetError(f"identities_per_batch ({config.data.identities_per_batch}) must be a multiple of the "
-                           f"{replicas} replicas, so that every replica holds whole identities")
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
@@ -175,6 +175,10 @@ def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, 
         aligner = FaceAligner(alignment)
         load = lambda paths: align_files(aligner, paths, image_size)[0]  # noqa: E731
     source = training_source(config.data, image_size, config.seed, load=load)
+    replicas = strategy.num_replicas_in_sync
+    if replicas > 1 and source.identities_per_batch % replicas:
+        raise FacenetError(f"identities_per_batch ({source.identities_per_batch}) must be a multiple of the "
+                           f"{replicas} replicas, so that every replica holds whole identities")
 
     with strategy.scope():
         triplet_loss = losses_lib.get(config.loss, margin=config.margin, distance=config.distance)
@@ -250,6 +254,8 @@ def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, 
         "resumed_from_epoch": resume,
         "num_train_identities": source.num_identities,
         "num_train_images": source.num_images,
+        "identities_per_batch": source.identities_per_batch,
+        "images_per_identity": source.images_per_identity,
     }
     thresholds = None
     if validation is not None:
@@ -279,8 +285,12 @@ def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, 
         "fingerprint": fingerprint_weights(embedder.get_weights()),
         "config": config_to_dict(config),
     }
+    if source.skipped is not None:
+        metrics["skipped"] = source.skipped.counts()
     if chief:
         write_model_directory(embedder, output_dir, metadata, metrics)
+        if source.skipped is not None:
+            source.skipped.write(os.path.join(output_dir, SKIPPED_FILE))
         run_state.finish()
     else:
         shutil.rmtree(output_dir, ignore_errors=True)
