@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator
 
 import numpy as np
 
@@ -118,6 +118,16 @@ def read_json(path: str) -> Dict[str, Any]:
         raise FacenetError(f"{path} not found") from None
     except json.JSONDecodeError as err:
         raise FacenetError(f"{path} is not valid JSON: {err}") from None
+
+
+def sha256_files(paths) -> str:
+    """Hex sha256 of the files' bytes, in the given order, read in 1 MB blocks."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def fingerprint_weights(weights) -> str:

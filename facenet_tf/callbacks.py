@@ -224,34 +224,23 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
 
 class EpochBackup(keras.callbacks.Callback):
-    """After each good epoch: the trainer's resumable backup and ``checkpoints/epoch_NNN.weights.h5``.
+    """After each good epoch, ``checkpoints/epoch_NNN.weights.h5`` (trainer weights and
+    optimizer state, written aside and renamed), recorded as the run's resume point.
 
-    Both are written aside and renamed. Nothing is written after :class:`NonFiniteGuard`
-    tripped, so the last good checkpoint stays the last one.
+    Nothing is written after :class:`NonFiniteGuard` tripped, so the last good checkpoint
+    stays the last one.
 
     Args:
         run_state: :class:`facenet_tf.training.state.RunState` of the run.
         guard: the run's :class:`NonFiniteGuard`.
-        checkpoint_dir: folder of the per-epoch checkpoints.
     """
 
-    def __init__(self, run_state, guard: NonFiniteGuard, checkpoint_dir: str):
+    def __init__(self, run_state, guard: NonFiniteGuard):
         super().__init__()
         self.run_state = run_state
         self.guard = guard
-        self.checkpoint_dir = checkpoint_dir
         self.last_checkpoint: Optional[str] = None
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.guard.tripped is not None:
-            return
-        import os
-
-        from facenet_tf.artifacts import atomic_path
-
-        os.makedirs(self.checkpoint_dir, exist_ok=True)
-        path = os.path.join(self.checkpoint_dir, f"epoch_{epoch + 1:03d}.weights.h5")
-        with atomic_path(path) as tmp:
-            self.model.save_weights(tmp)
-        self.last_checkpoint = path
-        self.run_state.save_epoch(self.model, epoch + 1)
+        if self.guard.tripped is None:
+            self.last_checkpoint = self.run_state.save_epoch(self.model, epoch + 1)

@@ -51,12 +51,14 @@ HELPS = {
 
 def _leaves(cls, prefix: str = "") -> List[Tuple[str, Any, Any]]:
     """``(config path, type hint, default)`` of every non-dataclass field, depth first."""
+    from facenet_tf.training.config import nested_dataclass
+
     out = []
     hints = typing.get_type_hints(cls)
     for field in dataclasses.fields(cls):
         path = prefix + field.name
         hint = hints[field.name]
-        nested = next((t for t in (hint, *typing.get_args(hint)) if dataclasses.is_dataclass(t)), None)
+        nested = nested_dataclass(hint)
         if nested is not None:
             out += _leaves(nested, path + ".")
         else:

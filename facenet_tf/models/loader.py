@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import hashlib
 import os
 import warnings
 from typing import Any, Callable, Dict, Optional, Tuple
 
-import numpy as np
 
 from facenet_tf.artifacts import (KERAS_FILE, METADATA_FILE, SAVED_MODEL_DIR, fingerprint_weights, read_json,
-                                  recover_model_directory)
+                                  recover_model_directory, sha256_files)
 from facenet_tf.errors import FacenetError
 
 FORMS = "a model directory (model.keras / saved_model/), a .keras file or a SavedModel directory"
@@ -246,8 +244,8 @@ def load_serving(path: str, what: str = "--model") -> ServingModel:
         spec = list(signature.structured_input_signature[1].values())[0]
         size = (int(spec.shape[1]), int(spec.shape[2]))
         dim = int(list(signature.structured_outputs.values())[0].shape[-1])
-        fingerprint = metadata.get("fingerprint") or _hash_files(
-            glob.glob(os.path.join(artifact.saved_model_path, "variables", "*")))
+        fingerprint = metadata.get("fingerprint") or sha256_files(
+            sorted(glob.glob(os.path.join(artifact.saved_model_path, "variables", "*"))))[:16]
         fn = lambda x: list(signature(tf.convert_to_tensor(x)).values())[0]  # noqa: E731
         fn.keep_alive = loaded
         return ServingModel(fn, size, dim, metadata, fingerprint, artifact.saved_model_path)
@@ -258,14 +256,6 @@ def load_serving(path: str, what: str = "--model") -> ServingModel:
     fingerprint = metadata.get("fingerprint") or fingerprint_weights(model.get_weights())
     return ServingModel(lambda x: model(x, training=False), size, int(model.output_shape[-1]), metadata,
                         fingerprint, artifact.keras_path)
-
-
-def _hash_files(paths) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        with open(path, "rb") as f:
-            digest.update(f.read())
-    return digest.hexdigest()[:16]
 
 
 def model_image_size(model) -> Tuple[int, int]:

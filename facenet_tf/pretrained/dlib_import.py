@@ -13,23 +13,14 @@ alignment without flags; ``train --init-from`` fine-tunes it on aligned chips.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any, Dict, Optional
 
-from facenet_tf.artifacts import check_output_dir, fingerprint_weights
+from facenet_tf.artifacts import check_output_dir, fingerprint_weights, sha256_files
 from facenet_tf.pretrained.dlib_resnet import DLIB_INPUT_CONTRACT, default_dat_path, load_dlib_model
 
 #: dlib's documented same-person threshold on the Euclidean distance of its descriptors.
 DLIB_THRESHOLD = 0.6
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def import_dlib(output_dir: str, dat_path: Optional[str] = None) -> Dict[str, Any]:
@@ -56,7 +47,7 @@ def import_dlib(output_dir: str, dat_path: Optional[str] = None) -> Dict[str, An
         "format": "facenet_tf/1",
         "architecture": "dlib_resnet_v1",
         "backbone": "dlib_resnet_v1",
-        "pretrained_from": {"file": os.path.basename(path), "sha256": _sha256(path), "license": "CC0 (dlib)"},
+        "pretrained_from": {"file": os.path.basename(path), "sha256": sha256_files([path]), "license": "CC0 (dlib)"},
         "image_size": size,
         "embedding_dim": int(model.output_shape[-1]),
         "distance": DLIB_INPUT_CONTRACT["distance"],

@@ -167,7 +167,7 @@ def config_from_dict(cls, values: Dict[str, Any], where: str = "config"):
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in values.items():
-        nested = _dataclass_in(hints[name])
+        nested = nested_dataclass(hints[name])
         if nested is not None and value is not None:
             value = config_from_dict(nested, value, f"{where}.{name}")
         elif isinstance(value, list):
@@ -176,7 +176,8 @@ def config_from_dict(cls, values: Dict[str, Any], where: str = "config"):
     return cls(**kwargs)
 
 
-def _dataclass_in(hint):
+def nested_dataclass(hint):
+    """The dataclass a field's type hint names (``AugmentConfig`` in ``Optional[AugmentConfig]``), or ``None``."""
     for candidate in (hint, *typing.get_args(hint)):
         if dataclasses.is_dataclass(candidate):
             return candidate

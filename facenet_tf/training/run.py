@@ -35,7 +35,7 @@ from facenet_tf.models.embedding import DEFAULT_IMAGE_SIZE, build_embedding_mode
 from facenet_tf.models.loader import load_keras, model_image_size
 from facenet_tf.training.config import TrainConfig, config_to_dict
 from facenet_tf.training.distribute import is_chief, make_strategy
-from facenet_tf.training.state import CHECKPOINT_DIR, LOG_DIR, RunState
+from facenet_tf.training.state import LOG_DIR, RunState
 
 #: The training data's skip report in the output directory (bad files, identities left out).
 SKIPPED_FILE = "skipped.json"
@@ -195,7 +195,7 @@ def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, 
 
     run_state.start()
     guard = NonFiniteGuard(embedder)
-    backup = EpochBackup(run_state, guard, os.path.join(output_dir, CHECKPOINT_DIR))
+    backup = EpochBackup(run_state, guard)
     callbacks = [guard, CollapseWarning(config.margin, log_dir=os.path.join(output_dir, LOG_DIR))]
     validation = keep = None
     if source.validation_images is not None:
@@ -298,7 +298,7 @@ def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, 
 
 
 def _restore(trainer: TripletTrainer, run_state: RunState) -> None:
-    """Load the backup (weights and optimizer state) into the compiled trainer."""
+    """Load the resume checkpoint (weights and optimizer state) into the compiled trainer."""
     trainer.optimizer.build(trainer.trainable_variables)
     trainer.load_weights(run_state.backup_weights)
 

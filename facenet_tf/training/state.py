@@ -1,11 +1,11 @@
 """The state of a run in its output directory: new, resumable after a kill, or finished.
 
 ``<output_dir>/run_state.json`` records the run's configuration key, its status and the
-last completed epoch; ``<output_dir>/backup/trainer.weights.h5`` holds the trainer's weights
-and optimizer state after that epoch (both written aside and renamed). Re-running the same
-command after a kill resumes from there; a finished run is not trained again; a run with
-another configuration (or ``restart``) starts over and first removes the older run's
-checkpoints, logs and backup, so files of two runs never mix.
+last completed epoch E; that epoch's checkpoint ``checkpoints/epoch_EEE.weights.h5`` holds
+the trainer's weights and optimizer state (both written aside and renamed, the checkpoint
+first). Re-running the same command after a kill resumes from there; a finished run is not
+trained again; a run with another configuration (or ``restart``) starts over and first
+removes the older run's checkpoints and logs, so files of two runs never mix.
 """
 
 from __future__ import annotations
@@ -23,10 +23,8 @@ from facenet_tf.artifacts import atomic_path, check_output_dir, write_json
 logger = logging.getLogger("facenet_tf")
 
 STATE_FILE = "run_state.json"
-BACKUP_DIR = "backup"
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
-_BACKUP_WEIGHTS = "trainer.weights.h5"
 
 
 def config_key(config_dict: Dict[str, Any]) -> str:
@@ -64,36 +62,44 @@ class RunState:
         if previous and previous.get("key") == key and not restart:
             if previous.get("status") == "finished":
                 return cls(output_dir, key, "finished", int(previous.get("epoch", 0)))
-            if os.path.isfile(os.path.join(output_dir, BACKUP_DIR, _BACKUP_WEIGHTS)) and previous.get("epoch"):
-                return cls(output_dir, key, "resume", int(previous["epoch"]))
+            state = cls(output_dir, key, "resume", int(previous.get("epoch") or 0))
+            if state.epoch and os.path.isfile(state.backup_weights):
+                return state
         if previous and previous.get("key") != key and not restart:
             logger.info("%s held a run with another configuration: starting a new run there", output_dir)
         return cls(output_dir, key, "new")
 
+    def checkpoint(self, epoch: int) -> str:
+        """The trainer checkpoint after ``epoch`` completed epochs."""
+        return os.path.join(self.output_dir, CHECKPOINT_DIR, f"epoch_{epoch:03d}.weights.h5")
+
     @property
     def backup_weights(self) -> str:
-        return os.path.join(self.output_dir, BACKUP_DIR, _BACKUP_WEIGHTS)
+        """The checkpoint a resumed run starts from."""
+        return self.checkpoint(self.epoch)
 
     def start(self) -> None:
-        """For a new run: remove an older run's checkpoints, logs and backup; mark it running."""
+        """For a new run: remove an older run's checkpoints and logs; mark it running."""
         if self.status == "new":
-            for name in (CHECKPOINT_DIR, LOG_DIR, BACKUP_DIR):
+            for name in (CHECKPOINT_DIR, LOG_DIR):
                 shutil.rmtree(os.path.join(self.output_dir, name), ignore_errors=True)
         os.makedirs(self.output_dir, exist_ok=True)
         self._write("running", self.epoch)
 
-    def save_epoch(self, trainer, epoch: int) -> None:
-        """Back up ``trainer`` (weights and optimizer state) after ``epoch`` completed epochs."""
-        os.makedirs(os.path.dirname(self.backup_weights), exist_ok=True)
-        with atomic_path(self.backup_weights) as tmp:
+    def save_epoch(self, trainer, epoch: int) -> str:
+        """Checkpoint ``trainer`` (weights and optimizer state) after ``epoch`` completed
+        epochs, then record it as the point to resume from; return the checkpoint's path."""
+        path = self.checkpoint(epoch)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with atomic_path(path) as tmp:
             trainer.save_weights(tmp)
         self.epoch = epoch
         self._write("running", epoch)
+        return path
 
     def finish(self) -> None:
-        """Mark the run finished and drop its backup (the final model is written)."""
+        """Mark the run finished (the final model is written)."""
         self._write("finished", self.epoch)
-        shutil.rmtree(os.path.join(self.output_dir, BACKUP_DIR), ignore_errors=True)
 
     def _write(self, status: str, epoch: int) -> None:
         write_json(os.path.join(self.output_dir, STATE_FILE), {"key": self.key, "status": status, "epoch": epoch})
