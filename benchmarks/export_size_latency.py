@@ -2,13 +2,13 @@
 
 For each backbone a model with random weights (nothing is downloaded, so no trained
 MobileNetV2 either: sizes and speeds do not depend on the weights, accuracy figures would),
-BatchNorm statistics set from one batch of synthetic faces, is saved as a training run leaves it, then exported by :func:`facenet_tf.export.export_model`
+BatchNorm statistics set from one batch of synthetic faces, is saved as a training run leaves it, then exported by :func:`facenet_tf.serving.export.export_model`
 with all four TFLite variants. The export verifies every artefact against the Keras model;
 here the 8-bit tolerance is switched off so that the table reports the measured cosine
 whatever it is. Then each artefact is loaded as a user would and timed on the CPU:
 
 * Keras: ``keras.saving.load_model`` + eager ``model(x, training=False)`` (what
-  :class:`facenet_tf.inference.Embedder` does with a ``.keras`` file);
+  :class:`facenet_tf.serving.inference.Embedder` does with a ``.keras`` file);
 * SavedModel: ``tf.saved_model.load`` + the ``serving_default`` signature;
 * TFLite: ``ai_edge_litert`` Interpreter, signature runner.
 
@@ -32,9 +32,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from facenet_tf import tflite as tflite_lib  # noqa: E402
+from facenet_tf.serving import tflite as tflite_lib  # noqa: E402
 from facenet_tf.artifacts import METADATA_FILE, fingerprint_weights, write_json  # noqa: E402
-from facenet_tf.export import ExportConfig, export_model  # noqa: E402
+from facenet_tf.serving.export import ExportConfig, export_model  # noqa: E402
 from facenet_tf.models import ModelConfig, build_embedding_model  # noqa: E402
 
 BACKBONES = {"small_cnn": (64, 64), "mobilenet_v2": (112, 112)}

@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from facenet_tf.align import with_recorded_alignment  # noqa: E402
 from facenet_tf.data import scan_directory  # noqa: E402
 from facenet_tf.evaluation.report import evaluate_catalog  # noqa: E402
-from facenet_tf.inference import Embedder, EigenfaceEmbedder, RawPixelEmbedder  # noqa: E402
+from facenet_tf.serving.inference import Embedder, EigenfaceEmbedder, RawPixelEmbedder  # noqa: E402
 from facenet_tf.training import DataConfig, TrainConfig, train  # noqa: E402
 
 COLUMNS = ("accuracy", "auc", "val_at_far_1e-3", "one_shot_top1")

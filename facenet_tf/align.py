@@ -20,7 +20,7 @@ from facenet_tf.data.images import read_rgb, resize
 from facenet_tf.data.reader import BadImage
 from facenet_tf.data.report import REPORT_FILE, SkipReport
 from facenet_tf.errors import FacenetError, check_choice
-from facenet_tf.inference import Embedder, require_files
+from facenet_tf.serving.inference import Embedder, require_files
 
 #: Landmarks (x, y) in pixels of a 112×112 aligned face, in MTCNN's order: left eye,
 #: right eye, nose, left mouth corner, right mouth corner (InsightFace ``arcface_dst``).

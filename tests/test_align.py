@@ -120,7 +120,7 @@ def test_align_cli_user_errors_exit_2(tmp_path, capsys):
 
 
 def _pixel_embedder(size=32):
-    from facenet_tf.inference import Embedder
+    from facenet_tf.serving.inference import Embedder
 
     def fn(x):
         flat = np.asarray(x, np.float32).reshape(len(x), -1)

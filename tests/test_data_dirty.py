@@ -242,7 +242,7 @@ def test_lfw_pairs_with_a_bad_image_leave_out_its_pairs(orl_dir, tmp_path):
     from facenet_tf.data import SkipReport
     from facenet_tf.errors import FacenetError
     from facenet_tf.evaluation.report import evaluate_lfw_pairs
-    from facenet_tf.inference import RawPixelEmbedder
+    from facenet_tf.serving.inference import RawPixelEmbedder
 
     people = ["Ann", "Bob", "Cid", "Dee", "Eve"]
     for p, name in enumerate(people):

@@ -59,7 +59,7 @@ def test_orl_one_shot_enrol_identify_without_flags(dlib_dir, orl_dir, tmp_path, 
 
 
 def test_export_of_imported_model_serves_in_a_fresh_process(dlib_dir, orl_dir, tmp_path):
-    from facenet_tf.export import ExportConfig, export_model
+    from facenet_tf.serving.export import ExportConfig, export_model
 
     report = export_model(dlib_dir, str(tmp_path / "export"), ExportConfig(representative_data=orl_dir, num_check=8))
     assert all(c.passed for c in report.checks), report.checks

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from facenet_tf.tensorboard_views import roc_image, sprite_image
+from facenet_tf.training.tensorboard_views import roc_image, sprite_image
 
 EPOCHS = 2
 
@@ -112,7 +112,7 @@ def test_roc_image_shape():
 def test_projector_samples_at_most_max_points(tmp_path):
     from types import SimpleNamespace
 
-    from facenet_tf.tensorboard_views import ValidationViews
+    from facenet_tf.training.tensorboard_views import ValidationViews
 
     labels = np.repeat(np.arange(4), 3)
     validation = SimpleNamespace(result=None, embeddings=np.arange(24, dtype=np.float32).reshape(12, 2),

@@ -198,7 +198,7 @@ def _as_running_means(steps):
 
 
 def test_collapse_warning_once_after_patience(caplog):
-    from facenet_tf.callbacks import CollapseWarning
+    from facenet_tf.training.callbacks import CollapseWarning
 
     callback = CollapseWarning(margin=0.2, patience=5)
     collapsed = {"step_loss": 0.2, "mean_positive_distance": 1e-4, "mean_negative_distance": 2e-4, "active_fraction": 1.0}
@@ -216,7 +216,7 @@ def test_collapse_warning_once_after_patience(caplog):
 def test_too_easy_warning_and_tensorboard_text(caplog, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from facenet_tf.callbacks import CollapseWarning
+    from facenet_tf.training.callbacks import CollapseWarning
 
     callback = CollapseWarning(margin=0.2, patience=3, log_dir=str(tmp_path))
     easy = {"step_loss": 0.0, "mean_positive_distance": 0.2, "mean_negative_distance": 1.5, "active_fraction": 0.0}
@@ -278,7 +278,7 @@ def test_config_file_round_trip_and_flags_override(tmp_path):
 def test_keep_best_never_ends_below_the_start_and_ties_go_to_training():
     import keras
 
-    from facenet_tf.callbacks import KeepBest
+    from facenet_tf.training.callbacks import KeepBest
 
     class Validation:  # the part of HeldOutVerification KeepBest uses
         def __init__(self, model):

@@ -21,7 +21,7 @@ def embedder_from_args(args):
     ``--no-align``), or with ``--align`` as ``facenet-tf align`` does."""
     from facenet_tf.align import AlignedEmbedder, with_recorded_alignment
     from facenet_tf.errors import FacenetError
-    from facenet_tf.inference import load_embedder
+    from facenet_tf.serving.inference import load_embedder
 
     if args.align and args.no_align:
         raise FacenetError("--align and --no-align exclude each other")

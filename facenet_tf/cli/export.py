@@ -1,4 +1,4 @@
-"""``facenet-tf export``: flags → :class:`ExportConfig` → :func:`facenet_tf.export.export_model`."""
+"""``facenet-tf export``: flags → :class:`ExportConfig` → :func:`facenet_tf.serving.export.export_model`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ HELP = "export a trained model as a SavedModel (pixels and encoded-bytes signatu
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from facenet_tf.export import ExportConfig
+    from facenet_tf.serving.export import ExportConfig
 
     d = ExportConfig()
     p.add_argument("--model", default=DEFAULT_OUTPUT, help="training output dir (model.keras + metadata.json) or a .keras file (default: %(default)s)")
@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet_tf.export import ExportConfig, export_model
+    from facenet_tf.serving.export import ExportConfig, export_model
 
     config = ExportConfig(tflite=tuple(args.tflite), representative_data=args.representative_data,
                           int8_min_cosine=args.int8_min_cosine, seed=args.seed)

@@ -41,7 +41,7 @@ def evaluate_folder(embedder, data_dir: str, distance: Optional[str] = None, max
 
     Args:
         embedder: object with ``embed_files(paths) -> [N, D]`` and ``distance``
-            (:class:`facenet_tf.inference.Embedder`).
+            (:class:`facenet_tf.serving.inference.Embedder`).
         data_dir: one sub-folder per identity.
         distance: overrides the model's distance.
         max_pairs: pair cap (all same-person pairs kept when they fit in half).

@@ -29,7 +29,7 @@ import numpy as np
 from facenet_tf.errors import FacenetError
 from facenet_tf.gallery.gallery import Gallery
 from facenet_tf.gallery.store import read_meta
-from facenet_tf.inference import require_files
+from facenet_tf.serving.inference import require_files
 
 #: Images embedded per call, so a progress callback moves during large enrolments.
 CHUNK = 256
@@ -67,7 +67,7 @@ def embed_files(embedder, paths: Sequence[str], progress: Progress = None) -> np
     """Embed image files in chunks of :data:`CHUNK`.
 
     Args:
-        embedder: :class:`facenet_tf.inference.Embedder`.
+        embedder: :class:`facenet_tf.serving.inference.Embedder`.
         paths: image files.
         progress: optional callable receiving the number of images just embedded.
 
@@ -147,7 +147,7 @@ def enroll(embedder, gallery_path: str, names: Sequence[str], paths: Sequence[st
     """Embed ``paths`` and add them to the gallery (created if absent) in one transaction.
 
     Args:
-        embedder: :class:`facenet_tf.inference.Embedder`.
+        embedder: :class:`facenet_tf.serving.inference.Embedder`.
         gallery_path: gallery file.
         names: person of each image.
         paths: image files, as many as ``names``.
@@ -191,7 +191,7 @@ def identify(embedder, gallery_path: str, paths: Sequence[str], threshold: Optio
     """Name each image after its nearest gallery entry, or ``None`` beyond the threshold.
 
     Args:
-        embedder: :class:`facenet_tf.inference.Embedder`.
+        embedder: :class:`facenet_tf.serving.inference.Embedder`.
         gallery_path: an existing gallery built with this model.
         paths: query images.
         threshold: largest accepted distance; default :func:`resolve_threshold`.

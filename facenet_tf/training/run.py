@@ -27,7 +27,7 @@ from facenet_tf import losses as losses_lib
 from facenet_tf.artifacts import METADATA_FILE, METRICS_FILE, fingerprint_weights
 from facenet_tf.models.writer import write_model_directory
 from facenet_tf.align import AlignConfig
-from facenet_tf.callbacks import CollapseWarning, EpochBackup, HeldOutVerification, KeepBest, NonFiniteGuard
+from facenet_tf.training.callbacks import CollapseWarning, EpochBackup, HeldOutVerification, KeepBest, NonFiniteGuard
 from facenet_tf.data.images import parse_image_size
 from facenet_tf.data.sources import training_source
 from facenet_tf.errors import FacenetError
@@ -205,7 +205,7 @@ def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, 
         if start_meta is not None and config.keep_best:
             keep = KeepBest(validation)
             callbacks.append(keep)
-        from facenet_tf.tensorboard_views import ValidationViews  # ROC image, histograms, projector
+        from facenet_tf.training.tensorboard_views import ValidationViews  # ROC image, histograms, projector
 
         callbacks.append(ValidationViews(validation, os.path.join(output_dir, LOG_DIR), source.validation_names,
                                          source.validation_images))

@@ -1,7 +1,7 @@
 """TensorBoard views of held-out verification: ROC image, distance histograms, projector.
 
 The scalars (``val_accuracy``, ``val_auc``, ``val_tar_at_far_1e-3``, ...) need nothing
-here: :class:`facenet_tf.callbacks.HeldOutVerification` puts them in the epoch logs and
+here: :class:`facenet_tf.training.callbacks.HeldOutVerification` puts them in the epoch logs and
 Keras' ``TensorBoard`` callback writes them to ``<log_dir>/validation`` as
 ``epoch_accuracy``, ``epoch_auc``, ... This callback adds, in the same run folder, what a
 scalar cannot show:
@@ -35,7 +35,7 @@ _MAX_SPRITE_SIDE = 8192
 class ValidationViews(keras.callbacks.Callback):
     """Write ROC image, distance histograms and the projector of held-out identities.
 
-    Place it right after the :class:`~facenet_tf.callbacks.HeldOutVerification` it reads
+    Place it right after the :class:`~facenet_tf.training.callbacks.HeldOutVerification` it reads
     (``result`` and ``embeddings``, set in that callback's ``on_epoch_end``).
 
     Args:

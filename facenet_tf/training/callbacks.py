@@ -15,7 +15,7 @@ class HeldOutVerification(keras.callbacks.Callback):
     """Each epoch, embed held-out identities and add verification metrics to the logs.
 
     Keeps the last ``result``, ``embeddings``, ``pairs`` and ``pair_distances`` for other
-    callbacks (:class:`facenet_tf.tensorboard_views.ValidationViews`). Adds ``val_accuracy``, ``val_accuracy_std``, ``val_auc``, ``val_eer``,
+    callbacks (:class:`facenet_tf.training.tensorboard_views.ValidationViews`). Adds ``val_accuracy``, ``val_accuracy_std``, ``val_auc``, ``val_eer``,
     ``val_tar_at_far_1e-3`` and ``val_tar_at_far_1e-2`` (and the thresholds) to the epoch
     logs, so the TensorBoard callback placed *after* this one writes them to the
     validation run and the progress bar shows them. Same code as ``evaluate.py``.

@@ -9,7 +9,7 @@ embeddings, except for models whose output is not normalised (an imported dlib n
     OUTPUT/                     a SavedModel directory (TF Serving: models/<name>/<version>)
       saved_model.pb, variables/, fingerprint.pb
       assets/metadata.json      the training run's metadata (thresholds, fingerprint, ...)
-      tflite/<variant>.tflite   the requested TFLite variants (see facenet_tf.tflite)
+      tflite/<variant>.tflite   the requested TFLite variants (see facenet_tf.serving.tflite)
       export.json               what was checked against the Keras model, and the figures
 
 Every artefact is reloaded the way a user would load it and compared with the Keras model
@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from facenet_tf import tflite as tflite_lib
+from facenet_tf.serving import tflite as tflite_lib
 from facenet_tf.artifacts import METADATA_FILE, atomic_path, fingerprint_weights, write_json
 from facenet_tf.data import images as image_ops
 from facenet_tf.data.catalog import IMAGE_EXTENSIONS
@@ -53,7 +53,7 @@ class ExportConfig:
     """What :func:`export_model` writes and how strictly it checks it.
 
     Attributes:
-        tflite: TFLite variants to write, from :data:`facenet_tf.tflite.VARIANTS`
+        tflite: TFLite variants to write, from :data:`facenet_tf.serving.tflite.VARIANTS`
             (``"all"`` = every one); empty = SavedModel only.
         representative_data: folder of images (any layout, searched recursively) for int8
             calibration and the check batch; ``None`` = the training data named in the

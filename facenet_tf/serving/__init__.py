@@ -1,0 +1,8 @@
+"""Serving: using a trained model outside training.
+
+* :mod:`~facenet_tf.serving.inference`: :class:`Embedder`, images → embeddings with a
+  loaded model (and the raw-pixel / eigenface baselines).
+* :mod:`~facenet_tf.serving.export`: the verified export (SavedModel signatures, TFLite
+  variants checked against the Keras model).
+* :mod:`~facenet_tf.serving.tflite`: TFLite conversion and running with LiteRT.
+"""
