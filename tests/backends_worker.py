@@ -48,15 +48,17 @@ def ref_distance_grad(x, y, metric):
 
 
 def ref_triplets(kind, labels, emb, metric, ref=None, offset=0):
-    """Triplets (a, p, n) the loss sums over and its denominator; p and n index the
-    reference (default the batch, whose row offset + a is anchor a; offset None: none)."""
+    """Distances, the triplets (a, p, n) the loss sums over, its denominator and the
+    positive pairs; p and n index the reference (default the batch, whose row
+    offset + a is anchor a; offset None: no row is)."""
     ref_labels, ref_emb = (labels, emb) if ref is None else ref
     d = np.array([[ref_distance(x, y, metric) for y in ref_emb] for x in emb])
     d = d.reshape(len(emb), len(ref_emb))
-    triplets, denominator = [], 0
+    triplets, denominator, pairs = [], 0, []
     for a in range(len(labels)):
         itself = None if offset is None else offset + a
         pos = [p for p in range(len(ref_labels)) if p != itself and ref_labels[p] == labels[a]]
+        pairs += [(a, p) for p in pos]
         neg = [n for n in range(len(ref_labels)) if ref_labels[n] != labels[a]]
         if not neg:
             continue
@@ -71,14 +73,14 @@ def ref_triplets(kind, labels, emb, metric, ref=None, offset=0):
         for p, n in itertools.product(pos, neg) if kind == "batch_all" else []:
             triplets.append((a, p, n))
             denominator += d[a, p] - d[a, n] + MARGIN > 0
-    return d, triplets, max(denominator, 1)
+    return d, triplets, max(denominator, 1), pairs
 
 
 def reference(kind, labels, emb, metric, ref=None, offset=0):
     """Loss, gradient w.r.t. the anchors (and the reference rows if ``ref``), statistics."""
     emb = emb.astype(np.float64)
     ref64 = None if ref is None else (ref[0], ref[1].astype(np.float64))
-    d, triplets, denominator = ref_triplets(kind, labels, emb, metric, ref64, offset)
+    d, triplets, denominator, pairs = ref_triplets(kind, labels, emb, metric, ref64, offset)
     ref_emb = emb if ref is None else ref64[1]
     grad_x, grad_y = np.zeros_like(emb), np.zeros_like(ref_emb)
     total = 0.0
@@ -96,12 +98,15 @@ def reference(kind, labels, emb, metric, ref=None, offset=0):
             grad_y[other] += sign * slope * gy / denominator
     if ref is None:
         grad_x, grad_y = grad_x + grad_y, None
-    return total / denominator, grad_x, grad_y, ref_stats(kind, d, triplets, emb)
+    return total / denominator, grad_x, grad_y, ref_stats(kind, d, triplets, emb, pairs)
 
 
-def ref_stats(kind, d, triplets, emb):
+def ref_stats(kind, d, triplets, emb, positive_pairs):
     stats = dict.fromkeys(STATS[:4], 0.0)
     stats["embedding_norm"] = np.linalg.norm(emb, axis=1).mean() if len(emb) else 0.0
+    if kind == "batch_all" and positive_pairs:
+        # batch-all: over every positive pair, whether or not its anchor has a negative
+        stats["mean_positive_distance"] = np.mean([d[a, p] for a, p in positive_pairs])
     if not triplets:
         return stats
     dp = np.array([d[a, p] for a, p, _ in triplets])
@@ -109,11 +114,10 @@ def ref_stats(kind, d, triplets, emb):
     gap = dp - dn
     active = gap > 0 if kind == "soft_hard" else gap + MARGIN > 0
     stats.update(active_fraction=active.mean(), semihard_fraction=(
-        (gap < 0) & (gap + MARGIN > 0)).mean(), mean_positive_distance=dp.mean(),
-        mean_negative_distance=dn.mean())
+        (gap < 0) & (gap + MARGIN > 0)).mean(), mean_negative_distance=dn.mean())
+    if kind != "batch_all":
+        stats["mean_positive_distance"] = dp.mean()
     if kind == "batch_all":
-        stats["mean_positive_distance"] = np.mean([d[a, p] for a, p in
-                                                   sorted({(a, p) for a, p, _ in triplets})])
         stats["mean_negative_distance"] = dn[active].mean() if active.any() else 0.0
     return stats
 
@@ -131,9 +135,10 @@ def random_batch(seed, size, identities, dim=8, unit=False):
 
 def batches():
     """name -> (labels, embeddings, compare with the reference)."""
+    # Few distinct shapes: eager JAX compiles every op once per shape.
     out = {f"random{i}": (*random_batch(i, size, ids, unit=unit), True)
            for i, (size, ids, unit) in enumerate(
-               [(3, 2, False), (8, 3, False), (17, 4, True), (32, 8, False), (40, 4, True)])}
+               [(24, 2, False), (24, 6, True), (24, 12, False), (40, 10, True)])}
     # A label on 34 rows: past COMPACT_GROUP, so semi-hard takes its sort-based path.
     out["big_group"] = (np.r_[np.zeros(34, int), np.arange(1, 7)],
                         random_batch(60, 40, 1, unit=True)[1], True)
@@ -142,7 +147,7 @@ def batches():
     pk = np.repeat(np.arange(4), 2)
     out.update({
         # Exact ties (small integer coordinates): the lowest row wins on every backend.
-        "ties": (np.repeat(np.arange(5), 3), rng.integers(0, 3, (15, 2)).astype("float32"), True),
+        "ties": (np.repeat(np.arange(8), 3), rng.integers(0, 3, (24, 8)).astype("float32"), True),
         "one_identity": (np.zeros(8, int), normal, True),
         "no_positive": (np.arange(8), normal, True),
         "identical": (pk, np.tile(normal[:1], (8, 1)), False),
@@ -156,43 +161,61 @@ def batches():
 # ---- the backend under test -----------------------------------------------------------------
 
 class Backend:
-    """Value and gradient of a function of one or two float32 arrays, on this backend."""
+    """Value, statistics and gradients of ``fn(labels, *xs) -> (scalar, stats)`` w.r.t.
+    the float32 arrays ``xs``, on this backend, as NumPy."""
 
     def __init__(self):
         import keras
 
         self.name = keras.backend.backend()
 
-    def value_and_grad(self, fn, *arrays, compiled=False):
-        """``fn(*tensors) -> (scalar, stats)``; returns value, stats, gradients (NumPy)."""
+    def compile(self, fn, num_arrays):
+        """The XLA-compiled form (jax.jit / TF jit_compile) of :meth:`value_and_grad`'s
+        step, compiled once per shape whatever the labels."""
         if self.name == "jax":
             import jax
 
-            step = jax.value_and_grad(fn, argnums=tuple(range(len(arrays))), has_aux=True)
-            (value, stats), grads = (jax.jit(step) if compiled else step)(*arrays)
+            return jax.jit(jax.value_and_grad(fn, argnums=tuple(range(1, num_arrays + 1)),
+                                              has_aux=True))
+        import tensorflow as tf
+
+        return tf.function(self._tf_step(fn), jit_compile=True, autograph=False)
+
+    @staticmethod
+    def _tf_step(fn):
+        import tensorflow as tf
+
+        def step(labels, *xs):
+            with tf.GradientTape() as tape:
+                tape.watch(xs)
+                value, stats = fn(labels, *xs)
+            grads = tape.gradient(value, xs)
+            return (value, stats), [tf.zeros_like(x) if g is None else tf.convert_to_tensor(g)
+                                    for x, g in zip(xs, grads)]
+        return step
+
+    def value_and_grad(self, fn, labels, *arrays, step=None):
+        if step is not None:
+            (value, stats), grads = step(labels, *arrays)
+        elif self.name == "jax":
+            import jax
+
+            (value, stats), grads = jax.value_and_grad(
+                fn, argnums=tuple(range(1, len(arrays) + 1)), has_aux=True)(labels, *arrays)
         elif self.name == "torch":
             import torch
 
             tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
-            value, stats = fn(*tensors)
+            value, stats = fn(torch.as_tensor(labels), *tensors)
             if value.requires_grad:  # not when no input reaches the loss (an empty batch)
                 value.backward()
-            grads = [np.zeros(a.shape) if t.grad is None else t.grad for t in tensors]
+            grads = [np.zeros(tuple(t.shape)) if t.grad is None else t.grad for t in tensors]
             value = value.detach()
         else:
             import tensorflow as tf
 
-            def step(*xs):
-                with tf.GradientTape() as tape:
-                    tape.watch(xs)
-                    value, stats = fn(*xs)
-                grads = tape.gradient(value, xs)
-                return value, stats, [tf.zeros_like(x) if g is None else tf.convert_to_tensor(g)
-                                      for x, g in zip(xs, grads)]
-
-            if compiled:
-                step = tf.function(step, jit_compile=True, autograph=False)
-            value, stats, grads = step(*(tf.constant(a) for a in arrays))
+            (value, stats), grads = self._tf_step(fn)(tf.constant(labels),
+                                                      *(tf.constant(a) for a in arrays))
         as_np = lambda t: np.asarray(t.detach() if hasattr(t, "detach") else t, np.float64)  # noqa: E731
         return (as_np(value), {k: as_np(v) for k, v in stats.items()},
                 [as_np(g) for g in grads])
@@ -223,13 +246,12 @@ class Suite:
 
 
 def loss_call(kind, metric, **ref):
+    """``(labels, x[, reference rows]) -> (loss, stats)`` of one loss and distance."""
     from facenet_tf import losses
 
-    def fn(labels):
-        loss = losses.get(kind, margin=MARGIN, distance=metric)
-        return lambda x, *y: loss.compute(labels, x, return_stats=True,
-                                          **({**ref, "ref_embeddings": y[0]} if y else ref))
-    return fn
+    loss = losses.get(kind, margin=MARGIN, distance=metric)
+    return lambda labels, x, *y: loss.compute(
+        labels, x, return_stats=True, **({**ref, "ref_embeddings": y[0]} if y else ref))
 
 
 def check_values(suite):
@@ -237,14 +259,16 @@ def check_values(suite):
     for (name, (labels, emb, exact)), kind, metric in itertools.product(
             batches().items(), KINDS, METRICS):
         key = f"{kind}|{metric}|{name}"
-        value, stats, grads = suite.backend.value_and_grad(loss_call(kind, metric)(labels), emb)
+        value, stats, grads = suite.backend.value_and_grad(loss_call(kind, metric), labels, emb)
         suite.record(key, value, stats, grads)
         finite = np.isfinite(value) and np.all(np.isfinite(grads[0])) and all(
             np.isfinite(v) for v in stats.values())
         suite.check(finite, f"{key}: not finite")
         suite.check(value.shape == () and set(stats) == set(STATS), f"{key}: shape or stats keys")
-        if not exact or (name == "ties" and metric != "squared_l2"):
-            continue  # ties: l2 and cosine have zero distances / zero rows, no plain gradient
+        # Ties: l2 and cosine meet zero distances / zero rows (no plain gradient), and
+        # batch-hard's max/min split the gradient among tied extremes (as reduce_max).
+        if not exact or (name == "ties" and (metric != "squared_l2" or "hard" in kind)):
+            continue
         want, want_grad, _, want_stats = reference(kind, labels, emb, metric)
         suite.close(value, want, 1e-5, f"{key} value")
         suite.close(grads[0], want_grad, 1e-4, f"{key} gradient")
@@ -265,8 +289,8 @@ def check_reference_set(suite):
     for (name, (lab, x, rlab, y, offset)), kind, metric in itertools.product(
             cases.items(), KINDS, ("squared_l2", "cosine")):
         key = f"{kind}|{metric}|ref_{name}"
-        fn = loss_call(kind, metric, ref_labels=rlab, anchor_offset=offset)(lab)
-        value, stats, grads = suite.backend.value_and_grad(fn, x, y)
+        fn = loss_call(kind, metric, ref_labels=rlab, anchor_offset=offset)
+        value, stats, grads = suite.backend.value_and_grad(fn, lab, x, y)
         suite.record(key, value, stats, grads)
         want, want_x, want_y, want_stats = reference(kind, lab, x, metric, (rlab, y), offset)
         suite.close(value, want, 1e-5, f"{key} value")
@@ -280,19 +304,25 @@ def check_compiled(suite):
     """Compiled by XLA (TF jit_compile, jax.jit) = eager; torch has no such mode here."""
     if suite.backend.name == "torch":
         return
-    for kind, name in itertools.product(KINDS, ("random4", "big_group")):
-        labels, emb, _ = batches()[name]
-        fn = loss_call(kind, "l2")(labels)
-        eager = suite.backend.value_and_grad(fn, emb)
-        jitted = suite.backend.value_and_grad(fn, emb, compiled=True)
-        suite.close(jitted[0], eager[0], 1e-5, f"{kind} {name} compiled value")
-        suite.close(jitted[2][0], eager[2][0], 1e-5, f"{kind} {name} compiled gradient")
-        for stat in STATS:
-            suite.close(jitted[1][stat], eager[1][stat], 1e-5, f"{kind} {name} compiled {stat}")
+    for kind in KINDS:
+        fn = loss_call(kind, "l2")
+        step = suite.backend.compile(fn, 1)
+        # Same shapes, so one compile; a P×K-like batch and one past COMPACT_GROUP run
+        # semi-hard's two mining paths.
+        for name in ("random3", "big_group"):
+            labels, emb, _ = batches()[name]
+            eager = suite.backend.value_and_grad(fn, labels, emb)
+            jitted = suite.backend.value_and_grad(fn, labels.astype("int32"), emb, step=step)
+            suite.close(jitted[0], eager[0], 1e-5, f"{kind} {name} compiled value")
+            suite.close(jitted[2][0], eager[2][0], 1e-5, f"{kind} {name} compiled gradient")
+            for stat in STATS:
+                suite.close(jitted[1][stat], eager[1][stat], 1e-5,
+                            f"{kind} {name} compiled {stat}")
 
 
 def check_fit_and_save(suite):
-    """model.fit on synthetic identities lowers each loss; the loss survives .keras."""
+    """model.fit on synthetic identities lowers the loss (semi-hard and batch-hard: the two
+    mining families; each compiles a train step); the loss survives a .keras file."""
     import keras
 
     from facenet_tf import losses
@@ -301,7 +331,7 @@ def check_fit_and_save(suite):
     centres = rng.normal(size=(8, 6))
     labels = np.repeat(np.arange(8), 8)
     images = (centres[labels] + 0.7 * rng.normal(size=(64, 6))).astype("float32")
-    for kind in KINDS:
+    for kind in ("semihard", "hard"):
         keras.utils.set_random_seed(0)
         model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="relu"),
                                   keras.layers.Dense(4)])
@@ -323,7 +353,8 @@ def check_fit_and_save(suite):
                 and loaded.loss.get_config() == model.loss.get_config(), ".keras load: loss config")
     want = model.loss(labels, model(images))
     got = loaded.loss(labels, loaded(images))
-    suite.close(np.asarray(got), np.asarray(want), 1e-6, ".keras load: loss value")
+    suite.close(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want), 1e-6,
+                ".keras load: loss value")
 
 
 def main(out):

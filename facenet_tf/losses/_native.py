@@ -11,6 +11,11 @@ benchmarks/RESULTS.md, "Triplet losses on every Keras 3 backend"):
 * :func:`searchsorted_rows`: a native batched binary search (``tf.searchsorted``
   outside XLA, ``torch.searchsorted``), ~3x faster than binary lifting in ``keras.ops``.
 * :func:`stable_sort_rows`: TF's ``top_k`` sorts and returns the values in one op.
+* :func:`cond` / :func:`while_loop`: JAX runs ``lax.cond``/``lax.while_loop`` outside
+  ``jit`` by tracing and compiling both branches and the body on *every* call (~20 s
+  per semi-hard call at B = 32 on this CPU); when the predicate is a concrete value
+  (eager JAX: the mining depends on labels and stop-gradient distances only), plain
+  Python control flow runs the same ops instead.
 * :func:`take_rows`: TF's ``gather(batch_dims=1)``, which (unlike Keras'
   ``take_along_axis`` on TF) accepts an empty batch and adds no broadcasting ops.
 
@@ -78,3 +83,31 @@ def take_rows(values, columns):
 
         return tf.gather(values, columns, batch_dims=1)
     return ops.take_along_axis(values, columns, axis=1)
+
+
+def _concrete_jax(value):
+    """True when JAX is the backend and ``value`` is a concrete array, not a tracer."""
+    if _backend() != "jax":
+        return False
+    import jax
+
+    return not isinstance(value, jax.core.Tracer)
+
+
+def cond(pred, true_fn, false_fn):
+    """``keras.ops.cond``; a Python ``if`` where JAX holds a concrete ``pred``."""
+    if _concrete_jax(pred):
+        return true_fn() if bool(pred) else false_fn()
+    return ops.cond(pred, true_fn, false_fn)
+
+
+def while_loop(cond_fn, body, loop_vars, maximum_iterations, bound):
+    """``keras.ops.while_loop``; a Python loop where JAX holds a concrete ``bound`` (the
+    value the condition compares with)."""
+    if _concrete_jax(bound):
+        for _ in range(maximum_iterations):
+            if not bool(cond_fn(*loop_vars)):
+                break
+            loop_vars = tuple(body(*loop_vars))
+        return loop_vars
+    return ops.while_loop(cond_fn, body, loop_vars, maximum_iterations=maximum_iterations)

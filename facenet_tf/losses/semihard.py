@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from facenet_tf.losses import _native
 from facenet_tf.losses._base import LOSSES, TripletLossBase
 from facenet_tf.losses._mining import (batched_searchsorted, first_extreme, label_groups, masked_mean,
                                        mining_stats, positive_mask, prepare, sort_negatives, take_rows)
@@ -70,7 +71,7 @@ def triplet_semihard_loss(labels, embeddings, margin=0.2, distance="squared_l2",
         terms = (ops.sum(dist),) * 5
     else:
         perm, start, end = label_groups(labels, ref_labels)
-        terms = ops.cond(
+        terms = _native.cond(
             ops.max(end - start, initial=0) <= COMPACT_GROUP,
             lambda: _semihard_compact(dist, same, self_col, perm, start, end, margin),
             lambda: _semihard_sorted(dist, same, self_col, margin))
@@ -112,11 +113,11 @@ def _semihard_compact(dist, same, self_col, perm, start, end, margin):
     used = ops.minimum(ops.max(end - start, initial=0), COMPACT_GROUP)  # slots holding rows
     # Mining only: nothing in the loop carries a gradient (JAX cannot reverse-differentiate
     # a while loop), the distances of the chosen rows are taken after it.
-    _, chosen, found = ops.while_loop(
+    _, chosen, found = _native.while_loop(
         lambda j, chosen, found: j < used, mine_slot,
         (ops.convert_to_tensor(0, "int32"), ops.zeros_like(candidate),
          ops.zeros_like(positive)),
-        maximum_iterations=COMPACT_GROUP)
+        maximum_iterations=COMPACT_GROUP, bound=used)
     return _semihard_terms(take_rows(dist, candidate), take_rows(dist, chosen), found,
                            positive, margin)
 
