@@ -8,7 +8,7 @@ HELP = "detect and align faces (MTCNN, 5 landmarks) into a new identity folder"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from facenet_tf.align import ON_FAILURE, AlignConfig
+    from facenet_tf.faces.aligner import ON_FAILURE, AlignConfig
 
     d = AlignConfig()
     p.add_argument("--data-dir", required=True, help="folder with one sub-folder of images per identity")
@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet_tf.align import AlignConfig, align_directory
+    from facenet_tf.faces.aligner import AlignConfig
+    from facenet_tf.faces.folder import align_directory
     from facenet_tf.cli.common import progress_bar
 
     config = AlignConfig(size=args.size, min_confidence=args.min_confidence, on_failure=args.on_failure)

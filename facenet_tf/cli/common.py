@@ -19,7 +19,7 @@ def add_align_argument(p) -> None:
 def embedder_from_args(args):
     """The ``--model`` embedder, aligning image files the way the model records (unless
     ``--no-align``), or with ``--align`` as ``facenet-tf align`` does."""
-    from facenet_tf.align import AlignedEmbedder, with_recorded_alignment
+    from facenet_tf.faces.embedder import AlignedEmbedder, with_recorded_alignment
     from facenet_tf.errors import FacenetError
     from facenet_tf.serving.inference import load_embedder
 
