@@ -10,18 +10,20 @@ from facenet_tf.data.images import read_rgb
 from facenet_tf.data.reader import BadImage
 from facenet_tf.data.report import REPORT_FILE, SkipReport
 from facenet_tf.errors import FacenetError
-from facenet_tf.faces.aligner import AlignConfig, FaceAligner
+from facenet_tf.faces.aligner import AlignConfig, AlignCounts, FaceAligner
 
 
 @dataclasses.dataclass
 class AlignReport:
-    """What :func:`align_directory` did: images written, the ones without a face, and the bad
-    files and folders skipped (also in ``output_dir/skipped.json`` when there are any)."""
+    """What :func:`align_directory` did: images written, the ones without a face, the bad
+    files and folders skipped (also in ``output_dir/skipped.json`` when there are any), and
+    how many images took each alignment path."""
 
     written: int
     no_face: List[str]
     identities: int
     skipped: Optional[SkipReport] = None
+    counts: AlignCounts = dataclasses.field(default_factory=AlignCounts)
 
 
 def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignConfig(),
@@ -57,6 +59,7 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
     aligner = FaceAligner(config)
     no_face: List[str] = []
     written = 0
+    counts = AlignCounts()
     with atomic_path(output_dir, is_dir=True) as tmp:
         for path, label in zip(catalog.paths, catalog.labels):
             if progress is not None:
@@ -66,7 +69,9 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
             except BadImage as bad:
                 report.add(bad)
                 continue
-            face = aligner.align(image)
+            done = aligner.align_faces(image, aligner.detect(image))
+            counts.add(done.path, done.faces)
+            face = done.chip
             if face is None:
                 no_face.append(path)
                 continue
@@ -83,4 +88,4 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
         if report.skipped:  # an aligned folder is training data: no report file unless there is news
             report.write(os.path.join(tmp, REPORT_FILE))
     report.log(logging.getLogger("facenet_tf"), "align")
-    return AlignReport(written, no_face, catalog.num_identities, report)
+    return AlignReport(written, no_face, catalog.num_identities, report, counts)
