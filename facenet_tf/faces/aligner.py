@@ -55,9 +55,9 @@ class AlignConfig:
     face: str = DEFAULT_FACE
 
     @classmethod
-    def from_metadata(cls, metadata) -> Optional["AlignConfig"]:
-        """The alignment a model's ``metadata.json`` records (``"alignment"``), or ``None``."""
-        recorded = (metadata or {}).get("alignment")
+    def from_contract(cls, contract) -> Optional["AlignConfig"]:
+        """The alignment a model's :class:`~facenet_tf.models.contract.ModelContract` records, or ``None``."""
+        recorded = contract.alignment if contract is not None else None
         if not recorded:
             return None
         fields = {f.name for f in dataclasses.fields(cls)}

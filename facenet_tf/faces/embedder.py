@@ -29,7 +29,7 @@ class AlignedEmbedder(Embedder):
 
     def __init__(self, embedder: Embedder, config: AlignConfig = AlignConfig(), own: bool = False):
         fingerprint = embedder.fingerprint if own else embedder.fingerprint + alignment_suffix(config)
-        super().__init__(embedder._fn, embedder.image_size, embedder.embedding_dim, embedder.metadata,
+        super().__init__(embedder._fn, embedder.image_size, embedder.embedding_dim, embedder.contract,
                          fingerprint, embedder.path)
         self.aligner = FaceAligner(config)
         self.counts = AlignCounts()
@@ -53,11 +53,11 @@ def alignment_suffix(config: AlignConfig) -> str:
 
 
 def with_recorded_alignment(embedder: Embedder, method: Optional[str] = None, face: Optional[str] = None) -> Embedder:
-    """``embedder`` aligning image files the way its model's metadata records (an imported
+    """``embedder`` aligning image files the way its model's contract records (an imported
     dlib model: dlib's landmarks onto dlib's chip), or ``embedder`` itself when the model
     records no alignment. ``method``/``face`` override the recorded method and face rule; a
     gallery's fingerprint then changes (:func:`alignment_suffix`)."""
-    own = AlignConfig.from_metadata(embedder.metadata)
+    own = AlignConfig.from_contract(embedder.contract)
     if own is None:
         return embedder
     chosen = dataclasses.replace(own, method=method or own.method, face=face or own.face)
