@@ -19,7 +19,7 @@ class AlignedEmbedder(Embedder):
     ``on_failure="resize"`` an image without a detected face still gets a chip (see
     :class:`AlignConfig`); with ``"skip"`` it is an error. :attr:`counts` says how many images
     took each path. The fingerprint gets a suffix naming the alignment (:func:`alignment_suffix`)
-    unless the alignment is the model's own (recorded in its metadata), so a gallery enrolled
+    unless the alignment is the model's own (recorded in its contract), so a gallery enrolled
     with one alignment is only ever queried with it. ``embed_pixels`` is unchanged (pixels are
     taken as given); :attr:`progress`, when set, receives 1 per aligned file.
 
