@@ -26,7 +26,7 @@ import tensorflow as tf
 from facenet_tf import losses as losses_lib
 from facenet_tf.artifacts import METADATA_FILE, METRICS_FILE, fingerprint_weights
 from facenet_tf.models.writer import write_model_directory
-from facenet_tf.align import AlignConfig
+from facenet_tf.faces.aligner import AlignConfig
 from facenet_tf.training.callbacks import CollapseWarning, EpochBackup, HeldOutVerification, KeepBest, NonFiniteGuard
 from facenet_tf.data.images import parse_image_size
 from facenet_tf.data.sources import training_source
@@ -171,7 +171,7 @@ def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, 
     alignment = AlignConfig.from_contract(start_meta)
     load = None
     if alignment is not None:
-        from facenet_tf.align import FaceAligner, align_files
+        from facenet_tf.faces.aligner import FaceAligner, align_files
 
         aligner = FaceAligner(alignment)
         load = lambda paths: align_files(aligner, paths, image_size)[0]  # noqa: E731
