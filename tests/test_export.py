@@ -75,7 +75,7 @@ def exported(tmp_path_factory):
     from facenet_tf.artifacts import fingerprint_weights
     from facenet_tf.cli import main
     from facenet_tf.models import ModelConfig, build_embedding_model
-    from facenet_tf.training import write_artifacts
+    from facenet_tf.models.writer import write_model_directory
 
     model = build_embedding_model(ModelConfig(image_size=SIZE, embedding_dim=DIM))
     root = tmp_path_factory.mktemp("export")
@@ -83,7 +83,7 @@ def exported(tmp_path_factory):
     metadata = {"format": "facenet_tf/1", "image_size": list(SIZE), "embedding_dim": DIM, "distance": "squared_l2",
                 "thresholds": {"best_accuracy": 0.8, "at_far": 0.6, "far": 1e-3}, "training_data": "test",
                 "fingerprint": fingerprint_weights(model.get_weights())}
-    write_artifacts(model, run_dir, metadata, {})
+    write_model_directory(model, run_dir, metadata, {})
     export_dir = str(root / "export")
     assert main(["export", "--model", run_dir, "--output", export_dir, "--tflite", "all"]) == 0
     return run_dir, export_dir, model

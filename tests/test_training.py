@@ -131,9 +131,9 @@ def test_init_from_every_local_form_and_freeze(tmp_path):
     x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
     for source in (str(tmp_path / "first"), str(tmp_path / "first" / "model.keras"),
                    str(tmp_path / "first" / "checkpoints" / "epoch_001.weights.h5")):
-        from facenet_tf.training import build_model
+        from facenet_tf.training import start_model
 
-        model = build_model(dataclasses.replace(first, init_from=source))
+        model, _ = start_model(dataclasses.replace(first, init_from=source))
         np.testing.assert_allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0), atol=1e-5)
     frozen = dataclasses.replace(first, init_from=str(tmp_path / "first"), output_dir=str(tmp_path / "second"),
                                  epochs=2, steps_per_epoch=2, freeze_backbone_epochs=1)
@@ -149,7 +149,7 @@ def test_init_from_weights_files_bare_and_checkpoint_without_warnings(tmp_path):
     import warnings
 
     from facenet_tf.models import build_embedding_model
-    from facenet_tf.training import TripletTrainer, build_model
+    from facenet_tf.training import TripletTrainer, start_model
 
     x = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 3)).astype(np.float32)
     source = build_embedding_model(TINY.model)
@@ -160,14 +160,14 @@ def test_init_from_weights_files_bare_and_checkpoint_without_warnings(tmp_path):
     for name in ("bare.weights.h5", "checkpoint.weights.h5"):
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # Keras warns when a probe load skips containers
-            model = build_model(dataclasses.replace(TINY, init_from=str(tmp_path / name)))
+            model, _ = start_model(dataclasses.replace(TINY, init_from=str(tmp_path / name)))
         np.testing.assert_allclose(model.predict(x, verbose=0), source.predict(x, verbose=0), atol=1e-6)
     (tmp_path / "junk.weights.h5").write_bytes(b"not hdf5")
     with pytest.raises(FacenetError, match="not a Keras weights file"):
-        build_model(dataclasses.replace(TINY, init_from=str(tmp_path / "junk.weights.h5")))
+        start_model(dataclasses.replace(TINY, init_from=str(tmp_path / "junk.weights.h5")))
     other = dataclasses.replace(TINY, model=dataclasses.replace(TINY.model, embedding_dim=8))
     with pytest.raises(FacenetError, match="does not fit a small_cnn model"):
-        build_model(dataclasses.replace(other, init_from=str(tmp_path / "bare.weights.h5")))
+        start_model(dataclasses.replace(other, init_from=str(tmp_path / "bare.weights.h5")))
 
 
 def test_init_from_and_imagenet_errors_say_where_to_put_the_file(tmp_path, monkeypatch):
