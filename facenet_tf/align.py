@@ -55,9 +55,9 @@ class AlignConfig:
     padding: float = 0.25
 
     @classmethod
-    def from_metadata(cls, metadata) -> Optional["AlignConfig"]:
-        """The alignment a model's ``metadata.json`` records (``"alignment"``), or ``None``."""
-        recorded = (metadata or {}).get("alignment")
+    def from_contract(cls, contract) -> Optional["AlignConfig"]:
+        """The alignment a model's :class:`~facenet_tf.models.contract.ModelContract` records, or ``None``."""
+        recorded = contract.alignment if contract is not None else None
         if not recorded:
             return None
         fields = {f.name for f in dataclasses.fields(cls)}
@@ -177,7 +177,7 @@ class AlignedEmbedder(Embedder):
 
     def __init__(self, embedder: Embedder, config: AlignConfig = AlignConfig(), own: bool = False):
         fingerprint = embedder.fingerprint if own else f"{embedder.fingerprint}+aligned{config.size}"
-        super().__init__(embedder._fn, embedder.image_size, embedder.embedding_dim, embedder.metadata,
+        super().__init__(embedder._fn, embedder.image_size, embedder.embedding_dim, embedder.contract,
                          fingerprint, embedder.path)
         self.aligner = FaceAligner(config)
         self.aligned = 0
@@ -195,7 +195,7 @@ def with_recorded_alignment(embedder: Embedder) -> Embedder:
     """``embedder`` aligning image files the way its model's metadata records (an imported
     dlib model: MTCNN onto dlib's chip, the whole image where no face is found), or
     ``embedder`` itself when the model records no alignment."""
-    own = AlignConfig.from_metadata(embedder.metadata)
+    own = AlignConfig.from_contract(embedder.contract)
     return embedder if own is None else AlignedEmbedder(embedder, own, own=True)
 
 

@@ -12,7 +12,8 @@ steps, in order (:func:`_run` lists them on one screen):
 5. :func:`fit_phases`: one ``fit`` per :class:`Phase` of :func:`plan_phases` (frozen
    backbone, then unfrozen), starting at the resume epoch: the one place that handles
    freezing, unfreezing and resuming.
-6. :func:`final_metrics` and :func:`describe_model`: ``metrics.json`` and ``metadata.json``.
+6. :func:`final_metrics` and :func:`describe_model`: ``metrics.json`` and the model's
+   :class:`~facenet_tf.models.contract.ModelContract` (``metadata.json``).
 7. :func:`publish`: ``model.keras``, ``saved_model/``, ``metadata.json``, ``metrics.json``
    written together, and the run marked finished.
 """
@@ -38,8 +39,10 @@ from facenet_tf.artifacts import METADATA_FILE, METRICS_FILE, fingerprint_weight
 from facenet_tf.data.images import parse_image_size
 from facenet_tf.data.sources import TrainingSource, training_source
 from facenet_tf.errors import FacenetError
+from facenet_tf.models import contract as contracts
+from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
 from facenet_tf.models.embedding import DEFAULT_IMAGE_SIZE, build_embedding_model
-from facenet_tf.models.loader import load_keras, model_image_size
+from facenet_tf.models.loader import load_keras, model_image_size, read_contract
 from facenet_tf.models.writer import write_model_directory
 from facenet_tf.training.callbacks import (CollapseWarning, ContinuousTensorBoard, EpochBackup, HeldOutVerification,
                                            KeepBest, NonFiniteGuard, drop_events_after)
@@ -52,9 +55,6 @@ logger = logging.getLogger("facenet_tf")
 
 #: The training data's skip report in the output directory (bad files, identities left out).
 SKIPPED_FILE = "skipped.json"
-#: Metadata a fine-tuned model keeps from its start model: how consumers must feed it.
-INHERITED_METADATA = ("alignment", "input_contract", "architecture", "pretrained_from")
-PREPROCESSING = "float32 RGB pixels 0..255, resized bilinear (antialiased); per-image standardisation inside the model"
 
 
 @dataclasses.dataclass
@@ -68,7 +68,7 @@ class TrainResult:
     model: keras.Model
     output_dir: str
     metrics: Dict[str, Any]
-    metadata: Dict[str, Any]
+    contract: Optional[ModelContract]
     history: Dict[str, list]
     already_finished: bool = False
 
@@ -148,10 +148,10 @@ def _run(config: TrainConfig, strategy, run_state: RunState, verbose: int, chief
     """The run's steps, in order, after :func:`train` has set seeds, strategy and state."""
     started = time.time()
     with strategy.scope():
-        embedder, start_meta = start_model(config)
-    config = settle_config(config, embedder, start_meta)
-    source = training_data(config, start_meta, strategy.num_replicas_in_sync)
-    fine_tuning, resume = start_meta is not None, run_state.epoch if run_state.status == "resume" else 0
+        embedder, start = start_model(config)
+    config = settle_config(config, embedder, start)
+    source = training_data(config, start, strategy.num_replicas_in_sync)
+    fine_tuning, resume = start is not None, run_state.epoch if run_state.status == "resume" else 0
     trainer = make_trainer(config, embedder, strategy)
     run_state.start()
     callbacks = make_callbacks(config, source, embedder, run_state, fine_tuning)
@@ -159,14 +159,14 @@ def _run(config: TrainConfig, strategy, run_state: RunState, verbose: int, chief
                freeze_normalization=fine_tuning and config.freeze_normalization)
     history = history_columns(run_state.history)
     metrics = final_metrics(history, resume, source, callbacks, time.time() - started)
-    validation = callbacks.validation.result if callbacks.validation is not None else None
-    metadata = describe_model(config, embedder, start_meta, source, validation)
-    publish(embedder, run_state, metadata, metrics, source, chief)
-    return TrainResult(embedder, config.output_dir, metrics, metadata, history)
+    contract = describe_model(embedder, config, start, source, _thresholds(callbacks.validation))
+    publish(embedder, run_state, contract, metrics, source, chief)
+    return TrainResult(embedder, config.output_dir, metrics, contract, history)
 
 
-def start_model(config: TrainConfig) -> Tuple[keras.Model, Optional[Dict[str, Any]]]:
-    """The model a run starts from, and the start model's metadata (``None`` when new).
+def start_model(config: TrainConfig) -> Tuple[keras.Model, Optional[ModelContract]]:
+    """The model a run starts from, and the start model's contract (``None`` when new; a
+    minimal one for a start model without ``metadata.json``).
 
     ``init_from`` takes every form of :func:`facenet_tf.models.loader.load_keras`: a model
     directory (also one written by ``import-dlib``), ``.keras`` file, SavedModel directory,
@@ -193,26 +193,28 @@ def start_model(config: TrainConfig) -> Tuple[keras.Model, Optional[Dict[str, An
             f"--init-from model takes {model.input_shape[1]}x{model.input_shape[2]} images; "
             f"image_size is {size[0]}x{size[1]} (leave image_size unset to use the model's)"
         )
-    return model, artifact.metadata
+    return model, artifact.contract or contracts.minimal(
+        model.name, model_image_size(model), int(model.output_shape[-1]), fingerprint_weights(model.get_weights()))
 
 
-def settle_config(config: TrainConfig, embedder: keras.Model, start_meta: Optional[Dict[str, Any]]) -> TrainConfig:
-    """``config`` with what the start model decides: its distance and margin when unset
-    (:meth:`TrainConfig.resolved`) and the model's input size as ``model.image_size``."""
-    config = config.resolved(start_meta)
+def settle_config(config: TrainConfig, embedder: keras.Model, start: Optional[ModelContract]) -> TrainConfig:
+    """``config`` with every ``None`` default decided (:meth:`TrainConfig.resolved`: the
+    start model's distance, the fine-tuning or scratch learning rate) and the model's input
+    size as ``model.image_size``."""
+    config = config.resolved(start)
     model = dataclasses.replace(config.model, image_size=model_image_size(embedder))
     return dataclasses.replace(config, model=model)
 
 
-def training_data(config: TrainConfig, start_meta: Optional[Dict[str, Any]], replicas: int) -> TrainingSource:
+def training_data(config: TrainConfig, start: Optional[ModelContract], replicas: int) -> TrainingSource:
     """The run's P×K training stream and held-out split, aligned like the start model's
-    inputs when its metadata names an alignment.
+    inputs when its contract names an alignment.
 
     Raises:
         FacenetError: bad data, or P not a multiple of the strategy's ``replicas``.
     """
     image_size = tuple(config.model.image_size)
-    alignment = AlignConfig.from_metadata(start_meta)
+    alignment = AlignConfig.from_contract(start)
     load = None
     if alignment is not None:
         from facenet_tf.align import FaceAligner, align_files
@@ -367,35 +369,37 @@ def final_metrics(history: Dict[str, list], resume: int, source: TrainingSource,
     return metrics
 
 
-def describe_model(config: TrainConfig, embedder: keras.Model, start_meta: Optional[Dict[str, Any]],
-                   source: TrainingSource, validation) -> Dict[str, Any]:
-    """``metadata.json`` of the trained model: what a consumer needs to feed it and compare
-    its embeddings (input size, preprocessing, distance, thresholds from the final
-    ``validation`` result when there is one), its weights' fingerprint and the run's config. What
-    the start model says about its inputs (:data:`INHERITED_METADATA`) is kept."""
-    start_meta = start_meta or {}
-    thresholds = None
-    if validation is not None:
-        thresholds = {"best_accuracy": validation.threshold, "at_far": validation.threshold_at_far[1e-3], "far": 1e-3}
-    return {
-        **{k: v for k, v in start_meta.items() if k in INHERITED_METADATA},
-        "format": "facenet_tf/1",
-        "backbone": start_meta.get("backbone", config.model.backbone),
-        "image_size": list(config.model.image_size),
-        "embedding_dim": int(embedder.output_shape[-1]),
-        "distance": config.distance,
-        "margin": config.margin,
-        "loss": config.loss,
-        "preprocessing": start_meta.get("preprocessing", PREPROCESSING),
-        "thresholds": thresholds,
-        "training_data": source.description,
-        "validation_identities": list(source.validation_names),
-        "fingerprint": fingerprint_weights(embedder.get_weights()),
-        "config": config_to_dict(config),
-    }
+def _thresholds(validation: Optional[HeldOutVerification]) -> Optional[Thresholds]:
+    """The model's decision thresholds from the run's final held-out verification, if any."""
+    if validation is None:
+        return None
+    result = validation.result
+    return Thresholds(best_accuracy=result.threshold, at_far=result.threshold_at_far[1e-3], far=1e-3)
 
 
-def publish(embedder: keras.Model, run_state: RunState, metadata: Dict[str, Any], metrics: Dict[str, Any],
+def describe_model(embedder: keras.Model, config: TrainConfig, start: Optional[ModelContract],
+                   source: TrainingSource, thresholds: Optional[Thresholds]) -> ModelContract:
+    """The trained model's contract: a fine-tuned model keeps how its start model is fed
+    (architecture, alignment, input contract, preprocessing, provenance of its weights)."""
+    new = ModelContract(
+        architecture=config.model.backbone,
+        image_size=model_image_size(embedder),
+        embedding_dim=int(embedder.output_shape[-1]),
+        fingerprint=fingerprint_weights(embedder.get_weights()),
+        normalized=True,
+    )
+    base = start or new
+    return base.inherit(
+        fingerprint=new.fingerprint, distance=config.distance, margin=config.margin, loss=config.loss,
+        thresholds=thresholds,
+        provenance=Provenance(training_data=source.description,
+                              validation_identities=tuple(source.validation_names),
+                              pretrained_from=base.provenance.pretrained_from if start else None,
+                              config=config_to_dict(config)),
+    )
+
+
+def publish(embedder: keras.Model, run_state: RunState, contract: ModelContract, metrics: Dict[str, Any],
             source: TrainingSource, chief: bool) -> None:
     """On the chief: write the model directory (``model.keras``, ``saved_model/``,
     ``metadata.json``, ``metrics.json``, published together) and the skip report, then
@@ -403,7 +407,7 @@ def publish(embedder: keras.Model, run_state: RunState, metadata: Dict[str, Any]
     if not chief:
         shutil.rmtree(run_state.output_dir, ignore_errors=True)
         return
-    write_model_directory(embedder, run_state.output_dir, metadata, metrics)
+    write_model_directory(embedder, run_state.output_dir, contract, metrics)
     if source.skipped is not None:
         source.skipped.write(os.path.join(run_state.output_dir, SKIPPED_FILE))
     run_state.finish()
@@ -425,7 +429,7 @@ def _precision(mixed: Optional[str]):
 
 def _finished_result(output_dir: str) -> TrainResult:
     """The result of a run that had already finished in ``output_dir``: its metrics and
-    metadata as written, no model loaded, no history."""
+    contract as written, no model loaded, no history."""
     logger.info("the run in %s already finished: nothing to do (restart to train again)", output_dir)
     return TrainResult(None, output_dir, read_json(os.path.join(output_dir, METRICS_FILE)),
-                       read_json(os.path.join(output_dir, METADATA_FILE)), {}, already_finished=True)
+                       read_contract(os.path.join(output_dir, METADATA_FILE)), {}, already_finished=True)
