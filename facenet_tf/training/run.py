@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
 import keras
@@ -301,8 +302,7 @@ def fit_phases(trainer: TripletTrainer, dataset: tf.data.Dataset, phases: List[P
                                         config.warmup_steps, config.weight_decay)
             trainer.compile(optimizer=optimizer, jit_compile=config.jit_compile)
         if first == resume > 0:
-            trainer.optimizer.build(trainer.trainable_variables)
-            trainer.load_weights(run_state.backup_weights)
+            _restore(trainer, run_state.backup_weights, fresh_optimizer=first == phase.first)
         trainer.fit(dataset.skip(first * config.steps_per_epoch) if first else dataset, epochs=phase.last,
                     initial_epoch=first, steps_per_epoch=config.steps_per_epoch, callbacks=callbacks.all,
                     verbose=verbose, shuffle=False)
@@ -310,6 +310,18 @@ def fit_phases(trainer: TripletTrainer, dataset: tf.data.Dataset, phases: List[P
         last = callbacks.backup.last_checkpoint or "none written"
         raise FacenetError(f"training diverged: {callbacks.guard.tripped}; nothing was written from those weights "
                            f"(last good checkpoint: {last}); try a lower --learning-rate")
+
+
+def _restore(trainer: TripletTrainer, checkpoint: str, fresh_optimizer: bool) -> None:
+    """Load a resume ``checkpoint`` (weights and optimizer state) into the compiled trainer.
+    With ``fresh_optimizer`` (the phase starts at the checkpoint) the saved optimizer state
+    is the previous phase's, and Keras skips it: the phase's new optimizer is what the
+    uninterrupted run uses too."""
+    trainer.optimizer.build(trainer.trainable_variables)
+    with warnings.catch_warnings():
+        if fresh_optimizer:
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        trainer.load_weights(checkpoint)
 
 
 def _set_trainable(embedder: keras.Model, freeze_backbone: Optional[bool], freeze_normalization: bool) -> None:
