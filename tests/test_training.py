@@ -319,7 +319,7 @@ def test_train_flags_parse_to_the_field_types():
     config = config_from_args(build_parser().parse_args(
         ["train", "--validation-identities", "3", "--learning-rate", "0.01", "--init-from", "x", "--image-size", "32"]))
     assert config.data.validation_identities == 3 and config.learning_rate == 0.01 and config.init_from == "x"
-    assert config.model.image_size == "32"  # sizes are parsed by train() with its one-line error
+    assert config.model.image_size == (32, 32)  # parsed by the field rules (facenet_tf.fields) at the CLI
 
 
 def test_unset_p_and_k_follow_the_data_and_say_so(synthetic_dir, tmp_path, caplog):

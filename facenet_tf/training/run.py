@@ -313,15 +313,18 @@ def fit_phases(trainer: TripletTrainer, dataset: tf.data.Dataset, phases: List[P
 
 
 def _restore(trainer: TripletTrainer, checkpoint: str, fresh_optimizer: bool) -> None:
-    """Load a resume ``checkpoint`` (weights and optimizer state) into the compiled trainer.
-    With ``fresh_optimizer`` (the phase starts at the checkpoint) the saved optimizer state
-    is the previous phase's, and Keras skips it: the phase's new optimizer is what the
-    uninterrupted run uses too."""
+    """Load a resume ``checkpoint`` into the compiled trainer: its weights and, unless
+    ``fresh_optimizer`` (the phase starts at the checkpoint, whose optimizer state is the
+    previous phase's), its optimizer state; a fresh optimizer stays as built, as in the
+    uninterrupted run."""
     trainer.optimizer.build(trainer.trainable_variables)
+    built = [variable.numpy() for variable in trainer.optimizer.variables] if fresh_optimizer else []
     with warnings.catch_warnings():
-        if fresh_optimizer:
+        if fresh_optimizer:  # Keras warns when the saved optimizer has other variables
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
         trainer.load_weights(checkpoint)
+    for variable, value in zip(trainer.optimizer.variables, built):
+        variable.assign(value)
 
 
 def _set_trainable(embedder: keras.Model, freeze_backbone: Optional[bool], freeze_normalization: bool) -> None:
