@@ -8,8 +8,8 @@ beside a bystander face of another ORL person, in three variants:
 * ``centre_small``: the person centred (×0.9), a *larger* bystander (×1.1) at a side;
 * ``side_large``: the person enlarged (×1.15) at a side, a smaller bystander (×0.75) near the centre.
 
-Ours: MTCNN faces (≥ 0.9), the rule picks one, dlib's 5-point predictor (NumPy) in its box →
-dlib's chip → the imported ResNet (``--model``, a ``facenet-tf import-dlib`` directory).
+Ours: MTCNN faces (≥ 0.9), the rule picks one, aligned as the model records (``--model``, a
+``facenet-tf import-dlib`` directory; ``--align-method`` overrides) → the imported ResNet.
 dlib-bin (reference, side by side on the same composites): HOG detector (image upsampled once),
 the largest / most central / first detection, its 5-point predictor → ``get_face_chip`` →
 ``compute_face_descriptor``; no detection: the predictor in the whole image, as
@@ -21,6 +21,7 @@ the composites (class-balanced 10-fold, l2 distance).
 """
 
 import argparse
+import dataclasses
 import glob
 import json
 import os
@@ -96,10 +97,11 @@ def _inside(box_centre, rect):
     return rect[0] <= x <= rect[2] and rect[1] <= y <= rect[3]
 
 
-def ours(images, rects, model):
-    aligner = FaceAligner(AlignConfig(size=150, method="dlib_landmarks", on_failure="resize"))
+def ours(images, rects, model, method=None):
     embedder = Embedder.load(model)
-    detected = [aligner.detect(image) for image in images]
+    recorded = AlignConfig.from_contract(embedder.contract)
+    aligner = FaceAligner(dataclasses.replace(recorded, method=method or recorded.method))
+    detected = [faces for i in range(0, len(images), 16) for faces in aligner.detect_many(images[i:i + 16])]
     out = {"found": [len(f) for f in detected]}
     for rule in FACE_CHOICES.names():
         choose = FACE_CHOICES.get(rule)
@@ -153,11 +155,12 @@ def main() -> None:
     parser.add_argument("--data-dir", default=orl_dir())
     parser.add_argument("--people", default="31-40", help="ORL people evaluated, FIRST-LAST (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--align-method", default=None, help="override the model's recorded alignment method")
     args = parser.parse_args()
     first, last = (int(v) for v in args.people.split("-"))
     images, rects, labels, variants = build(args.data_dir, first, last, args.seed)
     started = time.time()
-    results = {"ours": ours(images, rects, args.model)}
+    results = {"ours": ours(images, rects, args.model, args.align_method)}
     ours_s = time.time() - started
     started = time.time()
     results["dlib-bin"] = dlib_bin(images, rects)
