@@ -76,7 +76,7 @@ def composite(person, bystander, variant, rng):
 
 def build(data_dir, first, last, seed):
     people = [f"s{i}" for i in range(first, last + 1)]
-    everyone = sorted(os.listdir(data_dir), key=lambda n: int(n[1:]))
+    everyone = sorted((n for n in os.listdir(data_dir) if os.path.isdir(os.path.join(data_dir, n))), key=lambda n: int(n[1:]))
     rng = np.random.default_rng(seed)
     images, rects, labels, variants = [], [], [], []
     for variant in VARIANTS:
@@ -149,6 +149,30 @@ def dlib_bin(images, rects):
     return out
 
 
+def report(results, labels, variants, seed):
+    """Print the table; the figures as a flat dict."""
+    figures = {}
+    print(f"{'pipeline':9s} {'rule':10s} " + " ".join(f"{v:>26s}" for v in VARIANTS) + f" {'all':>26s}")
+    print(f"{'':20s} " + " ".join(f"{'correct face / accuracy':>26s}" for _ in range(len(VARIANTS) + 1)))
+    for pipeline, found in results.items():
+        found = dict(found)
+        multi = np.array(found.pop("found"))
+        figures[f"{pipeline}/more_than_one_face"] = int((multi > 1).sum())
+        figures[f"{pipeline}/no_face"] = int((multi == 0).sum())
+        for rule, (correct, vectors) in found.items():
+            cells = []
+            for variant in [*VARIANTS, "all"]:
+                keep = variants == variant if variant != "all" else np.ones(len(labels), bool)
+                acc = verify_labelled(vectors[keep], labels[keep], "l2", seed=seed)[0].accuracy
+                rate = float(correct[keep].mean())
+                figures[f"{pipeline}/{rule}/{variant}"] = {"correct_face": round(rate, 4), "accuracy": round(acc, 4)}
+                cells.append(f"{rate:12.3f} / {acc:.4f}")
+            print(f"{pipeline:9s} {rule:10s} " + " ".join(f"{c:>26s}" for c in cells))
+        print(f"{pipeline}: more than one face in {figures[f'{pipeline}/more_than_one_face']}, "
+              f"none in {figures[f'{pipeline}/no_face']}")
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="an imported dlib model directory (facenet-tf import-dlib)")
@@ -168,25 +192,7 @@ def main() -> None:
     figures = {"images": len(images), "seconds": {"ours": round(ours_s, 1), "dlib-bin": round(dlib_s, 1)}}
     print(f"{len(images)} composites ({len(VARIANTS)} variants x {len(images) // len(VARIANTS)}); "
           f"ours {ours_s:.0f} s, dlib-bin {dlib_s:.0f} s")
-    print(f"{'pipeline':9s} {'rule':10s} " + " ".join(f"{v:>26s}" for v in VARIANTS) + f" {'all':>26s}")
-    print(f"{'':20s} " + " ".join(f"{'correct face / accuracy':>26s}" for _ in range(len(VARIANTS) + 1)))
-    for pipeline, found in results.items():
-        multi = np.array(found["found"])
-        figures[f"{pipeline}/more_than_one_face"] = int((multi > 1).sum())
-        figures[f"{pipeline}/no_face"] = int((multi == 0).sum())
-        for rule, (correct, vectors) in found.items():
-            if rule == "found":
-                continue
-            cells = []
-            for variant in [*VARIANTS, "all"]:
-                keep = variants == variant if variant != "all" else np.ones(len(labels), bool)
-                acc = verify_labelled(vectors[keep], labels[keep], "l2", seed=args.seed)[0].accuracy
-                rate = float(correct[keep].mean())
-                figures[f"{pipeline}/{rule}/{variant}"] = {"correct_face": round(rate, 4), "accuracy": round(acc, 4)}
-                cells.append(f"{rate:12.3f} / {acc:.4f}")
-            print(f"{pipeline:9s} {rule:10s} " + " ".join(f"{c:>26s}" for c in cells))
-        print(f"{pipeline}: more than one face in {figures[f'{pipeline}/more_than_one_face']}, "
-              f"none in {figures[f'{pipeline}/no_face']}")
+    figures.update(report(results, labels, variants, args.seed))
     print(json.dumps(figures, sort_keys=True))
 
 
