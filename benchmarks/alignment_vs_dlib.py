@@ -7,9 +7,9 @@ Per ORL image (grey PGM repeated to RGB), side by side in one run:
   → ``dlib.face_recognition_model_v1`` descriptor.
 * **ours**: MTCNN (``mtcnn`` package, most confident face >= 0.9) →
   :func:`facenet_tf.faces.boxes.dlib_box_from_mtcnn` → :class:`ShapePredictor` (NumPy) →
-  :func:`facenet_tf.pretrained.dlib_chip.get_face_chip` → the imported Keras dlib ResNet.
+  :func:`facenet_tf.faces.chips.get_face_chip` → the imported Keras dlib ResNet.
   Where MTCNN finds nothing, the whole-image box (counted).
-* **today** (for comparison): MTCNN's own landmarks → ``dlib_chip.mtcnn_face_chip`` → Keras ResNet.
+* **today** (for comparison): MTCNN's own landmarks → ``facenet_tf.faces.chips.mtcnn_face_chip`` → Keras ResNet.
 
 Reported: our predictor's points against dlib's on dlib's own boxes (max / mean px); the
 descriptor distance from each method's descriptor to dlib-bin's on the faces both find (issue
@@ -82,7 +82,7 @@ def our_pipeline(images, shape_predictor, resnet):
     from mtcnn import MTCNN
 
     from facenet_tf.faces.boxes import dlib_box_from_mtcnn, whole_image_box
-    from facenet_tf.pretrained import dlib_chip
+    from facenet_tf.faces import chips as dlib_chip
 
     detector = MTCNN()
     detector.detect_faces(images[0])  # warm-up: graph tracing is not per image

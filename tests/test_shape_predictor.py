@@ -266,3 +266,25 @@ def test_subpixel_points_round_to_dlibs(model, orl_dir):
     # The 5-point order: points 0, 1 on the image's right eye, 2, 3 on its left eye, 4 below them.
     assert exact[0, 0] > exact[1, 0] > exact[3, 0] > exact[2, 0]
     assert exact[4, 1] > exact[:4, 1].max()
+
+
+# --------------------------------------------------------------------------- boxes for the predictor
+
+def test_dlib_box_from_mtcnn_and_whole_image_box():
+    from facenet_tf.faces.boxes import MTCNN_TO_DLIB, dlib_box_from_mtcnn, whole_image_box
+
+    x, y, w, h = 10.0, 20.0, 60.0, 78.0  # MTCNN's boxes are taller than wide
+    box = dlib_box_from_mtcnn([x, y, w, h])
+    assert all(isinstance(v, int) for v in box)
+    left, top, right, bottom = box
+    side = MTCNN_TO_DLIB["side_w"] * w + MTCNN_TO_DLIB["side_h"] * h
+    assert abs((right - left) - side) <= 1 and abs((bottom - top) - side) <= 1  # square, like dlib's
+    assert abs((left + right) / 2 - (x + MTCNN_TO_DLIB["cx"] * w)) <= 0.5
+    assert abs((top + bottom) / 2 - (y + MTCNN_TO_DLIB["cy"] * h)) <= 0.5
+    assert top > y  # dlib's box sits lower than MTCNN's (it starts at the brows)
+    for bad in ([1, 2, 3], [0, 0, 0, 10], [0, 0, float("inf"), 10], None):
+        with pytest.raises(FacenetError, match="MTCNN box"):
+            dlib_box_from_mtcnn(bad)
+    assert whole_image_box((112, 92)) == (0, 0, 91, 111) == whole_image_box((112, 92, 3))
+    with pytest.raises(FacenetError):
+        whole_image_box((0, 5))

@@ -7,12 +7,15 @@ give for the same face (:func:`dlib_box_from_mtcnn`).
 
 The mapping was fitted on ORL (``benchmarks/alignment_vs_dlib.py --fit``): dlib's detector
 (image upsampled once, its most confident face) against MTCNN's most confident face (>= 0.9),
-on the 194 faces of people s1–s20 that both find; least squares on the box centre (as a
+on the 199 faces of people s1–s20 that both find; least squares on the box centre (as a
 fraction of MTCNN's width and height) and on the side (a linear function of MTCNN's width and
-height). On the unseen s21–s40 (194 faces) the predictor's points from the mapped box are
+height). On the unseen s21–s40 (189 faces) the predictor's points from the mapped box are
 0.34 px (mean over points) from its points on dlib's own box, against 0.93 px from MTCNN's raw
-box. dlib's detector scans a pyramid of scales 5/6 apart, so its sides are quantised; the
-mapping gives the unquantised side.
+box (benchmarks/RESULTS.md, 2026-12-02). dlib's detector scans a grid of positions (8 HOG
+cells of its pyramid level) and a pyramid of scales about 5/6 apart with five filters of
+different shapes, so its boxes are quantised (on ORL a handful of sides and positions); the
+mapping gives an unquantised box, and where it misses dlib's box the points can differ by a
+pixel.
 """
 
 from __future__ import annotations
