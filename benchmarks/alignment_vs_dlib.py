@@ -14,8 +14,9 @@ Per ORL image (grey PGM repeated to RGB), side by side in one run:
 Reported: our predictor's points against dlib's on dlib's own boxes (max / mean px); the
 descriptor distance from each method's descriptor to dlib-bin's on the faces both find (issue
 21's target: mean <= 0.03), split into ORL s1–s20 (where the box mapping was fitted) and the
-unseen s21–s40; faces found; ms per image. ``--fit`` refits the box mapping on s1–s20 of this
-run and prints it. The last line is one JSON object.
+unseen s21–s40; faces found; ms per image. A control row: our points on dlib's own box but
+not rounded to whole pixels as dlib rounds them (what a sub-pixel move costs). ``--fit``
+refits the box mapping on s1–s20 of this run and prints it. The last line is one JSON object.
 
     python benchmarks/alignment_vs_dlib.py [--stride 2] [--fit]
 """
@@ -120,17 +121,22 @@ def our_pipeline(images, shape_predictor, resnet):
 
 
 def landmarks_on_dlib_boxes(images, reference, shape_predictor):
-    """Our points vs dlib's on dlib's own boxes: (max px, mean px, our ms per face)."""
-    differences, seconds = [], 0.0
+    """Our points vs dlib's on dlib's own boxes: (max px, mean px, our ms per face, chips from
+    the sub-pixel points, i.e. without dlib's rounding to whole pixels; None where dlib found nothing)."""
+    from facenet_tf.faces.chips import get_face_chip
+
+    differences, seconds, subpixel_chips = [], 0.0, []
     for image, box, points in zip(images, reference["boxes"], reference["points"]):
         if box is None:
+            subpixel_chips.append(None)
             continue
         tick = time.perf_counter()
         ours = shape_predictor.predict(image, box)
         seconds += time.perf_counter() - tick
         differences.append(np.abs(ours - points))
+        subpixel_chips.append(get_face_chip(image, shape_predictor.predict(image, box, subpixel=True)))
     differences = np.array(differences)
-    return float(differences.max()), float(differences.mean()), 1000 * seconds / len(differences)
+    return float(differences.max()), float(differences.mean()), 1000 * seconds / len(differences), subpixel_chips
 
 
 def distances(ours, reference, mask):
@@ -172,8 +178,12 @@ def main():
     load_s = time.perf_counter() - tick
     model_path = face_recognition_models.pose_predictor_five_point_model_location()
     reference = dlib_pipeline(dlib, images, model_path, face_recognition_models.face_recognition_model_location())
-    lm_max, lm_mean, our_landmark_ms = landmarks_on_dlib_boxes(images, reference, shape_predictor)
-    ours = our_pipeline(images, shape_predictor, load_dlib_model())
+    lm_max, lm_mean, our_landmark_ms, subpixel_chips = landmarks_on_dlib_boxes(images, reference, shape_predictor)
+    resnet = load_dlib_model()
+    ours = our_pipeline(images, shape_predictor, resnet)
+    found_chips = np.stack([c for c in subpixel_chips if c is not None]).astype(np.float32)
+    it = iter(resnet.predict(found_chips, batch_size=32, verbose=0))
+    subpixel_descriptors = [next(it) if c is not None else None for c in subpixel_chips]
 
     n = len(images)
     dlib_found = np.array([b is not None for b in reference["boxes"]])
@@ -189,6 +199,9 @@ def main():
         "distance_ours": {"all": distances(ours["descriptors"], reference["descriptors"], both),
                           "s1-s20": distances(ours["descriptors"], reference["descriptors"], both & seen),
                           "s21-s40": distances(ours["descriptors"], reference["descriptors"], both & unseen)},
+        "all_points_equal_fraction": round(float(np.mean([np.array_equal(a, b) for a, b, m in zip(
+            ours["points"], reference["points"], both) if m])), 3),
+        "distance_dlib_box_subpixel": {"all": distances(subpixel_descriptors, reference["descriptors"], both)},
         "distance_today": {"all": distances(ours["today_descriptors"], reference["descriptors"], both),
                            "s21-s40": distances(ours["today_descriptors"], reference["descriptors"], both & unseen)},
         "ms_per_image": {
@@ -207,7 +220,8 @@ def main():
     print(f"our predictor on dlib's boxes vs dlib: max {lm_max:.3f} px, mean {lm_mean:.4f} px; "
           f"{our_landmark_ms:.2f} ms/face vs dlib's {result['ms_per_face_landmarks']['dlib']:.2f}")
     print(f"pipeline points (MTCNN box mapped) vs dlib's: mean {result['landmarks_pipeline_vs_dlib_px_mean']} px")
-    for name in ("distance_ours", "distance_today"):
+    print(f"faces whose five points all equal dlib's: {result['all_points_equal_fraction']}")
+    for name in ("distance_ours", "distance_dlib_box_subpixel", "distance_today"):
         for part, figures in result[name].items():
             print(f"{name} [{part}]: {figures}")
     print(f"ms per image: {result['ms_per_image']}")
