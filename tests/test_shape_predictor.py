@@ -25,9 +25,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # --------------------------------------------------------------------------- dlib's format, from its definition
 
 def _int(value: int) -> bytes:
-    """dlib's integer: control byte (0x80 = negative, low nibble = byte count), magnitude little-endian."""
+    """dlib's integer: control byte (0x80 = negative, low nibble = byte count >= 1), magnitude little-endian."""
     magnitude = abs(int(value))
-    raw = magnitude.to_bytes(max(1, (magnitude.bit_length() + 7) // 8), "little") if magnitude else b""
+    raw = magnitude.to_bytes(max(1, (magnitude.bit_length() + 7) // 8), "little")
     return bytes([len(raw) | (0x80 if value < 0 else 0)]) + raw
 
 
@@ -253,6 +253,35 @@ def test_equal_to_dlib_on_orl_faces(dlib, model, model_path, orl_dir):
             assert difference <= 0.01, f"{name} box {box}: ours {ours.tolist()} dlib {theirs.tolist()}"
             worst, count = max(worst, difference), count + 1
     assert detected >= 10 and count >= 60  # the detector found the faces: the boxes are real face boxes
+
+
+def random_model_bytes(seed: int, cascades: int = 3, trees: int = 20, depth: int = 3, pixels: int = 40) -> bytes:
+    """A random cascade in dlib's format (leaves and offsets of face-like size)."""
+    rng = np.random.default_rng(seed)
+    splits = [[[tuple(int(v) for v in rng.integers(0, pixels, 2)) for _ in range(2 ** depth - 1)]
+               for _ in range(trees)] for _ in range(cascades)]
+    thresholds = [[list(rng.normal(0, 30, 2 ** depth - 1)) for _ in range(trees)] for _ in range(cascades)]
+    leaves = [[[rng.normal(0, 0.01, 10) for _ in range(2 ** depth)] for _ in range(trees)] for _ in range(cascades)]
+    anchors = [list(rng.integers(0, 5, pixels)) for _ in range(cascades)]
+    deltas = [[tuple(rng.normal(0, 0.15, 2)) for _ in range(pixels)] for _ in range(cascades)]
+    return serialize(INITIAL, splits, thresholds, leaves, anchors, deltas)
+
+
+def test_random_models_equal_dlib(dlib, tmp_path):
+    """Models written here from dlib's format: dlib-bin reads them and finds our points."""
+    rng = np.random.default_rng(0)
+    for seed in range(3):
+        path = str(tmp_path / f"random{seed}.dat")
+        with open(path, "wb") as handle:
+            handle.write(random_model_bytes(seed))
+        ours, theirs = ShapePredictor.load(path), dlib.shape_predictor(path)
+        for _ in range(10):
+            height, width = (int(v) for v in rng.integers(40, 120, 2))
+            image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+            left, top = (int(v) for v in rng.integers(-10, 30, 2))
+            box = (left, top, left + int(rng.integers(20, 90)), top + int(rng.integers(20, 90)))
+            reference = np.array([[p.x, p.y] for p in theirs(image, dlib.rectangle(*box)).parts()], np.float64)
+            np.testing.assert_array_equal(ours.predict(image, box), reference, err_msg=f"seed {seed} box {box}")
 
 
 def test_subpixel_points_round_to_dlibs(model, orl_dir):
