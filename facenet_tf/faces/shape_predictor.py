@@ -144,85 +144,137 @@ class ShapePredictor:
         Raises:
             FacenetError: a malformed image or box.
         """
-        pixels = _PixelReader(image)
-        left, top, right, bottom = _int_box(box)
-        frame = (float(right - left), float(bottom - top), float(left), float(top))
-        shape = self.initial_shape.copy()
+        return self.predict_many(np.asarray(image), [box], subpixel)[0]
+
+    def predict_many(self, images, boxes: Sequence[Sequence[float]], subpixel: bool = False) -> np.ndarray:
+        """:meth:`predict` for N boxes at once (the faces' trees are walked together).
+
+        Args:
+            images: one image (an array) for all boxes, or a sequence of N images, one per box.
+            boxes: N boxes ``(left, top, right, bottom)`` as in :meth:`predict`.
+            subpixel: as in :meth:`predict`.
+
+        Returns:
+            float64 ``[N, P, 2]``; row i equals ``predict(image_i, boxes[i])``.
+        """
+        boxes = [_int_box(box) for box in _sequence(boxes, "boxes")]
+        if isinstance(images, np.ndarray):
+            pixels = _PixelReader([images], np.zeros(len(boxes), np.int64))
+        else:
+            images = _sequence(images, "images")
+            if len(images) != len(boxes):
+                raise FacenetError(f"predict_many needs one image per box; received {len(images)} images "
+                                   f"and {len(boxes)} boxes")
+            pixels = _PixelReader(images, np.arange(len(boxes)))
+        if not boxes:
+            return np.zeros((0, self.num_parts, 2), np.float64)
+        corners = np.array(boxes, np.float64)
+        scale, origin = corners[:, 2:] - corners[:, :2], corners[:, :2]
+        shape = np.repeat(self.initial_shape[None], len(boxes), axis=0)
         for cascade in range(self.num_cascades):
-            shape = self._apply_forest(cascade, self._feature_pixels(pixels, cascade, shape, frame), shape)
-        points = shape.astype(np.float64) * [frame[0], frame[1]] + [frame[2], frame[3]]
+            shape = self._apply_forest(cascade, self._feature_pixels(pixels, cascade, shape, scale, origin), shape)
+        points = shape.astype(np.float64) * scale[:, None] + origin[:, None]
         if not np.isfinite(points).all():
             raise FacenetError("the shape predictor produced non-finite landmarks; its file is corrupt")
         return points if subpixel else np.floor(points + 0.5)
 
-    def _feature_pixels(self, pixels: "_PixelReader", cascade: int, shape: np.ndarray, frame) -> np.ndarray:
-        """dlib's ``extract_feature_pixel_values``: float32 ``[F]`` grey values, 0 outside the image."""
-        rotation = _similarity_matrix(*self._centred_initial, shape)  # float32 [2, 2]
+    def _feature_pixels(self, pixels: "_PixelReader", cascade: int, shape: np.ndarray, scale, origin) -> np.ndarray:
+        """dlib's ``extract_feature_pixel_values`` per face: float32 ``[N, F]`` grey values, 0 outside."""
+        r00, r01, r10, r11 = _similarity_matrices(*self._centred_initial, shape)  # float32 [N, 1] each
         dx, dy = self._delta_x[cascade], self._delta_y[cascade]
-        anchor = shape[self.anchors[cascade]]
+        anchor = shape[:, self.anchors[cascade]]  # [N, F, 2]
         # float32 as dlib: (m00·dx + m01·dy) + anchor, each product and sum rounded to float;
         # then double into the image (box-normalised → pixels) and dlib's point rounding.
-        x = (rotation[0, 0] * dx + rotation[0, 1] * dy) + anchor[:, 0]
-        y = (rotation[1, 0] * dx + rotation[1, 1] * dy) + anchor[:, 1]
-        x = np.floor(x.astype(np.float64) * frame[0] + frame[2] + 0.5)
-        y = np.floor(y.astype(np.float64) * frame[1] + frame[3] + 0.5)
+        x = (r00 * dx + r01 * dy) + anchor[..., 0]
+        y = (r10 * dx + r11 * dy) + anchor[..., 1]
+        x = np.floor(x.astype(np.float64) * scale[:, :1] + origin[:, :1] + 0.5)
+        y = np.floor(y.astype(np.float64) * scale[:, 1:] + origin[:, 1:] + 0.5)
         return pixels.read(x, y)
 
     def _apply_forest(self, cascade: int, pixels: np.ndarray, shape: np.ndarray) -> np.ndarray:
-        """Walk all trees of a cascade at once; add their leaves to ``shape`` one after the other."""
+        """Walk all trees of a cascade for all faces at once; add the leaves one after the other."""
         first, first_leaf = self._tree_starts
         split_a, split_b = self._split_a[cascade], self._split_b[cascade]
         thresholds = self._thresholds[cascade]
-        node = np.zeros(first.shape, np.int64)
+        faces, features = pixels.shape
+        flat = pixels.reshape(-1)
+        row = (np.arange(faces) * features)[:, None]
+        node = np.zeros((faces, len(first)), np.int64)
         for _ in range(self._depth):
             at = first + node
             # dlib: left child (2i + 1) when pixel[a] - pixel[b] > threshold, else right (2i + 2)
-            node = 2 * node + 1 + (pixels[split_a[at]] - pixels[split_b[at]] <= thresholds[at])
-        total = np.empty((len(node) + 1, shape.size), np.float32)
-        total[0] = shape.reshape(-1)
-        np.take(self._leaves[cascade], first_leaf + node, axis=0, out=total[1:])
-        # Over axis 0 of a C-ordered array numpy adds row after row: dlib's sequential float sum.
-        return np.add.reduce(total, axis=0).reshape(shape.shape)
+            node = 2 * node + 1 + (flat[row + split_a[at]] - flat[row + split_b[at]] <= thresholds[at])
+        total = np.empty((len(first) + 1, faces, shape[0].size), np.float32)
+        total[0] = shape.reshape(faces, -1)
+        total[1:] = np.take(self._leaves[cascade], first_leaf + node, axis=0).transpose(1, 0, 2)
+        # Over axis 0 of a C-ordered 2-D array numpy adds row after row: dlib's sequential float sum.
+        return np.add.reduce(total.reshape(len(total), -1), axis=0).reshape(shape.shape)
 
 
 class _PixelReader:
-    """dlib's pixel lookup: ``img[y][x]`` as grey (``(r + g + b) // 3`` for RGB), 0 outside."""
+    """dlib's pixel lookup: ``img[y][x]`` as grey (``(r + g + b) // 3`` for RGB), 0 outside.
 
-    def __init__(self, image):
-        image = np.asarray(image)
-        if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3))):
-            raise FacenetError(f"expected a uint8 [H, W, 3] RGB or [H, W] grey image; "
-                               f"received {image.dtype} {image.shape}")
-        if image.size == 0:
-            raise FacenetError(f"the image is empty: {image.shape}")
-        self.height, self.width = image.shape[:2]
-        self.channels = 1 if image.ndim == 2 else image.shape[2]
-        self.flat = np.ascontiguousarray(image).reshape(self.height * self.width, self.channels)
+    ``owner[i]`` is the index of face i's image in ``images``.
+    """
+
+    def __init__(self, images, owner: np.ndarray):
+        images = [_checked_image(image) for image in images]
+        channels = {1 if im.ndim == 2 else im.shape[2] for im in images}
+        self.channels = 3 if 3 in channels else 1
+        flats = []
+        for im in images:
+            flat = np.ascontiguousarray(im).reshape(im.shape[0] * im.shape[1], -1)
+            flats.append(np.repeat(flat, 3, axis=1) if flat.shape[1] != self.channels else flat)
+        sizes = np.array([im.shape[0] * im.shape[1] for im in images], np.int64)
+        self.flat = flats[0] if len(flats) == 1 else np.concatenate(flats)
+        self.offset = (np.cumsum(sizes) - sizes)[owner][:, None]
+        self.height = np.array([im.shape[0] for im in images], np.int64)[owner][:, None]
+        self.width = np.array([im.shape[1] for im in images], np.int64)[owner][:, None]
 
     def read(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """float32 grey values at whole-pixel positions ``x``, ``y`` (float arrays)."""
+        """float32 ``[N, F]`` grey values at whole-pixel positions ``x``, ``y`` (float ``[N, F]``)."""
         inside = (x >= 0) & (x <= self.width - 1) & (y >= 0) & (y <= self.height - 1)
-        index = np.where(inside, y * self.width + x, 0).astype(np.int64)
+        index = np.where(inside, self.offset + y * self.width + x, 0).astype(np.int64)
         values = self.flat[index]
-        grey = values[:, 0] if self.channels == 1 else values.sum(axis=1, dtype=np.uint16) // 3
+        grey = values[..., 0] if self.channels == 1 else values.sum(axis=-1, dtype=np.uint16) // 3
         return np.where(inside, grey, 0).astype(np.float32)
 
 
-def _similarity_matrix(centred_source: np.ndarray, norm: float, target: np.ndarray) -> np.ndarray:
-    """The 2×2 part of dlib's ``find_similarity_transform`` (Umeyama, double) cast to float32.
+def _checked_image(image) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3))):
+        raise FacenetError(f"expected a uint8 [H, W, 3] RGB or [H, W] grey image; received {image.dtype} {image.shape}")
+    if image.size == 0:
+        raise FacenetError(f"the image is empty: {image.shape}")
+    return image
+
+
+def _sequence(values, name: str) -> list:
+    try:
+        return list(values)
+    except TypeError:
+        raise FacenetError(f"{name} must be a sequence; received {type(values).__name__}") from None
+
+
+def _similarity_matrices(centred_source: np.ndarray, norm: float, target: np.ndarray):
+    """The 2×2 part of dlib's ``find_similarity_transform`` (Umeyama, double) cast to float32, per face.
 
     For 2-D points the least-squares rotation + uniform scale is closed-form:
     ``[[a, -b], [b, a]]`` with ``a = Σ(s·t)/Σ|s|²`` and ``b = Σ(s×t)/Σ|s|²`` over the centred
     points (``centred_source`` and its ``norm`` = Σ|s|² are the mean shape's, fixed).
+
+    Returns:
+        float32 ``[N, 1]`` each: m00, m01, m10, m11.
     """
-    if norm == 0:
-        return np.eye(2, dtype=np.float32)
     t = target.astype(np.float64)
-    t = t - t.sum(axis=0) / len(t)
-    s = centred_source
-    a = float(np.vdot(s, t)) / norm
-    b = float(s[:, 0] @ t[:, 1] - s[:, 1] @ t[:, 0]) / norm
-    return np.array([[a, -b], [b, a]], np.float32)
+    t = t - t.sum(axis=1, keepdims=True) / t.shape[1]
+    if norm == 0:
+        one, zero = np.ones((len(t), 1), np.float32), np.zeros((len(t), 1), np.float32)
+        return one, zero, zero, one
+    a = (centred_source * t).sum(axis=(1, 2)) / norm
+    b = (centred_source[:, 0] * t[:, :, 1] - centred_source[:, 1] * t[:, :, 0]).sum(axis=1) / norm
+    a, b = a[:, None], b[:, None]
+    return a.astype(np.float32), (-b).astype(np.float32), b.astype(np.float32), a.astype(np.float32)
 
 
 def _int_box(box) -> Tuple[int, int, int, int]:
