@@ -52,7 +52,7 @@ def atomic_path(target: str, is_dir: bool = False) -> Iterator[str]:
         yield tmp
         if is_dir:
             if os.path.exists(target):
-                if not _exchange(tmp, target):
+                if not exchange_dirs(tmp, target):
                     old = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
                     os.rmdir(old)
                     os.rename(target, old)
@@ -71,7 +71,7 @@ def atomic_path(target: str, is_dir: bool = False) -> Iterator[str]:
         raise
 
 
-def _exchange(a: str, b: str) -> bool:
+def exchange_dirs(a: str, b: str) -> bool:
     """Swap two directories in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
 
     Returns False where the call is unavailable; the caller then falls back to two renames,
@@ -148,6 +148,8 @@ def fingerprint_weights(weights) -> str:
 MODEL_FILES = (KERAS_FILE, SAVED_MODEL_DIR, METRICS_FILE, METADATA_FILE)
 _STAGING = ".model-staging"
 _COMPLETE = "COMPLETE"
+#: Every top-level name a model directory's publication creates (its ownership entries).
+MODEL_ENTRIES = MODEL_FILES + (_STAGING, _STAGING + ".lock")
 
 
 @contextlib.contextmanager
@@ -158,22 +160,34 @@ def staged_model_directory(output_dir: str) -> Iterator[str]:
     The staging folder is marked complete before anything in ``output_dir`` changes, and
     :func:`recover_model_directory` finishes an interrupted publication, so a reader of
     ``output_dir`` (every loader calls it first) sees the previous model or the new one,
-    whole, never a mix — also after a kill during the publication.
+    whole, never a mix — also after a kill during the publication. ``output_dir`` is claimed
+    (:func:`facenet_tf.ownership.claim`) unless its record already lists
+    :data:`MODEL_ENTRIES`: a folder of foreign files is refused, a foreign entry never replaced.
+
+    Raises:
+        FacenetError: a foreign folder or entry, or the folder cannot be written (one line
+            naming it and the cause: permission, full disk); the previous model stays.
     """
-    os.makedirs(output_dir, exist_ok=True)
+    from facenet_tf import ownership
+
+    if not all(ownership.owned(output_dir, name) for name in MODEL_ENTRIES):
+        ownership.claim(output_dir, "write_model_directory", MODEL_ENTRIES, flag="model directory")
     recover_model_directory(output_dir)
     stage = os.path.join(output_dir, _STAGING)
-    shutil.rmtree(stage, ignore_errors=True)
-    os.makedirs(stage)
+    shutil.rmtree(stage, ignore_errors=True)  # the project's own (claimed above)
     try:
-        yield stage
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    with open(os.path.join(stage, _COMPLETE), "w") as f:
-        f.write("complete\n")
-        f.flush()
-        os.fsync(f.fileno())
+        os.makedirs(stage)
+        try:
+            yield stage
+            with open(os.path.join(stage, _COMPLETE), "w") as f:
+                f.write("complete\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+    except OSError as err:
+        raise ownership.io_error(output_dir, err) from None
     recover_model_directory(output_dir)
 
 
@@ -181,11 +195,14 @@ def recover_model_directory(output_dir: str) -> None:
     """Finish publishing a complete staged model in ``output_dir``; drop an incomplete one.
 
     Idempotent and safe to repeat after a kill at any point: each file is moved (or, for a
-    directory, swapped) into place, and the staging folder goes last.
+    directory, swapped) into place, and the staging folder goes last. Only a staging folder
+    that the folder's ownership record lists is touched (:mod:`facenet_tf.ownership`).
     """
+    from facenet_tf import ownership
+
     stage = os.path.join(output_dir, _STAGING)
-    if not os.path.isdir(stage):
-        return
+    if not os.path.isdir(stage) or not ownership.owned(output_dir, _STAGING):
+        return  # nothing staged, or a folder the project cannot prove it wrote: left alone
     if not os.path.isfile(os.path.join(stage, _COMPLETE)):
         shutil.rmtree(stage, ignore_errors=True)
         return
@@ -201,7 +218,7 @@ def recover_model_directory(output_dir: str) -> None:
             if not os.path.exists(source):
                 continue  # published before a kill, or not part of this model
             if os.path.isdir(source) and os.path.isdir(target):
-                if not _exchange(source, target):
+                if not exchange_dirs(source, target):
                     old = os.path.join(stage, name + ".old")
                     os.rename(target, old)
                     os.rename(source, target)
