@@ -119,6 +119,39 @@ class Ownership:
     entries: Dict[str, str]
     created_folder: bool
     runs: list
+    pending: tuple = ()
+    committed: bool = False
+    created_now: bool = False
+
+    def commit(self) -> None:
+        """Create the folder if needed and write the record with the claimed entries (once).
+
+        Raises:
+            FacenetError: the folder cannot be created or written (path and cause), or an
+                entry appeared meanwhile that is not the project's.
+        """
+        if self.committed:
+            return
+        if not os.path.isdir(self.root):
+            try:
+                os.makedirs(self.root)
+            except OSError as err:
+                raise io_error(self.root, err, "create") from None
+            self.created_now = True
+        try:
+            self.add(*self.pending)
+            self._write()
+        except FacenetError:
+            self.discard()
+            raise
+        self.committed = True
+
+    def discard(self) -> None:
+        """Remove the folder again if this run created it and it holds only the project's
+        entries (a run that failed before writing anything useful)."""
+        if self.created_now and not self.foreign():
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.committed = False
 
     def owns(self, name: str) -> bool:
         """True if ``name`` (a top-level name) is listed in the record."""
@@ -219,7 +252,7 @@ class Ownership:
 
 
 def claim(root: str, command: str, entries: Sequence[str] = (), *, allow_existing: bool = False,
-          inputs: Iterable[Optional[str]] = (), flag: str = "--output") -> Ownership:
+          inputs: Iterable[Optional[str]] = (), flag: str = "--output", create: bool = True) -> Ownership:
     """Claim the output folder ``root`` for ``command`` (see the module docstring).
 
     Args:
@@ -229,9 +262,12 @@ def claim(root: str, command: str, entries: Sequence[str] = (), *, allow_existin
         allow_existing: write beside the files of a folder facenet_tf did not create.
         inputs: the command's input folders; ``root`` must be apart from each.
         flag: the option named in messages.
+        create: create the folder and write the record now; ``False`` only checks, and
+            :meth:`Ownership.commit` writes them later (so a run refused for another reason
+            leaves nothing behind).
 
     Returns:
-        :class:`Ownership`, its record written.
+        :class:`Ownership`.
 
     Raises:
         FacenetError: an overlap with an input, ``root`` is a file, a foreign non-empty folder
@@ -243,14 +279,8 @@ def claim(root: str, command: str, entries: Sequence[str] = (), *, allow_existin
     if os.path.lexists(root) and not os.path.isdir(root):
         raise FacenetError(f"{flag} {root} is a file; expected a folder")
     record = read_record(root) if os.path.isdir(root) else None
-    created = False
     if not os.path.isdir(root):
         _check_creatable(root, flag)
-        try:
-            os.makedirs(root)
-        except OSError as err:
-            raise io_error(root, err, "create") from None
-        created = True
     elif record is None:
         try:
             existing = sorted(os.listdir(root))
@@ -264,17 +294,16 @@ def claim(root: str, command: str, entries: Sequence[str] = (), *, allow_existin
         own = Ownership(root, command, uuid.uuid4().hex[:12], dict(record["entries"]),
                         bool(record.get("created_folder")), list(record.get("runs") or []))
     else:
-        own = Ownership(root, command, uuid.uuid4().hex[:12], {}, created, [])
+        own = Ownership(root, command, uuid.uuid4().hex[:12], {}, not os.path.isdir(root), [])
     own.runs.append({"command": command, "run_id": own.run_id,
                      "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
-    try:
-        own.add(*entries)
-        if not any(n not in own.entries for n in entries):
-            own._write()
-    except FacenetError:
-        if created:
-            shutil.rmtree(root, ignore_errors=True)  # created just now: holds at most our record
-        raise
+    own.pending = tuple(entries)
+    for name in entries:
+        if name not in own.entries and os.path.lexists(own.path(name)):
+            raise FacenetError(f"{own.path(name)} exists and was not written by facenet-tf {command}: it is never "
+                               "replaced; move it away or choose another output folder")
+    if create:
+        own.commit()
     return own
 
 

@@ -77,7 +77,7 @@ class RunState:
         check_output_dir(output_dir)
         data_dir = (config_dict.get("data") or {}).get("data_dir")
         owner = ownership.claim(output_dir, "train", TRAIN_ENTRIES, allow_existing=allow_existing,
-                                inputs=[data_dir], flag="--output-dir")
+                                inputs=[data_dir], flag="--output-dir", create=False)
         state = cls._decide(output_dir, config_dict, restart)
         state.owner = owner
         return state
@@ -108,6 +108,8 @@ class RunState:
     def start(self) -> None:
         """For a new run: remove an older run's checkpoints and logs (only entries the ownership
         record lists as written by ``train``); mark it running."""
+        if self.owner is not None:
+            self.owner.commit()
         if self.status == "new" and self.owner is not None:
             for name in (CHECKPOINT_DIR, LOG_DIR):
                 try:
