@@ -44,7 +44,7 @@ import numpy as np
 from facenet_tf.artifacts import atomic_path
 from facenet_tf.ownership import claim, io_error
 from facenet_tf.data.catalog import IdentityCatalog, scan_directory
-from facenet_tf.data.manifest import FORMAT, LEGACY_INDEX, MANIFEST_FILE, build_manifest, join
+from facenet_tf.data.manifest import FORMAT, MANIFEST_FILE, build_manifest, check_shards, join
 from facenet_tf.data.reader import MAX_PIXELS, BadImage, encode_files
 from facenet_tf.data.publish import PARTS, Plan, PrepareResult, publish
 from facenet_tf.data.report import REPORT_FILE, SkipReport, StrictError
@@ -229,7 +229,9 @@ def _up_to_date(plan: Plan, output_dir: str) -> Optional[PrepareResult]:
     manifest = current_manifest(output_dir)
     if manifest is None or manifest.get("plan") != plan.id or manifest.get("runner") != LOCAL:
         return None
-    if not all(os.path.isfile(join(output_dir, s["file"])) for s in manifest["shards"]):
+    try:
+        check_shards(manifest, output_dir)
+    except FacenetError:
         return None
     report_path = join(output_dir, REPORT_FILE)
     if not os.path.isfile(report_path):

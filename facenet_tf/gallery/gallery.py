@@ -162,7 +162,8 @@ class Gallery:
         """Add entries, all or none, in one transaction.
 
         Args:
-            names: sequence of ``n`` non-empty strings; a name may repeat (several
+            names: sequence of ``n`` non-empty printable strings (no newline or other control
+                character: a name is printed one per line); a name may repeat (several
                 images of one person) and may already be enrolled.
             embeddings: ``(n, embedding_dim)`` finite numbers, stored as float32;
                 non-zero rows for a cosine gallery.
@@ -188,6 +189,9 @@ class Gallery:
         for i, name in enumerate(names):
             if not isinstance(name, str) or not name.strip():
                 raise FacenetError(f"names[{i}] must be a non-empty string; received {name!r}")
+            if not name.isprintable():
+                raise FacenetError(f"names[{i}] must be printable text (no newline, tab or control character); "
+                                   f"received {name!r}")
         sources = [None] * len(names) if sources is None else list(sources)
         if len(sources) != len(names):
             raise FacenetError(
