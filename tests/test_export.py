@@ -75,15 +75,17 @@ def exported(tmp_path_factory):
     from facenet_tf.artifacts import fingerprint_weights
     from facenet_tf.cli import main
     from facenet_tf.models import ModelConfig, build_embedding_model
-    from facenet_tf.training import write_artifacts
+    from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
+    from facenet_tf.models.writer import write_model_directory
 
     model = build_embedding_model(ModelConfig(image_size=SIZE, embedding_dim=DIM))
     root = tmp_path_factory.mktemp("export")
     run_dir = str(root / "run")
-    metadata = {"format": "facenet_tf/1", "image_size": list(SIZE), "embedding_dim": DIM, "distance": "squared_l2",
-                "thresholds": {"best_accuracy": 0.8, "at_far": 0.6, "far": 1e-3}, "training_data": "test",
-                "fingerprint": fingerprint_weights(model.get_weights())}
-    write_artifacts(model, run_dir, metadata, {})
+    contract = ModelContract(architecture="small_cnn", image_size=SIZE, embedding_dim=DIM,
+                             fingerprint=fingerprint_weights(model.get_weights()),
+                             thresholds=Thresholds(best_accuracy=0.8, at_far=0.6, far=1e-3),
+                             provenance=Provenance(training_data="test"))
+    write_model_directory(model, run_dir, contract, {})
     export_dir = str(root / "export")
     assert main(["export", "--model", run_dir, "--output", export_dir, "--tflite", "all"]) == 0
     return run_dir, export_dir, model

@@ -137,7 +137,8 @@ if kill_after >= 0:
         if len(calls) > kill_after and "model-staging" in a:
             os.kill(os.getpid(), 9)
     os.replace = replace
-write_model_directory(model, sys.argv[1], {"version": float(sys.argv[2])}, {"m": 1})
+from facenet_tf.models.contract import minimal
+write_model_directory(model, sys.argv[1], minimal("t", (4, 4), 3, "v" + sys.argv[2]), {"m": 1})
 """
 
 
@@ -151,7 +152,7 @@ def test_kill_during_final_write_leaves_the_old_or_the_new_model(tmp_path, kill_
     proc = subprocess.run([sys.executable, "-c", KILL_DURING_PUBLISH, out, "2", REPO, str(kill_after)], env=env)
     assert proc.returncode == -signal.SIGKILL
     model, artifact = load_keras(out)  # a reader finishes the interrupted publication first
-    version = artifact.metadata["version"]
+    version = float(artifact.contract.fingerprint[1:])
     assert version in (1.0, 2.0)
     assert all(np.all(w == version) for w in model.get_weights()), "model.keras and metadata.json from one write"
     assert not [f for f in os.listdir(out) if f.startswith(".")]

@@ -101,7 +101,7 @@ def test_orl_train_30_evaluate_10_held_out(orl_dir, tmp_path):
         epochs=2, steps_per_epoch=40, output_dir=out,
     )
     result = train(config, verbose=0)
-    assert result.metadata["validation_identities"] == [f"s{i}" for i in range(31, 41)]
+    assert list(result.contract.provenance.validation_identities) == [f"s{i}" for i in range(31, 41)]
     held_out = tmp_path / "held_out"
     held_out.mkdir()
     for i in range(31, 41):
@@ -249,7 +249,8 @@ def test_config_file_round_trip_and_flags_override(tmp_path):
     import dataclasses
 
     from facenet_tf.cli import build_parser
-    from facenet_tf.cli.train import _leaves, config_from_args, flag_name
+    from facenet_tf import fields
+    from facenet_tf.cli.train import config_from_args
     from facenet_tf.training import TrainConfig, config_from_dict, config_to_dict, load_config, save_config
 
     config = dataclasses.replace(TINY, init_from="somewhere", jit_compile=True,
@@ -271,8 +272,8 @@ def test_config_file_round_trip_and_flags_override(tmp_path):
     assert config_from_args(parser.parse_args(["train", "--no-augment"])).data.augment is None
     # every leaf field of the config has its own flag
     flags = {action.dest for action in parser._subparsers._group_actions[0].choices["train"]._actions}
-    for path, _, _ in _leaves(TrainConfig):
-        assert path in flags, (path, flag_name(path))
+    for path, _, _ in fields.leaves(TrainConfig):
+        assert path in flags, path
 
 
 def test_keep_best_never_ends_below_the_start_and_ties_go_to_training():

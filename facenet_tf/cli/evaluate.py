@@ -51,9 +51,11 @@ def run(args: argparse.Namespace) -> int:
     if report.skipped:
         print(f"skipped: {report.files_skipped} bad files ({', '.join(f'{k} {v}' for k, v in result['skipped'].items())}); "
               "reasons and files are on stderr")
-    if hasattr(embedder, "whole_image"):
-        result["alignment"] = {"aligned": embedder.aligned, "whole_image": embedder.whole_image}
-        print(f"alignment: {embedder.aligned} faces aligned, {embedder.whole_image} used whole (no face detected)")
+    counts = getattr(embedder, "counts", None)
+    if counts is not None:
+        result["alignment"] = {"method": embedder.aligner.config.method, "face": embedder.aligner.config.face,
+                               **counts.to_json_dict()}
+        print(counts.summary())
     print(f"accuracy {result['accuracy']:.4f} ± {result['accuracy_std']:.4f}   AUC {result['auc']:.4f}   "
           f"EER {result['eer']:.4f}   TAR@FAR=1e-3 {result['val_at_far_1e-3']:.4f}   threshold {result['threshold']:.4f}")
     if "one_shot_top1" in result:

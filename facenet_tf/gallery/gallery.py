@@ -26,10 +26,10 @@ import numpy as np
 
 from facenet_tf.distances import DISTANCES
 from facenet_tf.errors import FacenetError, check_choice
-from facenet_tf.gallery.index import EmbeddingIndex, faiss_available, import_faiss
+from facenet_tf.gallery.index import SEARCH_BACKENDS, EmbeddingIndex, faiss_available, import_faiss
 from facenet_tf.gallery.store import GalleryStore
 
-INDEXES = ("auto", "numpy", "faiss")
+INDEXES = ("auto", *SEARCH_BACKENDS.names())
 # Below this many entries a NumPy scan is as fast as faiss and needs no extra install.
 FAISS_AUTO_MIN_ENTRIES = 50_000
 

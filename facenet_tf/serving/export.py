@@ -42,6 +42,7 @@ from facenet_tf.data import images as image_ops
 from facenet_tf.data.catalog import IMAGE_EXTENSIONS
 from facenet_tf.errors import FacenetError, check_choice
 from facenet_tf.ownership import claim, io_error
+from facenet_tf.models.contract import ModelContract, minimal
 from facenet_tf.models.loader import model_image_size
 from facenet_tf.models.writer import require_finite_weights, write_saved_model
 
@@ -153,12 +154,12 @@ class ExportReport:
         return {**self.info, "checks": [c.to_json_dict() for c in self.checks]}
 
 
-def load_keras_model(model: str) -> Tuple[keras.Model, Dict[str, Any], str]:
-    """The Keras model and metadata behind ``model``: any form of :func:`facenet_tf.models.loader.locate`.
+def load_keras_model(model: str) -> Tuple[keras.Model, ModelContract, str]:
+    """The Keras model and contract behind ``model``: any form of :func:`facenet_tf.models.loader.locate`.
 
     Returns:
-        ``(model, metadata, keras_path)``; metadata is the run's ``metadata.json``, or a
-        minimal one (image size, embedding size, fingerprint) when there is none.
+        ``(model, contract, keras_path)``; the contract is the model's ``metadata.json``,
+        or a minimal one (image size, embedding size, fingerprint) when there is none.
 
     Raises:
         FacenetError: no model there, or a ``metadata.json`` whose fingerprint
@@ -167,29 +168,24 @@ def load_keras_model(model: str) -> Tuple[keras.Model, Dict[str, Any], str]:
     from facenet_tf.models.loader import load_keras
 
     keras_model, artifact = load_keras(model)
-    metadata = artifact.metadata
+    contract = artifact.contract
     path = artifact.keras_path or artifact.saved_model_path
     fingerprint = fingerprint_weights(keras_model.get_weights())
-    meta_path = artifact.metadata_path
-    if meta_path:
-        if metadata.get("fingerprint") not in (None, fingerprint):
+    if contract is not None:
+        if contract.fingerprint != fingerprint:
             raise FacenetError(
-                f"{meta_path} has fingerprint {metadata['fingerprint']} but {path} has {fingerprint}: its "
+                f"{artifact.metadata_path} has fingerprint {contract.fingerprint} but {path} has {fingerprint}: its "
                 f"thresholds belong to other weights; re-run training or remove the stale metadata.json"
             )
     else:
         logger.warning("no %s beside %s: exporting without thresholds or training summary", METADATA_FILE, path)
-        metadata = {"format": "facenet_tf/1", "thresholds": None}
-    metadata = {
-        **metadata,
-        "image_size": list(model_image_size(keras_model)),
-        "embedding_dim": int(keras_model.output_shape[-1]),
-        "fingerprint": fingerprint,
-    }
-    return keras_model, metadata, path
+        reference = keras_model(np.zeros((1, *model_image_size(keras_model), 3), np.float32), training=False)
+        contract = minimal(keras_model.name, model_image_size(keras_model), int(keras_model.output_shape[-1]),
+                           fingerprint, normalized=bool(np.allclose(np.linalg.norm(reference), 1.0, atol=MAX_NORM_ERROR)))
+    return keras_model, contract, path
 
 
-def sample_images(metadata: Dict[str, Any], image_size: Tuple[int, int], config: ExportConfig):
+def sample_images(contract: ModelContract, image_size: Tuple[int, int], config: ExportConfig):
     """Calibration and check images for the model.
 
     From ``config.representative_data``, else the training folder named in the metadata
@@ -203,7 +199,7 @@ def sample_images(metadata: Dict[str, Any], image_size: Tuple[int, int], config:
     wanted = config.num_representative + config.num_check
     folder = config.representative_data
     if folder is None:
-        data_dir = ((metadata.get("config") or {}).get("data") or {}).get("data_dir")
+        data_dir = ((contract.provenance.config or {}).get("data") or {}).get("data_dir")
         folder = data_dir if data_dir and os.path.isdir(data_dir) else None
     if folder is not None:
         paths = sorted(
@@ -294,16 +290,16 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig(),
     if variants:
         _require_litert()  # before minutes of conversion, not after
 
-    keras_model, metadata, keras_path = load_keras_model(model)
+    keras_model, contract, keras_path = load_keras_model(model)
     require_finite_weights(keras_model, f"--model {model}")
     image_size = model_image_size(keras_model)
-    calibration, check, data_description = sample_images(metadata, image_size, config)
+    calibration, check, data_description = sample_images(contract, image_size, config)
     reference = keras_model(check.astype(np.float32), training=False).numpy()
     norm = "unit L2 norm" if np.allclose(np.linalg.norm(reference, axis=1), 1.0, atol=MAX_NORM_ERROR) else "not normalised"
 
     try:
         with _staged(owner) as tmp:
-            report = _write_verified(keras_model, tmp, metadata, check, reference, calibration, variants, config,
+            report = _write_verified(keras_model, tmp, contract, check, reference, calibration, variants, config,
                                      keras_path, data_description, image_size, norm, output)
     except OSError as err:
         raise io_error(getattr(err, "filename", None) or output, err) from None
@@ -327,10 +323,10 @@ def _staged(owner):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_verified(keras_model, tmp, metadata, check, reference, calibration, variants, config, keras_path,
+def _write_verified(keras_model, tmp, contract, check, reference, calibration, variants, config, keras_path,
                     data_description, image_size, norm, output) -> "ExportReport":
     """Write and check every artefact in ``tmp``; raise (nothing published) if one fails."""
-    write_saved_model(keras_model, tmp, metadata)
+    write_saved_model(keras_model, tmp, contract)
     checks = _saved_model_checks(tmp, check, reference)
     if variants:
         os.makedirs(os.path.join(tmp, TFLITE_DIR))
@@ -344,16 +340,16 @@ def _write_verified(keras_model, tmp, metadata, check, reference, calibration, v
     report = ExportReport(output, checks, {
         "format": "facenet_tf.export/1",
         "source": os.path.abspath(keras_path),
-        "fingerprint": metadata["fingerprint"],
+        "fingerprint": contract.fingerprint,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
         "check_images": f"{len(check)} of {data_description}",
         "int8_calibration_images": len(calibration) if "int8" in variants else 0,
         "signatures": {
             "serving_default": {"inputs": {"images": f"float32 [N, {image_size[0]}, {image_size[1]}, 3], RGB 0..255"},
-                                "outputs": {"embeddings": f"float32 [N, {metadata['embedding_dim']}], {norm}"}},
+                                "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], {norm}"}},
             "embed_encoded": {"inputs": {"image_bytes": "string [N], encoded JPEG/PNG/GIF/BMP, any size"},
-                              "outputs": {"embeddings": f"float32 [N, {metadata['embedding_dim']}], {norm}"}},
+                              "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], {norm}"}},
         },
         "tflite_io": "every variant: input 'images' float32 [N,H,W,3] RGB 0..255, output 'embeddings' float32 "
                      "[N,D]; int8 has int8 weights and activations except the float32 input standardisation "

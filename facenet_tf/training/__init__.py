@@ -11,9 +11,9 @@
 from facenet_tf.data.config import DataConfig
 from facenet_tf.training.config import STRATEGIES, TrainConfig, config_from_dict, config_to_dict, load_config, save_config
 from facenet_tf.models.writer import write_model_directory as write_artifacts
-from facenet_tf.training.run import PREPROCESSING, TrainResult, build_model, start_model, train
+from facenet_tf.training.run import TrainResult, build_model, start_model, train
 from facenet_tf.training.trainer import TripletTrainer, backbone_layers, build_optimizer
 
-__all__ = ["DataConfig", "PREPROCESSING", "STRATEGIES", "TrainConfig", "TrainResult", "TripletTrainer",
+__all__ = ["DataConfig", "STRATEGIES", "TrainConfig", "TrainResult", "TripletTrainer",
            "backbone_layers", "build_model", "build_optimizer", "config_from_dict", "config_to_dict", "load_config",
            "save_config", "start_model", "train", "write_artifacts"]

@@ -26,13 +26,15 @@ import tensorflow as tf
 from facenet_tf import losses as losses_lib
 from facenet_tf.artifacts import METADATA_FILE, METRICS_FILE, fingerprint_weights
 from facenet_tf.models.writer import write_model_directory
-from facenet_tf.align import AlignConfig
+from facenet_tf.faces.aligner import AlignConfig
 from facenet_tf.training.callbacks import CollapseWarning, EpochBackup, HeldOutVerification, KeepBest, NonFiniteGuard
 from facenet_tf.data.images import parse_image_size
 from facenet_tf.data.sources import training_source
 from facenet_tf.errors import FacenetError
 from facenet_tf.models.embedding import DEFAULT_IMAGE_SIZE, build_embedding_model
-from facenet_tf.models.loader import load_keras, model_image_size
+from facenet_tf.models import contract as contracts
+from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
+from facenet_tf.models.loader import load_keras, model_image_size, read_contract
 from facenet_tf.training.config import TrainConfig, config_to_dict
 from facenet_tf.training.distribute import is_chief, make_strategy
 from facenet_tf.training.state import LOG_DIR, RunState
@@ -43,9 +45,6 @@ from facenet_tf.training.trainer import TripletTrainer, backbone_layers, build_o
 
 logger = logging.getLogger("facenet_tf")
 
-#: Metadata a fine-tuned model keeps from its start model: how consumers must feed it.
-INHERITED_METADATA = ("alignment", "input_contract", "architecture", "pretrained_from")
-PREPROCESSING = "float32 RGB pixels 0..255, resized bilinear (antialiased); per-image standardisation inside the model"
 
 
 @dataclasses.dataclass
@@ -55,7 +54,7 @@ class TrainResult:
     model: keras.Model
     output_dir: str
     metrics: Dict[str, Any]
-    metadata: Dict[str, Any]
+    contract: Optional[ModelContract]
     history: Dict[str, list]
     already_finished: bool = False
 
@@ -65,8 +64,9 @@ def build_model(config: TrainConfig) -> keras.Model:
     return start_model(config)[0]
 
 
-def start_model(config: TrainConfig) -> Tuple[keras.Model, Optional[Dict[str, Any]]]:
-    """The model a run starts from, and the start model's metadata (``None`` when new).
+def start_model(config: TrainConfig) -> Tuple[keras.Model, Optional[ModelContract]]:
+    """The model a run starts from, and the start model's contract (``None`` when new; a
+    minimal one for a start model without ``metadata.json``).
 
     ``init_from`` takes every form of :func:`facenet_tf.models.loader.load_keras`: a model
     directory (also one written by ``import-dlib``), ``.keras`` file, SavedModel directory,
@@ -93,7 +93,8 @@ def start_model(config: TrainConfig) -> Tuple[keras.Model, Optional[Dict[str, An
             f"--init-from model takes {model.input_shape[1]}x{model.input_shape[2]} images; "
             f"image_size is {size[0]}x{size[1]} (leave image_size unset to use the model's)"
         )
-    return model, artifact.metadata
+    return model, artifact.contract or contracts.minimal(
+        model.name, model_image_size(model), int(model.output_shape[-1]), fingerprint_weights(model.get_weights()))
 
 
 def _freeze_normalization(model: keras.Model) -> int:
@@ -170,10 +171,10 @@ def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, 
     config = config.resolved(start_meta)
     image_size = model_image_size(embedder)
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, image_size=image_size))
-    alignment = AlignConfig.from_metadata(start_meta)
+    alignment = AlignConfig.from_contract(start_meta)
     load = None
     if alignment is not None:
-        from facenet_tf.align import FaceAligner, align_files
+        from facenet_tf.faces.aligner import FaceAligner, align_files
 
         aligner = FaceAligner(alignment)
         load = lambda paths: align_files(aligner, paths, image_size)[0]  # noqa: E731
@@ -271,33 +272,40 @@ def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, 
         if keep is not None:
             metrics["validation_start_model"] = keep.start
             metrics["kept_epoch"] = keep.best_epoch
-        thresholds = {"best_accuracy": result.threshold, "at_far": result.threshold_at_far[1e-3], "far": 1e-3}
-    metadata = {
-        **{k: v for k, v in (start_meta or {}).items() if k in INHERITED_METADATA},
-        "format": "facenet_tf/1",
-        "backbone": (start_meta or {}).get("backbone", config.model.backbone),
-        "image_size": list(image_size),
-        "embedding_dim": int(embedder.output_shape[-1]),
-        "distance": config.distance,
-        "margin": config.margin,
-        "loss": config.loss,
-        "preprocessing": (start_meta or {}).get("preprocessing", PREPROCESSING),
-        "thresholds": thresholds,
-        "training_data": source.description,
-        "validation_identities": list(source.validation_names),
-        "fingerprint": fingerprint_weights(embedder.get_weights()),
-        "config": config_to_dict(config),
-    }
+        thresholds = Thresholds(best_accuracy=result.threshold, at_far=result.threshold_at_far[1e-3], far=1e-3)
+    contract = describe_model(embedder, config, start_meta, source, thresholds)
     if source.skipped is not None:
         metrics["skipped"] = source.skipped.counts()
     if chief:
-        write_model_directory(embedder, output_dir, metadata, metrics)
+        write_model_directory(embedder, output_dir, contract, metrics)
         if source.skipped is not None:
             source.skipped.write(os.path.join(output_dir, SKIPPED_FILE))
         run_state.finish()
     else:
         shutil.rmtree(output_dir, ignore_errors=True)
-    return TrainResult(embedder, config.output_dir, metrics, metadata, history)
+    return TrainResult(embedder, config.output_dir, metrics, contract, history)
+
+
+def describe_model(embedder: keras.Model, config: TrainConfig, start: Optional[ModelContract], source,
+                   thresholds: Optional[Thresholds]) -> ModelContract:
+    """The trained model's contract: a fine-tuned model keeps how its start model is fed
+    (architecture, alignment, input contract, preprocessing, provenance of its weights)."""
+    new = ModelContract(
+        architecture=config.model.backbone,
+        image_size=model_image_size(embedder),
+        embedding_dim=int(embedder.output_shape[-1]),
+        fingerprint=fingerprint_weights(embedder.get_weights()),
+        normalized=True,
+    )
+    base = start or new
+    return base.inherit(
+        fingerprint=new.fingerprint, distance=config.distance, margin=config.margin, loss=config.loss,
+        thresholds=thresholds,
+        provenance=Provenance(training_data=source.description,
+                              validation_identities=tuple(source.validation_names),
+                              pretrained_from=base.provenance.pretrained_from if start else None,
+                              config=config_to_dict(config)),
+    )
 
 
 def _restore(trainer: TripletTrainer, run_state: RunState) -> None:
@@ -311,7 +319,7 @@ def _finished_result(output_dir: str) -> TrainResult:
 
     logger.info("the run in %s already finished: nothing to do (restart to train again)", output_dir)
     return TrainResult(None, output_dir, read_json(os.path.join(output_dir, METRICS_FILE)),
-                       read_json(os.path.join(output_dir, METADATA_FILE)), {}, already_finished=True)
+                       read_contract(os.path.join(output_dir, METADATA_FILE)), {}, already_finished=True)
 
 
 def _optimizer(config: TrainConfig, epochs: int, learning_rate: float) -> keras.optimizers.Optimizer:
