@@ -31,6 +31,7 @@ Remote outputs (``gs://…``) are not claimed: they are written by TensorFlow's 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import errno
@@ -39,7 +40,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from typing import Dict, Iterable, Optional, Sequence
+from typing import Dict, Iterable, Iterator, Optional, Sequence
 
 from facenet_tf.errors import FacenetError
 
@@ -193,6 +194,27 @@ class Ownership:
         except OSError:
             return []
         return sorted(n for n in names if n != OWNER_FILE and n not in self.entries)
+
+    @contextlib.contextmanager
+    def staged(self) -> Iterator[str]:
+        """Yield a new temporary sibling of ``root`` to fill; when the block succeeds, commit the
+        claim and :meth:`publish` the sibling into ``root``; when it fails, remove the sibling
+        (``root`` is unchanged). Environment faults become one line (:func:`io_error`)."""
+        parent = os.path.dirname(self.root)
+        try:
+            os.makedirs(parent, exist_ok=True)
+            tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(self.root)}.tmp-", dir=parent)
+        except OSError as err:
+            raise io_error(parent, err) from None
+        try:
+            yield tmp
+            self.commit()
+            self.publish(tmp)
+        except OSError as err:
+            raise io_error(getattr(err, "filename", None) or self.root, err) from None
+        finally:
+            if os.path.isdir(tmp):
+                shutil.rmtree(tmp, ignore_errors=True)
 
     def publish(self, staged: str) -> None:
         """Move every top-level entry of the folder ``staged`` (a temporary sibling) into

@@ -23,13 +23,10 @@ ever replaced.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import logging
 import os
-import shutil
-import tempfile
 from typing import Any, Dict, List, Optional, Tuple
 
 import keras
@@ -41,7 +38,7 @@ from facenet_tf.artifacts import METADATA_FILE, fingerprint_weights, write_json
 from facenet_tf.data import images as image_ops
 from facenet_tf.data.catalog import IMAGE_EXTENSIONS
 from facenet_tf.errors import FacenetError, check_choice
-from facenet_tf.ownership import claim, io_error
+from facenet_tf.ownership import claim
 from facenet_tf.models.contract import ModelContract, minimal
 from facenet_tf.models.loader import model_image_size
 from facenet_tf.models.writer import require_finite_weights, write_saved_model
@@ -297,30 +294,10 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig(),
     reference = keras_model(check.astype(np.float32), training=False).numpy()
     norm = "unit L2 norm" if np.allclose(np.linalg.norm(reference, axis=1), 1.0, atol=MAX_NORM_ERROR) else "not normalised"
 
-    try:
-        with _staged(owner) as tmp:
-            report = _write_verified(keras_model, tmp, contract, check, reference, calibration, variants, config,
-                                     keras_path, data_description, image_size, norm, output)
-    except OSError as err:
-        raise io_error(getattr(err, "filename", None) or output, err) from None
+    with owner.staged() as tmp:  # published by ownership: only a previous export's own entries are replaced
+        report = _write_verified(keras_model, tmp, contract, check, reference, calibration, variants, config,
+                                 keras_path, data_description, image_size, norm, output)
     return report
-
-
-@contextlib.contextmanager
-def _staged(owner):
-    """A temporary sibling of the output folder to fill; published into it by ownership
-    (:meth:`facenet_tf.ownership.Ownership.publish`: only the previous export's own entries are
-    replaced, a foreign file never) when the block succeeds, removed when it fails."""
-    parent = os.path.dirname(owner.root)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(owner.root)}.tmp-", dir=parent)
-    try:
-        yield tmp
-        owner.commit()
-        owner.publish(tmp)
-    finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _write_verified(keras_model, tmp, contract, check, reference, calibration, variants, config, keras_path,
