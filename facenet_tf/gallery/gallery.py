@@ -186,12 +186,7 @@ class Gallery:
                 f"names and embeddings must have the same length; received {len(names)} "
                 f"names and {len(vectors)} embeddings"
             )
-        for i, name in enumerate(names):
-            if not isinstance(name, str) or not name.strip():
-                raise FacenetError(f"names[{i}] must be a non-empty string; received {name!r}")
-            if not name.isprintable():
-                raise FacenetError(f"names[{i}] must be printable text (no newline, tab or control character); "
-                                   f"received {name!r}")
+        check_names(names)
         sources = [None] * len(names) if sources is None else list(sources)
         if len(sources) != len(names):
             raise FacenetError(
@@ -312,6 +307,17 @@ class Gallery:
             backend = "faiss" if large and faiss_available() else "numpy"
         self._cache = (version, EmbeddingIndex(vectors, self.distance, backend), ids, names)
         return self._cache[1:]
+
+
+def check_names(names) -> None:
+    """Raise :class:`FacenetError` unless every name is a non-empty, printable string (no
+    newline, tab or other control character: names are printed one per line)."""
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            raise FacenetError(f"names[{i}] must be a non-empty string; received {name!r}")
+        if not name.isprintable():
+            raise FacenetError(f"names[{i}] must be printable text (no newline, tab or control character); "
+                               f"received {name!r}")
 
 
 def _check_model(path, meta, model_fingerprint, embedding_dim, distance):
