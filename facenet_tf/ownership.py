@@ -23,8 +23,12 @@ Contract (every writing command: ``train``, ``prepare``, ``align``, ``export``, 
   own with everything in it. Temporary siblings (``.NAME.tmp-*``) are created with unique
   names by :func:`tempfile.mkdtemp`/``mkstemp`` and so can never be a user's file.
 
-A record that lists a name which does not exist yet (a run killed between the record and the
-file) claims nothing that is there; the next run of the command creates it.
+Limits, stated plainly: a name the record lists is the project's from then on — a file the user
+later puts under that very name, or inside a folder entry (``logs/``, ``checkpoints/``), is treated
+as the project's. A record names what was claimed; it is not a signature, and a hand-edited record
+is believed. A command that checks with ``create=False`` writes the record at
+:meth:`Ownership.commit`, just before its first file, so a run refused for another reason first
+leaves nothing behind.
 
 Remote outputs (``gs://…``) are not claimed: they are written by TensorFlow's ``gfile``.
 """
@@ -236,6 +240,7 @@ class Ownership:
         self.add(*names)
         if not self.foreign():
             self._write(os.path.join(staged, OWNER_FILE), {n: c for n, c in self.entries.items() if n not in stale})
+            os.chmod(staged, os.stat(self.root).st_mode & 0o7777)  # the folder keeps its permissions
             if exchange_dirs(staged, self.root):
                 _delete(staged)  # the previous version: nothing but the project's entries
                 self.entries = {n: c for n, c in self.entries.items() if n not in stale}

@@ -266,7 +266,7 @@ def test_a_model_with_non_finite_weights_is_refused_by_every_command(trained_mod
     model.save(bad)
     image = os.path.join(synthetic_dir, sorted(os.listdir(synthetic_dir))[0])
     image = os.path.join(image, sorted(os.listdir(image))[0])
-    for argv in (["verify", "--model", bad, image, image],
+    for argv in (["verify", "--model", bad, "--threshold", "1.0", image, image],
                  ["enroll", "--model", bad, "--gallery", str(tmp_path / "g.db"), "--name", "ada", image],
                  ["evaluate", "--model", bad, "--data-dir", synthetic_dir],
                  ["export", "--model", bad, "--output", str(tmp_path / "ex")],
