@@ -235,8 +235,11 @@ def staged_model_directory(output_dir: str) -> Iterator[str]:
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
-    except OSError as err:
-        raise ownership.io_error(output_dir, err) from None
+    except Exception as err:  # noqa: BLE001 - environment faults (OS or TensorFlow's) become one line
+        fault = ownership.environment_error(err, output_dir)
+        if fault is None:
+            raise
+        raise fault from None
     recover_model_directory(output_dir)
 
 

@@ -76,6 +76,24 @@ def io_error(path: str, err: OSError, doing: str = "write") -> FacenetError:
     return FacenetError(f"cannot {doing} {path}: {cause}")
 
 
+#: Causes, as the OS and TensorFlow's file system word them, of an environment fault.
+_CAUSES = (("No space left on device", "no space left on the device"), ("Permission denied", "permission denied"),
+           ("Read-only file system", "read-only file system"), ("Disk quota exceeded", "disk quota exceeded"))
+
+
+def environment_error(err: BaseException, path: str) -> Optional[FacenetError]:
+    """The one-line :class:`FacenetError` for an environment fault raised while writing ``path``
+    (an :class:`OSError`, or a library error such as TensorFlow's whose message names the OS
+    cause); ``None`` when ``err`` is something else."""
+    if isinstance(err, OSError):
+        return io_error(getattr(err, "filename", None) or path, err)
+    text = str(getattr(err, "message", None) or err)
+    for needle, cause in _CAUSES:
+        if needle in text:
+            return FacenetError(f"cannot write {path}: {cause}")
+    return None
+
+
 def check_disjoint(output: str, inputs: Iterable[Optional[str]], flag: str = "--output") -> None:
     """Raise unless ``output`` and every input folder are apart (neither equal nor nested).
 
@@ -214,8 +232,11 @@ class Ownership:
             yield tmp
             self.commit()
             self.publish(tmp)
-        except OSError as err:
-            raise io_error(getattr(err, "filename", None) or self.root, err) from None
+        except Exception as err:  # noqa: BLE001 - environment faults become one line, the rest passes
+            fault = environment_error(err, self.root)
+            if fault is None:
+                raise
+            raise fault from None
         finally:
             if os.path.isdir(tmp):
                 shutil.rmtree(tmp, ignore_errors=True)

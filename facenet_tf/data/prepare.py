@@ -42,7 +42,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from facenet_tf.artifacts import atomic_path
-from facenet_tf.ownership import claim, io_error
+from facenet_tf.ownership import claim, environment_error
 from facenet_tf.data.catalog import IdentityCatalog, scan_directory
 from facenet_tf.data.manifest import FORMAT, MANIFEST_FILE, build_manifest, check_shards, join
 from facenet_tf.data.reader import MAX_PIXELS, BadImage, encode_files
@@ -189,10 +189,11 @@ def prepare_catalog(catalog: IdentityCatalog, output_dir: str, config: PrepareCo
             result = run_beam(make_plan(catalog, config, "beam"), output_dir, config, report, owner=owner)
         else:
             result = _run_local(make_plan(catalog, config, LOCAL), output_dir, config, report, progress, owner)
-    except OSError as err:
-        raise io_error(getattr(err, "filename", None) or output_dir, err) from None
-    except Exception as err:  # TensorFlow's file errors (tf.errors.OpError) on a full or read-only disk
-        raise _file_error(err, output_dir) from None
+    except Exception as err:  # noqa: BLE001 - OS or TensorFlow file errors on a full or read-only disk
+        fault = environment_error(err, output_dir)
+        if fault is None:
+            raise
+        raise fault from None
     result.report.log(logger, "prepare")
     return result
 
@@ -204,15 +205,6 @@ def _claim(output_dir: str, data_dir: Optional[str], allow_existing: bool):
         return None
     return claim(output_dir, "prepare", (MANIFEST_FILE, REPORT_FILE), allow_existing=allow_existing,
                  inputs=[data_dir], create=False)
-
-
-def _file_error(err: Exception, output_dir: str) -> Exception:
-    """A one-line :class:`FacenetError` for TensorFlow's file errors; anything else unchanged."""
-    import tensorflow as tf
-
-    if isinstance(err, tf.errors.OpError):
-        return FacenetError(f"cannot write {output_dir}: {(err.message or str(err)).strip().splitlines()[0]}")
-    return err
 
 
 def current_manifest(output_dir: str) -> Optional[Dict[str, Any]]:
