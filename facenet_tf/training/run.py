@@ -104,7 +104,8 @@ class RunCallbacks:
     keep: Optional[KeepBest] = None
 
 
-def train(config: TrainConfig, verbose: int = 1, restart: bool = False) -> TrainResult:
+def train(config: TrainConfig, verbose: int = 1, restart: bool = False,
+          allow_existing_files: bool = False) -> TrainResult:
     """Run one training job end to end, resuming it when a killed run left a checkpoint.
 
     The output directory keeps the run's state (:mod:`facenet_tf.training.state`): the same
@@ -120,6 +121,8 @@ def train(config: TrainConfig, verbose: int = 1, restart: bool = False) -> Train
         config: the run's :class:`TrainConfig`.
         verbose: Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
         restart: start over even if the output directory holds this run.
+        allow_existing_files: write beside the files of an output directory facenet_tf did
+            not create (never touching them; :mod:`facenet_tf.ownership`).
 
     Returns:
         :class:`TrainResult`.
@@ -132,7 +135,7 @@ def train(config: TrainConfig, verbose: int = 1, restart: bool = False) -> Train
     chief = is_chief(strategy)
     # Every worker runs the same steps; only the chief writes to the output directory.
     output_dir = config.output_dir if chief else tempfile.mkdtemp(prefix="facenet_tf_worker_")
-    run_state = RunState.open(output_dir, config_to_dict(config), restart)
+    run_state = RunState.open(output_dir, config_to_dict(config), restart, allow_existing_files)
     if run_state.status == "finished":
         return _finished_result(output_dir)
     replicas = strategy.num_replicas_in_sync
