@@ -34,6 +34,7 @@ import tensorflow as tf  # noqa: E402
 
 from facenet_tf.serving import tflite as tflite_lib  # noqa: E402
 from facenet_tf.artifacts import METADATA_FILE, fingerprint_weights, write_json  # noqa: E402
+from facenet_tf.models.contract import ModelContract, Provenance  # noqa: E402
 from facenet_tf.serving.export import ExportConfig, export_model  # noqa: E402
 from facenet_tf.models import ModelConfig, build_embedding_model  # noqa: E402
 
@@ -83,11 +84,9 @@ def measure(backbone, size, dim, repeats, threads, workdir):
     run_dir = os.path.join(workdir, backbone)
     os.makedirs(run_dir)
     model.save(os.path.join(run_dir, "model.keras"))
-    write_json(os.path.join(run_dir, METADATA_FILE), {
-        "format": "facenet_tf/1", "backbone": backbone, "image_size": list(size), "embedding_dim": dim,
-        "distance": "squared_l2", "thresholds": None, "training_data": "none (random weights)",
-        "fingerprint": fingerprint_weights(model.get_weights()),
-    })
+    write_json(os.path.join(run_dir, METADATA_FILE), ModelContract(
+        architecture=backbone, image_size=size, embedding_dim=dim, fingerprint=fingerprint_weights(model.get_weights()),
+        provenance=Provenance(training_data="none (random weights)")).to_json())
     out = os.path.join(workdir, f"{backbone}_export")
     start = time.perf_counter()
     report = export_model(run_dir, out, ExportConfig(tflite=("all",), int8_min_cosine=1e-6))

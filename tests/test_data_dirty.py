@@ -218,7 +218,8 @@ def test_a_bad_pgm_is_named_in_the_report_and_the_strict_error(orl_style, tmp_pa
 
 def test_align_skips_bad_files_and_lists_them(orl_dir, tmp_path, caplog):
     pytest.importorskip("mtcnn")
-    from facenet_tf.align import AlignConfig, align_directory
+    from facenet_tf.faces.aligner import AlignConfig
+    from facenet_tf.faces.folder import align_directory
     from facenet_tf.errors import FacenetError
 
     src = tmp_path / "src"

@@ -56,7 +56,7 @@ def test_train_two_steps_through_the_service(service, shards, tmp_path):
                          epochs=1, steps_per_epoch=2, warmup_steps=1)
     result = train(config, verbose=0)
     assert np.isfinite(result.metrics["final_loss"]) and result.metrics["num_train_images"] == 48
-    assert "via tf.data service grpc://127.0.0.1:" in result.metadata["training_data"]
+    assert "via tf.data service grpc://127.0.0.1:" in result.contract.provenance.training_data
     assert os.path.isfile(tmp_path / "out" / "model.keras")
 
 

@@ -81,3 +81,21 @@ def test_export_of_imported_model_serves_in_a_fresh_process(dlib_dir, orl_dir, t
     assert proc.returncode == 0, proc.stderr[-2000:]
     pixel_diff, encoded_diff = map(float, proc.stdout.split())
     assert pixel_diff <= 1e-4 and encoded_diff <= 1e-4
+
+
+@pytest.mark.parametrize("form", ["", "saved_model", "model.keras"])
+def test_every_form_of_the_imported_model_loads_trainable_and_exports(dlib_dir, tmp_path, form):
+    """The contract names the dlib architecture: the directory, its saved_model/ and its
+    .keras file all give the same trainable network (train --init-from) and export."""
+    from facenet_tf.models.loader import load_keras
+    from facenet_tf.serving.export import ExportConfig, export_model
+
+    path = os.path.join(dlib_dir, form) if form else dlib_dir
+    model, artifact = load_keras(path, what="--init-from")
+    assert artifact.contract.architecture == "dlib_resnet_v1" and not artifact.contract.normalized
+    reference, _ = load_keras(os.path.join(dlib_dir, "model.keras"))
+    x = np.random.default_rng(1).uniform(0, 255, (2, 150, 150, 3)).astype("float32")
+    assert np.abs(model(x).numpy() - reference(x).numpy()).max() <= 1e-5
+    assert model.trainable_weights
+    report = export_model(path, str(tmp_path / "export"), ExportConfig(num_check=2, num_representative=2))
+    assert all(c.passed for c in report.checks), report.checks

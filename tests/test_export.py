@@ -60,6 +60,11 @@ mixed = bytes_fn(image_bytes=tf.stack([data for data, _ in cases.values()]))["em
 out["diffs"] = diffs
 out["batch_vs_single"] = float(np.abs(mixed - np.stack(batch)).max())
 out["max_norm_error"] = float(np.abs(np.concatenate(norms) - 1).max())
+x = tf.constant(np.stack([exact, exact[:, ::-1]]), tf.float32)  # TTA: mean of image and mirror, unit norm
+mean = (pixels_fn(images=x)["embeddings"].numpy() + pixels_fn(images=x[:, :, ::-1])["embeddings"].numpy()) / 2
+flip = loaded.signatures["embed_flip"](images=x)["embeddings"].numpy()
+out["flip_diff"] = float(np.abs(flip - mean / np.linalg.norm(mean, axis=1, keepdims=True)).max())
+out["flip_mirror_diff"] = float(np.abs(flip[0] - flip[1]).max())
 print("RESULT " + json.dumps(out))
 """
 
@@ -75,15 +80,17 @@ def exported(tmp_path_factory):
     from facenet_tf.artifacts import fingerprint_weights
     from facenet_tf.cli import main
     from facenet_tf.models import ModelConfig, build_embedding_model
-    from facenet_tf.training import write_artifacts
+    from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
+    from facenet_tf.models.writer import write_model_directory
 
     model = build_embedding_model(ModelConfig(image_size=SIZE, embedding_dim=DIM))
     root = tmp_path_factory.mktemp("export")
     run_dir = str(root / "run")
-    metadata = {"format": "facenet_tf/1", "image_size": list(SIZE), "embedding_dim": DIM, "distance": "squared_l2",
-                "thresholds": {"best_accuracy": 0.8, "at_far": 0.6, "far": 1e-3}, "training_data": "test",
-                "fingerprint": fingerprint_weights(model.get_weights())}
-    write_artifacts(model, run_dir, metadata, {})
+    contract = ModelContract(architecture="small_cnn", image_size=SIZE, embedding_dim=DIM,
+                             fingerprint=fingerprint_weights(model.get_weights()),
+                             thresholds=Thresholds(best_accuracy=0.8, at_far=0.6, far=1e-3),
+                             provenance=Provenance(training_data="test"))
+    write_model_directory(model, run_dir, contract, {})
     export_dir = str(root / "export")
     assert main(["export", "--model", run_dir, "--output", export_dir, "--tflite", "all"]) == 0
     return run_dir, export_dir, model
@@ -105,7 +112,7 @@ def test_layout_metadata_and_report(exported):
     with open(os.path.join(export_dir, "export.json")) as f:
         report = json.load(f)
     names = [c["name"] for c in report["checks"]]
-    assert names == ["saved_model:serving_default", "saved_model:embed_encoded (PNG)",
+    assert names == ["saved_model:serving_default", "saved_model:embed_encoded (PNG)", "saved_model:embed_flip (TTA)",
                      "tflite:float32", "tflite:float16", "tflite:dynamic", "tflite:int8"]
     assert all(c["passed"] for c in report["checks"])
     assert sorted(os.listdir(os.path.join(export_dir, "tflite"))) == [
@@ -130,6 +137,8 @@ def test_signatures_and_encoded_bytes_in_fresh_process(exported, tmp_path):
         assert diff <= 1e-4, (case, diff)
     assert result["batch_vs_single"] <= 1e-4
     assert result["max_norm_error"] <= 1e-4
+    assert result["signatures"]["embed_flip"] == result["signatures"]["serving_default"]
+    assert result["flip_diff"] <= 1e-5 and result["flip_mirror_diff"] <= 1e-5
 
 
 def test_saved_model_cli_show_all_parses(exported):

@@ -35,7 +35,7 @@ def orl_model(orl_dir, tmp_path_factory):
         model=ModelConfig(image_size=(48, 40), embedding_dim=64),
         epochs=2, steps_per_epoch=30, warmup_steps=10, output_dir=out,
     ), verbose=0)
-    assert result.metadata["validation_identities"] == HELD_OUT  # never trained on
+    assert list(result.contract.provenance.validation_identities) == HELD_OUT  # never trained on
     return out
 
 

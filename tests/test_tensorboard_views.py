@@ -86,7 +86,7 @@ def test_projector_config_is_loadable(run):
     with open(os.path.join(run_dir, view.metadata_path)) as f:
         rows = f.read().splitlines()
     assert len(rows) == len(embeddings)
-    assert rows == [name for name in result.metadata["validation_identities"] for _ in range(4)]
+    assert rows == [name for name in list(result.contract.provenance.validation_identities) for _ in range(4)]
     sprite = Image.open(os.path.join(run_dir, view.sprite.image_path))
     w, h = view.sprite.single_image_dim
     side = math.ceil(math.sqrt(len(embeddings)))

@@ -11,32 +11,26 @@ import dataclasses
 import keras
 from keras import ops
 
+from facenet_tf.fields import setting
+
 
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
     """Augmentation strengths; 0 disables a transform.
 
-    Attributes:
-        flip: random horizontal mirror (faces are near-symmetric).
-        shift: max translation, fraction of height/width.
-        rotation_degrees: max rotation either way.
-        zoom: max zoom in/out, fraction.
-        brightness: max brightness change, fraction of the 0..255 range.
-        contrast: max contrast factor change.
-        gamma: max ``|log γ|`` of a random gamma curve ``255·(x/255)^γ`` (exposure and
-            camera response differ between photos in ways a linear change does not cover).
-        erasing: probability scale of random erasing (a random patch replaced by noise,
-            Zhong et al. 2017): the embedding must not hang on any one part of the face.
+    Each field's help and range is its :func:`~facenet_tf.fields.setting`.
     """
 
-    flip: bool = True
-    shift: float = 0.06
-    rotation_degrees: float = 8.0
-    zoom: float = 0.08
-    brightness: float = 0.15
-    contrast: float = 0.3
-    gamma: float = 0.0
-    erasing: float = 0.0
+    flip: bool = setting(True, "random horizontal mirror (faces are near-symmetric)")
+    shift: float = setting(0.06, "max translation, fraction of height/width", low=0.0, high=0.5)
+    rotation_degrees: float = setting(8.0, "max rotation either way, degrees", low=0.0, high=180.0)
+    zoom: float = setting(0.08, "max zoom in/out, fraction", low=0.0, high=0.9)
+    brightness: float = setting(0.15, "max brightness change, fraction of the 0..255 range", low=0.0, high=1.0)
+    contrast: float = setting(0.3, "max contrast factor change", low=0.0, high=1.0)
+    gamma: float = setting(0.0, "max |log gamma| of a random gamma curve 255*(x/255)^gamma (0: off)",
+                           low=0.0, high=3.0)
+    erasing: float = setting(0.0, "probability scale of random erasing (a random patch replaced by noise; 0: off)",
+                             low=0.0, high=1.0)
 
 
 def build_augmenter(config: AugmentConfig, seed: int = 0) -> keras.Sequential:

@@ -105,7 +105,7 @@ def list_remote(root: str) -> IdentityCatalog:
     return IdentityCatalog(tuple(files), np.asarray(labels, np.int32), tuple(names), root)
 
 
-def run_beam(plan, output_dir: str, config, report: SkipReport):
+def run_beam(plan, output_dir: str, config, report: SkipReport, owner=None):
     """Run the prepare pipeline of ``plan`` on ``config.runner`` and publish the result.
 
     Returns:
@@ -125,10 +125,16 @@ def run_beam(plan, output_dir: str, config, report: SkipReport):
     gfile = tf.io.gfile
     work = join(output_dir, plan.data_dir)
     created = not gfile.exists(output_dir)
+    if owner is not None:  # a local folder: claimed, the data folder recorded before it is written
+        owner.commit()
+        owner.add(plan.data_dir)
 
     def discard():
         gfile.rmtree(work)
-        if created and not gfile.listdir(output_dir):
+        if owner is not None:
+            owner.remove(plan.data_dir, release=True)
+            owner.discard()
+        elif created and not gfile.listdir(output_dir):
             gfile.rmtree(output_dir)
 
     if gfile.exists(work):
@@ -183,5 +189,5 @@ def run_beam(plan, output_dir: str, config, report: SkipReport):
         gfile.remove(name)
     manifest = build_manifest(plan=plan.id, runner=config.runner, source=plan.source, transform=plan.transform,
                               names=plan.names, shards=shards, min_images=config.min_images, report=report)
-    publish(output_dir, manifest, report, plan)
+    publish(output_dir, manifest, report, plan, owner)
     return PrepareResult(output_dir, manifest, report, written=num_shards)

@@ -12,22 +12,27 @@ machine. Images may sit in sub-folders of an identity folder (``Alice/2019/001.j
 follows symbolic links but survives loops and unreadable folders: they are skipped and recorded
 in a :class:`~facenet_tf.data.report.SkipReport`, as are dangling links. :func:`check_catalog`
 then decodes every image once with the one reader (:mod:`facenet_tf.data.reader`) and leaves out
-the files it refuses and the identities left with too few images.
+the files it refuses and the identities left with too few images. Identity folders are
+de-duplicated by real path: a link to another identity's folder is the same identity, counted once
+(under the name met first, in natural order), with a warning.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import errno
+import logging
 import os
 import re
-from typing import List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
 from facenet_tf.data.reader import MAX_PIXELS, BadImage, check_files
 from facenet_tf.data.report import SkipReport
 from facenet_tf.errors import FacenetError
+
+logger = logging.getLogger("facenet_tf")
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".pgm", ".ppm", ".pnm", ".webp", ".tif", ".tiff")
 
@@ -192,6 +197,7 @@ def scan_directory(root: str, min_images: int = 2, max_identities: Optional[int]
     labels: List[int] = []
     names: List[str] = []
     dropped: List[str] = []
+    seen: Dict[str, str] = {}  # real path of an identity folder -> the name it was first found under
     for entry in entries:
         if entry.name.startswith("."):
             continue
@@ -202,6 +208,12 @@ def scan_directory(root: str, min_images: int = 2, max_identities: Optional[int]
             report.skip(entry.path, "symlink_loop" if err.errno == errno.ELOOP else "unreadable_folder",
                         err.strerror or str(err), kind="folder")
             continue
+        real = os.path.realpath(entry.path)
+        if real in seen:
+            logger.warning("identity folder %s is the same folder as %s (a link): counted once, as %r",
+                           entry.path, os.path.join(root, seen[real]), seen[real])
+            continue
+        seen[real] = entry.name
         files = _images_under(entry.path, report, {(top.st_dev, top.st_ino)})
         if not files:
             continue

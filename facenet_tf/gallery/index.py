@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from facenet_tf import distances as distances_lib
-from facenet_tf.errors import FacenetError, check_choice
-
-BACKENDS = ("numpy", "faiss")
+from facenet_tf.errors import FacenetError
+from facenet_tf.registry import Registry
 
 # Bounds the (queries x gallery rows) distance block, and the temporaries
 # pairwise_distances_numpy makes from it, to a few tens of MB.
@@ -41,6 +40,74 @@ def faiss_available() -> bool:
     return True
 
 
+class NumpySearch:
+    """Exact search by blocks of :func:`facenet_tf.distances.pairwise_distances_numpy`."""
+
+    def __init__(self, embeddings: np.ndarray, distance: str):
+        self.embeddings, self.distance = embeddings, distance
+
+    def search(self, queries: np.ndarray, k: int):
+        q = len(queries)
+        block = max(k, min(_MAX_BLOCK_ROWS, _BLOCK_ELEMENTS // q))
+        best_d = np.empty((q, 0))
+        best_r = np.empty((q, 0), np.int64)
+        for start in range(0, len(self.embeddings), block):
+            d = distances_lib.pairwise_distances_numpy(
+                queries, self.embeddings[start : start + block], metric=self.distance
+            )
+            d = np.asarray(d, dtype=np.float64)
+            rows = np.broadcast_to(np.arange(start, start + d.shape[1]), d.shape)
+            best_d = np.concatenate([best_d, d], axis=1)
+            best_r = np.concatenate([best_r, rows], axis=1)
+            if best_d.shape[1] > k:
+                keep = np.argpartition(best_d, k - 1, axis=1)[:, :k]
+                best_d = np.take_along_axis(best_d, keep, axis=1)
+                best_r = np.take_along_axis(best_r, keep, axis=1)
+        return _sorted(best_d, best_r)
+
+
+class FaissSearch:
+    """faiss flat (exact) index picks the candidates; distances come from the shared definition."""
+
+    def __init__(self, embeddings: np.ndarray, distance: str):
+        faiss = import_faiss()
+        self.embeddings, self.distance = embeddings, distance
+        self._metric = distances_lib.get(distance)
+        dim = embeddings.shape[1]
+        if self._metric.faiss_unit_inner_product:
+            self._index = faiss.IndexFlatIP(dim)
+            self._index.add(distances_lib.unit_rows_numpy(embeddings).astype(np.float32))
+        else:
+            self._index = faiss.IndexFlatL2(dim)
+            self._index.add(embeddings)
+
+    def search(self, queries: np.ndarray, k: int):
+        faiss_queries = queries
+        if self._metric.faiss_unit_inner_product:
+            faiss_queries = distances_lib.unit_rows_numpy(queries).astype(np.float32)
+        _, rows = self._index.search(faiss_queries, k)
+        rows = rows.astype(np.int64)
+        # faiss only picks the candidates: its L2 (||q||² + ||g||² - 2 q·g in float32) and
+        # inner products round differently, so the distances come from the one shared
+        # definition, and thresholds tuned on one backend hold on the other.
+        d = np.empty(rows.shape)
+        step = 64  # (step x step*k) block per call; only its diagonal k-blocks are used
+        for start in range(0, len(queries), step):
+            qs = queries[start : start + step]
+            candidates = self.embeddings[rows[start : start + step].ravel()]
+            block = distances_lib.pairwise_distances_numpy(qs, candidates, metric=self.distance)
+            block = np.asarray(block, dtype=np.float64).reshape(len(qs), len(qs), k)
+            d[start : start + step] = block[np.arange(len(qs)), np.arange(len(qs))]
+        return _sorted(d, rows)
+
+
+#: Search backends: ``(embeddings [n, dim] float32, distance) -> object with search(queries, k)``.
+#: Adding one (an approximate index, say) is one registration here plus its tests.
+SEARCH_BACKENDS = Registry("index", "--index")
+SEARCH_BACKENDS.register("numpy", NumpySearch, help="exact, NumPy blocks")
+SEARCH_BACKENDS.register("faiss", FaissSearch, help="exact, faiss flat index (extra [index])")
+
+
 class EmbeddingIndex:
     """Exact k-nearest-neighbour search over an in-memory ``(n, dim)`` float32 matrix.
 
@@ -51,31 +118,23 @@ class EmbeddingIndex:
         embeddings: ``(n, dim)`` array; kept without a copy if already C-contiguous
             float32.
         distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
-        backend: ``"numpy"`` (default) or ``"faiss"`` (holds its own copy).
+        backend: a name in :data:`SEARCH_BACKENDS`: ``"numpy"`` (default) or ``"faiss"``
+            (holds its own copy).
 
     Raises:
         FacenetError: bad option, not a 2-D array, or faiss asked for but not installed.
     """
 
     def __init__(self, embeddings, distance="squared_l2", backend="numpy"):
-        self._metric = distances_lib.get(distance)
+        distances_lib.get(distance)
         self.distance = distance
-        self.backend = check_choice("backend", backend, BACKENDS)
+        self.backend = SEARCH_BACKENDS.check(backend, "backend")
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         if self.embeddings.ndim != 2:
             raise FacenetError(
                 f"embeddings must have shape (n, dim); received shape {self.embeddings.shape}"
             )
-        self._faiss_index = None
-        if backend == "faiss":
-            faiss = import_faiss()
-            dim = self.embeddings.shape[1]
-            if self._metric.faiss_unit_inner_product:
-                self._faiss_index = faiss.IndexFlatIP(dim)
-                self._faiss_index.add(distances_lib.unit_rows_numpy(self.embeddings).astype(np.float32))
-            else:
-                self._faiss_index = faiss.IndexFlatL2(dim)
-                self._faiss_index.add(self.embeddings)
+        self._searcher = SEARCH_BACKENDS.build(backend, self.embeddings, distance)
 
     def __len__(self):
         return len(self.embeddings)
@@ -95,50 +154,11 @@ class EmbeddingIndex:
         k = min(k, len(self.embeddings))
         if k == 0 or len(queries) == 0:
             return np.empty((len(queries), k)), np.empty((len(queries), k), np.int64)
-        search_chunk = self._faiss_chunk if self._faiss_index is not None else self._numpy_chunk
         parts = [
-            search_chunk(queries[start : start + _QUERY_CHUNK], k)
+            self._searcher.search(queries[start : start + _QUERY_CHUNK], k)
             for start in range(0, len(queries), _QUERY_CHUNK)
         ]
         return np.concatenate([d for d, _ in parts]), np.concatenate([r for _, r in parts])
-
-    def _numpy_chunk(self, queries, k):
-        q = len(queries)
-        block = max(k, min(_MAX_BLOCK_ROWS, _BLOCK_ELEMENTS // q))
-        best_d = np.empty((q, 0))
-        best_r = np.empty((q, 0), np.int64)
-        for start in range(0, len(self.embeddings), block):
-            d = distances_lib.pairwise_distances_numpy(
-                queries, self.embeddings[start : start + block], metric=self.distance
-            )
-            d = np.asarray(d, dtype=np.float64)
-            rows = np.broadcast_to(np.arange(start, start + d.shape[1]), d.shape)
-            best_d = np.concatenate([best_d, d], axis=1)
-            best_r = np.concatenate([best_r, rows], axis=1)
-            if best_d.shape[1] > k:
-                keep = np.argpartition(best_d, k - 1, axis=1)[:, :k]
-                best_d = np.take_along_axis(best_d, keep, axis=1)
-                best_r = np.take_along_axis(best_r, keep, axis=1)
-        return _sorted(best_d, best_r)
-
-    def _faiss_chunk(self, queries, k):
-        faiss_queries = queries
-        if self._metric.faiss_unit_inner_product:
-            faiss_queries = distances_lib.unit_rows_numpy(queries).astype(np.float32)
-        _, rows = self._faiss_index.search(faiss_queries, k)
-        rows = rows.astype(np.int64)
-        # faiss only picks the candidates: its L2 (||q||² + ||g||² - 2 q·g in float32) and
-        # inner products round differently, so the distances come from the one shared
-        # definition, and thresholds tuned on one backend hold on the other.
-        d = np.empty(rows.shape)
-        step = 64  # (step x step*k) block per call; only its diagonal k-blocks are used
-        for start in range(0, len(queries), step):
-            qs = queries[start : start + step]
-            candidates = self.embeddings[rows[start : start + step].ravel()]
-            block = distances_lib.pairwise_distances_numpy(qs, candidates, metric=self.distance)
-            block = np.asarray(block, dtype=np.float64).reshape(len(qs), len(qs), k)
-            d[start : start + step] = block[np.arange(len(qs)), np.arange(len(qs))]
-        return _sorted(d, rows)
 
 
 def _sorted(distances, rows):

@@ -14,21 +14,14 @@ from typing import Optional, Tuple
 import keras
 from keras import layers, ops
 
+from facenet_tf import fields
 from facenet_tf.data.images import parse_image_size
-from facenet_tf.errors import FacenetError, check_choice
+from facenet_tf.errors import FacenetError
+from facenet_tf.fields import setting
+from facenet_tf.models.backbones import BACKBONES
 
-BACKBONES = ("small_cnn", "mobilenet_v2", "inception_resnet_v2")
-#: File names keras.applications gives its ImageNet no-top weights in the Keras cache
-#: (``$KERAS_HOME/models``, default ``~/.keras/models``).
-IMAGENET_FILES = {
-    "mobilenet_v2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
-    "inception_resnet_v2": "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
-}
 #: Input size of a new model when :attr:`ModelConfig.image_size` is ``None``.
 DEFAULT_IMAGE_SIZE = (64, 64)
-#: Upper bound on BatchNormalization momentum of every backbone (see build_embedding_model).
-BN_MOMENTUM = 0.99
-MIN_SIZE = {"small_cnn": 16, "mobilenet_v2": 32, "inception_resnet_v2": 75}
 
 
 @keras.saving.register_keras_serializable(package="facenet_tf")
@@ -52,43 +45,25 @@ class Standardize(layers.Layer):
 class ModelConfig:
     """Architecture of the embedding model.
 
-    Attributes:
-        backbone: one of :data:`BACKBONES`. ``small_cnn`` is fast on CPU; the
-            ``keras.applications`` ones start from random weights unless ``weights`` names
-            a local file.
-        embedding_dim: size of the unit-norm embedding.
-        image_size: ``(H, W)`` input size in pixels; ``None`` = :data:`DEFAULT_IMAGE_SIZE`
-            for a new model, the start model's own size with ``--init-from``.
-        dropout: dropout rate before the embedding layer.
-        weights: optional local Keras weights file for the backbone, or ``"imagenet"`` for
-            keras.applications' ImageNet file in the local Keras cache (see
-            :func:`resolve_backbone_weights`); nothing is ever downloaded.
+    Each field's help, type and range is its :func:`~facenet_tf.fields.setting`. The
+    ``keras.applications`` backbones start from random weights unless ``weights`` names a
+    local file (see :func:`resolve_backbone_weights`); nothing is ever downloaded.
+    ``image_size`` also takes ``"N"`` or ``"HxW"`` text, parsed on construction.
     """
 
-    backbone: str = "small_cnn"
-    embedding_dim: int = 128
-    image_size: Optional[Tuple[int, int]] = None
-    dropout: float = 0.0
-    weights: Optional[str] = None
+    backbone: str = setting("small_cnn", "feature extractor", choices=BACKBONES)
+    embedding_dim: int = setting(128, "size of the unit-norm embedding", low=2, high=4096)
+    image_size: Optional[Tuple[int, int]] = setting(
+        None, "input size in pixels, N or HxW (unset: 64x64 for a new model, the --init-from model's own size)",
+        low=16, high=2048)
+    dropout: float = setting(0.0, "dropout rate before the embedding layer", low=0.0, high=0.95)
+    weights: Optional[str] = setting(
+        None, "local Keras weights file for a keras.applications backbone, or 'imagenet' for the file in "
+              "~/.keras/models", flag="backbone-weights")
 
-
-def _small_cnn(inputs, width: int = 32):
-    """A strided 5x5 stem, then four stages of 3x3 conv + BN + ReLU, halving resolution each.
-
-    About 0.4M parameters and ~70M multiply-adds per 64x64 image at width 32: small
-    enough to train on two CPU cores in minutes.
-    """
-    x = layers.Conv2D(width, 5, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
-    x = layers.BatchNormalization(name="stem_bn")(x)
-    x = layers.Activation("relu", name="stem_relu")(x)
-    for stage, (filters, convs) in enumerate(((width, 2), (width * 2, 2), (width * 4, 2), (width * 8, 1))):
-        if stage:
-            x = layers.MaxPooling2D(2, name=f"stage{stage}_pool")(x)
-        for block in range(convs):
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"stage{stage}_conv{block}")(x)
-            x = layers.BatchNormalization(name=f"stage{stage}_bn{block}")(x)
-            x = layers.Activation("relu", name=f"stage{stage}_relu{block}")(x)
-    return x
+    def __post_init__(self):
+        if isinstance(self.image_size, (str, int)) and not isinstance(self.image_size, bool):
+            object.__setattr__(self, "image_size", parse_image_size(self.image_size))
 
 
 def build_embedding_model(config: ModelConfig = ModelConfig()) -> keras.Model:
@@ -105,39 +80,27 @@ def build_embedding_model(config: ModelConfig = ModelConfig()) -> keras.Model:
         FacenetError: unknown backbone, too small an image for it, bad embedding size, or
             a ``weights`` file that does not exist.
     """
-    check_choice("backbone", config.backbone, BACKBONES)
-    size = parse_image_size(config.image_size or DEFAULT_IMAGE_SIZE)
-    if min(size) < MIN_SIZE[config.backbone]:
+    fields.validate(config)
+    backbone = BACKBONES.get(config.backbone)
+    size = config.image_size or DEFAULT_IMAGE_SIZE
+    if min(size) < backbone.min_size:
         raise FacenetError(
-            f"backbone {config.backbone!r} needs images of at least {MIN_SIZE[config.backbone]} pixels; "
+            f"backbone {config.backbone!r} needs images of at least {backbone.min_size} pixels; "
             f"image_size is {size[0]}x{size[1]}"
         )
-    if config.embedding_dim < 2:
-        raise FacenetError(f"embedding_dim must be >= 2; received {config.embedding_dim}")
     weights = resolve_backbone_weights(config.backbone, config.weights)
     inputs = keras.Input((*size, 3), dtype="float32", name="images")
     x = Standardize(name="standardize")(inputs)
-    if config.backbone == "small_cnn":
-        features = _small_cnn(x)
-    else:
-        app = {
-            "mobilenet_v2": keras.applications.MobileNetV2,
-            "inception_resnet_v2": keras.applications.InceptionResNetV2,
-        }[config.backbone]
-        backbone = app(include_top=False, weights=None, input_shape=(*size, 3))
-        for layer in backbone.layers:
-            # MobileNetV2's BatchNormalization averages its statistics over ~1000 steps
-            # (momentum 0.999): after a run of a few hundred steps, inference would still use
-            # the initial mean 0 / variance 1 and embed every face alike. 0.99 (~100 steps) is
-            # Keras' default and what small_cnn uses.
-            if isinstance(layer, layers.BatchNormalization):
-                layer.momentum = min(layer.momentum, BN_MOMENTUM)
+    features = backbone.build(x, size)
+    if isinstance(features, keras.Model):
         if weights is not None:
             try:
-                backbone.load_weights(weights)
+                features.load_weights(weights)
             except Exception as err:  # noqa: BLE001 - any mismatch is a wrong user file
                 raise FacenetError(f"cannot load backbone weights {weights!r}: {err}") from None
-        features = backbone(x)
+        features = features(x)
+    elif weights is not None:
+        raise FacenetError(f"backbone {config.backbone!r} takes no weights file; leave weights unset")
     x = layers.GlobalAveragePooling2D(name="pool")(features)
     if config.dropout:
         x = layers.Dropout(config.dropout, name="dropout")(x)
@@ -160,14 +123,16 @@ def resolve_backbone_weights(backbone: str, weights: Optional[str]) -> Optional[
     if weights is None:
         return None
     if weights == "imagenet":
-        if backbone not in IMAGENET_FILES:
-            raise FacenetError(f"backbone {backbone!r} has no ImageNet weights; use one of {', '.join(IMAGENET_FILES)}")
+        file = BACKBONES.get(backbone).imagenet_file
+        if file is None:
+            with_files = [e.name for e in BACKBONES.entries() if e.value.imagenet_file]
+            raise FacenetError(f"backbone {backbone!r} has no ImageNet weights; use one of {', '.join(with_files)}")
         cache = os.path.join(os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras")), "models")
-        path = os.path.join(cache, IMAGENET_FILES[backbone])
+        path = os.path.join(cache, file)
         if not os.path.isfile(path):
             raise FacenetError(
                 f"ImageNet weights for {backbone} not found at {path}: facenet_tf never downloads; copy "
-                f"{IMAGENET_FILES[backbone]} (the file keras.applications downloads) there, or pass its path"
+                f"{file} (the file keras.applications downloads) there, or pass its path"
             )
         return path
     if not os.path.isfile(weights):

@@ -12,22 +12,27 @@ Every command that takes a model (``evaluate``, ``export``, ``enroll``, ``identi
 
 :func:`locate` finds the artefact, :func:`load_keras` gives a trainable Keras model,
 :func:`load_serving` a callable for embedding. Nothing is downloaded, ever. Importers of
-foreign weights (:mod:`facenet_tf.pretrained`) write a model directory and are then loaded
-like any other model.
+foreign weights (:data:`facenet_tf.models.importers.IMPORTERS`) write a model directory and
+are then loaded like any other model; the architecture their contract names tells the
+loader which importer's Keras layers to register, so this module imports none of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 import warnings
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 
-from facenet_tf.artifacts import (KERAS_FILE, METADATA_FILE, SAVED_MODEL_DIR, fingerprint_weights, read_json,
-                                  recover_model_directory, sha256_files)
+from facenet_tf.artifacts import (KERAS_FILE, METADATA_FILE, SAVED_MODEL_DIR, check_loaded_model, probe_batch,
+                                  read_json, recover_model_directory, verified_fingerprint)
 from facenet_tf.errors import FacenetError
+from facenet_tf.models.contract import ModelContract
+
+#: The Keras architecture (``model.to_json()``) a facenet_tf SavedModel keeps in its assets,
+#: so that any architecture (imported ones too) is rebuilt trainable from it.
+KERAS_ARCHITECTURE_FILE = "keras_architecture.json"
 
 FORMS = "a model directory (model.keras / saved_model/), a .keras file or a SavedModel directory"
 
@@ -40,14 +45,15 @@ class ModelArtifact:
         keras_path: the ``.keras`` file, or ``None``.
         saved_model_path: the SavedModel directory, or ``None``.
         weights_path: a ``.weights.h5`` file, or ``None``.
-        metadata: the model's ``metadata.json`` (``{}`` when there is none).
+        contract: the model's :class:`ModelContract` (its ``metadata.json``), or ``None``
+            when there is none.
         metadata_path: where it was read from, or ``None``.
     """
 
     keras_path: Optional[str] = None
     saved_model_path: Optional[str] = None
     weights_path: Optional[str] = None
-    metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    contract: Optional[ModelContract] = None
     metadata_path: Optional[str] = None
 
 
@@ -85,24 +91,30 @@ def locate(path: str, what: str = "--model") -> ModelArtifact:
     if not (keras_path or saved or weights):
         raise FacenetError(f"no model at {path!r}: expected {FORMS}")
     meta_path = next((m for m in meta_candidates if os.path.isfile(m)), None)
-    metadata = _read_metadata(meta_path) if meta_path else {}
-    return ModelArtifact(keras_path, saved, weights, metadata, meta_path)
+    contract = read_contract(meta_path) if meta_path else None
+    return ModelArtifact(keras_path, saved, weights, contract, meta_path)
 
 
-def _read_metadata(path: str) -> Dict[str, Any]:
+def read_contract(path: str) -> ModelContract:
+    """The :class:`ModelContract` in the ``metadata.json`` at ``path``.
+
+    Raises:
+        FacenetError: unreadable, not JSON, or not a facenet_tf contract.
+    """
     try:
-        return read_json(path)
+        values = read_json(path)
     except (ValueError, OSError) as err:
         raise FacenetError(f"cannot read {path}: {err}") from None
+    return ModelContract.from_json(values, where=path)
 
 
 def register_custom_objects() -> None:
-    """Import the modules whose Keras layers a saved facenet_tf model may contain."""
+    """Register the Keras layers a saved facenet_tf model may contain: the embedding
+    model's own, and every importer's (the importers' table imports their modules)."""
     import facenet_tf.models.embedding  # noqa: F401 - Standardize
-    try:
-        import facenet_tf.pretrained.dlib_resnet  # noqa: F401 - the imported dlib network's layers
-    except ImportError:  # pragma: no cover - only while the importer is absent
-        pass
+    from facenet_tf.models.importers import IMPORTERS
+
+    IMPORTERS.names()
 
 
 def read_keras_file(path: str):
@@ -137,16 +149,21 @@ def load_keras(path: str, model_config=None, checkpoint_wrapper: Optional[Callab
         what: the flag named in errors.
 
     Raises:
-        FacenetError: nothing loadable, a corrupt file, or weights that do not fit.
+        FacenetError: nothing loadable, a corrupt file, weights that do not fit, or weights or
+            output on a probe batch that are not finite.
     """
     artifact = locate(path, what)
     if artifact.keras_path:
-        return read_keras_file(artifact.keras_path), artifact
-    if artifact.weights_path:
+        model = read_keras_file(artifact.keras_path)
+    elif artifact.weights_path:
         if model_config is None:
             raise FacenetError(f"{what} {path!r} is a weights file: it needs the model's architecture (training only)")
-        return _load_weights(artifact.weights_path, model_config, checkpoint_wrapper, what), artifact
-    return _model_from_saved_model(artifact, model_config, what), artifact
+        model = _load_weights(artifact.weights_path, model_config, checkpoint_wrapper, what)
+    else:
+        model = _model_from_saved_model(artifact, model_config, what)
+    verified_fingerprint(model.get_weights(), f"{what} {path}", lambda: model(probe_batch(model_image_size(model)),
+                                                                             training=False))  # facenet_tf.artifacts
+    return model, artifact
 
 
 def _load_weights(path: str, model_config, checkpoint_wrapper, what: str):
@@ -189,16 +206,13 @@ def _load_saved_model(path: str):
 def _model_from_saved_model(artifact: ModelArtifact, model_config, what: str):
     import keras
 
-    from facenet_tf.models.embedding import ModelConfig, build_embedding_model
-
-    path, meta = artifact.saved_model_path, artifact.metadata
+    path, contract = artifact.saved_model_path, artifact.contract
     loaded = _load_saved_model(path)
-    if hasattr(loaded, "model_weights") and "backbone" in meta:
-        model = build_embedding_model(ModelConfig(backbone=meta["backbone"], embedding_dim=meta["embedding_dim"],
-                                                  image_size=tuple(meta["image_size"])))
+    if hasattr(loaded, "model_weights") and contract is not None:
+        model = _rebuild(path, contract, what)
         weights = [v.numpy() for v in loaded.model_weights]
         if [w.shape for w in weights] != [tuple(w.shape) for w in model.weights]:
-            raise FacenetError(f"{what} {path!r}: its weights do not match a {meta['backbone']} model")
+            raise FacenetError(f"{what} {path!r}: its weights do not match a {contract.architecture} model")
         model.set_weights(weights)
         return model
     if model_config is None:
@@ -213,6 +227,29 @@ def _model_from_saved_model(artifact: ModelArtifact, model_config, what: str):
     return keras.Model(inputs, outputs, name="facenet_on_savedmodel")
 
 
+def _rebuild(path: str, contract: ModelContract, what: str):
+    """The untrained Keras model a facenet_tf SavedModel's weights belong to: from the
+    architecture JSON in its assets, else (older exports) built from the contract's backbone."""
+    import keras
+
+    from facenet_tf.models.backbones import BACKBONES
+    from facenet_tf.models.embedding import ModelConfig, build_embedding_model
+
+    stored = os.path.join(path, "assets", KERAS_ARCHITECTURE_FILE)
+    if os.path.isfile(stored):
+        register_custom_objects()
+        try:
+            with open(stored) as f:
+                return keras.models.model_from_json(f.read())
+        except Exception as err:  # noqa: BLE001 - a damaged asset is the user's file
+            raise FacenetError(f"{what} {path!r}: cannot rebuild its architecture: {str(err).splitlines()[0]}") from None
+    if contract.architecture not in BACKBONES:
+        raise FacenetError(f"{what} {path!r}: a {contract.architecture} SavedModel without its architecture file; "
+                           "pass its model directory")
+    return build_embedding_model(ModelConfig(backbone=contract.architecture, embedding_dim=contract.embedding_dim,
+                                             image_size=tuple(contract.image_size)))
+
+
 @dataclasses.dataclass
 class ServingModel:
     """A loaded model ready to embed: ``fn(float32 [N,H,W,3] pixels) -> [N, D]``."""
@@ -220,7 +257,7 @@ class ServingModel:
     fn: Callable
     image_size: Tuple[int, int]
     embedding_dim: int
-    metadata: Dict[str, Any]
+    contract: ModelContract
     fingerprint: str
     path: str
 
@@ -229,13 +266,18 @@ def load_serving(path: str, what: str = "--model") -> ServingModel:
     """Load ``path`` for inference: a model directory's SavedModel (else its ``.keras``),
     a SavedModel directory or a ``.keras`` file.
 
+    The fingerprint is that of the weights loaded (checked against the contract's), and a
+    model whose weights or output on a probe batch are not finite is refused.
+
     Raises:
-        FacenetError: nothing loadable there, or a corrupt file.
+        FacenetError: nothing loadable there, a corrupt file, non-finite weights or output, or a
+            recorded fingerprint of other weights.
     """
     import tensorflow as tf
 
+    from facenet_tf.models import contract as contracts
+
     artifact = locate(path, what)
-    metadata = artifact.metadata
     if artifact.saved_model_path:
         loaded = _load_saved_model(artifact.saved_model_path)
         if "serving_default" not in loaded.signatures:
@@ -244,17 +286,24 @@ def load_serving(path: str, what: str = "--model") -> ServingModel:
         spec = list(signature.structured_input_signature[1].values())[0]
         size = (int(spec.shape[1]), int(spec.shape[2]))
         dim = int(list(signature.structured_outputs.values())[0].shape[-1])
-        fingerprint = metadata.get("fingerprint") or sha256_files(
-            sorted(glob.glob(os.path.join(artifact.saved_model_path, "variables", "*"))))[:16]
         fn = lambda x: list(signature(tf.convert_to_tensor(x)).values())[0]  # noqa: E731
+        variables = list(getattr(loaded, "model_weights", None) or getattr(loaded, "variables", None) or [])
+        fingerprint = check_loaded_model([v.numpy() for v in variables], f"{what} {path}",  # facenet_tf.artifacts
+                                         lambda: fn(probe_batch(size)),
+                                         artifact.contract.fingerprint if artifact.contract else None,
+                                         artifact.saved_model_path)
+        contract = artifact.contract or contracts.minimal("unknown", size, dim, fingerprint)
         fn.keep_alive = loaded
-        return ServingModel(fn, size, dim, metadata, fingerprint, artifact.saved_model_path)
+        return ServingModel(fn, size, dim, contract, fingerprint, artifact.saved_model_path)
     if not artifact.keras_path:
         raise FacenetError(f"{what} {path!r} is a weights file; pass a model directory, .keras file or SavedModel")
     model = read_keras_file(artifact.keras_path)
     size = (int(model.input_shape[1]), int(model.input_shape[2]))
-    fingerprint = metadata.get("fingerprint") or fingerprint_weights(model.get_weights())
-    return ServingModel(lambda x: model(x, training=False), size, int(model.output_shape[-1]), metadata,
+    fingerprint = check_loaded_model(model.get_weights(), f"{what} {path}",  # facenet_tf.artifacts
+                                     lambda: model(probe_batch(size), training=False),
+                                     artifact.contract.fingerprint if artifact.contract else None, artifact.keras_path)
+    contract = artifact.contract or contracts.minimal(model.name, size, int(model.output_shape[-1]), fingerprint)
+    return ServingModel(lambda x: model(x, training=False), size, int(model.output_shape[-1]), contract,
                         fingerprint, artifact.keras_path)
 
 

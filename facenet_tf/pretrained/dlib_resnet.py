@@ -182,7 +182,7 @@ def build_dlib_resnet(network: DlibNetwork) -> keras.Model:
 
     Returns:
         ``keras.Model`` named ``dlib_resnet_v1``: float32 ``[N, 150, 150, 3]`` RGB pixels
-        0..255 (dlib-aligned chips, see :mod:`facenet_tf.pretrained.dlib_chip`) → float32
+        0..255 (dlib-aligned chips, see :mod:`facenet_tf.faces.chips`) → float32
         ``[N, 128]`` descriptors, not normalised (compare with L2 distance, threshold 0.6).
 
     Raises:

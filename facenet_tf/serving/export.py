@@ -14,8 +14,11 @@ embeddings, except for models whose output is not normalised (an imported dlib n
 
 Every artefact is reloaded the way a user would load it and compared with the Keras model
 on a fixed batch; the export fails (and leaves nothing at OUTPUT) if one is off by more than
-its tolerance. The directory is built as a temporary sibling and renamed into place, so an
-interrupted export leaves the previous version intact.
+its tolerance. The directory is built as a temporary sibling and moved into place, so an
+interrupted export leaves the previous version intact. The output folder is claimed
+(:mod:`facenet_tf.ownership`): a folder of the user's files is refused (or, with
+``--allow-existing-files``, written beside them), and only the previous export's own entries are
+ever replaced.
 """
 
 from __future__ import annotations
@@ -31,10 +34,12 @@ import numpy as np
 import tensorflow as tf
 
 from facenet_tf.serving import tflite as tflite_lib
-from facenet_tf.artifacts import METADATA_FILE, atomic_path, fingerprint_weights, write_json
+from facenet_tf.artifacts import METADATA_FILE, fingerprint_weights, write_json
 from facenet_tf.data import images as image_ops
 from facenet_tf.data.catalog import IMAGE_EXTENSIONS
 from facenet_tf.errors import FacenetError, check_choice
+from facenet_tf.ownership import claim
+from facenet_tf.models.contract import ModelContract, minimal
 from facenet_tf.models.loader import model_image_size
 from facenet_tf.models.writer import require_finite_weights, write_saved_model
 
@@ -42,6 +47,8 @@ logger = logging.getLogger("facenet_tf")
 
 EXPORT_FILE = "export.json"
 TFLITE_DIR = "tflite"
+#: Top-level names an export writes in its folder (its ownership entries).
+EXPORT_ENTRIES = ("saved_model.pb", "variables", "assets", "fingerprint.pb", TFLITE_DIR, EXPORT_FILE)
 #: Minimum cosine similarity of the SavedModel's signatures to the Keras model.
 SAVED_MODEL_MIN_COSINE = 0.99999
 #: Largest allowed | ||embedding|| - 1 | of any artefact: distance thresholds assume unit norm.
@@ -144,12 +151,12 @@ class ExportReport:
         return {**self.info, "checks": [c.to_json_dict() for c in self.checks]}
 
 
-def load_keras_model(model: str) -> Tuple[keras.Model, Dict[str, Any], str]:
-    """The Keras model and metadata behind ``model``: any form of :func:`facenet_tf.models.loader.locate`.
+def load_keras_model(model: str) -> Tuple[keras.Model, ModelContract, str]:
+    """The Keras model and contract behind ``model``: any form of :func:`facenet_tf.models.loader.locate`.
 
     Returns:
-        ``(model, metadata, keras_path)``; metadata is the run's ``metadata.json``, or a
-        minimal one (image size, embedding size, fingerprint) when there is none.
+        ``(model, contract, keras_path)``; the contract is the model's ``metadata.json``,
+        or a minimal one (image size, embedding size, fingerprint) when there is none.
 
     Raises:
         FacenetError: no model there, or a ``metadata.json`` whose fingerprint
@@ -158,29 +165,24 @@ def load_keras_model(model: str) -> Tuple[keras.Model, Dict[str, Any], str]:
     from facenet_tf.models.loader import load_keras
 
     keras_model, artifact = load_keras(model)
-    metadata = artifact.metadata
+    contract = artifact.contract
     path = artifact.keras_path or artifact.saved_model_path
     fingerprint = fingerprint_weights(keras_model.get_weights())
-    meta_path = artifact.metadata_path
-    if meta_path:
-        if metadata.get("fingerprint") not in (None, fingerprint):
+    if contract is not None:
+        if contract.fingerprint != fingerprint:
             raise FacenetError(
-                f"{meta_path} has fingerprint {metadata['fingerprint']} but {path} has {fingerprint}: its "
+                f"{artifact.metadata_path} has fingerprint {contract.fingerprint} but {path} has {fingerprint}: its "
                 f"thresholds belong to other weights; re-run training or remove the stale metadata.json"
             )
     else:
         logger.warning("no %s beside %s: exporting without thresholds or training summary", METADATA_FILE, path)
-        metadata = {"format": "facenet_tf/1", "thresholds": None}
-    metadata = {
-        **metadata,
-        "image_size": list(model_image_size(keras_model)),
-        "embedding_dim": int(keras_model.output_shape[-1]),
-        "fingerprint": fingerprint,
-    }
-    return keras_model, metadata, path
+        reference = keras_model(np.zeros((1, *model_image_size(keras_model), 3), np.float32), training=False)
+        contract = minimal(keras_model.name, model_image_size(keras_model), int(keras_model.output_shape[-1]),
+                           fingerprint, normalized=bool(np.allclose(np.linalg.norm(reference), 1.0, atol=MAX_NORM_ERROR)))
+    return keras_model, contract, path
 
 
-def sample_images(metadata: Dict[str, Any], image_size: Tuple[int, int], config: ExportConfig):
+def sample_images(contract: ModelContract, image_size: Tuple[int, int], config: ExportConfig):
     """Calibration and check images for the model.
 
     From ``config.representative_data``, else the training folder named in the metadata
@@ -194,7 +196,7 @@ def sample_images(metadata: Dict[str, Any], image_size: Tuple[int, int], config:
     wanted = config.num_representative + config.num_check
     folder = config.representative_data
     if folder is None:
-        data_dir = ((metadata.get("config") or {}).get("data") or {}).get("data_dir")
+        data_dir = ((contract.provenance.config or {}).get("data") or {}).get("data_dir")
         folder = data_dir if data_dir and os.path.isdir(data_dir) else None
     if folder is not None:
         paths = sorted(
@@ -238,21 +240,36 @@ def _size_mb(path: str) -> float:
     return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files) / 1e6
 
 
-def _saved_model_checks(tmp: str, check: np.ndarray, reference: np.ndarray) -> List[ArtefactCheck]:
-    """Reload the SavedModel as a server would and run both signatures on the check batch."""
+def flip_reference(keras_model, check: np.ndarray, normalized: bool) -> np.ndarray:
+    """What ``embed_flip`` must return: the mean of the Keras embeddings of ``check`` and its
+    mirror, re-normalised when the contract says the embeddings are unit-norm."""
+    mean = (keras_model(check.astype(np.float32), training=False).numpy()
+            + keras_model(check[:, :, ::-1].astype(np.float32), training=False).numpy()) / 2
+    return mean / np.linalg.norm(mean, axis=1, keepdims=True) if normalized else mean
+
+
+def _saved_model_checks(tmp: str, check: np.ndarray, reference: np.ndarray,
+                        flipped: Optional[np.ndarray] = None) -> List[ArtefactCheck]:
+    """Reload the SavedModel as a server would and run its signatures on the check batch
+    (``embed_flip`` against ``flipped`` when given)."""
     loaded = tf.saved_model.load(tmp)
     size = _size_mb(os.path.join(tmp, "saved_model.pb")) + _size_mb(os.path.join(tmp, "variables"))
     pixels = loaded.signatures["serving_default"](images=tf.constant(check, tf.float32))["embeddings"].numpy()
     # PNG is lossless, so the encoded path must reproduce the pixel path's embeddings.
     encoded = tf.stack([tf.io.encode_png(image) for image in tf.constant(check, tf.uint8)])
     from_bytes = loaded.signatures["embed_encoded"](image_bytes=encoded)["embeddings"].numpy()
-    return [
+    checks = [
         _compare("saved_model:serving_default", ".", size, pixels, reference, SAVED_MODEL_MIN_COSINE),
         _compare("saved_model:embed_encoded (PNG)", ".", size, from_bytes, reference, SAVED_MODEL_MIN_COSINE),
     ]
+    if flipped is not None:
+        tta = loaded.signatures["embed_flip"](images=tf.constant(check, tf.float32))["embeddings"].numpy()
+        checks.append(_compare("saved_model:embed_flip (TTA)", ".", size, tta, flipped, SAVED_MODEL_MIN_COSINE))
+    return checks
 
 
-def export_model(model: str, output: str, config: ExportConfig = ExportConfig()) -> ExportReport:
+def export_model(model: str, output: str, config: ExportConfig = ExportConfig(),
+                 allow_existing_files: bool = False) -> ExportReport:
     """Export a trained model for serving and devices, verify every artefact, write atomically.
 
     Args:
@@ -261,6 +278,8 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig())
         output: directory to write (see the module docstring for its layout). A previous
             export there is replaced only once the new one has passed every check.
         config: TFLite variants, representative images and tolerances.
+        allow_existing_files: write into a folder holding files ``export`` did not write,
+            beside them (:mod:`facenet_tf.ownership`; none of them is touched).
 
     Returns:
         :class:`ExportReport` with one :class:`ArtefactCheck` per artefact.
@@ -278,56 +297,66 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig())
         raise FacenetError(f"--output {output!r} would replace the model being exported ({source}); choose another path")
     if os.path.isfile(output):
         raise FacenetError(f"--output {output!r} is a file; expected a directory path")
-    if os.path.isdir(output) and os.listdir(output) and not os.path.isfile(os.path.join(output, "saved_model.pb")):
-        raise FacenetError(f"--output {output!r} exists and is not a SavedModel export; remove it or choose another path")
+    owner = claim(output, "export", EXPORT_ENTRIES, allow_existing=allow_existing_files, create=False)
     if variants:
         _require_litert()  # before minutes of conversion, not after
 
-    keras_model, metadata, keras_path = load_keras_model(model)
+    keras_model, contract, keras_path = load_keras_model(model)
     require_finite_weights(keras_model, f"--model {model}")
     image_size = model_image_size(keras_model)
-    calibration, check, data_description = sample_images(metadata, image_size, config)
+    calibration, check, data_description = sample_images(contract, image_size, config)
     reference = keras_model(check.astype(np.float32), training=False).numpy()
     norm = "unit L2 norm" if np.allclose(np.linalg.norm(reference, axis=1), 1.0, atol=MAX_NORM_ERROR) else "not normalised"
 
-    with atomic_path(output, is_dir=True) as tmp:
-        write_saved_model(keras_model, tmp, metadata)
-        checks = _saved_model_checks(tmp, check, reference)
-        if variants:
-            os.makedirs(os.path.join(tmp, TFLITE_DIR))
-        for variant in variants:
-            relative = os.path.join(TFLITE_DIR, f"{variant}.tflite")
-            with open(os.path.join(tmp, relative), "wb") as f:
-                f.write(tflite_lib.convert(tmp, variant, calibration))
-            embed = tflite_lib.embedder(os.path.join(tmp, relative))
-            checks.append(_compare(f"tflite:{variant}", relative, _size_mb(os.path.join(tmp, relative)),
-                                   embed(check.astype(np.float32)), reference, config.min_cosine(variant)))
-        report = ExportReport(output, checks, {
-            "format": "facenet_tf.export/1",
-            "source": os.path.abspath(keras_path),
-            "fingerprint": metadata["fingerprint"],
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
-            "check_images": f"{len(check)} of {data_description}",
-            "int8_calibration_images": len(calibration) if "int8" in variants else 0,
-            "signatures": {
-                "serving_default": {"inputs": {"images": f"float32 [N, {image_size[0]}, {image_size[1]}, 3], RGB 0..255"},
-                                    "outputs": {"embeddings": f"float32 [N, {metadata['embedding_dim']}], {norm}"}},
-                "embed_encoded": {"inputs": {"image_bytes": "string [N], encoded JPEG/PNG/GIF/BMP, any size"},
-                                  "outputs": {"embeddings": f"float32 [N, {metadata['embedding_dim']}], {norm}"}},
-            },
-            "tflite_io": "every variant: input 'images' float32 [N,H,W,3] RGB 0..255, output 'embeddings' float32 "
-                         "[N,D]; int8 has int8 weights and activations except the float32 input standardisation "
-                         "and output L2 normalisation, with quantise/dequantise ops between",
-        })
-        failed = [c for c in checks if not c.passed]
-        if failed:
-            raise FacenetError("export verification failed, nothing written: " + "; ".join(
-                f"{c.name} min cosine {c.min_cosine:.6f} (needs >= {c.min_cosine_required}), "
-                f"max abs diff {c.max_abs_diff:.3g}, max norm error {c.max_norm_error:.3g} (allowed {c.max_norm_error_allowed:.3g})"
-                for c in failed
-            ))
-        write_json(os.path.join(tmp, EXPORT_FILE), report.to_json_dict())
+    with owner.staged() as tmp:  # published by ownership: only a previous export's own entries are replaced
+        report = _write_verified(keras_model, tmp, contract, check, reference, calibration, variants, config,
+                                 keras_path, data_description, image_size, norm, output)
+    return report
+
+
+def _write_verified(keras_model, tmp, contract, check, reference, calibration, variants, config, keras_path,
+                    data_description, image_size, norm, output) -> "ExportReport":
+    """Write and check every artefact in ``tmp``; raise (nothing published) if one fails."""
+    write_saved_model(keras_model, tmp, contract)
+    checks = _saved_model_checks(tmp, check, reference, flip_reference(keras_model, check, contract.normalized))
+    if variants:
+        os.makedirs(os.path.join(tmp, TFLITE_DIR))
+    for variant in variants:
+        relative = os.path.join(TFLITE_DIR, f"{variant}.tflite")
+        with open(os.path.join(tmp, relative), "wb") as f:
+            f.write(tflite_lib.convert(tmp, variant, calibration))
+        embed = tflite_lib.embedder(os.path.join(tmp, relative))
+        checks.append(_compare(f"tflite:{variant}", relative, _size_mb(os.path.join(tmp, relative)),
+                               embed(check.astype(np.float32)), reference, config.min_cosine(variant)))
+    report = ExportReport(output, checks, {
+        "format": "facenet_tf.export/1",
+        "source": os.path.abspath(keras_path),
+        "fingerprint": contract.fingerprint,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "check_images": f"{len(check)} of {data_description}",
+        "int8_calibration_images": len(calibration) if "int8" in variants else 0,
+        "signatures": {
+            "serving_default": {"inputs": {"images": f"float32 [N, {image_size[0]}, {image_size[1]}, 3], RGB 0..255"},
+                                "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], {norm}"}},
+            "embed_encoded": {"inputs": {"image_bytes": "string [N], encoded JPEG/PNG/GIF/BMP, any size"},
+                              "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], {norm}"}},
+            "embed_flip": {"inputs": {"images": f"float32 [N, {image_size[0]}, {image_size[1]}, 3], RGB 0..255"},
+                           "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], mean of the image's "
+                                                     f"and its mirror's, {norm}"}},
+        },
+        "tflite_io": "every variant: input 'images' float32 [N,H,W,3] RGB 0..255, output 'embeddings' float32 "
+                     "[N,D]; int8 has int8 weights and activations except the float32 input standardisation "
+                     "and output L2 normalisation, with quantise/dequantise ops between",
+    })
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        raise FacenetError("export verification failed, nothing written: " + "; ".join(
+            f"{c.name} min cosine {c.min_cosine:.6f} (needs >= {c.min_cosine_required}), "
+            f"max abs diff {c.max_abs_diff:.3g}, max norm error {c.max_norm_error:.3g} (allowed {c.max_norm_error_allowed:.3g})"
+            for c in failed
+        ))
+    write_json(os.path.join(tmp, EXPORT_FILE), report.to_json_dict())
     return report
 
 

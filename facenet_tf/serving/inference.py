@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -17,19 +17,22 @@ class Embedder:
     Attributes:
         image_size: ``(H, W)`` the model takes.
         embedding_dim: D.
-        metadata: the model's ``metadata.json`` (``{}`` if there is none).
+        contract: the model's :class:`~facenet_tf.models.contract.ModelContract` (a
+            minimal one when it has no ``metadata.json``).
         fingerprint: identifies the weights; galleries and thresholds are tied to it.
         path: the artefact loaded.
+        progress: optional callable receiving the number of files just embedded by
+            :meth:`embed_files` (a progress bar's ``update``), or ``None``.
     """
 
-    def __init__(self, fn, image_size: Tuple[int, int], embedding_dim: int, metadata: Dict[str, Any],
-                 fingerprint: str, path: str):
+    def __init__(self, fn, image_size: Tuple[int, int], embedding_dim: int, contract, fingerprint: str, path: str):
         self._fn = fn
         self.image_size = image_size
         self.embedding_dim = embedding_dim
-        self.metadata = metadata
+        self.contract = contract
         self.fingerprint = fingerprint
         self.path = path
+        self.progress = None
 
     @classmethod
     def load(cls, path: str) -> "Embedder":
@@ -41,7 +44,7 @@ class Embedder:
         from facenet_tf.models.loader import load_serving
 
         m = load_serving(path)
-        return cls(m.fn, m.image_size, m.embedding_dim, m.metadata, m.fingerprint, m.path)
+        return cls(m.fn, m.image_size, m.embedding_dim, m.contract, m.fingerprint, m.path)
 
     def embed_pixels(self, pixels: np.ndarray, batch_size: int = 128) -> np.ndarray:
         """float/uint8 ``[N,H,W,3]`` RGB 0..255 at :attr:`image_size` → float32 ``[N, D]``."""
@@ -61,16 +64,21 @@ class Embedder:
             FacenetError: naming the first file that cannot be read.
         """
         require_files(paths)
-        return self.embed_pixels(image_ops.load_images(paths, self.image_size), batch_size)
+        out = np.empty((len(paths), self.embedding_dim), np.float32)
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start:start + batch_size]
+            out[start:start + len(chunk)] = self.embed_pixels(image_ops.load_images(chunk, self.image_size), batch_size)
+            if self.progress is not None:
+                self.progress(len(chunk))
+        return out
 
     def threshold(self, which: str = "far") -> Optional[float]:
-        """Calibrated distance threshold from the metadata: ``"far"`` (at the target FAR) or ``"accuracy"``."""
-        thresholds = self.metadata.get("thresholds") or {}
-        return thresholds.get("at_far" if which == "far" else "best_accuracy")
+        """Calibrated distance threshold from the contract: ``"far"`` (at the target FAR) or ``"accuracy"``."""
+        return self.contract.threshold(which) if self.contract is not None else None
 
     @property
     def distance(self) -> str:
-        return self.metadata.get("distance", "squared_l2")
+        return self.contract.distance if self.contract is not None else "squared_l2"
 
 
 def require_files(paths: Sequence[str]) -> None:
@@ -88,8 +96,11 @@ class RawPixelEmbedder(Embedder):
     """
 
     def __init__(self, image_size: Tuple[int, int] = (56, 46)):
+        from facenet_tf.models.contract import minimal
+
         image_size = image_ops.parse_image_size(image_size)
-        super().__init__(self._embed, image_size, image_size[0] * image_size[1], {"distance": "squared_l2"},
+        dim = image_size[0] * image_size[1]
+        super().__init__(self._embed, image_size, dim, minimal("raw_pixels", image_size, dim, "raw-pixels"),
                          "raw-pixels", "raw-pixels")
 
     @staticmethod

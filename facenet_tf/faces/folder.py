@@ -1,0 +1,99 @@
+"""The ``align`` use case: an aligned copy of an identity folder, built aside and published by
+ownership (:mod:`facenet_tf.ownership`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable, List, Optional
+
+from facenet_tf.data.images import read_rgb
+from facenet_tf.data.reader import BadImage
+from facenet_tf.data.report import REPORT_FILE, SkipReport
+from facenet_tf.errors import FacenetError
+from facenet_tf.faces.aligner import AlignConfig, AlignCounts, FaceAligner
+
+
+@dataclasses.dataclass
+class AlignReport:
+    """What :func:`align_directory` did: images written, the ones without a face, the bad
+    files and folders skipped (also in ``output_dir/skipped.json`` when there are any), and
+    how many images took each alignment path."""
+
+    written: int
+    no_face: List[str]
+    identities: int
+    skipped: Optional[SkipReport] = None
+    counts: AlignCounts = dataclasses.field(default_factory=AlignCounts)
+
+
+def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignConfig(),
+                    progress: Optional[Callable[[int], None]] = None, strict: bool = False,
+                    allow_existing_files: bool = False) -> AlignReport:
+    """Write an aligned copy of an identity folder: ``output_dir/<identity>/<image>.png``.
+
+    The copy is built in a temporary sibling folder and moved into place only when complete,
+    so ``output_dir`` is never half-written. ``output_dir`` is claimed first
+    (:mod:`facenet_tf.ownership`): it must be apart from ``data_dir``; a folder of the user's
+    files is refused unless ``allow_existing_files`` (then written beside them); only the
+    entries an earlier ``align`` wrote there are replaced or removed. Bad
+    image files and unreadable folders are skipped, logged per reason and, when there are
+    any, listed in ``output_dir/skipped.json``.
+
+    Args:
+        data_dir: folder with one sub-folder of images per identity.
+        output_dir: where the aligned copy goes.
+        config: :class:`AlignConfig`.
+        progress: optional callable receiving 1 after each image.
+        strict: stop at the first bad file or folder (one-line error naming it; nothing written).
+        allow_existing_files: write into a folder holding files facenet_tf did not write.
+
+    Raises:
+        FacenetError: unreadable input folder, mtcnn missing, no face in any image, or
+            (strict) a bad file.
+    """
+    import logging
+
+    from PIL import Image
+
+    from facenet_tf.data.catalog import scan_directory
+    from facenet_tf.ownership import claim
+
+    config.validate()
+    owner = claim(output_dir, "align", (REPORT_FILE,), allow_existing=allow_existing_files, inputs=[data_dir],
+                  create=False)
+    report = SkipReport(strict)
+    catalog = scan_directory(data_dir, min_images=1, report=report)
+    aligner = FaceAligner(config)
+    no_face: List[str] = []
+    written = 0
+    counts = AlignCounts()
+    with owner.staged() as tmp:
+        for path, label in zip(catalog.paths, catalog.labels):
+            if progress is not None:
+                progress(1)
+            try:
+                image = read_rgb(path)
+            except BadImage as bad:
+                report.add(bad)
+                continue
+            done = aligner.align_faces(image, aligner.detect(image))
+            counts.add(done.path, done.faces)
+            face = done.chip
+            if face is None:
+                no_face.append(path)
+                continue
+            folder = os.path.join(tmp, catalog.names[label])
+            os.makedirs(folder, exist_ok=True)
+            stem = os.path.splitext(os.path.basename(path))[0]
+            target = os.path.join(folder, stem + ".png")
+            if os.path.exists(target):  # a.jpg and a.png in one folder
+                target = os.path.join(folder, os.path.basename(path) + ".png")
+            Image.fromarray(face).save(target)
+            written += 1
+        if not written:
+            raise FacenetError(f"no face found in any of the {catalog.num_images} images of {data_dir}")
+        if report.skipped:  # an aligned folder is training data: no report file unless there is news
+            report.write(os.path.join(tmp, REPORT_FILE))
+    report.log(logging.getLogger("facenet_tf"), "align")
+    return AlignReport(written, no_face, catalog.num_identities, report, counts)

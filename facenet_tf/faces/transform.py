@@ -1,0 +1,73 @@
+"""The one similarity transform of the project, and the template warp built on it.
+
+A similarity transform (rotation, uniform scale, shift; no reflection or shear) fitted by
+least squares (Umeyama 1991), exactly as dlib's ``find_similarity_transform``, so that dlib
+chips (:mod:`facenet_tf.faces.chips`) stay bit-identical to ``dlib.get_face_chip``.
+
+Rule for degenerate input: ``source`` points that all coincide have no scale to fit, so
+:func:`similarity_transform` raises :class:`~facenet_tf.errors.FacenetError`. Any other input
+has an answer: collinear points resolve the reflection as dlib does (the smaller singular
+value takes the sign), and coincident ``target`` points give scale 0 (every point maps onto
+their centre).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facenet_tf.errors import FacenetError
+from facenet_tf.faces.templates import TEMPLATE_112
+
+
+def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least-squares similarity transform mapping ``source`` points onto ``target``.
+
+    Args:
+        source: float ``[N, 2]`` points (x, y), N >= 2, not all equal.
+        target: float ``[N, 2]`` corresponding points.
+
+    Returns:
+        float64 ``[2, 3]`` matrix ``M`` with ``target ≈ source @ M[:, :2].T + M[:, 2]``.
+
+    Raises:
+        FacenetError: shapes differ or are not ``[N, 2]`` with N >= 2, or the ``source``
+            points all coincide (module docstring).
+    """
+    source, target = np.asarray(source, np.float64), np.asarray(target, np.float64)
+    if source.shape != target.shape or source.ndim != 2 or source.shape[1] != 2 or len(source) < 2:
+        raise FacenetError(f"source and target points must both be [N, 2] with N >= 2; received "
+                           f"{source.shape} and {target.shape}")
+    mean_s, mean_t = source.mean(axis=0), target.mean(axis=0)
+    s, t = source - mean_s, target - mean_t
+    sigma_s = (s ** 2).sum(axis=1).mean()
+    if not sigma_s > 0:
+        raise FacenetError("the source points of a similarity transform all coincide: no scale can be fitted")
+    cov = t.T @ s / len(s)
+    u, d, vt = np.linalg.svd(cov)
+    sign = np.eye(2)
+    det = np.linalg.det(cov)
+    if det < 0 or (det == 0 and np.linalg.det(u) * np.linalg.det(vt) < 0):
+        sign[1, 1] = -1  # d is sorted, so the smaller singular value takes the reflection
+    rotation = u @ sign @ vt
+    scale = float(np.trace(np.diag(d) @ sign) / sigma_s)
+    return np.hstack([scale * rotation, (mean_t - scale * rotation @ mean_s)[:, None]])
+
+
+def warp_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:
+    """Crop of ``image`` with ``landmarks`` moved onto the ArcFace template scaled to ``size``.
+
+    Args:
+        image: uint8 ``[H, W, 3]``.
+        landmarks: ``[5, 2]`` (x, y) in MTCNN's order (see :data:`TEMPLATE_112`).
+        size: output side in pixels.
+
+    Returns:
+        uint8 ``[size, size, 3]``; pixels from outside ``image`` are black.
+    """
+    from PIL import Image
+
+    matrix = similarity_transform(landmarks, TEMPLATE_112 * (size / 112.0))
+    inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]  # Pillow maps output → input
+    warped = Image.fromarray(image).transform((size, size), Image.Transform.AFFINE, tuple(inverse.ravel()),
+                                              resample=Image.Resampling.BILINEAR)
+    return np.asarray(warped)
