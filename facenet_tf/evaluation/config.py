@@ -12,7 +12,7 @@ import dataclasses
 from typing import Any, Dict, Optional, Tuple
 
 from facenet_tf import fields
-from facenet_tf.data.reader import MAX_PIXELS
+from facenet_tf.data.reader import MAX_PIXELS, ImageLimits
 from facenet_tf.distances import DISTANCES
 from facenet_tf.errors import FacenetError
 from facenet_tf.evaluation.labelled import MAX_PAIRS
@@ -76,9 +76,10 @@ def evaluate(embedder, config: EvaluateConfig, report=None) -> Dict[str, Any]:
     from facenet_tf.evaluation.report import evaluate_folder, evaluate_lfw_pairs
 
     config.validate()
+    limits = ImageLimits.from_config(config)
     if config.pairs:
         return evaluate_lfw_pairs(embedder, config.pairs, config.data_dir, config.distance, report=report,
-                                  max_pixels=config.max_image_pixels)
+                                  limits=limits)
     return evaluate_folder(embedder, config.data_dir, config.distance, config.max_pairs, config.one_shot,
                            config.enrol_per_identity, config.unknown_identities, config.seed, report=report,
-                           max_pixels=config.max_image_pixels)
+                           limits=limits)
