@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Optional
 
 import numpy as np
 
@@ -52,7 +52,7 @@ def atomic_path(target: str, is_dir: bool = False) -> Iterator[str]:
         yield tmp
         if is_dir:
             if os.path.exists(target):
-                if not _exchange(tmp, target):
+                if not exchange_dirs(tmp, target):
                     old = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
                     os.rmdir(old)
                     os.rename(target, old)
@@ -71,7 +71,7 @@ def atomic_path(target: str, is_dir: bool = False) -> Iterator[str]:
         raise
 
 
-def _exchange(a: str, b: str) -> bool:
+def exchange_dirs(a: str, b: str) -> bool:
     """Swap two directories in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
 
     Returns False where the call is unavailable; the caller then falls back to two renames,
@@ -144,10 +144,61 @@ def fingerprint_weights(weights) -> str:
     return digest.hexdigest()[:16]
 
 
+def verified_fingerprint(weights, what: str, probe=None, names=None) -> str:
+    """:func:`fingerprint_weights` of weights checked to be finite, and of a model whose output on
+    a probe batch is finite; what every command calls on a model it loaded, imported or trained.
+
+    Args:
+        weights: the weight arrays actually loaded (list of numpy arrays).
+        what: names the model in the message (e.g. ``"--model m/"``).
+        probe: optional ``() -> array``, the model's output on a fixed batch.
+        names: optional names of the weights, for the message.
+
+    Raises:
+        FacenetError: a weight or the probe's output holds NaN or inf (a corrupted file).
+    """
+    for i, w in enumerate(weights):
+        w = np.asarray(w)
+        if w.dtype.kind in "fc" and not np.all(np.isfinite(w)):
+            label = names[i] if names is not None else f"#{i} {tuple(w.shape)}"
+            raise FacenetError(f"{what}: weight {label} holds NaN or inf values (a corrupted model file?): refusing it")
+    if probe is not None:
+        out = np.asarray(probe())
+        if not np.all(np.isfinite(out)):
+            raise FacenetError(f"{what}: the model's output on a test batch holds NaN or inf values (corrupted or "
+                               "overflowing weights): refusing it")
+    return fingerprint_weights(weights)
+
+
+def check_loaded_model(weights, what: str, probe=None, recorded: Optional[str] = None, path: str = "") -> str:
+    """:func:`verified_fingerprint` of a model a command loaded, compared with the fingerprint
+    its ``metadata.json`` records (``recorded``): the galleries and thresholds tied to a model
+    are checked against the weights actually served, never against what a file says.
+
+    Raises:
+        FacenetError: non-finite weights or output, or ``recorded`` belongs to other weights.
+    """
+    fingerprint = verified_fingerprint(weights, what, probe)
+    if recorded not in (None, fingerprint):
+        raise FacenetError(f"{what}: metadata.json records fingerprint {recorded} but the weights loaded from "
+                           f"{path or what} have {fingerprint}: its thresholds and galleries belong to other weights; "
+                           "re-run training or remove the stale metadata.json")
+    return fingerprint
+
+
+def probe_batch(image_size) -> np.ndarray:
+    """A fixed float32 ``[2, H, W, 3]`` batch of pixel values 0..255 (a gradient and mid-grey)."""
+    height, width = int(image_size[0]), int(image_size[1])
+    ramp = np.linspace(0.0, 255.0, height * width * 3, dtype=np.float32).reshape(height, width, 3)
+    return np.stack([ramp, np.full((height, width, 3), 128.0, np.float32)])
+
+
 #: The files of a model directory, in the order they are published.
 MODEL_FILES = (KERAS_FILE, SAVED_MODEL_DIR, METRICS_FILE, METADATA_FILE)
 _STAGING = ".model-staging"
 _COMPLETE = "COMPLETE"
+#: Every top-level name a model directory's publication creates (its ownership entries).
+MODEL_ENTRIES = MODEL_FILES + (_STAGING, _STAGING + ".lock")
 
 
 @contextlib.contextmanager
@@ -158,22 +209,37 @@ def staged_model_directory(output_dir: str) -> Iterator[str]:
     The staging folder is marked complete before anything in ``output_dir`` changes, and
     :func:`recover_model_directory` finishes an interrupted publication, so a reader of
     ``output_dir`` (every loader calls it first) sees the previous model or the new one,
-    whole, never a mix — also after a kill during the publication.
+    whole, never a mix — also after a kill during the publication. ``output_dir`` is claimed
+    (:func:`facenet_tf.ownership.claim`) unless its record already lists
+    :data:`MODEL_ENTRIES`: a folder of foreign files is refused, a foreign entry never replaced.
+
+    Raises:
+        FacenetError: a foreign folder or entry, or the folder cannot be written (one line
+            naming it and the cause: permission, full disk); the previous model stays.
     """
-    os.makedirs(output_dir, exist_ok=True)
+    from facenet_tf import ownership
+
+    if not all(ownership.owned(output_dir, name) for name in MODEL_ENTRIES):
+        ownership.claim(output_dir, "write_model_directory", MODEL_ENTRIES, flag="model directory")
     recover_model_directory(output_dir)
     stage = os.path.join(output_dir, _STAGING)
-    shutil.rmtree(stage, ignore_errors=True)
-    os.makedirs(stage)
+    shutil.rmtree(stage, ignore_errors=True)  # the project's own (claimed above)
     try:
-        yield stage
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    with open(os.path.join(stage, _COMPLETE), "w") as f:
-        f.write("complete\n")
-        f.flush()
-        os.fsync(f.fileno())
+        os.makedirs(stage)
+        try:
+            yield stage
+            with open(os.path.join(stage, _COMPLETE), "w") as f:
+                f.write("complete\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+    except Exception as err:  # noqa: BLE001 - environment faults (OS or TensorFlow's) become one line
+        fault = ownership.environment_error(err, output_dir)
+        if fault is None:
+            raise
+        raise fault from None
     recover_model_directory(output_dir)
 
 
@@ -181,11 +247,14 @@ def recover_model_directory(output_dir: str) -> None:
     """Finish publishing a complete staged model in ``output_dir``; drop an incomplete one.
 
     Idempotent and safe to repeat after a kill at any point: each file is moved (or, for a
-    directory, swapped) into place, and the staging folder goes last.
+    directory, swapped) into place, and the staging folder goes last. Only a staging folder
+    that the folder's ownership record lists is touched (:mod:`facenet_tf.ownership`).
     """
+    from facenet_tf import ownership
+
     stage = os.path.join(output_dir, _STAGING)
-    if not os.path.isdir(stage):
-        return
+    if not os.path.isdir(stage) or not ownership.owned(output_dir, _STAGING):
+        return  # nothing staged, or a folder the project cannot prove it wrote: left alone
     if not os.path.isfile(os.path.join(stage, _COMPLETE)):
         shutil.rmtree(stage, ignore_errors=True)
         return
@@ -201,7 +270,7 @@ def recover_model_directory(output_dir: str) -> None:
             if not os.path.exists(source):
                 continue  # published before a kill, or not part of this model
             if os.path.isdir(source) and os.path.isdir(target):
-                if not _exchange(source, target):
+                if not exchange_dirs(source, target):
                     old = os.path.join(stage, name + ".old")
                     os.rename(target, old)
                     os.rename(source, target)

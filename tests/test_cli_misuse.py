@@ -3,6 +3,7 @@ and creates no output."""
 
 import os
 
+import numpy as np
 import pytest
 
 from facenet_tf.cli import main
@@ -24,6 +25,9 @@ def places(tmp_path_factory, synthetic_dir):
     (root / "corrupt_sm").mkdir()
     (root / "corrupt_sm" / "saved_model.pb").write_bytes(b"\x00\x01garbage")
     (root / "text.jpg").write_text("<html>not an image</html>")
+    (root / "busy").mkdir()
+    (root / "busy" / "notes.txt").write_text("the user's")
+    (root / "not_a_gallery.db").write_bytes(b"")
     return {"root": str(root), "synthetic": synthetic_dir}
 
 
@@ -73,6 +77,29 @@ def cases():
         (["prepare", "--data-dir", "{root}/missing", "--output", "{root}/p1"], "does not exist", "{root}/p1"),
         (["prepare", "--data-dir", "{synthetic}", "--output", "{root}/a_file"], "a_file", None),
         (["align", "--data-dir", "{root}/missing", "--output", "{root}/a1"], "does not exist", "{root}/a1"),
+        # Issue 20: an output overlapping the data, a folder of the user's files, names that are not text.
+        (T + ["--data-dir", "{synthetic}", "--output-dir", "{synthetic}"], "inside the input folder", None),
+        (T + ["--data-dir", "{synthetic}", "--output-dir", "{synthetic}/o14"], "inside the input folder",
+         "{synthetic}/o14"),
+        (T + ["--data-dir", "{root}", "--output-dir", "{root}/o15"], "inside the input folder", "{root}/o15"),
+        (T + ["--data-dir", "{synthetic}", "--output-dir", "{root}/busy"], "--allow-existing-files",
+         "{root}/busy/run_state.json"),
+        (["prepare", "--data-dir", "{synthetic}", "--output", "{synthetic}/p2"], "inside the input folder",
+         "{synthetic}/p2"),
+        (["prepare", "--data-dir", "{synthetic}", "--output", "{root}/busy"], "--allow-existing-files",
+         "{root}/busy/manifest.json"),
+        (["align", "--data-dir", "{synthetic}", "--output", "{synthetic}"], "inside the input folder", None),
+        (["align", "--data-dir", "{synthetic}", "--output", "{root}/busy"], "--allow-existing-files",
+         "{root}/busy/skipped.json"),
+        (["export", "--model", "{root}/corrupt.keras", "--output", "{root}/busy"], "--allow-existing-files",
+         "{root}/busy/saved_model.pb"),
+        (["import-dlib", "--output-dir", "{root}/busy"], "--allow-existing-files", "{root}/busy/model.keras"),
+        (["enroll", "--model", "raw-pixels", "--gallery", "{root}/g5", "--name", "ada\nlovelace",
+          "{root}/one_person/ada/0.png"], "printable", "{root}/g5"),
+        (["enroll", "--model", "raw-pixels", "--gallery", "{root}/not_a_gallery.db", "--name", "ada",
+          "{root}/one_person/ada/0.png"], "not a facenet_tf gallery", "{root}/not_a_gallery.db-wal"),
+        (["enroll", "--model", "raw-pixels", "--gallery", "{root}/missing/g.db", "--name", "ada",
+          "{root}/one_person/ada/0.png"], "does not exist", "{root}/missing"),
     ]
 
 
@@ -95,3 +122,180 @@ def test_verbose_adds_the_traceback(places, capsys):
     assert "Traceback" in err and err.strip().splitlines()[-1].startswith("facenet-tf evaluate: error: no model at")
     assert main(["train", "--epochs", "0", "--verbose", "--output-dir", places["root"] + "/v"]) == 2
     assert "Traceback" in capsys.readouterr().err
+
+
+# --- Issue 20: what the project reads back is checked, what it writes is its own --------------------
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, synthetic_dir):
+    out = tmp_path_factory.mktemp("prepared") / "p"
+    assert main(["prepare", "--data-dir", synthetic_dir, "--output", str(out), "--shards", "3", "--workers", "1",
+                 "--quiet"]) == 0
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory, synthetic_dir):
+    out = tmp_path_factory.mktemp("trained") / "m"
+    assert main(["train", "--data-dir", synthetic_dir, "--output-dir", str(out), "--identities-per-batch", "4",
+                 "--images-per-identity", "2", "--image-size", "32", "--embedding-dim", "8", "--epochs", "1",
+                 "--steps-per-epoch", "1", "--validation-identities", "0", "--verbose", "0"]) == 0
+    return str(out)
+
+
+def _copy(folder, tmp_path, name):
+    import shutil
+
+    target = tmp_path / name
+    shutil.copytree(folder, target)
+    return target
+
+
+def _shards(folder):
+    import json
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    return manifest, [folder / s["file"] for s in manifest["shards"]]
+
+
+def _train_on(folder, tmp_path):
+    return ["train", "--data-dir", str(folder), "--output-dir", str(tmp_path / "run"), "--identities-per-batch", "4",
+            "--images-per-identity", "2", "--image-size", "32", "--epochs", "1", "--steps-per-epoch", "1",
+            "--verbose", "0"]
+
+
+def _one_line(capsys, command, *words):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"facenet-tf {command}: error:"), err
+    for word in words:
+        assert word in err[0], err
+    return err[0]
+
+
+def test_truncated_or_missing_shard_is_one_line_naming_it(prepared, tmp_path, capsys):
+    folder = _copy(prepared, tmp_path, "t")
+    manifest, shards = _shards(folder)
+    size = manifest["shards"][1]["bytes"]
+    with open(shards[1], "r+b") as f:
+        f.truncate(size - 100)
+    assert main(_train_on(folder, tmp_path)) == 2
+    _one_line(capsys, "train", f"{shards[1]} is {size - 100} bytes, manifest says {size}", "re-run")
+    os.remove(shards[1])
+    assert main(_train_on(folder, tmp_path)) == 2
+    _one_line(capsys, "train", f"{shards[1]} is missing")
+    assert not os.path.exists(tmp_path / "run")
+
+
+def test_manifest_paths_must_stay_inside_the_prepared_folder(prepared, tmp_path, capsys):
+    import json
+    import shutil
+
+    folder = _copy(prepared, tmp_path, "escape")
+    manifest, shards = _shards(folder)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.copy(shards[0], outside / "shard.tfrecord")
+    for bad in ("../elsewhere/shard.tfrecord", str(outside / "shard.tfrecord")):
+        manifest["shards"][0]["file"] = bad
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        assert main(_train_on(folder, tmp_path)) == 2
+        _one_line(capsys, "train", "outside")
+    manifest["shards"][0]["file"] = "link.tfrecord"
+    os.symlink(outside / "shard.tfrecord", folder / "link.tfrecord")
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert main(_train_on(folder, tmp_path)) == 2
+    _one_line(capsys, "train", "outside")
+
+
+def test_prepare_writes_at_most_one_shard_per_image(synthetic_dir, tmp_path, capsys):
+    out = tmp_path / "many"
+    assert main(["prepare", "--data-dir", synthetic_dir, "--output", str(out), "--shards", "100000", "--workers", "1",
+                 "--quiet"]) == 0
+    files = [f for _, _, names in os.walk(out) for f in names if f.endswith(".tfrecord")]
+    assert 0 < len(files) <= 48, len(files)
+
+
+def test_a_linked_identity_folder_is_one_identity(synthetic_dir, tmp_path, caplog):
+    from facenet_tf.data.catalog import scan_directory
+
+    data = tmp_path / "data"
+    data.mkdir()
+    names = sorted(os.listdir(synthetic_dir))[:3]
+    for name in names:
+        os.symlink(os.path.join(synthetic_dir, name), data / name)
+    os.symlink(data / names[0], data / "zz_alias")
+    with caplog.at_level("WARNING", logger="facenet_tf"):
+        catalog = scan_directory(str(data), min_images=1)
+    assert catalog.names == tuple(names) and catalog.num_images == 12
+    assert "same folder" in caplog.text and "zz_alias" in caplog.text
+
+
+def test_gallery_names_must_be_printable(synthetic_dir, tmp_path, capsys):
+    image = os.path.join(synthetic_dir, sorted(os.listdir(synthetic_dir))[0])
+    image = os.path.join(image, sorted(os.listdir(image))[0])
+    for name in ("ada\nlovelace", "bob\tsmith", "eve\x1b[31m"):
+        assert main(["enroll", "--model", "raw-pixels", "--gallery", str(tmp_path / "g.db"), "--name", name,
+                     image]) == 2
+        _one_line(capsys, "enroll", "printable")
+    assert main(["enroll", "--model", "raw-pixels", "--gallery", str(tmp_path / "g.db"), "--name", "Zoë O'Brien",
+                 image]) == 0
+
+
+def test_gallery_model_check_uses_the_weights_loaded_not_metadata(trained_model, synthetic_dir, tmp_path, capsys):
+    import json
+
+    folder = _copy(trained_model, tmp_path, "stale")
+    meta = json.loads((folder / "metadata.json").read_text())
+    meta["fingerprint"] = "0123456789abcdef"
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    image = os.path.join(synthetic_dir, sorted(os.listdir(synthetic_dir))[0])
+    image = os.path.join(image, sorted(os.listdir(image))[0])
+    assert main(["enroll", "--model", str(folder), "--gallery", str(tmp_path / "g.db"), "--name", "ada", image]) == 2
+    _one_line(capsys, "enroll", "0123456789abcdef", "weights loaded")
+    assert not os.path.exists(tmp_path / "g.db")
+
+
+def test_a_model_with_non_finite_weights_is_refused_by_every_command(trained_model, synthetic_dir, tmp_path, capsys):
+    from facenet_tf.models.loader import read_keras_file
+
+    model = read_keras_file(os.path.join(trained_model, "model.keras"))
+    weights = model.get_weights()
+    weights[-2] = weights[-2] * np.float32("nan")
+    model.set_weights(weights)
+    bad = str(tmp_path / "nan.keras")
+    model.save(bad)
+    image = os.path.join(synthetic_dir, sorted(os.listdir(synthetic_dir))[0])
+    image = os.path.join(image, sorted(os.listdir(image))[0])
+    for argv in (["verify", "--model", bad, "--threshold", "1.0", image, image],
+                 ["enroll", "--model", bad, "--gallery", str(tmp_path / "g.db"), "--name", "ada", image],
+                 ["evaluate", "--model", bad, "--data-dir", synthetic_dir],
+                 ["export", "--model", bad, "--output", str(tmp_path / "ex")],
+                 ["train", "--init-from", bad, "--data-dir", synthetic_dir, "--output-dir", str(tmp_path / "ft"),
+                  "--epochs", "1", "--steps-per-epoch", "1", "--identities-per-batch", "4",
+                  "--images-per-identity", "2", "--validation-identities", "0", "--verbose", "0"]):
+        assert main(argv) == 2, argv
+        _one_line(capsys, argv[0], "NaN or inf")
+    for path in ("g.db", "ex", "ft"):
+        assert not os.path.exists(tmp_path / path), path
+
+
+def test_import_refuses_a_dlib_file_whose_numbers_are_not_finite(tmp_path, monkeypatch, capsys):
+    """A corrupted .dat that still parses: its model gives NaN, so import refuses it (exit 2, nothing written)."""
+    import keras
+
+    import facenet_tf.pretrained.dlib_import as dlib_import
+
+    def corrupted(path):
+        inputs = keras.Input((150, 150, 3))
+        x = keras.layers.GlobalAveragePooling2D()(inputs)
+        model = keras.Model(inputs, keras.layers.Dense(128)(x))
+        model.set_weights([np.full(w.shape, np.float32(3e38)) for w in model.get_weights()])  # finite, overflows
+        return model
+
+    monkeypatch.setattr(dlib_import, "load_dlib_model", corrupted)
+    monkeypatch.setattr(dlib_import, "sha256_files", lambda paths: "0" * 64)
+    dat = tmp_path / "corrupt.dat"
+    dat.write_bytes(b"x")
+    assert main(["import-dlib", "--dat", str(dat), "--output-dir", str(tmp_path / "d")]) == 2
+    _one_line(capsys, "import-dlib", "NaN or inf")
+    assert not os.path.exists(tmp_path / "d")

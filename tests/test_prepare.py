@@ -46,7 +46,8 @@ def test_second_prepare_into_the_same_folder_replaces_the_first(orl_dir, tmp_pat
     first = prepare(a, out, PrepareConfig(num_shards=3, workers=1))
     assert first.manifest["num_identities"] == 6
     second = prepare(b, out, PrepareConfig(num_shards=2, workers=1))
-    assert sorted(os.listdir(out)) == sorted(["manifest.json", "skipped.json", f"data-{second.manifest['plan']}"])
+    assert sorted(os.listdir(out)) == sorted([".facenet_tf-owner.json", "manifest.json", "skipped.json",
+                                              f"data-{second.manifest['plan']}"])
     manifest = second.manifest
     assert manifest["identities"] == {"names": ["s11", "s12", "s13"], "images": [4, 4, 4]}  # label = position
 
@@ -146,7 +147,7 @@ def test_prepare_refuses_a_folder_of_other_files_and_bad_settings(synthetic_dir,
     busy.mkdir()
     (busy / "thesis.tex").write_text("keep me")
     for argv, message in (
-        (["--output", str(busy)], "holds files 'prepare' did not write (thesis.tex)"),
+        (["--output", str(busy)], "holds files facenet-tf prepare did not write (thesis.tex)"),
         (["--output", str(tmp_path / "x"), "--shards", "0"], "num_shards must be >= 1"),
         (["--output", str(tmp_path / "x"), "--runner", "NoSuchRunner"], "the Beam pipeline failed on NoSuchRunner"),
     ):

@@ -53,6 +53,35 @@ def test_killed_run_resumes_where_it_stopped_and_matches_an_uninterrupted_one(tm
     for a, b in zip(_weights(killed), _weights(straight)):
         np.testing.assert_array_equal(a, b)  # documented: bit-identical with --deterministic on CPU
 
+    # the whole run's history survives the kill: metrics.json lists every epoch ...
+    resumed, whole = (json.load(open(os.path.join(d, "metrics.json"))) for d in (killed, straight))
+    assert len(resumed["epoch_losses"]) == len(whole["epoch_losses"]) == 4
+    np.testing.assert_allclose(resumed["epoch_losses"], whole["epoch_losses"], rtol=0, atol=1e-6)
+    assert resumed["final_loss"] == resumed["epoch_losses"][-1]
+    # ... and TensorBoard holds one run: each epoch and batch step once, on one step axis
+    events, straight_events = (_scalar_events(os.path.join(d, "logs")) for d in (killed, straight))
+    assert sorted(step for (run, tag, step) in events if tag == "epoch_loss") == [0, 1, 2, 3]
+    assert sorted(step for (run, tag, step) in events if tag == "batch_loss") == list(range(1, 17))
+    assert sorted(events) == sorted(straight_events)
+    for key, value in events.items():
+        assert value == pytest.approx(straight_events[key], abs=1e-6), key
+
+
+def _scalar_events(log_dir):
+    """``{(run folder, tag, step): value}`` of every scalar in the event files under ``log_dir``;
+    a (folder, tag, step) logged twice fails."""
+    import tensorflow as tf
+
+    found = {}
+    for folder, _, files in os.walk(log_dir):
+        for name in (f for f in files if ".tfevents." in f):
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(folder, name)):
+                for value in event.summary.value:
+                    key = (os.path.relpath(folder, log_dir), value.tag, event.step)
+                    assert key not in found, f"{key} logged twice"
+                    found[key] = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value
+    return found
+
 
 def test_two_deterministic_runs_are_bit_identical(tmp_path):
     for name in ("a", "b"):
@@ -156,3 +185,106 @@ def test_kill_during_final_write_leaves_the_old_or_the_new_model(tmp_path, kill_
     assert version in (1.0, 2.0)
     assert all(np.all(w == version) for w in model.get_weights()), "model.keras and metadata.json from one write"
     assert not [f for f in os.listdir(out) if f.startswith(".")]
+
+
+# --- Issue 20: environment faults are one line naming the path and the cause ----------------------
+
+CLI = [sys.executable, "-c", "import sys; from facenet_tf.cli import main; sys.exit(main(sys.argv[1:]))"]
+SMALL_TRAIN = ["train", "--identities-per-batch", "4", "--images-per-identity", "2", "--image-size", "32",
+               "--embedding-dim", "8", "--validation-identities", "0", "--steps-per-epoch", "2", "--epochs", "1",
+               "--verbose", "0"]
+
+
+def _one_line(proc, *words):
+    lines = [line for line in proc.stderr.strip().splitlines() if line.startswith("facenet-tf")]
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+def _without_dac_override(argv):
+    """Run the CLI as root without CAP_DAC_OVERRIDE, so file permissions apply as to any user."""
+    import shlex
+    import shutil as sh
+
+    if os.geteuid() != 0:
+        return subprocess.run([*CLI, *argv], capture_output=True, text=True)
+    if sh.which("capsh") is None:
+        pytest.skip("running as root without capsh: cannot drop CAP_DAC_OVERRIDE to test a read-only folder")
+    command = " ".join(shlex.quote(a) for a in [*CLI, *argv])
+    return subprocess.run(["capsh", "--drop=cap_dac_override,cap_fowner", "--", "-c", command], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": REPO})
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    yield folder
+    folder.chmod(0o755)
+
+
+def test_read_only_folder_is_one_line_for_prepare_enroll_and_train(read_only, synthetic_dir, tmp_path):
+    proc = _without_dac_override(["prepare", "--data-dir", synthetic_dir, "--output", str(read_only / "p"), "--quiet"])
+    _one_line(proc, str(read_only))
+    proc = _without_dac_override(["enroll", "--model", "raw-pixels", "--gallery", str(read_only / "g.db"),
+                                  "--name", "ada", _first_image(synthetic_dir)])
+    _one_line(proc, "g.db", "ermission denied")
+    proc = _without_dac_override([*SMALL_TRAIN, "--data-dir", synthetic_dir, "--output-dir", str(read_only / "t")])
+    _one_line(proc, str(read_only))
+    assert os.listdir(read_only) == []
+
+
+def _first_image(folder):
+    person = os.path.join(folder, sorted(os.listdir(folder))[0])
+    return os.path.join(person, sorted(os.listdir(person))[0])
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs of 2 MB (root and mount(8) only; else the test is skipped)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill ({proc.stderr.strip() or 'not root'})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(folder, leave):
+    """Fill ``folder``'s file system up to ``leave`` bytes free."""
+    import shutil as sh
+
+    free = sh.disk_usage(folder).free
+    with open(os.path.join(folder, "filler"), "wb") as f:
+        f.write(b"\0" * max(free - leave, 0))
+
+
+def test_full_disk_while_writing_a_checkpoint_is_one_line_not_a_crash(small_disk, synthetic_dir):
+    proc = subprocess.run([*CLI, *SMALL_TRAIN, "--data-dir", synthetic_dir, "--output-dir", str(small_disk / "run")],
+                          capture_output=True, text=True)
+    line = _one_line(proc, "no space left")
+    assert "checkpoint" in line or "run" in line, line
+    assert not os.path.exists(small_disk / "run" / "model.keras")
+
+
+def test_full_disk_while_writing_shards_or_a_gallery_is_one_line(small_disk, synthetic_dir):
+    big = small_disk / "big"
+    big.mkdir()
+    _fill(str(big), 64 << 10)
+    proc = subprocess.run([*CLI, "prepare", "--data-dir", synthetic_dir, "--output", str(small_disk / "p"), "--quiet",
+                           "--workers", "1"], capture_output=True, text=True)
+    _one_line(proc, "cannot write", str(small_disk / "p"))
+    assert not os.path.exists(small_disk / "p" / "manifest.json")
+    os.remove(big / "filler")
+    _fill(str(big), 0)
+    proc = subprocess.run([*CLI, "enroll", "--model", "raw-pixels", "--gallery", str(small_disk / "g.db"), "--name",
+                           "ada", _first_image(synthetic_dir)], capture_output=True, text=True)
+    line = _one_line(proc, "g.db")
+    assert "not a facenet_tf gallery" not in line and ("space" in line or "full" in line), line

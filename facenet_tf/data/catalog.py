@@ -12,22 +12,27 @@ machine. Images may sit in sub-folders of an identity folder (``Alice/2019/001.j
 follows symbolic links but survives loops and unreadable folders: they are skipped and recorded
 in a :class:`~facenet_tf.data.report.SkipReport`, as are dangling links. :func:`check_catalog`
 then decodes every image once with the one reader (:mod:`facenet_tf.data.reader`) and leaves out
-the files it refuses and the identities left with too few images.
+the files it refuses and the identities left with too few images. Identity folders are
+de-duplicated by real path: a link to another identity's folder is the same identity, counted once
+(under the name met first, in natural order), with a warning.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import errno
+import logging
 import os
 import re
-from typing import List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from facenet_tf.data.reader import MAX_PIXELS, BadImage, check_files
+from facenet_tf.data.reader import DEFAULT_LIMITS, BadImage, ImageLimits, check_files
 from facenet_tf.data.report import SkipReport
 from facenet_tf.errors import FacenetError
+
+logger = logging.getLogger("facenet_tf")
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".pgm", ".ppm", ".pnm", ".webp", ".tif", ".tiff")
 
@@ -192,6 +197,7 @@ def scan_directory(root: str, min_images: int = 2, max_identities: Optional[int]
     labels: List[int] = []
     names: List[str] = []
     dropped: List[str] = []
+    seen: Dict[str, str] = {}  # real path of an identity folder -> the name it was first found under
     for entry in entries:
         if entry.name.startswith("."):
             continue
@@ -202,6 +208,12 @@ def scan_directory(root: str, min_images: int = 2, max_identities: Optional[int]
             report.skip(entry.path, "symlink_loop" if err.errno == errno.ELOOP else "unreadable_folder",
                         err.strerror or str(err), kind="folder")
             continue
+        real = os.path.realpath(entry.path)
+        if real in seen:
+            logger.warning("identity folder %s is the same folder as %s (a link): counted once, as %r",
+                           entry.path, os.path.join(root, seen[real]), seen[real])
+            continue
+        seen[real] = entry.name
         files = _images_under(entry.path, report, {(top.st_dev, top.st_ino)})
         if not files:
             continue
@@ -223,7 +235,7 @@ def scan_directory(root: str, min_images: int = 2, max_identities: Optional[int]
 
 
 def check_catalog(catalog: IdentityCatalog, report: SkipReport, min_images: int = 1,
-                  max_pixels: int = MAX_PIXELS, workers: Optional[int] = None) -> IdentityCatalog:
+                  limits: ImageLimits = DEFAULT_LIMITS, workers: Optional[int] = None) -> IdentityCatalog:
     """Decode every image of ``catalog`` once; leave out the refused files and the identities
     left with fewer than ``min_images`` usable images.
 
@@ -232,7 +244,7 @@ def check_catalog(catalog: IdentityCatalog, report: SkipReport, min_images: int 
         report: receives each refused file (strict: the first one, in catalog order, raises)
             and each excluded identity.
         min_images: usable images an identity needs (K for training, 1 for a gallery).
-        max_pixels: pixel limit of the reader.
+        limits: what the reader refuses (pixel limit).
         workers: decoding threads (default: CPU count + 2).
 
     Returns:
@@ -241,7 +253,7 @@ def check_catalog(catalog: IdentityCatalog, report: SkipReport, min_images: int 
     Raises:
         FacenetError: strict mode and a bad file, or no identity left.
     """
-    results = check_files(catalog.paths, max_pixels, workers)
+    results = check_files(catalog.paths, limits, workers)
     keep = np.ones(catalog.num_images, bool)
     for i, result in enumerate(results):
         if isinstance(result, BadImage):

@@ -47,6 +47,55 @@ def join(root: str, name: str) -> str:
     return posixpath.join(root, name) if "://" in root else os.path.join(root, name)
 
 
+def shard_path(root: str, file: Any) -> str:
+    """The path of a manifest's shard ``file`` under ``root``, refused when it leads outside it.
+
+    Raises:
+        FacenetError: an absolute path, a ``..`` step, or (locally) a link out of ``root``.
+    """
+    manifest = join(root, MANIFEST_FILE)
+    if not isinstance(file, str) or not file:
+        raise FacenetError(f"{manifest} is malformed: shard file {file!r} is not a relative path")
+    parts = file.replace("\\", "/").split("/")
+    if file.startswith("/") or "://" in file or ".." in parts or (len(file) > 1 and file[1] == ":"):
+        raise FacenetError(f"{manifest} lists shard {file!r}, which leads outside {root}: refusing to read it "
+                           "(re-run 'facenet-tf prepare')")
+    path = join(root, file)
+    if "://" not in root:
+        real_root = os.path.realpath(root)
+        if not os.path.realpath(path).startswith(real_root.rstrip(os.sep) + os.sep):
+            raise FacenetError(f"{manifest} lists shard {file!r}, which links outside {root}: refusing to read it "
+                               "(re-run 'facenet-tf prepare')")
+    return path
+
+
+def check_shards(manifest: Dict[str, Any], root: str) -> Tuple[str, ...]:
+    """The shard paths of ``manifest``, each inside ``root`` and of the size the manifest records.
+
+    Checked before training reads a record, so a truncated, grown or missing shard is one line.
+
+    Raises:
+        FacenetError: ``shard X is N bytes, manifest says M: re-run prepare``, a missing shard,
+            or a path leading outside ``root``.
+    """
+    gfile = _gfile() if "://" in root else None
+    paths = []
+    for shard in manifest.get("shards") or []:
+        if not isinstance(shard, dict):
+            raise FacenetError(f"{join(root, MANIFEST_FILE)} is malformed: a shard entry is {shard!r}")
+        path = shard_path(root, shard.get("file"))
+        try:
+            size = gfile.stat(path).length if gfile else os.path.getsize(path)
+        except Exception:  # noqa: BLE001 - FileNotFoundError, or gfile's NotFoundError
+            raise FacenetError(f"shard {path} is missing (listed in {join(root, MANIFEST_FILE)}): "
+                               "re-run 'facenet-tf prepare'") from None
+        expected = shard.get("bytes")
+        if isinstance(expected, int) and size != expected:
+            raise FacenetError(f"shard {path} is {size} bytes, manifest says {expected}: re-run 'facenet-tf prepare'")
+        paths.append(path)
+    return tuple(paths)
+
+
 def encode_index(labels, counts, offsets, lengths) -> Dict[str, str]:
     """A shard's ``index`` entry: ``counts[g]`` records of identity ``labels[g]`` at ``offsets``/``lengths``."""
     def pack(values, dtype):
@@ -215,13 +264,15 @@ class ShardIndex:
             report: receives the identities left out.
 
         Raises:
-            FacenetError: no identity has ``min_images`` records, or a malformed manifest.
+            FacenetError: no identity has ``min_images`` records, a malformed manifest, a shard
+                path leading outside ``root``, or a shard missing or of another size than
+                recorded (:func:`check_shards`).
         """
         try:
             names = manifest["identities"]["names"]
             num_labels = len(names)
             shards = manifest["shards"]
-            files = tuple(join(root, s["file"]) for s in shards)
+            files = check_shards(manifest, root)
             totals = np.zeros(num_labels, np.int64)
             for shard in shards:
                 labels, counts, _, _ = decode_index(shard["index"])

@@ -15,7 +15,9 @@ The steps, the same for both runners:
    number the rest in natural name order, and write ``skipped.json`` and then ``manifest.json``
    (:mod:`facenet_tf.data.manifest`), each atomically. The manifest is the commit: until it is
    renamed into place, readers see the previous run's complete output. Folders of earlier runs
-   are deleted after it.
+   are deleted after it: only those the output folder's ownership record lists
+   (:mod:`facenet_tf.ownership`); a file ``prepare`` did not write is never touched, whatever
+   its name.
 
 The local runner is resumable: every shard is written to a temporary name, renamed when complete
 and followed by a small ``.parts/`` record of its index and skips; a run killed at any point and
@@ -40,9 +42,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from facenet_tf.artifacts import atomic_path
+from facenet_tf.ownership import claim, environment_error
 from facenet_tf.data.catalog import IdentityCatalog, scan_directory
-from facenet_tf.data.manifest import FORMAT, LEGACY_INDEX, MANIFEST_FILE, build_manifest, join
-from facenet_tf.data.reader import MAX_PIXELS, BadImage, encode_files
+from facenet_tf.data.manifest import FORMAT, MANIFEST_FILE, build_manifest, check_shards, join
+from facenet_tf.data.reader import MAX_PIXELS, BadImage, ImageLimits, encode_files
 from facenet_tf.data.publish import PARTS, Plan, PrepareResult, publish
 from facenet_tf.data.report import REPORT_FILE, SkipReport, StrictError
 from facenet_tf.errors import FacenetError
@@ -88,6 +91,11 @@ class PrepareConfig:
                 raise FacenetError(f"{name} must be >= {low}; received {getattr(self, name)}")
 
     @property
+    def limits(self) -> ImageLimits:
+        """What the reader refuses (from ``max_pixels``)."""
+        return ImageLimits(self.max_pixels)
+
+    @property
     def processes(self) -> int:
         return self.workers or os.cpu_count() or 1
 
@@ -129,7 +137,7 @@ def make_plan(catalog: IdentityCatalog, config: PrepareConfig, kind: str) -> Pla
 
 
 def prepare(data_dir: str, output_dir: str, config: PrepareConfig = PrepareConfig(),
-            progress: Optional[Callable[[int], None]] = None) -> PrepareResult:
+            progress: Optional[Callable[[int], None]] = None, allow_existing_files: bool = False) -> PrepareResult:
     """Prepare an identity folder into ``output_dir`` (see the module docstring).
 
     Args:
@@ -137,16 +145,19 @@ def prepare(data_dir: str, output_dir: str, config: PrepareConfig = PrepareConfi
         output_dir: new, empty, or written by an earlier ``prepare`` (its data is replaced).
         config: :class:`PrepareConfig`.
         progress: optional callable receiving the number of images done (local runner).
+        allow_existing_files: write into an output folder holding files ``prepare`` did not
+            write, beside them (never touching them).
 
     Returns:
         :class:`PrepareResult`.
 
     Raises:
-        FacenetError: bad settings or folders, an output folder holding other files, Beam
-            missing for a Beam runner, or (strict) the first bad file; nothing is then written.
+        FacenetError: bad settings or folders, an output folder holding other files (unless
+            ``allow_existing_files``) or overlapping ``data_dir``, Beam missing for a Beam
+            runner, or (strict) the first bad file; nothing is then written.
     """
     config.validate()
-    _check_output(output_dir)
+    owner = _claim(output_dir, data_dir, allow_existing_files)
     report = SkipReport(config.strict)
     if "://" in data_dir:
         if config.runner == LOCAL:
@@ -156,41 +167,49 @@ def prepare(data_dir: str, output_dir: str, config: PrepareConfig = PrepareConfi
         catalog = list_remote(data_dir)
     else:
         catalog = scan_directory(data_dir, min_images=1, report=report)
-    return prepare_catalog(catalog, output_dir, config, report, progress)
+    return prepare_catalog(catalog, output_dir, config, report, progress, owner=owner)
 
 
 def prepare_catalog(catalog: IdentityCatalog, output_dir: str, config: PrepareConfig = PrepareConfig(),
                     report: Optional[SkipReport] = None,
-                    progress: Optional[Callable[[int], None]] = None) -> PrepareResult:
-    """:func:`prepare` of an already scanned catalog (``report`` holds the scan's skips)."""
-    config.validate()
-    report = report if report is not None else SkipReport(config.strict)
-    if config.runner != LOCAL:
-        from facenet_tf.data.beam_prepare import run_beam
+                    progress: Optional[Callable[[int], None]] = None, owner=None,
+                    allow_existing_files: bool = False) -> PrepareResult:
+    """:func:`prepare` of an already scanned catalog (``report`` holds the scan's skips).
 
-        result = run_beam(make_plan(catalog, config, "beam"), output_dir, config, report)
-    else:
-        result = _run_local(make_plan(catalog, config, LOCAL), output_dir, config, report, progress)
+    ``owner``: the output folder's :class:`facenet_tf.ownership.Ownership` when already claimed.
+    At most one shard per image is written: a larger ``num_shards`` is capped (with a warning).
+    """
+    config.validate()
+    if owner is None:
+        owner = _claim(output_dir, catalog.root or None, allow_existing_files)
+    if config.num_shards > max(catalog.num_images, 1):
+        logger.warning("prepare: %d shards asked for %d images; writing %d (a shard holds at least one image)",
+                       config.num_shards, catalog.num_images, catalog.num_images)
+        config = dataclasses.replace(config, num_shards=max(catalog.num_images, 1))
+    report = report if report is not None else SkipReport(config.strict)
+    try:
+        if config.runner != LOCAL:
+            from facenet_tf.data.beam_prepare import run_beam
+
+            result = run_beam(make_plan(catalog, config, "beam"), output_dir, config, report, owner=owner)
+        else:
+            result = _run_local(make_plan(catalog, config, LOCAL), output_dir, config, report, progress, owner)
+    except Exception as err:  # noqa: BLE001 - OS or TensorFlow file errors on a full or read-only disk
+        fault = environment_error(err, output_dir)
+        if fault is None:
+            raise
+        raise fault from None
     result.report.log(logger, "prepare")
     return result
 
 
-def _check_output(output_dir: str) -> None:
+def _claim(output_dir: str, data_dir: Optional[str], allow_existing: bool):
+    """Check ``output_dir`` for ``prepare`` (:func:`facenet_tf.ownership.claim`, written later);
+    ``None`` for a remote output (``gs://…``)."""
     if "://" in output_dir:
-        return
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise FacenetError(f"--output {output_dir} is a file, not a folder")
-    if os.path.isdir(output_dir):
-        foreign = sorted(n for n in os.listdir(output_dir) if not _ours(n))
-        if foreign:
-            raise FacenetError(f"--output {output_dir} holds files 'prepare' did not write ({', '.join(foreign[:3])}"
-                               f"{' ...' if len(foreign) > 3 else ''}): give a new or empty folder, or one written by "
-                               "'facenet-tf prepare'")
-
-
-def _ours(name: str) -> bool:
-    return (name.startswith(".") or name in (MANIFEST_FILE, REPORT_FILE, LEGACY_INDEX) or name.startswith("data-")
-            or (name.startswith("shard-") and name.endswith(".tfrecord")))
+        return None
+    return claim(output_dir, "prepare", (MANIFEST_FILE, REPORT_FILE), allow_existing=allow_existing,
+                 inputs=[data_dir], create=False)
 
 
 def current_manifest(output_dir: str) -> Optional[Dict[str, Any]]:
@@ -207,7 +226,9 @@ def _up_to_date(plan: Plan, output_dir: str) -> Optional[PrepareResult]:
     manifest = current_manifest(output_dir)
     if manifest is None or manifest.get("plan") != plan.id or manifest.get("runner") != LOCAL:
         return None
-    if not all(os.path.isfile(join(output_dir, s["file"])) for s in manifest["shards"]):
+    try:
+        check_shards(manifest, output_dir)
+    except FacenetError:
         return None
     report_path = join(output_dir, REPORT_FILE)
     if not os.path.isfile(report_path):
@@ -218,13 +239,15 @@ def _up_to_date(plan: Plan, output_dir: str) -> Optional[PrepareResult]:
 
 
 def _run_local(plan: Plan, output_dir: str, config: PrepareConfig, report: SkipReport,
-               progress: Optional[Callable[[int], None]]) -> PrepareResult:
-    done = _up_to_date(plan, output_dir)
+               progress: Optional[Callable[[int], None]], owner) -> PrepareResult:
+    done = _up_to_date(plan, output_dir) if owner is None or owner.owns(MANIFEST_FILE) else None
     if done is not None:
         if progress is not None:
             progress(len(plan.paths))
         return done
-    created = not os.path.exists(output_dir)
+    if owner is not None:
+        owner.commit()
+        owner.add(plan.data_dir, *plan.temporaries)
     work = os.path.join(output_dir, plan.data_dir)
     parts = os.path.join(work, PARTS)
     os.makedirs(parts, exist_ok=True)
@@ -248,13 +271,13 @@ def _run_local(plan: Plan, output_dir: str, config: PrepareConfig, report: SkipR
             shards.append((plan.shard_file(s), len(part["records"]), part["bytes"],
                            [tuple(r) for r in part["records"]]))
     except StrictError:  # leave nothing behind
-        shutil.rmtree(work, ignore_errors=True)
-        if created and os.path.isdir(output_dir) and not os.listdir(output_dir):
-            os.rmdir(output_dir)
+        if owner is not None:
+            owner.remove(plan.data_dir, release=True)
+            owner.discard()
         raise
     manifest = build_manifest(plan=plan.id, runner=LOCAL, source=plan.source, transform=plan.transform,
                               names=plan.names, shards=shards, min_images=config.min_images, report=report)
-    publish(output_dir, manifest, report, plan)
+    publish(output_dir, manifest, report, plan, owner)
     return PrepareResult(output_dir, manifest, report, written=len(pending), reused=len(finished))
 
 
@@ -274,7 +297,7 @@ def _write_shards(plan: Plan, output_dir: str, pending: Sequence[int], config: P
         rows = plan.shards[s]
         pieces = [rows[i:i + CHUNK] for i in range(0, len(rows), CHUNK)] or [rows]
         tasks += [(s, j == len(pieces) - 1, piece) for j, piece in enumerate(pieces)]
-    results = _ordered_map(encode_files, [([plan.paths[r] for r in rows], config.max_pixels) for _, _, rows in tasks],
+    results = _ordered_map(encode_files, [([plan.paths[r] for r in rows], config.limits) for _, _, rows in tasks],
                            config.processes)
     writer = tmp = None
     records: List[Tuple[str, int, int]] = []

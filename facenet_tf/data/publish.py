@@ -2,7 +2,10 @@
 
 Shared by both runners (:mod:`facenet_tf.data.prepare` in local processes,
 :mod:`facenet_tf.data.beam_prepare` on Apache Beam): ``skipped.json`` then ``manifest.json`` (the
-commit), each written aside and renamed, then what earlier runs left is deleted.
+commit), each written aside and renamed, then what earlier runs of ``prepare`` left is deleted:
+in a local folder, only the entries its ownership record lists (:mod:`facenet_tf.ownership`); in a
+remote one (``gs://…``), only the data folder the previous manifest listed. Never a file by its
+name alone.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
-from facenet_tf.data.manifest import LEGACY_INDEX, MANIFEST_FILE, join
+from facenet_tf.data.manifest import MANIFEST_FILE, join
 from facenet_tf.data.report import REPORT_FILE, SkipReport
 
 #: Finished shards of an unfinished run wait here (``data-<plan>/.parts``).
@@ -55,31 +58,50 @@ class Plan:
     def shard_file(self, shard: int) -> str:
         return f"{self.data_dir}/shard-{shard:05d}-of-{len(self.shards):05d}.tfrecord"
 
+    @property
+    def temporaries(self) -> Tuple[str, ...]:
+        """The temporary names :func:`publish` writes beside the manifest."""
+        return tuple(f".{name}.tmp-{self.id}" for name in (REPORT_FILE, MANIFEST_FILE))
 
-def publish(output_dir: str, manifest: Dict[str, Any], report: SkipReport, plan: Plan) -> None:
+
+def publish(output_dir: str, manifest: Dict[str, Any], report: SkipReport, plan: Plan, owner=None) -> None:
     """Write ``skipped.json`` then ``manifest.json`` (the commit), each atomically, then delete
-    what earlier runs left: other ``data-*`` folders, the run's ``.parts``, the old layout's files.
+    what earlier runs of ``prepare`` left: with ``owner`` (a local folder's
+    :class:`facenet_tf.ownership.Ownership`), every entry its record lists for ``prepare`` but
+    this run's; without (a remote folder), the data folder the previous manifest listed.
 
     Works on local folders and on any file system TensorFlow's ``gfile`` knows (``gs://``).
     """
     import tensorflow as tf
 
     gfile = tf.io.gfile
+    previous = _previous_data_dirs(output_dir) if owner is None else ()
+    if owner is not None:
+        owner.add(*plan.temporaries)
     for name, data in ((REPORT_FILE, report.to_dict()), (MANIFEST_FILE, manifest)):
         target = join(output_dir, name)
         tmp = join(output_dir, f".{name}.tmp-{plan.id}")
         with gfile.GFile(tmp, "w") as f:
             f.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
         gfile.rename(tmp, target, overwrite=True)
-    for name in gfile.listdir(output_dir):
-        name = name.rstrip("/")
-        path = join(output_dir, name)
-        if (name.startswith("data-") and name != plan.data_dir) or name == LEGACY_INDEX or (
-                name.startswith("shard-") and name.endswith(".tfrecord")):
-            if gfile.isdir(path):
-                gfile.rmtree(path)
-            else:
-                gfile.remove(path)
+    if owner is not None:
+        keep = {MANIFEST_FILE, REPORT_FILE, plan.data_dir}
+        for name in [n for n, command in owner.entries.items() if command == "prepare" and n not in keep]:
+            owner.remove(name, release=True)
+    for name in previous:
+        if name != plan.data_dir and gfile.isdir(join(output_dir, name)):
+            gfile.rmtree(join(output_dir, name))
     parts = join(join(output_dir, plan.data_dir), PARTS)
     if gfile.exists(parts):
         gfile.rmtree(parts)
+
+
+def _previous_data_dirs(output_dir: str) -> Tuple[str, ...]:
+    """The ``data-<plan>`` folders the current manifest of ``output_dir`` lists (written by prepare)."""
+    from facenet_tf.data.prepare import current_manifest
+
+    manifest = current_manifest(output_dir)
+    if manifest is None:
+        return ()
+    folders = {str(s.get("file", "")).split("/")[0] for s in manifest.get("shards", []) if isinstance(s, dict)}
+    return tuple(sorted(f for f in folders if f.startswith("data-") and f == f"data-{manifest.get('plan')}"))

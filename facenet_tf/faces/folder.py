@@ -1,4 +1,5 @@
-"""The ``align`` use case: an aligned copy of an identity folder, built atomically."""
+"""The ``align`` use case: an aligned copy of an identity folder, built aside and published by
+ownership (:mod:`facenet_tf.ownership`)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,15 @@ class AlignReport:
 
 
 def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignConfig(),
-                    progress: Optional[Callable[[int], None]] = None, strict: bool = False) -> AlignReport:
+                    progress: Optional[Callable[[int], None]] = None, strict: bool = False,
+                    allow_existing_files: bool = False) -> AlignReport:
     """Write an aligned copy of an identity folder: ``output_dir/<identity>/<image>.png``.
 
-    The copy is built in a temporary sibling folder and renamed into place only when
-    complete, so ``output_dir`` is never half-written (an existing one is replaced). Bad
+    The copy is built in a temporary sibling folder and moved into place only when complete,
+    so ``output_dir`` is never half-written. ``output_dir`` is claimed first
+    (:mod:`facenet_tf.ownership`): it must be apart from ``data_dir``; a folder of the user's
+    files is refused unless ``allow_existing_files`` (then written beside them); only the
+    entries an earlier ``align`` wrote there are replaced or removed. Bad
     image files and unreadable folders are skipped, logged per reason and, when there are
     any, listed in ``output_dir/skipped.json``.
 
@@ -41,6 +46,7 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
         config: :class:`AlignConfig`.
         progress: optional callable receiving 1 after each image.
         strict: stop at the first bad file or folder (one-line error naming it; nothing written).
+        allow_existing_files: write into a folder holding files facenet_tf did not write.
 
     Raises:
         FacenetError: unreadable input folder, mtcnn missing, no face in any image, or
@@ -50,17 +56,19 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
 
     from PIL import Image
 
-    from facenet_tf.artifacts import atomic_path
     from facenet_tf.data.catalog import scan_directory
+    from facenet_tf.ownership import claim
 
     config.validate()
+    owner = claim(output_dir, "align", (REPORT_FILE,), allow_existing=allow_existing_files, inputs=[data_dir],
+                  create=False)
     report = SkipReport(strict)
     catalog = scan_directory(data_dir, min_images=1, report=report)
     aligner = FaceAligner(config)
     no_face: List[str] = []
     written = 0
     counts = AlignCounts()
-    with atomic_path(output_dir, is_dir=True) as tmp:
+    with owner.staged() as tmp:
         for path, label in zip(catalog.paths, catalog.labels):
             if progress is not None:
                 progress(1)

@@ -162,7 +162,8 @@ class Gallery:
         """Add entries, all or none, in one transaction.
 
         Args:
-            names: sequence of ``n`` non-empty strings; a name may repeat (several
+            names: sequence of ``n`` non-empty printable strings (no newline or other control
+                character: a name is printed one per line); a name may repeat (several
                 images of one person) and may already be enrolled.
             embeddings: ``(n, embedding_dim)`` finite numbers, stored as float32;
                 non-zero rows for a cosine gallery.
@@ -185,9 +186,7 @@ class Gallery:
                 f"names and embeddings must have the same length; received {len(names)} "
                 f"names and {len(vectors)} embeddings"
             )
-        for i, name in enumerate(names):
-            if not isinstance(name, str) or not name.strip():
-                raise FacenetError(f"names[{i}] must be a non-empty string; received {name!r}")
+        check_names(names)
         sources = [None] * len(names) if sources is None else list(sources)
         if len(sources) != len(names):
             raise FacenetError(
@@ -308,6 +307,17 @@ class Gallery:
             backend = "faiss" if large and faiss_available() else "numpy"
         self._cache = (version, EmbeddingIndex(vectors, self.distance, backend), ids, names)
         return self._cache[1:]
+
+
+def check_names(names) -> None:
+    """Raise :class:`FacenetError` unless every name is a non-empty, printable string (no
+    newline, tab or other control character: names are printed one per line)."""
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            raise FacenetError(f"names[{i}] must be a non-empty string; received {name!r}")
+        if not name.isprintable():
+            raise FacenetError(f"names[{i}] must be printable text (no newline, tab or control character); "
+                               f"received {name!r}")
 
 
 def _check_model(path, meta, model_fingerprint, embedding_dim, distance):

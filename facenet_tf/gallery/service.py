@@ -27,7 +27,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from facenet_tf.errors import FacenetError
-from facenet_tf.gallery.gallery import Gallery
+from facenet_tf.gallery.gallery import Gallery, check_names
 from facenet_tf.gallery.store import read_meta
 from facenet_tf.serving.inference import require_files
 
@@ -164,9 +164,24 @@ def enroll(embedder, gallery_path: str, names: Sequence[str], paths: Sequence[st
         raise FacenetError(f"names and paths must have the same length; received {len(names)} and {len(paths)}")
     if not paths:
         raise FacenetError("no images to enrol")
+    check_names(names)
+    check_gallery_path(gallery_path)  # before minutes of embedding, not after
     embeddings = embed_files(embedder, paths, progress)
     with open_gallery(gallery_path, embedder, create=True) as gallery:
         return gallery.enroll(names, embeddings, sources=[os.path.abspath(p) for p in paths])
+
+
+def check_gallery_path(path: str) -> None:
+    """Raise one line unless ``path`` is an existing facenet_tf gallery or a new file that its
+    folder lets this process create (read-only checks: nothing is written)."""
+    if os.path.exists(path):
+        read_meta(path)
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FacenetError(f"cannot create gallery {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise FacenetError(f"cannot create gallery {path}: permission denied in {folder}")
 
 
 def resolve_threshold(embedder, threshold: Optional[float] = None) -> float:

@@ -24,6 +24,8 @@ import numpy as np
 from facenet_tf.errors import FacenetError
 
 SCHEMA_VERSION = 1
+#: The first bytes of every SQLite database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,13 +62,19 @@ class GalleryStore:
             create_meta: when the file is absent, create it with these ``meta`` rows
                 (``schema_version`` and ``created`` are added). ``None``: it must exist.
 
+        A file that is not a facenet_tf gallery is refused before it is opened for writing,
+        so it is left byte for byte as it was.
+
         Raises:
-            FacenetError: missing file (and no ``create_meta``), or not a facenet_tf gallery.
+            FacenetError: missing file (and no ``create_meta``), not a facenet_tf gallery, or a
+                file or folder that cannot be read or written (the path and the cause).
         """
         if not os.path.exists(path):
             if create_meta is None:
                 raise FacenetError(f"gallery {path} does not exist (create=False)")
             _create(path, create_meta)
+        else:
+            read_meta(path)  # read-only: a foreign file is refused untouched
         connection = None
         try:
             connection = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -75,7 +83,7 @@ class GalleryStore:
         except sqlite3.Error as error:
             if connection is not None:
                 connection.close()
-            raise FacenetError(f"{path} is not a facenet_tf gallery ({error})") from error
+            raise _sqlite_error(path, error) from None
         try:
             _check_schema(path, meta)
         except FacenetError:
@@ -117,13 +125,19 @@ class GalleryStore:
         """Insert ``(name, float32 vector, source)`` rows in one transaction; return their ids."""
         now = utc_now()
         insert = "INSERT INTO entries (name, embedding, source, enrolled_at) VALUES (?, ?, ?, ?)"
-        with self.transaction() as db:
-            return [db.execute(insert, (n, np.asarray(v, "<f4").tobytes(), s, now)).lastrowid for n, v, s in rows]
+        try:
+            with self.transaction() as db:
+                return [db.execute(insert, (n, np.asarray(v, "<f4").tobytes(), s, now)).lastrowid for n, v, s in rows]
+        except sqlite3.Error as error:
+            raise _sqlite_error(self.path, error, writing=True) from None
 
     def delete(self, name: str) -> int:
         """Delete every entry called ``name``; return how many."""
-        with self.transaction() as db:
-            return db.execute("DELETE FROM entries WHERE name = ?", (name,)).rowcount
+        try:
+            with self.transaction() as db:
+                return db.execute("DELETE FROM entries WHERE name = ?", (name,)).rowcount
+        except sqlite3.Error as error:
+            raise _sqlite_error(self.path, error, writing=True) from None
 
     def count(self) -> int:
         return self._db().execute("SELECT COUNT(*) FROM entries").fetchone()[0]
@@ -153,8 +167,17 @@ def read_meta(path: str) -> Dict[str, str]:
     Raises:
         FacenetError: missing file or not a facenet_tf gallery.
     """
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise FacenetError(f"gallery {path} does not exist")
+    if not os.path.isfile(path):
+        raise FacenetError(f"{path} is not a facenet_tf gallery (a folder, not a file)")
+    try:
+        with open(path, "rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as err:
+        raise FacenetError(f"cannot read gallery {path}: {err.strerror or err}") from None
+    if header != SQLITE_HEADER:
+        raise FacenetError(f"{path} is not a facenet_tf gallery (not an SQLite file); it was left untouched")
     try:
         connection = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
         try:
@@ -162,35 +185,67 @@ def read_meta(path: str) -> Dict[str, str]:
         finally:
             connection.close()
     except sqlite3.Error as error:
-        raise FacenetError(f"{path} is not a facenet_tf gallery ({error})") from None
+        raise _sqlite_error(path, error) from None
     _check_schema(path, meta)
     return meta
 
 
+def _sqlite_error(path: str, error: sqlite3.Error, writing: bool = False) -> FacenetError:
+    """One line naming the real cause: a full disk or a read-only file is not "not a gallery"."""
+    text = str(error)
+    lowered = text.lower()
+    if "disk is full" in lowered or "disk i/o" in lowered:
+        cause = "no space left on the device" if "full" in lowered else text
+        return FacenetError(f"cannot write gallery {path}: {cause}; nothing was changed")
+    if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered or "permission" in lowered:
+        return FacenetError(f"cannot write gallery {path}: {text} (check the permissions of the file and its folder)")
+    if "locked" in lowered or "busy" in lowered:
+        return FacenetError(f"gallery {path} is locked by another process: {text}")
+    if writing:
+        return FacenetError(f"cannot write gallery {path}: {text}; nothing was changed")
+    return FacenetError(f"{path} is not a facenet_tf gallery ({text})")
+
+
 def _create(path: str, meta: Dict[str, str]) -> None:
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    if not os.path.isdir(directory):
+        raise FacenetError(f"cannot create gallery {path}: folder {directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    except OSError as err:
+        raise FacenetError(f"cannot create gallery {path}: {err.strerror or err} in {directory}") from None
     os.close(fd)
     try:
-        connection = sqlite3.connect(tmp, isolation_level=None)
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
-            rows = {"schema_version": str(SCHEMA_VERSION), **meta, "created": utc_now()}
-            connection.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", rows.items())
-        finally:
-            connection.close()  # checkpoints the WAL into the file before it is moved
-        try:
-            # Unlike os.replace, a link never clobbers a gallery another process has just
-            # created; if one has, the caller opens (and checks) that one.
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        except OSError:  # file system without hard links
-            os.replace(tmp, path)
+        _fill(tmp, path, meta)
+    except sqlite3.Error as error:
+        raise _sqlite_error(path, error) from None
+    except OSError as err:
+        raise FacenetError(f"cannot create gallery {path}: {err.strerror or err}") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _fill(tmp: str, path: str, meta: Dict[str, str]) -> None:
+    """Write a new gallery into ``tmp`` and link it to ``path`` (never over an existing file)."""
+    connection = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.executescript("BEGIN;" + _SCHEMA + "COMMIT;")
+        rows = {"schema_version": str(SCHEMA_VERSION), **meta, "created": utc_now()}
+        connection.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", rows.items())
+    finally:
+        connection.close()  # checkpoints the WAL into the file before it is moved
+    try:
+        # Unlike os.replace, a link never clobbers a gallery another process has just
+        # created; if one has, the caller opens (and checks) that one.
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    except OSError:  # file system without hard links: still never over an existing file
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        os.close(fd)
+        os.replace(tmp, path)
 
 
 def _check_schema(path: str, meta: Dict[str, str]) -> None:

