@@ -15,13 +15,20 @@ for every implementation, so the semi-hard losses must agree (column ``max |Δ|`
 Each (implementation, B) runs in a fresh subprocess of this file (``--worker``) that
 reports its own ``ru_maxrss``, so sizes and implementations don't pollute each other.
 
-Then, for every B in ``--ratio-sizes``, semi-hard against batch-hard, without and with
-XLA: one subprocess per (B, mode) that alternates the two losses call by call, so a busy
-machine slows both alike, and reports the ratio of their medians. The last line printed
-is one JSON object with every figure.
+Then, for every B in ``--ratio-sizes`` and every Keras backend in ``--backends``,
+semi-hard against batch-hard fwd+bwd, compiled and not: one subprocess per (backend, B,
+mode) that alternates the two losses call by call, so a busy machine slows both alike,
+and reports both medians and their ratio. Modes: TensorFlow ``tf.function`` without /
+with ``jit_compile`` (XLA); JAX eager / ``jax.jit``; PyTorch eager (its "jit" column is
+not measured: ``torch.compile`` breaks the graph at the data-dependent mining loop).
+``--baseline DIR`` adds a column for the TensorFlow losses of another checkout (e.g. a
+``git worktree`` of the previous commit), timed by the same workers in the same run.
+The last line printed is one JSON object with every figure.
 
     python benchmarks/loss_speed.py --tfa-python /tmp/tfa-venv/bin/python
     python benchmarks/loss_speed.py --sizes "" --ratio-sizes 512,1024   # ratios only
+    git worktree add /tmp/before HEAD~1
+    python benchmarks/loss_speed.py --sizes "" --baseline /tmp/before --repeats 3
 """
 
 import argparse
@@ -45,6 +52,9 @@ def main():
     parser.add_argument("--ratio-sizes", default="512,1024,2048,4096",
                         help="batch sizes of the semi-hard / batch-hard table; empty to skip")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--backends", default="tensorflow,jax,torch",
+                        help="Keras backends of the semi-hard / batch-hard table")
+    parser.add_argument("--baseline", help="checkout whose TF losses to time side by side")
     parser.add_argument("--tfa-python", help="python with tensorflow-addons installed")
     parser.add_argument("--cap-gb", type=float, default=6.0,
                         help="skip O(B³) runs whose estimated footprint exceeds this")
@@ -82,27 +92,40 @@ def main():
                                     if isinstance(r, dict) and impl in ("semihard", "tfa")})
 
     ratio_sizes = [int(s) for s in args.ratio_sizes.split(",") if s]
+    columns = [b for b in args.backends.split(",") if b]
+    if args.baseline:
+        columns.insert(0, "tensorflow@baseline")
     if ratio_sizes:
         print("\n" + ratio_header(), flush=True)
     for size in ratio_sizes:
-        row = {"B": size, "plain": spawn(sys.executable, "pair", size, args.repeats),
-               "xla": spawn(sys.executable, "pair_xla", size, args.repeats)}
-        print(format_ratio_row(row), flush=True)
-        figures["ratios"].append(row)
-        if isinstance(row["plain"], dict):
-            r = row["plain"]
-            figures["versions"]["semihard"] = f"TF {r['tf']}, Keras {r['keras']}"
+        for column in columns:
+            backend, _, baseline = column.partition("@")
+            row = {"B": size, "backend": column}
+            for mode, worker in (("plain", "pair"), ("xla", "pair_xla")):
+                if backend == "torch" and mode == "xla":
+                    row[mode] = "not measured"
+                    continue
+                row[mode] = spawn(sys.executable, worker, size, args.repeats, backend,
+                                  args.baseline if baseline else None)
+            print(format_ratio_row(row), flush=True)
+            figures["ratios"].append(row)
+            for r in (row["plain"], row["xla"]):
+                if isinstance(r, dict):
+                    figures["versions"][column] = r["versions"]
 
     print(f"\n{os.cpu_count()} CPUs; " + "; ".join(
         f"{impl}: {version}" for impl, version in figures["versions"].items()))
     print(json.dumps(figures))
 
 
-def spawn(python, impl, size, repeats):
+def spawn(python, impl, size, repeats, backend="tensorflow", root=None):
+    """Run one worker in a fresh process on ``backend`` with ``root`` (default: this
+    checkout) first on the path; its last stdout line is its JSON result."""
     command = [python, os.path.abspath(__file__), "--worker", impl, "--size", str(size),
                "--repeats", str(repeats)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}
+    root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": backend,
+           "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": os.path.abspath(root)}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         return f"failed (exit {done.returncode}): {done.stderr.strip().splitlines()[-1:]}"
@@ -141,12 +164,12 @@ def format_row(row):
 
 
 def ratio_header():
-    return ("| B | semihard ms | hard ms | semihard/hard | semihard XLA ms | hard XLA ms | "
-            "semihard/hard XLA |\n|" + "---:|" * 7)
+    return ("| B | backend | semihard ms | hard ms | semihard/hard | semihard jit ms | "
+            "hard jit ms | semihard/hard jit |\n|---:|---|" + "---:|" * 6)
 
 
 def format_ratio_row(row):
-    cells = [str(row["B"])]
+    cells = [str(row["B"]), row["backend"]]
     for mode in ("plain", "xla"):
         r = row[mode]
         if isinstance(r, dict):
@@ -156,15 +179,19 @@ def format_ratio_row(row):
     return "| " + " | ".join(cells) + " |"
 
 
-def make_inputs(size):
-    """B × 128-d unit vectors, B/4 identities × 4 images, seed 0, as tensors."""
+def make_inputs(size, as_numpy=False):
+    """B × 128-d unit vectors, B/4 identities × 4 images, seed 0, as TF tensors (or
+    NumPy arrays)."""
     import numpy as np
-    import tensorflow as tf
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(size // 4), 4).astype("int32")
     emb = rng.normal(size=(size, 128)).astype("float32")
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    if as_numpy:
+        return labels, emb
+    import tensorflow as tf
+
     return tf.constant(labels), tf.constant(emb)
 
 
@@ -191,6 +218,9 @@ def time_call(step, lab, x):
 
 def versions():
     import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return {"keras": keras.__version__}
     import tensorflow as tf
 
     return {"tf": tf.__version__, "keras": getattr(keras, "__version__", "-")}
@@ -209,22 +239,75 @@ def run_worker(impl, size, repeats):
 
 
 def run_pair(mode, size, repeats):
-    """Semi-hard and batch-hard at one size, alternating call by call (``mode`` "pair"
-    or "pair_xla"); medians of ``repeats`` calls of each after two warm-up calls."""
+    """Semi-hard and batch-hard at one size on the ``KERAS_BACKEND`` backend, alternating
+    call by call (``mode`` "pair" or "pair_xla": compiled); medians of ``repeats`` calls
+    of each after two warm-up calls."""
+    import keras
+
     from facenet_tf import losses
 
-    lab, x = make_inputs(size)
-    xla = mode.endswith("_xla")
-    steps = {"semihard": make_step(losses.triplet_semihard_loss, xla),
-             "hard": make_step(losses.triplet_hard_loss, xla)}
+    backend = keras.backend.backend()
+    compiled = mode.endswith("_xla")
+    if backend == "tensorflow":
+        lab, x = make_inputs(size)
+        steps = {"semihard": make_step(losses.triplet_semihard_loss, compiled),
+                 "hard": make_step(losses.triplet_hard_loss, compiled)}
+        timer = time_call
+    else:
+        lab, x = make_inputs(size, as_numpy=True)
+        make = make_step_jax if backend == "jax" else make_step_torch
+        steps = {"semihard": make(losses.triplet_semihard_loss, compiled),
+                 "hard": make(losses.triplet_hard_loss, compiled)}
+        timer = time_plain_call
     times = {name: [] for name in steps}
     for repeat in range(repeats + 2):
         for name, step in steps.items():
-            seconds, _ = time_call(step, lab, x)
+            seconds, _ = timer(step, lab, x)
             if repeat >= 2:
                 times[name].append(seconds)
     medians = {f"{name}_ms": 1e3 * statistics.median(t) for name, t in times.items()}
-    return {**medians, "ratio": medians["semihard_ms"] / medians["hard_ms"], **versions()}
+    return {**medians, "ratio": medians["semihard_ms"] / medians["hard_ms"],
+            **versions(), "versions": backend_versions(backend)}
+
+
+def make_step_jax(loss_fn, compiled):
+    """``(labels, x) -> (loss, d loss / dx)`` as NumPy, jitted or eager."""
+    import jax
+
+    step = jax.value_and_grad(lambda x, lab: loss_fn(lab, x))
+    step = jax.jit(step) if compiled else step
+
+    def run(lab, x):
+        total, grad = jax.block_until_ready(step(x, lab))
+        return float(total), grad
+    return run
+
+
+def make_step_torch(loss_fn, compiled):
+    """``(labels, x) -> (loss, d loss / dx)``, eager (``compiled`` is not offered)."""
+    import torch
+
+    assert not compiled, "torch: only eager is measured"
+
+    def run(lab, x):
+        x = torch.tensor(x, requires_grad=True)
+        total = loss_fn(torch.as_tensor(lab), x)
+        total.backward()
+        return float(total), x.grad
+    return run
+
+
+def time_plain_call(step, lab, x):
+    start = time.perf_counter()
+    total, _ = step(lab, x)
+    return time.perf_counter() - start, total
+
+
+def backend_versions(backend):
+    import keras
+
+    module = __import__(backend)
+    return f"{backend} {module.__version__}, Keras {keras.__version__}"
 
 
 def pick_loss(impl):

@@ -9,7 +9,8 @@ through :func:`get`, so a metric is defined once. Metrics, for rows ``x`` and ``
 
 Each :class:`Distance` knows its matrix form on tensors (differentiable; the losses) and
 on arrays (evaluation and gallery, float64 capable), its paired form, and how a flat faiss
-index searches it (``IndexFlatL2``, or ``IndexFlatIP`` on unit rows for cosine).
+index searches it (``IndexFlatL2``, or ``IndexFlatIP`` on unit rows for cosine). The
+tensor forms are ``keras.ops`` (any Keras 3 backend); the array forms are NumPy.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Dict
 
+import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from facenet_tf.errors import FacenetError, check_choice
@@ -180,7 +181,8 @@ def paired_distances_numpy(a, b, metric="squared_l2"):
 
 def _as_float(x):
     x = ops.convert_to_tensor(x)
-    return ops.cast(x, "float64" if x.dtype == tf.float64 else "float32")
+    wide = keras.backend.standardize_dtype(x.dtype) == "float64"
+    return ops.cast(x, "float64" if wide else "float32")
 
 
 def _unit_rows(x):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
 
 from facenet_tf.errors import FacenetError
 

@@ -60,6 +60,11 @@ mixed = bytes_fn(image_bytes=tf.stack([data for data, _ in cases.values()]))["em
 out["diffs"] = diffs
 out["batch_vs_single"] = float(np.abs(mixed - np.stack(batch)).max())
 out["max_norm_error"] = float(np.abs(np.concatenate(norms) - 1).max())
+x = tf.constant(np.stack([exact, exact[:, ::-1]]), tf.float32)  # TTA: mean of image and mirror, unit norm
+mean = (pixels_fn(images=x)["embeddings"].numpy() + pixels_fn(images=x[:, :, ::-1])["embeddings"].numpy()) / 2
+flip = loaded.signatures["embed_flip"](images=x)["embeddings"].numpy()
+out["flip_diff"] = float(np.abs(flip - mean / np.linalg.norm(mean, axis=1, keepdims=True)).max())
+out["flip_mirror_diff"] = float(np.abs(flip[0] - flip[1]).max())
 print("RESULT " + json.dumps(out))
 """
 
@@ -107,7 +112,7 @@ def test_layout_metadata_and_report(exported):
     with open(os.path.join(export_dir, "export.json")) as f:
         report = json.load(f)
     names = [c["name"] for c in report["checks"]]
-    assert names == ["saved_model:serving_default", "saved_model:embed_encoded (PNG)",
+    assert names == ["saved_model:serving_default", "saved_model:embed_encoded (PNG)", "saved_model:embed_flip (TTA)",
                      "tflite:float32", "tflite:float16", "tflite:dynamic", "tflite:int8"]
     assert all(c["passed"] for c in report["checks"])
     assert sorted(os.listdir(os.path.join(export_dir, "tflite"))) == [
@@ -132,6 +137,8 @@ def test_signatures_and_encoded_bytes_in_fresh_process(exported, tmp_path):
         assert diff <= 1e-4, (case, diff)
     assert result["batch_vs_single"] <= 1e-4
     assert result["max_norm_error"] <= 1e-4
+    assert result["signatures"]["embed_flip"] == result["signatures"]["serving_default"]
+    assert result["flip_diff"] <= 1e-5 and result["flip_mirror_diff"] <= 1e-5
 
 
 def test_saved_model_cli_show_all_parses(exported):

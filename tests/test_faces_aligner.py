@@ -129,3 +129,37 @@ def test_align_flag_on_recognition_commands(aligner, orl_dir, tmp_path, capsys):
     assert "s3" in capsys.readouterr().out
     assert main(["identify", "--model", model_path, "--gallery", gallery, faces[1]]) == 2  # enrolled aligned
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_batched_detection_finds_what_single_detection_finds(aligner, orl_dir):
+    images = [_orl(orl_dir, person, 1) for person in ("s1", "s7", "s19")] + [np.full((112, 92, 3), 128, np.uint8)]
+    batched = aligner.detect_many(images)
+    for image, faces in zip(images, batched):
+        single = aligner.detect(image)
+        assert len(faces) == len(single)
+        for a, b in zip(faces, single):
+            np.testing.assert_allclose(a.box, b.box, atol=1.0)
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1.0)
+    assert batched[-1] == []
+
+
+def test_evaluate_reports_alignment_paths_and_takes_face_and_tta_flags(aligner, orl_dir, tmp_path, capsys):
+    import json
+
+    src = tmp_path / "src"
+    for person in ("s2", "s9"):
+        (src / person).mkdir(parents=True)
+        for i in (1, 2):
+            Image.open(os.path.join(orl_dir, person, f"{i}.pgm")).save(src / person / f"{i}.png")
+    Image.fromarray(np.full((112, 92), 90, np.uint8)).save(src / "s9" / "blank.png")
+    argv = ["evaluate", "--model", "raw-pixels", "--data-dir", str(src), "--align", "--quiet", "--face", "largest",
+            "--tta", "flip"]
+    assert main(argv) == 2  # arcface, on_failure skip: the blank image is an error naming it
+    assert "blank.png" in capsys.readouterr().err
+    os.remove(src / "s9" / "blank.png")
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["alignment"] == {"method": "arcface", "face": "largest", "aligned": 4, "whole_image_landmarks": 0,
+                                   "resized": 0, "no_face": 0, "multiple_faces": 0}
+    assert "alignment: 4 faces aligned" in out

@@ -32,7 +32,7 @@ class FixedPredictor:
 
 def test_methods_are_registered_with_help():
     assert ALIGN_METHODS.names() == ("arcface", "dlib_chip", "dlib_landmarks")
-    assert ALIGN_METHODS.get("dlib_landmarks").uses_predictor
+    assert ALIGN_METHODS.get("arcface").no_face_chip is None and ALIGN_METHODS.get("dlib_chip").no_face_chip
     with pytest.raises(FacenetError, match="--align-method must be one of"):
         AlignConfig(method="eyes").validate()
 
@@ -49,8 +49,9 @@ def test_no_face_paths_whole_image_landmarks_then_resize_then_skip():
     aligner = FaceAligner(AlignConfig(size=150, method="dlib_landmarks", on_failure="resize"), predictor=collapsed)
     done = aligner.align_faces(blank, [])
     assert done.path == "resized" and done.chip.shape == (150, 150, 3)
-    for method in ("arcface", "dlib_chip"):  # no predictor path: straight to the resize
-        assert FaceAligner(AlignConfig(size=64, method=method, on_failure="resize")).align_faces(blank, []).path == "resized"
+    assert FaceAligner(AlignConfig(size=64, method="arcface", on_failure="resize")).align_faces(blank, []).path == "resized"
+    mtcnn_points = FaceAligner(AlignConfig(size=150, method="dlib_chip", on_failure="resize"), predictor=spread)
+    assert mtcnn_points.align_faces(blank, []).path == "whole_image_landmarks"
     skip = FaceAligner(AlignConfig(method="dlib_landmarks", on_failure="skip"), predictor=spread)
     assert skip.align_faces(blank, []).chip is None and skip.align_faces(blank, []).path == "no_face"
 

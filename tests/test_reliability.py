@@ -53,6 +53,35 @@ def test_killed_run_resumes_where_it_stopped_and_matches_an_uninterrupted_one(tm
     for a, b in zip(_weights(killed), _weights(straight)):
         np.testing.assert_array_equal(a, b)  # documented: bit-identical with --deterministic on CPU
 
+    # the whole run's history survives the kill: metrics.json lists every epoch ...
+    resumed, whole = (json.load(open(os.path.join(d, "metrics.json"))) for d in (killed, straight))
+    assert len(resumed["epoch_losses"]) == len(whole["epoch_losses"]) == 4
+    np.testing.assert_allclose(resumed["epoch_losses"], whole["epoch_losses"], rtol=0, atol=1e-6)
+    assert resumed["final_loss"] == resumed["epoch_losses"][-1]
+    # ... and TensorBoard holds one run: each epoch and batch step once, on one step axis
+    events, straight_events = (_scalar_events(os.path.join(d, "logs")) for d in (killed, straight))
+    assert sorted(step for (run, tag, step) in events if tag == "epoch_loss") == [0, 1, 2, 3]
+    assert sorted(step for (run, tag, step) in events if tag == "batch_loss") == list(range(1, 17))
+    assert sorted(events) == sorted(straight_events)
+    for key, value in events.items():
+        assert value == pytest.approx(straight_events[key], abs=1e-6), key
+
+
+def _scalar_events(log_dir):
+    """``{(run folder, tag, step): value}`` of every scalar in the event files under ``log_dir``;
+    a (folder, tag, step) logged twice fails."""
+    import tensorflow as tf
+
+    found = {}
+    for folder, _, files in os.walk(log_dir):
+        for name in (f for f in files if ".tfevents." in f):
+            for event in tf.compat.v1.train.summary_iterator(os.path.join(folder, name)):
+                for value in event.summary.value:
+                    key = (os.path.relpath(folder, log_dir), value.tag, event.step)
+                    assert key not in found, f"{key} logged twice"
+                    found[key] = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value
+    return found
+
 
 def test_two_deterministic_runs_are_bit_identical(tmp_path):
     for name in ("a", "b"):

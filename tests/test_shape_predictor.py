@@ -25,9 +25,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # --------------------------------------------------------------------------- dlib's format, from its definition
 
 def _int(value: int) -> bytes:
-    """dlib's integer: control byte (0x80 = negative, low nibble = byte count), magnitude little-endian."""
+    """dlib's integer: control byte (0x80 = negative, low nibble = byte count >= 1), magnitude little-endian."""
     magnitude = abs(int(value))
-    raw = magnitude.to_bytes(max(1, (magnitude.bit_length() + 7) // 8), "little") if magnitude else b""
+    raw = magnitude.to_bytes(max(1, (magnitude.bit_length() + 7) // 8), "little")
     return bytes([len(raw) | (0x80 if value < 0 else 0)]) + raw
 
 
@@ -177,6 +177,22 @@ def test_bad_image_and_box_are_errors(tiny_path):
             model.predict(image, bad_box)
 
 
+def test_predict_many_equals_predict(tiny_path):
+    model = ShapePredictor.load(tiny_path)
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, (60, 50), dtype=np.uint8), rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)]
+    boxes = [(5, 5, 40, 45), (-5, 10, 60, 69)]
+    many = model.predict_many(images, boxes, subpixel=True)
+    assert many.shape == (2, 5, 2)
+    for k in range(2):
+        np.testing.assert_array_equal(many[k], model.predict(images[k], boxes[k], subpixel=True))
+    shared = model.predict_many(images[1], boxes)  # one image for every box
+    np.testing.assert_array_equal(shared[0], model.predict(images[1], boxes[0]))
+    assert model.predict_many(images[0], []).shape == (0, 5, 2)
+    with pytest.raises(FacenetError, match="one image per box"):
+        model.predict_many(images, boxes[:1])
+
+
 def test_library_never_imports_dlib(tiny_path):
     offenders = []
     for path in glob.glob(os.path.join(REPO, "facenet_tf", "**", "*.py"), recursive=True):
@@ -241,7 +257,7 @@ def _boxes(detector, image):
 
 def test_equal_to_dlib_on_orl_faces(dlib, model, model_path, orl_dir):
     reference, detector = dlib.shape_predictor(model_path), dlib.get_frontal_face_detector()
-    worst, count, detected = 0.0, 0, 0
+    count, detected, all_images, all_boxes, all_theirs = 0, 0, [], [], []
     for name, image in _orl_variants(orl_dir):
         boxes = _boxes(detector, image)
         detected += len(boxes) > 2
@@ -251,8 +267,40 @@ def test_equal_to_dlib_on_orl_faces(dlib, model, model_path, orl_dir):
             theirs = np.array([[p.x, p.y] for p in theirs.parts()], np.float64)
             difference = float(np.abs(ours - theirs).max())
             assert difference <= 0.01, f"{name} box {box}: ours {ours.tolist()} dlib {theirs.tolist()}"
-            worst, count = max(worst, difference), count + 1
+            count += 1
+            all_images.append(image), all_boxes.append(box), all_theirs.append(theirs)
     assert detected >= 10 and count >= 60  # the detector found the faces: the boxes are real face boxes
+    # All faces at once (grey, RGB and sizes mixed): the same points.
+    np.testing.assert_array_equal(model.predict_many(all_images, all_boxes), np.array(all_theirs))
+
+
+def random_model_bytes(seed: int, cascades: int = 3, trees: int = 20, depth: int = 3, pixels: int = 40) -> bytes:
+    """A random cascade in dlib's format (leaves and offsets of face-like size)."""
+    rng = np.random.default_rng(seed)
+    splits = [[[tuple(int(v) for v in rng.integers(0, pixels, 2)) for _ in range(2 ** depth - 1)]
+               for _ in range(trees)] for _ in range(cascades)]
+    thresholds = [[list(rng.normal(0, 30, 2 ** depth - 1)) for _ in range(trees)] for _ in range(cascades)]
+    leaves = [[[rng.normal(0, 0.01, 10) for _ in range(2 ** depth)] for _ in range(trees)] for _ in range(cascades)]
+    anchors = [list(rng.integers(0, 5, pixels)) for _ in range(cascades)]
+    deltas = [[tuple(rng.normal(0, 0.15, 2)) for _ in range(pixels)] for _ in range(cascades)]
+    return serialize(INITIAL, splits, thresholds, leaves, anchors, deltas)
+
+
+def test_random_models_equal_dlib(dlib, tmp_path):
+    """Models written here from dlib's format: dlib-bin reads them and finds our points."""
+    rng = np.random.default_rng(0)
+    for seed in range(3):
+        path = str(tmp_path / f"random{seed}.dat")
+        with open(path, "wb") as handle:
+            handle.write(random_model_bytes(seed))
+        ours, theirs = ShapePredictor.load(path), dlib.shape_predictor(path)
+        for _ in range(10):
+            height, width = (int(v) for v in rng.integers(40, 120, 2))
+            image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+            left, top = (int(v) for v in rng.integers(-10, 30, 2))
+            box = (left, top, left + int(rng.integers(20, 90)), top + int(rng.integers(20, 90)))
+            reference = np.array([[p.x, p.y] for p in theirs(image, dlib.rectangle(*box)).parts()], np.float64)
+            np.testing.assert_array_equal(ours.predict(image, box), reference, err_msg=f"seed {seed} box {box}")
 
 
 def test_subpixel_points_round_to_dlibs(model, orl_dir):
@@ -266,3 +314,25 @@ def test_subpixel_points_round_to_dlibs(model, orl_dir):
     # The 5-point order: points 0, 1 on the image's right eye, 2, 3 on its left eye, 4 below them.
     assert exact[0, 0] > exact[1, 0] > exact[3, 0] > exact[2, 0]
     assert exact[4, 1] > exact[:4, 1].max()
+
+
+# --------------------------------------------------------------------------- boxes for the predictor
+
+def test_dlib_box_from_mtcnn_and_whole_image_box():
+    from facenet_tf.faces.boxes import MTCNN_TO_DLIB, dlib_box_from_mtcnn, whole_image_box
+
+    x, y, w, h = 10.0, 20.0, 60.0, 78.0  # MTCNN's boxes are taller than wide
+    box = dlib_box_from_mtcnn([x, y, w, h])
+    assert all(isinstance(v, int) for v in box)
+    left, top, right, bottom = box
+    side = MTCNN_TO_DLIB["side_w"] * w + MTCNN_TO_DLIB["side_h"] * h
+    assert abs((right - left) - side) <= 1 and abs((bottom - top) - side) <= 1  # square, like dlib's
+    assert abs((left + right) / 2 - (x + MTCNN_TO_DLIB["cx"] * w)) <= 0.5
+    assert abs((top + bottom) / 2 - (y + MTCNN_TO_DLIB["cy"] * h)) <= 0.5
+    assert top > y  # dlib's box sits lower than MTCNN's (it starts at the brows)
+    for bad in ([1, 2, 3], [0, 0, 0, 10], [0, 0, float("inf"), 10], None):
+        with pytest.raises(FacenetError, match="MTCNN box"):
+            dlib_box_from_mtcnn(bad)
+    assert whole_image_box((112, 92)) == (0, 0, 91, 111) == whole_image_box((112, 92, 3))
+    with pytest.raises(FacenetError):
+        whole_image_box((0, 5))

@@ -131,9 +131,9 @@ def test_init_from_every_local_form_and_freeze(tmp_path):
     x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
     for source in (str(tmp_path / "first"), str(tmp_path / "first" / "model.keras"),
                    str(tmp_path / "first" / "checkpoints" / "epoch_001.weights.h5")):
-        from facenet_tf.training import build_model
+        from facenet_tf.training import start_model
 
-        model = build_model(dataclasses.replace(first, init_from=source))
+        model, _ = start_model(dataclasses.replace(first, init_from=source))
         np.testing.assert_allclose(model.predict(x, verbose=0), reference.predict(x, verbose=0), atol=1e-5)
     frozen = dataclasses.replace(first, init_from=str(tmp_path / "first"), output_dir=str(tmp_path / "second"),
                                  epochs=2, steps_per_epoch=2, freeze_backbone_epochs=1)
@@ -149,7 +149,7 @@ def test_init_from_weights_files_bare_and_checkpoint_without_warnings(tmp_path):
     import warnings
 
     from facenet_tf.models import build_embedding_model
-    from facenet_tf.training import TripletTrainer, build_model
+    from facenet_tf.training import TripletTrainer, start_model
 
     x = np.random.default_rng(1).uniform(0, 255, (3, 32, 32, 3)).astype(np.float32)
     source = build_embedding_model(TINY.model)
@@ -160,14 +160,14 @@ def test_init_from_weights_files_bare_and_checkpoint_without_warnings(tmp_path):
     for name in ("bare.weights.h5", "checkpoint.weights.h5"):
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # Keras warns when a probe load skips containers
-            model = build_model(dataclasses.replace(TINY, init_from=str(tmp_path / name)))
+            model, _ = start_model(dataclasses.replace(TINY, init_from=str(tmp_path / name)))
         np.testing.assert_allclose(model.predict(x, verbose=0), source.predict(x, verbose=0), atol=1e-6)
     (tmp_path / "junk.weights.h5").write_bytes(b"not hdf5")
     with pytest.raises(FacenetError, match="not a Keras weights file"):
-        build_model(dataclasses.replace(TINY, init_from=str(tmp_path / "junk.weights.h5")))
+        start_model(dataclasses.replace(TINY, init_from=str(tmp_path / "junk.weights.h5")))
     other = dataclasses.replace(TINY, model=dataclasses.replace(TINY.model, embedding_dim=8))
     with pytest.raises(FacenetError, match="does not fit a small_cnn model"):
-        build_model(dataclasses.replace(other, init_from=str(tmp_path / "bare.weights.h5")))
+        start_model(dataclasses.replace(other, init_from=str(tmp_path / "bare.weights.h5")))
 
 
 def test_init_from_and_imagenet_errors_say_where_to_put_the_file(tmp_path, monkeypatch):
@@ -319,7 +319,7 @@ def test_train_flags_parse_to_the_field_types():
     config = config_from_args(build_parser().parse_args(
         ["train", "--validation-identities", "3", "--learning-rate", "0.01", "--init-from", "x", "--image-size", "32"]))
     assert config.data.validation_identities == 3 and config.learning_rate == 0.01 and config.init_from == "x"
-    assert config.model.image_size == "32"  # sizes are parsed by train() with its one-line error
+    assert config.model.image_size == (32, 32)  # parsed by the field rules (facenet_tf.fields) at the CLI
 
 
 def test_unset_p_and_k_follow_the_data_and_say_so(synthetic_dir, tmp_path, caplog):
@@ -347,3 +347,77 @@ def test_unset_p_and_k_follow_the_data_and_say_so(synthetic_dir, tmp_path, caplo
     with pytest.raises(FacenetError, match=r"identities_per_batch \(13\) exceeds"):
         train(dataclasses.replace(base, data=dataclasses.replace(base.data, identities_per_batch=13),
                                   output_dir=str(tmp_path / "c")), verbose=0)
+
+
+def test_resume_in_either_freeze_phase_matches_the_uninterrupted_run(tmp_path, monkeypatch):
+    """Stopped at the phase boundary, then inside the unfrozen phase: the same weights,
+    per-epoch history and validation as one uninterrupted fine-tuning run."""
+    import dataclasses
+
+    from facenet_tf.training.state import RunState
+
+    start = dataclasses.replace(TINY, output_dir=str(tmp_path / "start"), epochs=1, steps_per_epoch=2)
+    train(start, verbose=0)
+    tune = dataclasses.replace(start, init_from=start.output_dir, epochs=3, freeze_backbone_epochs=1,
+                               keep_best=False, deterministic=True, output_dir=str(tmp_path / "straight"))
+    straight = train(tune, verbose=0)
+
+    class Killed(Exception):
+        pass
+
+    save_epoch = RunState.save_epoch
+    interrupted = dataclasses.replace(tune, output_dir=str(tmp_path / "interrupted"))
+    for stop in (1, 2):
+        def stop_after(self, trainer, epoch, logs=None):
+            path = save_epoch(self, trainer, epoch, logs)
+            if epoch == stop:
+                raise Killed(epoch)
+            return path
+
+        monkeypatch.setattr(RunState, "save_epoch", stop_after)
+        with pytest.raises(Killed):
+            train(interrupted, verbose=0)
+    monkeypatch.setattr(RunState, "save_epoch", save_epoch)
+    resumed = train(interrupted, verbose=0)
+    assert resumed.metrics["resumed_from_epoch"] == 2
+    for a, b in zip(resumed.model.get_weights(), straight.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert resumed.history == straight.history and len(straight.history["loss"]) == 3
+    for key in ("epoch_losses", "epoch_validation", "validation"):
+        assert resumed.metrics[key] == straight.metrics[key], key
+    assert [set(e) >= {"accuracy", "auc", "eer"} for e in straight.metrics["epoch_validation"]] == [True] * 3
+
+
+def test_drop_events_after_keeps_what_was_logged_before_the_checkpoint(tmp_path):
+    import time
+
+    import tensorflow as tf
+
+    from facenet_tf.training.callbacks import drop_events_after
+
+    def write(step):
+        writer = tf.summary.create_file_writer(str(tmp_path / "train"))
+        with writer.as_default():
+            tf.summary.scalar("epoch_loss", float(step), step=step)
+        writer.close()
+
+    def steps():
+        found = []
+        for name in os.listdir(tmp_path / "train"):
+            for event in tf.compat.v1.train.summary_iterator(str(tmp_path / "train" / name)):
+                found += [(event.step, v.tag) for v in event.summary.value]
+        return sorted(found)
+
+    write(0)
+    write(1)
+    time.sleep(0.05)
+    committed = time.time()
+    time.sleep(0.05)
+    write(2)
+    files = sorted(os.listdir(tmp_path / "train"))
+    with open(tmp_path / "train" / files[0], "ab") as f:
+        f.write(b"\x10\x00\x00")  # a record torn by a kill
+    assert drop_events_after(str(tmp_path), committed) == 1
+    assert steps() == [(0, "epoch_loss"), (1, "epoch_loss")]
+    assert sorted(os.listdir(tmp_path / "train")) == files, "files rewritten in place, no temporary left"
+    assert drop_events_after(str(tmp_path), committed) == 0

@@ -15,6 +15,18 @@ def add_align_argument(p) -> None:
     p.add_argument("--no-align", action="store_true",
                    help="the images are ready aligned chips: skip the alignment the model records")
     add_face_arguments(p, default=None)
+    add_tta_arguments(p)
+
+
+def add_tta_arguments(p) -> None:
+    """``--tta``, ``--tta-jitters`` and ``--tta-seed`` (test-time augmentation)."""
+    from facenet_tf.serving.tta import TTA_MODES, TTAConfig
+
+    d = TTAConfig()
+    p.add_argument("--tta", default=d.mode, choices=TTA_MODES.names(),
+                   help=f"test-time augmentation ({TTA_MODES.help()}); a gallery remembers it (default: %(default)s)")
+    p.add_argument("--tta-jitters", type=int, default=d.jitters, help="N for --tta jitter (default: %(default)s)")
+    p.add_argument("--tta-seed", type=int, default=d.seed, help="draws the --tta jitter crops (default: %(default)s)")
 
 
 def add_face_arguments(p, default: bool = True) -> None:
@@ -35,15 +47,18 @@ def add_face_arguments(p, default: bool = True) -> None:
 def embedder_from_args(args):
     """The ``--model`` embedder, aligning image files the way the model records (unless
     ``--no-align``), or with ``--align`` as ``facenet-tf align`` does; ``--align-method`` and
-    ``--face`` override the method and the face rule."""
+    ``--face`` override the method and the face rule; ``--tta`` adds test-time augmentation."""
     from facenet_tf.errors import FacenetError
     from facenet_tf.faces.aligner import AlignConfig
     from facenet_tf.faces.embedder import AlignedEmbedder, with_recorded_alignment
     from facenet_tf.serving.inference import load_embedder
+    from facenet_tf.serving.tta import TTAConfig, with_tta
 
     if args.align and args.no_align:
         raise FacenetError("--align and --no-align exclude each other")
     embedder = load_embedder(args.model, getattr(args, "image_size", None))
+    embedder = with_tta(embedder, TTAConfig(getattr(args, "tta", "none"), getattr(args, "tta_jitters", 10),
+                                            getattr(args, "tta_seed", 0)))
     if args.no_align:
         return embedder
     method, face = getattr(args, "align_method", None), getattr(args, "face", None)

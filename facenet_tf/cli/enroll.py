@@ -44,4 +44,6 @@ def run(args: argparse.Namespace) -> int:
         ids = enroll(embedder, args.gallery, names, paths, progress=bar.update)
     skipped = f"; skipped {report.files_skipped} bad files (reasons on stderr)" if args.from_dir and report.skipped else ""
     print(f"enrolled {len(ids)} images of {len(set(names))} people into {args.gallery}{skipped}")
+    if getattr(embedder, "counts", None) is not None:
+        print(embedder.counts.summary())
     return 0

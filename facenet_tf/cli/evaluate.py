@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args, progress_bar
 
 HELP = "verification (LFW protocol) and one-shot figures of a model on a folder or LFW pairs"
 
@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strict", action="store_true",
                    help="stop at the first bad image file or unreadable folder (default: skip it, count it per reason)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_align_argument(p)
 
 
@@ -39,11 +40,13 @@ def run(args: argparse.Namespace) -> int:
         check_choice("--distance", args.distance, DISTANCES)
     embedder = embedder_from_args(args)
     report = SkipReport(strict=args.strict)
-    if args.pairs:
-        result = evaluate_lfw_pairs(embedder, args.pairs, args.data_dir, args.distance, report=report)
-    else:
-        result = evaluate_folder(embedder, args.data_dir, args.distance, args.max_pairs, args.one_shot,
-                                 args.enrol_per_identity, args.unknown_identities, args.seed, report=report)
+    with progress_bar(None, "evaluate", quiet=args.quiet) as bar:
+        embedder.progress = bar.update
+        if args.pairs:
+            result = evaluate_lfw_pairs(embedder, args.pairs, args.data_dir, args.distance, report=report)
+        else:
+            result = evaluate_folder(embedder, args.data_dir, args.distance, args.max_pairs, args.one_shot,
+                                     args.enrol_per_identity, args.unknown_identities, args.seed, report=report)
     print(f"model {embedder.path} ({embedder.image_size[0]}x{embedder.image_size[1]}, dim {embedder.embedding_dim}, "
           f"{result['distance']} distance) on {args.data_dir}: {result['num_images']} images of "
           f"{result['num_identities']} identities")

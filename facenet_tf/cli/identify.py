@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args
 
@@ -26,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
     embedder = embedder_from_args(args)
     threshold = resolve_threshold(embedder, args.threshold)
     answers = identify(embedder, args.gallery, args.images, threshold)
+    if getattr(embedder, "counts", None) is not None:
+        print(embedder.counts.summary(), file=sys.stderr)
     if args.json:
         print(json.dumps({
             "gallery": args.gallery,

@@ -39,9 +39,9 @@ class AlignConfig:
         size: side of the square output in pixels; the template scales with it.
         min_confidence: detections below this MTCNN score count as "no face".
         on_failure: ``"skip"`` leaves an image without a detected face out (and reports it);
-            ``"resize"`` keeps it: with ``method="dlib_landmarks"`` dlib's predictor runs in the
-            whole image first (a chip as dlib-bin makes for crops), and only where that fails, or
-            with another method, the whole image is resized to ``size``.
+            ``"resize"`` keeps it: with the dlib methods dlib's predictor runs in the whole
+            image first (a chip as dlib-bin makes for crops), and only where that fails, or
+            with ``arcface``, the whole image is resized to ``size``.
         method: an alignment method (:data:`facenet_tf.faces.methods.ALIGN_METHODS`).
         padding: dlib chip padding (the dlib methods only), fraction of the face.
         face: which face where several are found (:data:`facenet_tf.faces.choice.FACE_CHOICES`).
@@ -127,10 +127,13 @@ class FaceAligner:
         self._predictor = predictor
         self._detector = MtcnnDetector(config.min_confidence)
 
-    @property
     def predictor(self):
-        """dlib's 5-point shape predictor (loaded once), or ``None`` when the method needs none."""
-        if self._predictor is None and self.method.uses_predictor:
+        """dlib's 5-point shape predictor, loaded on first use.
+
+        Raises:
+            FacenetError: this build lacks :mod:`facenet_tf.faces.shape_predictor`, or its file is missing.
+        """
+        if self._predictor is None:
             try:
                 from facenet_tf.faces.shape_predictor import ShapePredictor
             except ImportError:
@@ -142,6 +145,10 @@ class FaceAligner:
     def detect(self, image: np.ndarray) -> List[Face]:
         """Faces in uint8 ``[H, W, 3]`` scoring at least ``min_confidence``."""
         return self._detector.detect(image)
+
+    def detect_many(self, images: Sequence[np.ndarray]) -> List[List[Face]]:
+        """:meth:`detect` for each image (batched where they share a shape)."""
+        return self._detector.detect_many(images)
 
     def landmarks(self, image: np.ndarray) -> Optional[np.ndarray]:
         """MTCNN's ``[5, 2]`` landmarks of the chosen face in uint8 ``[H, W, 3]``, or ``None``."""
@@ -168,25 +175,28 @@ class FaceAligner:
 
 
 def align_files(aligner: FaceAligner, paths: Sequence[str], image_size,
-                progress: Optional[Callable[[int], None]] = None) -> Tuple[np.ndarray, AlignCounts]:
+                progress: Optional[Callable[[int], None]] = None, batch: int = 16) -> Tuple[np.ndarray, AlignCounts]:
     """Aligned uint8 ``[N, H, W, 3]`` faces of image files at ``image_size``, and how many took
-    each path (:class:`AlignCounts`). ``progress`` receives 1 after each image.
+    each path (:class:`AlignCounts`). Detection runs on ``batch`` images at a time (one MTCNN
+    call where they share a shape); ``progress`` receives the number of images just aligned.
 
     Raises:
         FacenetError: an image without a face under ``on_failure="skip"``.
     """
     faces = np.empty((len(paths), *image_size, 3), np.uint8)
     counts = AlignCounts()
-    for i, path in enumerate(paths):
-        image = read_rgb(path)
-        done = aligner.align_faces(image, aligner.detect(image))
-        if done.chip is None:
-            raise FacenetError(f"no face found in {path}: crop it by hand and leave out --align")
-        counts.add(done.path, done.faces)
-        face = done.chip
-        if tuple(face.shape[:2]) != tuple(image_size):
-            face = np.round(np.asarray(resize(face, image_size))).astype(np.uint8)
-        faces[i] = face
+    for start in range(0, len(paths), batch):
+        chunk = paths[start:start + batch]
+        images = [read_rgb(path) for path in chunk]
+        for i, (path, image, found) in enumerate(zip(chunk, images, aligner.detect_many(images))):
+            done = aligner.align_faces(image, found)
+            if done.chip is None:
+                raise FacenetError(f"no face found in {path}: crop it by hand and leave out --align")
+            counts.add(done.path, done.faces)
+            face = done.chip
+            if tuple(face.shape[:2]) != tuple(image_size):
+                face = np.round(np.asarray(resize(face, image_size))).astype(np.uint8)
+            faces[start + i] = face
         if progress is not None:
-            progress(1)
+            progress(len(chunk))
     return faces, counts

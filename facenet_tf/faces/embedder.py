@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -33,7 +33,6 @@ class AlignedEmbedder(Embedder):
                          fingerprint, embedder.path)
         self.aligner = FaceAligner(config)
         self.counts = AlignCounts()
-        self.progress: Optional[Callable[[int], None]] = None
 
     def embed_files(self, paths: Sequence[str], batch_size: int = 128) -> np.ndarray:
         require_files(paths)

@@ -38,22 +38,26 @@ Every function takes ``return_stats``; with ``True`` it returns ``(loss, stats)`
 ``active_fraction``, ``semihard_fraction``, ``mean_positive_distance``,
 ``mean_negative_distance``, ``embedding_norm`` (mean norm of the anchors' embeddings).
 Each function documents their meaning.
+
+Backend-neutral: written in ``keras.ops`` (one dispatch to native kernels,
+:mod:`facenet_tf.losses._native`), so the functions and classes run under
+``KERAS_BACKEND=tensorflow``, ``jax`` or ``torch`` and import no TensorFlow under the others.
+The ``--loss`` names live in :data:`LOSSES`, a :class:`facenet_tf.registry.Registry`
+filled by the loss modules themselves: a new loss is one module plus its tests.
 """
 
-from facenet_tf.errors import check_choice
-from facenet_tf.losses._base import TripletLossBase
-from facenet_tf.losses.batch_all import TripletBatchAllLoss, triplet_batch_all_loss
-from facenet_tf.losses.hard import TripletHardLoss, triplet_hard_loss
-from facenet_tf.losses.semihard import TripletSemiHardLoss, triplet_semihard_loss
-
-LOSSES = ("semihard", "hard", "soft_hard", "batch_all")
+from facenet_tf.losses._base import LOSSES, TripletLossBase
+# Import order = registration order = the order of the --loss choices.
+from facenet_tf.losses.semihard import TripletSemiHardLoss, triplet_semihard_loss  # isort: skip
+from facenet_tf.losses.hard import TripletHardLoss, triplet_hard_loss  # isort: skip
+from facenet_tf.losses.batch_all import TripletBatchAllLoss, triplet_batch_all_loss  # isort: skip
 
 
 def get(name, margin=0.2, distance="squared_l2"):
-    """Loss object for a ``--loss`` name.
+    """Loss object for a ``--loss`` name, built from :data:`LOSSES`.
 
     Args:
-        name: one of :data:`LOSSES`: ``"semihard"``, ``"hard"``, ``"soft_hard"``
+        name: a name of :data:`LOSSES`: ``"semihard"``, ``"hard"``, ``"soft_hard"``
             (batch-hard with softplus; ``margin`` unused) or ``"batch_all"``.
         margin: float >= 0; default 0.2.
         distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
@@ -64,12 +68,8 @@ def get(name, margin=0.2, distance="squared_l2"):
     Raises:
         FacenetError: unknown ``name`` or ``distance``, or negative ``margin``.
     """
-    check_choice("loss", name, LOSSES)
-    if name == "semihard":
-        return TripletSemiHardLoss(margin=margin, distance=distance)
-    if name == "batch_all":
-        return TripletBatchAllLoss(margin=margin, distance=distance)
-    return TripletHardLoss(margin=margin, soft=name == "soft_hard", distance=distance)
+    return LOSSES.build(name, margin=margin, distance=distance)
+
 
 __all__ = ["LOSSES", "TripletBatchAllLoss", "TripletHardLoss", "TripletLossBase", "TripletSemiHardLoss", "get",
            "triplet_batch_all_loss", "triplet_hard_loss", "triplet_semihard_loss"]

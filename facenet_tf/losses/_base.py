@@ -1,10 +1,16 @@
-"""The shared Keras ``Loss`` base of the triplet loss classes."""
+"""The shared Keras ``Loss`` base of the triplet loss classes, and the ``--loss`` table."""
 
 import keras
 from keras import ops
 
 from facenet_tf.distances import DISTANCES
 from facenet_tf.errors import FacenetError, check_choice
+from facenet_tf.registry import Registry
+
+#: ``--loss`` name -> loss class or factory ``(margin=, distance=) -> Loss``. Each loss
+#: module registers its names with a one-line help; importing :mod:`facenet_tf.losses`
+#: registers them all.
+LOSSES = Registry("loss", "--loss", plugins=("facenet_tf.losses",))
 
 
 class TripletLossBase(keras.losses.Loss):
@@ -31,8 +37,9 @@ class TripletLossBase(keras.losses.Loss):
         return {"margin": self.margin, "distance": self.distance}
 
     def call(self, y_true, y_pred):
-        # Loss.__call__ has cast the labels to the loss dtype (exact below 2**24).
-        return type(self)._function(ops.cast(y_true, "int64"), y_pred, **self._options())
+        # Loss.__call__ has cast the labels to the loss dtype (exact below 2**24, so int32
+        # holds them; JAX has no int64 unless x64 is enabled).
+        return type(self)._function(ops.cast(y_true, "int32"), y_pred, **self._options())
 
     def compute(self, labels, embeddings, ref_labels=None, ref_embeddings=None,
                 anchor_offset=None, return_stats=False):

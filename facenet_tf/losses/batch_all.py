@@ -1,12 +1,11 @@
 """Batch-all: :func:`triplet_batch_all_loss` (every active triplet) and its Keras class."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
-from facenet_tf.losses._base import TripletLossBase
+from facenet_tf.losses._base import LOSSES, TripletLossBase
 from facenet_tf.losses._mining import (batched_searchsorted, masked_mean, mining_stats, positive_mask, prepare,
-                                     safe_divide, sort_negatives)
+                                       safe_divide, sort_negatives, take_rows)
 
 
 def triplet_batch_all_loss(labels, embeddings, margin=0.2, distance="squared_l2",
@@ -57,15 +56,15 @@ def triplet_batch_all_loss(labels, embeddings, margin=0.2, distance="squared_l2"
     # Sorted negative distances again, now differentiable, 0 past the last negative.
     # Centred on the anchor's mean negative distance so the prefix sums stay small and
     # k (D[a, p] + margin) - S loses fewer digits to cancellation in float32.
-    is_neg_rank = ops.arange(ops.shape(dist)[1])[None, :] < num_neg[:, None]
+    is_neg_rank = ops.arange(ops.shape(dist)[1], dtype="int32")[None, :] < num_neg[:, None]
     centre = ops.stop_gradient(masked_mean(dist, negative, axis=1))[:, None]
-    ranked = ops.where(is_neg_rank, tf.gather(dist, order, batch_dims=1) - centre, 0.0)
+    ranked = ops.where(is_neg_rank, take_rows(dist, order) - centre, 0.0)
     prefix = ops.pad(ops.cumsum(ranked, axis=1), [[0, 0], [1, 0]])  # prefix[:, k]: first k
     plain = ops.stop_gradient(dist)
     count = batched_searchsorted(sorted_neg, plain + margin, side="left")  # D[a, n] < D[a, p] + m
     count = ops.where(positive, count, 0)
     count_f = ops.cast(count, dist.dtype)
-    total = tf.gather(prefix, count, batch_dims=1)
+    total = take_rows(prefix, count)
     pair_sum = count_f * (dist + margin - centre) - total
     num_active = ops.sum(count_f)
 
@@ -108,3 +107,7 @@ class TripletBatchAllLoss(TripletLossBase):
     def __init__(self, margin=0.2, distance="squared_l2", name="triplet_batch_all_loss",
                  reduction="sum_over_batch_size", dtype=None):
         super().__init__(margin, distance, name, reduction, dtype)
+
+
+LOSSES.register("batch_all", TripletBatchAllLoss,
+                help="batch-all: the mean over every active triplet of the batch")

@@ -1,10 +1,11 @@
 """Batch-hard mining: :func:`triplet_hard_loss` and its Keras class."""
 
+import functools
+
 import keras
-import tensorflow as tf
 from keras import ops
 
-from facenet_tf.losses._base import TripletLossBase
+from facenet_tf.losses._base import LOSSES, TripletLossBase
 from facenet_tf.losses._mining import masked_mean, positive_mask, prepare, mining_stats
 
 
@@ -56,11 +57,11 @@ def triplet_hard_loss(labels, embeddings, margin=0.2, soft=False, distance="squa
     positive, negative = positive_mask(same, self_col), ~same
     has_neg = ops.any(negative, axis=1)
     has_pos = ops.any(positive, axis=1) & has_neg  # no negative, no triplet
-    # Distances are >= 0, so 0 is a neutral fill for the max over positives. (tf.reduce_*
-    # because ops.max/min refuse the empty batch.)
-    pos_dist = tf.reduce_max(ops.where(positive, dist, 0.0), axis=1)
-    neg_dist = ops.where(has_neg, tf.reduce_min(ops.where(negative, dist, float("inf")),
-                                                axis=1), 0.0)
+    # Distances are >= 0, so 0 is a neutral fill for the max over positives. (initial=
+    # because ops.max/min refuse the empty batch without it.)
+    pos_dist = ops.max(ops.where(positive, dist, 0.0), axis=1, initial=0.0)
+    neg_dist = ops.where(has_neg, ops.min(ops.where(negative, dist, float("inf")), axis=1,
+                                          initial=float("inf")), 0.0)
     gap = pos_dist - neg_dist
     anchor_loss = ops.softplus(gap) if soft else ops.maximum(gap + margin, 0.0)
 
@@ -105,3 +106,9 @@ class TripletHardLoss(TripletLossBase):
 
     def _options(self):
         return {**super()._options(), "soft": self.soft}
+
+
+LOSSES.register("hard", TripletHardLoss,
+                help="batch-hard: per anchor, its farthest positive and closest negative")
+LOSSES.register("soft_hard", functools.partial(TripletHardLoss, soft=True),
+                help="batch-hard with the softplus soft margin (margin unused)")

@@ -1,12 +1,11 @@
 """Semi-hard negative mining (FaceNet): :func:`triplet_semihard_loss` and its Keras class."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
-from facenet_tf.losses._base import TripletLossBase
-from facenet_tf.losses._mining import (first_extreme, label_groups, masked_mean, positive_mask, prepare,
-                                     batched_searchsorted, sort_negatives, mining_stats)
+from facenet_tf.losses._base import LOSSES, TripletLossBase
+from facenet_tf.losses._mining import (batched_searchsorted, first_extreme, label_groups, masked_mean,
+                                       mining_stats, positive_mask, prepare, sort_negatives, take_rows)
 
 # Semi-hard mining takes its fast path when no anchor's label occurs in more than this
 # many reference rows (P×K batches: K); past it, it sorts each anchor's negatives.
@@ -71,8 +70,8 @@ def triplet_semihard_loss(labels, embeddings, margin=0.2, distance="squared_l2",
         terms = (ops.sum(dist),) * 5
     else:
         perm, start, end = label_groups(labels, ref_labels)
-        terms = tf.cond(
-            tf.reduce_max(end - start) <= COMPACT_GROUP,
+        terms = ops.cond(
+            ops.max(end - start, initial=0) <= COMPACT_GROUP,
             lambda: _semihard_compact(dist, same, self_col, perm, start, end, margin),
             lambda: _semihard_sorted(dist, same, self_col, margin))
     if not return_stats:
@@ -89,20 +88,20 @@ def _semihard_compact(dist, same, self_col, perm, start, end, margin):
     the first negative beyond it. O(B R G) instead of a sort of every row."""
     plain = ops.stop_gradient(dist)
     num_ref = ops.shape(dist)[1]
-    slot = start[:, None] + tf.range(COMPACT_GROUP, dtype="int32")[None, :]
-    candidate = tf.gather(perm, ops.minimum(slot, num_ref - 1))  # [B, G] reference rows
+    slot_ids = ops.arange(COMPACT_GROUP, dtype="int32")[None, :]
+    slot = start[:, None] + slot_ids
+    candidate = ops.take(perm, ops.minimum(slot, num_ref - 1))  # [B, G] reference rows
     positive = (slot < end[:, None]) & (end - start < num_ref)[:, None]  # and a negative
     if self_col is not None:
         positive = positive & (candidate != self_col[:, None])
     neg = ops.where(same, float("inf"), plain)  # negatives' distances, +inf elsewhere
     # Farthest negative, the fallback; distances are >= 0, so -1 marks non-negatives.
     farthest = first_extreme(ops.where(same, -1.0, plain), largest=True)
-    farthest_dist = tf.gather(plain, farthest, batch_dims=1)
-    pos_plain = tf.gather(plain, candidate, batch_dims=1)
-    slot_ids = tf.range(COMPACT_GROUP, dtype="int32")[None, :]
+    farthest_dist = take_rows(plain, farthest[:, None])[:, 0]
+    pos_plain = take_rows(plain, candidate)
 
     def mine_slot(j, chosen, found):
-        threshold = pos_plain[:, j]
+        threshold = ops.take(pos_plain, j, axis=1)
         beyond = ops.where(neg > threshold[:, None], neg, float("inf"))
         exists = threshold < farthest_dist  # some negative is beyond the positive
         index = ops.where(exists, first_extreme(beyond, largest=False), farthest)
@@ -110,13 +109,16 @@ def _semihard_compact(dist, same, self_col, perm, start, end, margin):
         return (j + 1, ops.where(hot, index[:, None], chosen),
                 ops.where(hot, exists[:, None], found))
 
-    used = ops.minimum(tf.reduce_max(end - start), COMPACT_GROUP)  # slots holding rows
-    _, chosen, found = tf.while_loop(
+    used = ops.minimum(ops.max(end - start, initial=0), COMPACT_GROUP)  # slots holding rows
+    # Mining only: nothing in the loop carries a gradient (JAX cannot reverse-differentiate
+    # a while loop), the distances of the chosen rows are taken after it.
+    _, chosen, found = ops.while_loop(
         lambda j, chosen, found: j < used, mine_slot,
-        (tf.constant(0), tf.zeros_like(candidate), tf.zeros_like(positive)),
+        (ops.convert_to_tensor(0, "int32"), ops.zeros_like(candidate),
+         ops.zeros_like(positive)),
         maximum_iterations=COMPACT_GROUP)
-    return _semihard_terms(tf.gather(dist, candidate, batch_dims=1),
-                           tf.gather(dist, chosen, batch_dims=1), found, positive, margin)
+    return _semihard_terms(take_rows(dist, candidate), take_rows(dist, chosen), found,
+                           positive, margin)
 
 
 def _semihard_sorted(dist, same, self_col, margin):
@@ -128,11 +130,11 @@ def _semihard_sorted(dist, same, self_col, margin):
     # First rank whose negative distance is strictly greater than D[a, p].
     beyond = batched_searchsorted(sorted_neg, ops.stop_gradient(dist), side="right")
     found = beyond < num_neg[:, None]
-    first = tf.gather(order, ops.minimum(beyond, ops.shape(dist)[1] - 1), batch_dims=1)
+    first = take_rows(order, ops.minimum(beyond, ops.shape(dist)[1] - 1))
     farthest = first_extreme(ops.where(negative, ops.stop_gradient(dist), -1.0),
                               largest=True)
     chosen = ops.where(found, first, farthest[:, None])
-    neg_dist = ops.where((num_neg > 0)[:, None], tf.gather(dist, chosen, batch_dims=1), 0.0)
+    neg_dist = ops.where((num_neg > 0)[:, None], take_rows(dist, chosen), 0.0)
     return _semihard_terms(dist, neg_dist, found, positive, margin)
 
 
@@ -175,3 +177,7 @@ class TripletSemiHardLoss(TripletLossBase):
     def __init__(self, margin=0.2, distance="squared_l2", name="triplet_semihard_loss",
                  reduction="sum_over_batch_size", dtype=None):
         super().__init__(margin, distance, name, reduction, dtype)
+
+
+LOSSES.register("semihard", TripletSemiHardLoss,
+                help="FaceNet semi-hard: per positive pair, the closest negative beyond it")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 
 from facenet_tf.artifacts import (KERAS_FILE, METADATA_FILE, SAVED_MODEL_DIR, check_loaded_model, probe_batch,

@@ -10,6 +10,12 @@ reads every such directory. Signatures of the SavedModel (both return
 * ``embed_encoded``: ``image_bytes`` tf.string ``[N]``, encoded JPEG/PNG/GIF/BMP of any
   size; decoding, greyscale→RGB and resizing run in the graph with the very ops training
   used (:mod:`facenet_tf.data.images`).
+* ``embed_flip``: ``images`` as ``serving_default``; test-time augmentation: the mean of the
+  embeddings of each image and its mirror, re-normalised to unit length when the contract
+  says the model's embeddings are unit-norm (``facenet-tf ... --tta flip`` computes the same).
+
+No signature detects or aligns faces (MTCNN and dlib's landmark cascade run in Python/NumPy):
+a model that records an alignment takes aligned chips.
 """
 
 from __future__ import annotations
@@ -86,6 +92,15 @@ def write_saved_model(model: keras.Model, path: str, contract: Optional[ModelCon
     )
     archive.add_endpoint(
         "embed_encoded", embed_encoded, input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")]
+    )
+    normalized = contract.normalized if contract is not None else True
+
+    def embed_flip(images):
+        mean = (model(images, training=False) + model(tf.reverse(images, axis=[2]), training=False)) / 2
+        return {"embeddings": tf.math.l2_normalize(mean, axis=1) if normalized else mean}
+
+    archive.add_endpoint(
+        "embed_flip", embed_flip, input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32, name="images")]
     )
     if os.path.isdir(path) and not os.listdir(path):
         os.rmdir(path)

@@ -68,7 +68,7 @@ def import_dlib(output_dir: str, dat_path: Optional[str] = None, allow_existing_
         distance=DLIB_INPUT_CONTRACT["distance"],
         preprocessing=("float32 RGB pixels 0..255 of a 150x150 dlib face chip; (x - mean(122.782, 117.001, "
                        "104.298)) / 256 inside the model; output not L2-normalised"),
-        alignment={"method": "dlib_landmarks", "size": DLIB_INPUT_CONTRACT["image_size"][0],
+        alignment={"method": "dlib_chip", "size": DLIB_INPUT_CONTRACT["image_size"][0],
                    "padding": DLIB_INPUT_CONTRACT["padding"], "on_failure": "resize", "min_confidence": 0.9},
         input_contract={k: list(v) if isinstance(v, tuple) else v for k, v in DLIB_INPUT_CONTRACT.items()},
         thresholds=Thresholds(best_accuracy=DLIB_THRESHOLD, at_far=DLIB_THRESHOLD, far=None,

@@ -240,18 +240,32 @@ def _size_mb(path: str) -> float:
     return sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files) / 1e6
 
 
-def _saved_model_checks(tmp: str, check: np.ndarray, reference: np.ndarray) -> List[ArtefactCheck]:
-    """Reload the SavedModel as a server would and run both signatures on the check batch."""
+def flip_reference(keras_model, check: np.ndarray, normalized: bool) -> np.ndarray:
+    """What ``embed_flip`` must return: the mean of the Keras embeddings of ``check`` and its
+    mirror, re-normalised when the contract says the embeddings are unit-norm."""
+    mean = (keras_model(check.astype(np.float32), training=False).numpy()
+            + keras_model(check[:, :, ::-1].astype(np.float32), training=False).numpy()) / 2
+    return mean / np.linalg.norm(mean, axis=1, keepdims=True) if normalized else mean
+
+
+def _saved_model_checks(tmp: str, check: np.ndarray, reference: np.ndarray,
+                        flipped: Optional[np.ndarray] = None) -> List[ArtefactCheck]:
+    """Reload the SavedModel as a server would and run its signatures on the check batch
+    (``embed_flip`` against ``flipped`` when given)."""
     loaded = tf.saved_model.load(tmp)
     size = _size_mb(os.path.join(tmp, "saved_model.pb")) + _size_mb(os.path.join(tmp, "variables"))
     pixels = loaded.signatures["serving_default"](images=tf.constant(check, tf.float32))["embeddings"].numpy()
     # PNG is lossless, so the encoded path must reproduce the pixel path's embeddings.
     encoded = tf.stack([tf.io.encode_png(image) for image in tf.constant(check, tf.uint8)])
     from_bytes = loaded.signatures["embed_encoded"](image_bytes=encoded)["embeddings"].numpy()
-    return [
+    checks = [
         _compare("saved_model:serving_default", ".", size, pixels, reference, SAVED_MODEL_MIN_COSINE),
         _compare("saved_model:embed_encoded (PNG)", ".", size, from_bytes, reference, SAVED_MODEL_MIN_COSINE),
     ]
+    if flipped is not None:
+        tta = loaded.signatures["embed_flip"](images=tf.constant(check, tf.float32))["embeddings"].numpy()
+        checks.append(_compare("saved_model:embed_flip (TTA)", ".", size, tta, flipped, SAVED_MODEL_MIN_COSINE))
+    return checks
 
 
 def export_model(model: str, output: str, config: ExportConfig = ExportConfig(),
@@ -304,7 +318,7 @@ def _write_verified(keras_model, tmp, contract, check, reference, calibration, v
                     data_description, image_size, norm, output) -> "ExportReport":
     """Write and check every artefact in ``tmp``; raise (nothing published) if one fails."""
     write_saved_model(keras_model, tmp, contract)
-    checks = _saved_model_checks(tmp, check, reference)
+    checks = _saved_model_checks(tmp, check, reference, flip_reference(keras_model, check, contract.normalized))
     if variants:
         os.makedirs(os.path.join(tmp, TFLITE_DIR))
     for variant in variants:
@@ -327,6 +341,9 @@ def _write_verified(keras_model, tmp, contract, check, reference, calibration, v
                                 "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], {norm}"}},
             "embed_encoded": {"inputs": {"image_bytes": "string [N], encoded JPEG/PNG/GIF/BMP, any size"},
                               "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], {norm}"}},
+            "embed_flip": {"inputs": {"images": f"float32 [N, {image_size[0]}, {image_size[1]}, 3], RGB 0..255"},
+                           "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], mean of the image's "
+                                                     f"and its mirror's, {norm}"}},
         },
         "tflite_io": "every variant: input 'images' float32 [N,H,W,3] RGB 0..255, output 'embeddings' float32 "
                      "[N,D]; int8 has int8 weights and activations except the float32 input standardisation "

@@ -21,6 +21,8 @@ class Embedder:
             minimal one when it has no ``metadata.json``).
         fingerprint: identifies the weights; galleries and thresholds are tied to it.
         path: the artefact loaded.
+        progress: optional callable receiving the number of files just embedded by
+            :meth:`embed_files` (a progress bar's ``update``), or ``None``.
     """
 
     def __init__(self, fn, image_size: Tuple[int, int], embedding_dim: int, contract, fingerprint: str, path: str):
@@ -30,6 +32,7 @@ class Embedder:
         self.contract = contract
         self.fingerprint = fingerprint
         self.path = path
+        self.progress = None
 
     @classmethod
     def load(cls, path: str) -> "Embedder":
@@ -61,7 +64,13 @@ class Embedder:
             FacenetError: naming the first file that cannot be read.
         """
         require_files(paths)
-        return self.embed_pixels(image_ops.load_images(paths, self.image_size), batch_size)
+        out = np.empty((len(paths), self.embedding_dim), np.float32)
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start:start + batch_size]
+            out[start:start + len(chunk)] = self.embed_pixels(image_ops.load_images(chunk, self.image_size), batch_size)
+            if self.progress is not None:
+                self.progress(len(chunk))
+        return out
 
     def threshold(self, which: str = "far") -> Optional[float]:
         """Calibrated distance threshold from the contract: ``"far"`` (at the target FAR) or ``"accuracy"``."""

@@ -1,8 +1,12 @@
-"""Training callbacks, one concern each: validation on held-out identities, collapse warning."""
+"""Training callbacks, one concern each: validation on held-out identities, collapse warning,
+keep-best, the non-finite guard, epoch checkpoints, and TensorBoard logs that continue across
+phases and resumes."""
 
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from typing import Dict, Optional
 
 import keras
@@ -104,6 +108,11 @@ class CollapseWarning(keras.callbacks.Callback):
         self._previous[name] = mean
         return (batch + 1) * mean - batch * previous
 
+    def on_epoch_begin(self, epoch, logs=None):
+        steps = (self.params or {}).get("steps")
+        if steps:  # the run's global step, also after a resume or a second fit
+            self._step = epoch * steps
+
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
         if not logs or "step_loss" not in logs:
@@ -132,8 +141,6 @@ class CollapseWarning(keras.callbacks.Callback):
                        "the distance, or training has converged")
         logger.warning("%s", message)
         if self.log_dir is not None:
-            import os
-
             import tensorflow as tf
 
             writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "diagnostics"))
@@ -225,7 +232,8 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
 class EpochBackup(keras.callbacks.Callback):
     """After each good epoch, ``checkpoints/epoch_NNN.weights.h5`` (trainer weights and
-    optimizer state, written aside and renamed), recorded as the run's resume point.
+    optimizer state, written aside and renamed), recorded as the run's resume point
+    together with the epoch's logs (the run's history survives a kill). Place it last.
 
     Nothing is written after :class:`NonFiniteGuard` tripped, so the last good checkpoint
     stays the last one.
@@ -243,4 +251,74 @@ class EpochBackup(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.guard.tripped is None:
-            self.last_checkpoint = self.run_state.save_epoch(self.model, epoch + 1)
+            row = {name: _scalar(value) for name, value in (logs or {}).items()}
+            self.last_checkpoint = self.run_state.save_epoch(
+                self.model, epoch + 1, {name: value for name, value in row.items() if value is not None})
+
+
+def _scalar(value) -> Optional[float]:
+    """A logged value as a float (``None`` when it is not one number)."""
+    array = np.asarray(value, dtype=np.float64).reshape(-1)
+    return float(array[0]) if array.size == 1 else None
+
+
+class ContinuousTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' ``TensorBoard`` with one step axis for the whole run, flushed every epoch.
+
+    Epoch scalars (``epoch_loss``, ...) are at step ``epoch`` (0-based, as Keras writes
+    them with ``initial_epoch``); batch scalars (``batch_loss``, ...) of batch ``b`` of
+    epoch ``e`` at step ``e * steps_per_epoch + b + 1``, where Keras' own callback would
+    restart at 1 in every ``fit`` (the unfrozen phase, a resumed run). The writers are
+    flushed at each epoch's end, before :class:`EpochBackup` commits the checkpoint, so a
+    killed run's logs hold every committed epoch; :func:`drop_events_after` removes the rest.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        steps = (self.params or {}).get("steps")
+        if steps:
+            self._global_train_batch = epoch * steps  # Keras' batch-step counter, +1 at each batch
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        for writer in self._writers.values():
+            writer.flush()
+
+
+def drop_events_after(log_dir: str, wall_time: float) -> int:
+    """Remove from every TensorBoard event file under ``log_dir`` the events logged after
+    ``wall_time`` (seconds since the epoch): what a killed run wrote after its last
+    committed checkpoint, which its resumed run logs again. A file's version header stays;
+    a file torn by the kill keeps its whole records. Each changed file is rewritten aside
+    and renamed. Returns the number of events removed.
+    """
+    import tensorflow as tf
+    from tensorflow.core.util.event_pb2 import Event
+
+    removed = 0
+    for folder, _, files in os.walk(log_dir):
+        for name in sorted(f for f in files if ".tfevents." in f and not f.startswith(".")):
+            path = os.path.join(folder, name)
+            records, torn = [], False
+            try:
+                for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+                    records.append(record)
+            except tf.errors.DataLossError:
+                torn = True
+            kept = [r for r in records if _kept(Event.FromString(r), wall_time)]
+            if not torn and len(kept) == len(records):
+                continue
+            removed += len(records) - len(kept)
+            fd, tmp = tempfile.mkstemp(prefix=".resume-", dir=folder)
+            os.close(fd)
+            with tf.io.TFRecordWriter(tmp) as writer:
+                for record in kept:
+                    writer.write(record)
+            os.replace(tmp, path)
+    if removed:
+        logger.info("resume: dropped %d TensorBoard events logged after the last checkpoint", removed)
+    return removed
+
+
+def _kept(event, wall_time: float) -> bool:
+    return event.wall_time <= wall_time or event.HasField("file_version")

@@ -1,11 +1,21 @@
-"""Run one training job end to end: data source → model → fit → artefacts.
+"""Run one training job end to end, as named steps.
 
-``train(config)`` is what ``python pipelines/train.py`` and ``facenet-tf train`` run:
-:func:`facenet_tf.data.sources.training_source` → embedding model (new, or
-``init_from`` through :mod:`facenet_tf.models.loader`) → :class:`TripletTrainer`
-(``model.fit`` in the run's ``tf.distribute`` strategy) → ``model.keras``,
-``saved_model/``, ``metadata.json`` and ``metrics.json`` in the output directory, plus
-TensorBoard logs and per-epoch checkpoints.
+``train(config)`` is what ``python pipelines/train.py`` and ``facenet-tf train`` run. The
+steps, in order (:func:`_run` lists them on one screen):
+
+1. :func:`start_model`: a new embedding model, or ``init_from`` through
+   :mod:`facenet_tf.models.loader`; :func:`settle_config` then fixes the image size and the
+   start model's distance/margin in the config.
+2. :func:`training_data`: the P×K stream (:func:`facenet_tf.data.sources.training_source`).
+3. :func:`make_trainer`: the :class:`TripletTrainer` in the run's ``tf.distribute`` strategy.
+4. :func:`make_callbacks`: guard, checkpoints, validation, keep-best, TensorBoard.
+5. :func:`fit_phases`: one ``fit`` per :class:`Phase` of :func:`plan_phases` (frozen
+   backbone, then unfrozen), starting at the resume epoch: the one place that handles
+   freezing, unfreezing and resuming.
+6. :func:`final_metrics` and :func:`describe_model`: ``metrics.json`` and the model's
+   :class:`~facenet_tf.models.contract.ModelContract` (``metadata.json``).
+7. :func:`publish`: ``model.keras``, ``saved_model/``, ``metadata.json``, ``metrics.json``
+   written together, and the run marked finished.
 """
 
 from __future__ import annotations
@@ -17,39 +27,44 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any, Dict, Optional, Tuple
+import warnings
+from typing import Any, Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from facenet_tf import losses as losses_lib
-from facenet_tf.artifacts import METADATA_FILE, METRICS_FILE, fingerprint_weights
-from facenet_tf.models.writer import write_model_directory
 from facenet_tf.faces.aligner import AlignConfig
-from facenet_tf.training.callbacks import CollapseWarning, EpochBackup, HeldOutVerification, KeepBest, NonFiniteGuard
+from facenet_tf.artifacts import METADATA_FILE, METRICS_FILE, fingerprint_weights, read_json
 from facenet_tf.data.images import parse_image_size
-from facenet_tf.data.sources import training_source
+from facenet_tf.data.sources import TrainingSource, training_source
 from facenet_tf.errors import FacenetError
-from facenet_tf.models.embedding import DEFAULT_IMAGE_SIZE, build_embedding_model
 from facenet_tf.models import contract as contracts
 from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
+from facenet_tf.models.embedding import DEFAULT_IMAGE_SIZE, build_embedding_model
 from facenet_tf.models.loader import load_keras, model_image_size, read_contract
+from facenet_tf.models.writer import write_model_directory
+from facenet_tf.training.callbacks import (CollapseWarning, ContinuousTensorBoard, EpochBackup, HeldOutVerification,
+                                           KeepBest, NonFiniteGuard, drop_events_after)
 from facenet_tf.training.config import TrainConfig, config_to_dict
 from facenet_tf.training.distribute import is_chief, make_strategy
 from facenet_tf.training.state import LOG_DIR, RunState
-
-#: The training data's skip report in the output directory (bad files, identities left out).
-SKIPPED_FILE = "skipped.json"
 from facenet_tf.training.trainer import TripletTrainer, backbone_layers, build_optimizer
 
 logger = logging.getLogger("facenet_tf")
 
+#: The training data's skip report in the output directory (bad files, identities left out).
+SKIPPED_FILE = "skipped.json"
 
 
 @dataclasses.dataclass
 class TrainResult:
-    """What :func:`train` produced: the model, paths written and the final metrics."""
+    """What :func:`train` produced: the model, paths written and the final metrics.
+
+    ``history`` maps each logged name (``loss``, ``val_auc``, ...) to one value per epoch
+    of the whole run, the epochs before a resume included.
+    """
 
     model: keras.Model
     output_dir: str
@@ -59,9 +74,98 @@ class TrainResult:
     already_finished: bool = False
 
 
-def build_model(config: TrainConfig) -> keras.Model:
-    """The embedding model of ``config``, or the ``init_from`` model when given (see :func:`start_model`)."""
-    return start_model(config)[0]
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """One ``fit`` of a run: epochs ``first`` (Keras ``initial_epoch``) up to ``last``
+    (exclusive; Keras ``epochs``), with a learning-rate schedule spanning the whole phase.
+
+    Attributes:
+        first: 0-based epoch the phase starts at.
+        last: epoch the phase ends before.
+        learning_rate: the schedule's peak learning rate.
+        freeze_backbone: ``True`` backbone layers frozen, ``False`` trainable, ``None`` as
+            the model has them.
+    """
+
+    first: int
+    last: int
+    learning_rate: float
+    freeze_backbone: Optional[bool] = None
+
+
+@dataclasses.dataclass
+class RunCallbacks:
+    """The callbacks of a run (``all``, in order) and those the later steps read."""
+
+    all: List[keras.callbacks.Callback]
+    guard: NonFiniteGuard
+    backup: EpochBackup
+    validation: Optional[HeldOutVerification] = None
+    keep: Optional[KeepBest] = None
+
+
+def train(config: TrainConfig, verbose: int = 1, restart: bool = False,
+          allow_existing_files: bool = False) -> TrainResult:
+    """Run one training job end to end, resuming it when a killed run left a checkpoint.
+
+    The output directory keeps the run's state (:mod:`facenet_tf.training.state`): the same
+    config run again after a kill continues after the last completed epoch (logged as
+    ``resuming from epoch E, step S``), with the killed run's per-epoch history and
+    TensorBoard logs continued, not restarted; a finished run is not trained again (the
+    result says :attr:`TrainResult.already_finished`); another config, or ``restart``,
+    starts over. A NaN or infinite loss or weight stops the run with a
+    :class:`FacenetError`; nothing is written from such weights, and the last good
+    checkpoint stays.
+
+    Args:
+        config: the run's :class:`TrainConfig`.
+        verbose: Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
+        restart: start over even if the output directory holds this run.
+        allow_existing_files: write beside the files of an output directory facenet_tf did
+            not create (never touching them; :mod:`facenet_tf.ownership`).
+
+    Returns:
+        :class:`TrainResult`.
+
+    Raises:
+        FacenetError: bad configuration or data, or training diverged.
+    """
+    config.validate()
+    strategy = make_strategy(config.strategy, config.cpu_devices)
+    chief = is_chief(strategy)
+    # Every worker runs the same steps; only the chief writes to the output directory.
+    output_dir = config.output_dir if chief else tempfile.mkdtemp(prefix="facenet_tf_worker_")
+    run_state = RunState.open(output_dir, config_to_dict(config), restart, allow_existing_files)
+    if run_state.status == "finished":
+        return _finished_result(output_dir)
+    replicas = strategy.num_replicas_in_sync
+    logger.info("strategy %s: %d replica(s)%s", type(strategy).__name__, replicas,
+                "" if replicas == 1 else (", mining per replica" if config.local_mining else ", mining over the global batch"))
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(config.seed)
+    with _precision(config.mixed_precision):
+        return _run(config, strategy, run_state, verbose, chief)
+
+
+def _run(config: TrainConfig, strategy, run_state: RunState, verbose: int, chief: bool) -> TrainResult:
+    """The run's steps, in order, after :func:`train` has set seeds, strategy and state."""
+    started = time.time()
+    with strategy.scope():
+        embedder, start = start_model(config)
+    config = settle_config(config, embedder, start)
+    source = training_data(config, start, strategy.num_replicas_in_sync)
+    fine_tuning, resume = start is not None, run_state.epoch if run_state.status == "resume" else 0
+    trainer = make_trainer(config, embedder, strategy)
+    run_state.start()
+    callbacks = make_callbacks(config, source, embedder, run_state, fine_tuning)
+    fit_phases(trainer, source.dataset, plan_phases(config), resume, callbacks, run_state, config, strategy, verbose,
+               freeze_normalization=fine_tuning and config.freeze_normalization)
+    history = history_columns(run_state.history)
+    metrics = final_metrics(history, resume, source, callbacks, time.time() - started)
+    contract = describe_model(embedder, config, start, source, _thresholds(callbacks.validation))
+    publish(embedder, run_state, contract, metrics, source, chief)
+    return TrainResult(embedder, config.output_dir, metrics, contract, history)
 
 
 def start_model(config: TrainConfig) -> Tuple[keras.Model, Optional[ModelContract]]:
@@ -97,81 +201,24 @@ def start_model(config: TrainConfig) -> Tuple[keras.Model, Optional[ModelContrac
         model.name, model_image_size(model), int(model.output_shape[-1]), fingerprint_weights(model.get_weights()))
 
 
-def _freeze_normalization(model: keras.Model) -> int:
-    """Make BatchNormalization and dlib ``Affine`` layers untrainable; return how many."""
-    frozen = 0
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, keras.layers.BatchNormalization) or type(layer).__name__ == "Affine":
-            layer.trainable = False
-            frozen += 1
-    return frozen
+def settle_config(config: TrainConfig, embedder: keras.Model, start: Optional[ModelContract]) -> TrainConfig:
+    """``config`` with every ``None`` default decided (:meth:`TrainConfig.resolved`: the
+    start model's distance, the fine-tuning or scratch learning rate) and the model's input
+    size as ``model.image_size``."""
+    config = config.resolved(start)
+    model = dataclasses.replace(config.model, image_size=model_image_size(embedder))
+    return dataclasses.replace(config, model=model)
 
 
-def train(config: TrainConfig, verbose: int = 1, restart: bool = False,
-          allow_existing_files: bool = False) -> TrainResult:
-    """Run one training job end to end, resuming it when a killed run left a backup.
-
-    The output directory keeps the run's state (:mod:`facenet_tf.training.state`): the same
-    config run again after a kill continues after the last completed epoch (logged as
-    ``resuming from epoch E, step S``); a finished run is not trained again (the result
-    says :attr:`TrainResult.already_finished`); another config, or ``restart``, starts over.
-    A NaN or infinite loss or weight stops the run with a :class:`FacenetError`; nothing is
-    written from such weights, and the last good checkpoint stays.
-
-    Args:
-        config: the run's :class:`TrainConfig`.
-        verbose: Keras ``fit`` verbosity (0 silent, 1 progress bar, 2 one line per epoch).
-        restart: start over even if the output directory holds this run.
-        allow_existing_files: write beside the files of an output directory facenet_tf did
-            not create (never touching them; :mod:`facenet_tf.ownership`).
-
-    Returns:
-        :class:`TrainResult`.
+def training_data(config: TrainConfig, start: Optional[ModelContract], replicas: int) -> TrainingSource:
+    """The run's P×K training stream and held-out split, aligned like the start model's
+    inputs when its contract names an alignment.
 
     Raises:
-        FacenetError: bad configuration or data, or training diverged.
+        FacenetError: bad data, or P not a multiple of the strategy's ``replicas``.
     """
-    config.validate()
-    strategy = make_strategy(config.strategy, config.cpu_devices)
-    chief = is_chief(strategy)
-    # Every worker runs the same steps; only the chief writes to the output directory.
-    output_dir = config.output_dir if chief else tempfile.mkdtemp(prefix="facenet_tf_worker_")
-    run_state = RunState.open(output_dir, config_to_dict(config), restart, allow_existing_files)
-    if run_state.status == "finished":
-        return _finished_result(output_dir)
-    replicas = strategy.num_replicas_in_sync
-    logger.info("strategy %s: %d replica(s)%s", type(strategy).__name__, replicas,
-                "" if replicas == 1 else (", mining per replica" if config.local_mining else ", mining over the global batch"))
-    if config.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(config.seed)
-    with _precision(config.mixed_precision):
-        return _train(config, strategy, output_dir, run_state, verbose, chief)
-
-
-@contextlib.contextmanager
-def _precision(mixed: Optional[str]):
-    """Keras' global dtype policy ``mixed_<mixed>`` for the run, restored afterwards."""
-    if mixed is None:
-        yield
-        return
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(f"mixed_{mixed}")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, verbose: int,
-           chief: bool) -> TrainResult:
-    started = time.time()
-    with strategy.scope():
-        embedder, start_meta = start_model(config)
-    config = config.resolved(start_meta)
-    image_size = model_image_size(embedder)
-    config = dataclasses.replace(config, model=dataclasses.replace(config.model, image_size=image_size))
-    alignment = AlignConfig.from_contract(start_meta)
+    image_size = tuple(config.model.image_size)
+    alignment = AlignConfig.from_contract(start)
     load = None
     if alignment is not None:
         from facenet_tf.faces.aligner import FaceAligner, align_files
@@ -179,78 +226,142 @@ def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, 
         aligner = FaceAligner(alignment)
         load = lambda paths: align_files(aligner, paths, image_size)[0]  # noqa: E731
     source = training_source(config.data, image_size, config.seed, load=load)
-    replicas = strategy.num_replicas_in_sync
     if replicas > 1 and source.identities_per_batch % replicas:
         raise FacenetError(f"identities_per_batch ({source.identities_per_batch}) must be a multiple of the "
                            f"{replicas} replicas, so that every replica holds whole identities")
+    return source
 
+
+def make_trainer(config: TrainConfig, embedder: keras.Model, strategy) -> TripletTrainer:
+    """The :class:`TripletTrainer` of ``config``'s loss around ``embedder``, built in the
+    strategy's scope (so checkpoints can be written and restored); compiled per phase."""
     with strategy.scope():
         triplet_loss = losses_lib.get(config.loss, margin=config.margin, distance=config.distance)
         trainer = TripletTrainer(embedder, triplet_loss, local_mining=config.local_mining, name="triplet_trainer")
-        if start_meta is not None and config.freeze_normalization:
-            _freeze_normalization(embedder)
-        frozen = config.freeze_backbone_epochs
-        if frozen:
-            for layer in backbone_layers(embedder):
-                layer.trainable = False
-        trainer.compile(optimizer=_optimizer(config, frozen or config.epochs, config.learning_rate),
-                        jit_compile=config.jit_compile)
-        trainer(np.zeros((1, *image_size, 3), np.float32))  # build, so checkpoints can be written
+        trainer(np.zeros((1, *config.model.image_size, 3), np.float32))
+    return trainer
 
-    run_state.start()
+
+def make_callbacks(config: TrainConfig, source: TrainingSource, embedder: keras.Model, run_state: RunState,
+                   fine_tuning: bool) -> RunCallbacks:
+    """The run's callbacks, in the order they must run at each epoch's end: the
+    non-finite guard first, validation (and keep-best when fine-tuning, and its
+    TensorBoard views) before the TensorBoard callback that writes its figures, the
+    epoch checkpoint last. A resumed run first drops the events its killed predecessor
+    logged after its last checkpoint, so the logs continue as one run."""
+    log_dir = os.path.join(run_state.output_dir, LOG_DIR)
+    if run_state.status == "resume" and run_state.saved_at is not None:
+        drop_events_after(log_dir, run_state.saved_at)
     guard = NonFiniteGuard(embedder)
-    backup = EpochBackup(run_state, guard)
-    callbacks = [guard, CollapseWarning(config.margin, log_dir=os.path.join(output_dir, LOG_DIR))]
-    validation = keep = None
+    run = RunCallbacks([guard, CollapseWarning(config.margin, log_dir=log_dir)], guard, EpochBackup(run_state, guard))
     if source.validation_images is not None:
-        validation = HeldOutVerification(source.validation_images, source.validation_labels, embedder,
-                                         config.distance, config.seed)
-        callbacks.append(validation)
-        if start_meta is not None and config.keep_best:
-            keep = KeepBest(validation)
-            callbacks.append(keep)
+        run.validation = HeldOutVerification(source.validation_images, source.validation_labels, embedder,
+                                             config.distance, config.seed)
+        run.all.append(run.validation)
+        if fine_tuning and config.keep_best:
+            run.keep = KeepBest(run.validation)
+            run.all.append(run.keep)
         from facenet_tf.training.tensorboard_views import ValidationViews  # ROC image, histograms, projector
 
-        callbacks.append(ValidationViews(validation, os.path.join(output_dir, LOG_DIR), source.validation_names,
-                                         source.validation_images))
-    callbacks += [keras.callbacks.TensorBoard(os.path.join(output_dir, LOG_DIR), update_freq=1), backup]
-    fit = dict(steps_per_epoch=config.steps_per_epoch, callbacks=callbacks, verbose=verbose, shuffle=False)
-    resume = run_state.epoch if run_state.status == "resume" else 0
-    dataset = source.dataset
+        run.all.append(ValidationViews(run.validation, log_dir, source.validation_names, source.validation_images))
+    run.all += [ContinuousTensorBoard(log_dir, update_freq=1), run.backup]
+    return run
+
+
+def plan_phases(config: TrainConfig) -> List[Phase]:
+    """The run's phases: all epochs at ``learning_rate``, or with ``freeze_backbone_epochs``
+    first those epochs with the backbone frozen, then the rest with everything trainable at
+    ``learning_rate * finetune_learning_rate_factor``."""
+    frozen = config.freeze_backbone_epochs
+    if not frozen:
+        return [Phase(0, config.epochs, config.learning_rate)]
+    return [Phase(0, frozen, config.learning_rate, freeze_backbone=True),
+            Phase(frozen, config.epochs, config.learning_rate * config.finetune_learning_rate_factor,
+                  freeze_backbone=False)]
+
+
+def fit_phases(trainer: TripletTrainer, dataset: tf.data.Dataset, phases: List[Phase], resume: int,
+               callbacks: RunCallbacks, run_state: RunState, config: TrainConfig, strategy, verbose: int,
+               freeze_normalization: bool) -> None:
+    """Train ``phases`` in order from epoch ``resume`` (0: from the start): phases the killed run finished are
+    skipped; each other phase sets its trainable layers, compiles its optimizer and fits;
+    the phase holding the resume epoch first restores that epoch's checkpoint (weights and
+    optimizer state). The P×K stream and its augmentation are seeded per step, so skipping
+    the batches already trained on gives the uninterrupted run's next batch.
+
+    Raises:
+        FacenetError: the loss or the weights became NaN or infinite.
+    """
     if resume:
-        # The P×K stream and its augmentation are seeded per step: skipping the batches
-        # already trained on gives the uninterrupted run's next batch.
-        dataset = dataset.skip(resume * config.steps_per_epoch)
         logger.info("resuming from epoch %d, step %d (%s)", resume, resume * config.steps_per_epoch,
                     run_state.backup_weights)
-    first = {}
-    if frozen and resume < frozen:
-        if resume:
-            _restore(trainer, run_state)
-        first = trainer.fit(dataset, epochs=frozen, initial_epoch=resume, **fit).history
-        dataset = source.dataset.skip(frozen * config.steps_per_epoch)
-    if frozen and guard.tripped is None:
+    for phase in phases:
+        if phase.last <= resume or callbacks.guard.tripped is not None:
+            continue
+        first = max(phase.first, resume)
         with strategy.scope():
-            for layer in backbone_layers(embedder):
-                layer.trainable = True
-            if start_meta is not None and config.freeze_normalization:
-                _freeze_normalization(embedder)
-            trainer.compile(optimizer=_optimizer(config, config.epochs - frozen,
-                                                 config.learning_rate * config.finetune_learning_rate_factor),
-                            jit_compile=config.jit_compile)
-    if guard.tripped is None:
-        if resume and resume >= frozen:
-            _restore(trainer, run_state)
-        history = trainer.fit(dataset, epochs=config.epochs, initial_epoch=max(resume, frozen), **fit).history
-        history = {k: first.get(k, []) + v for k, v in history.items()}
-    else:
-        history = first
-    if guard.tripped is not None:
-        last = backup.last_checkpoint or "none written"
-        raise FacenetError(f"training diverged: {guard.tripped}; nothing was written from those weights "
+            _set_trainable(trainer.embedder, phase.freeze_backbone, freeze_normalization)
+            optimizer = build_optimizer(phase.learning_rate, (phase.last - phase.first) * config.steps_per_epoch,
+                                        config.warmup_steps, config.weight_decay)
+            trainer.compile(optimizer=optimizer, jit_compile=config.jit_compile)
+        if first == resume > 0:
+            _restore(trainer, run_state.backup_weights, fresh_optimizer=first == phase.first)
+        trainer.fit(dataset.skip(first * config.steps_per_epoch) if first else dataset, epochs=phase.last,
+                    initial_epoch=first, steps_per_epoch=config.steps_per_epoch, callbacks=callbacks.all,
+                    verbose=verbose, shuffle=False)
+    if callbacks.guard.tripped is not None:
+        last = callbacks.backup.last_checkpoint or "none written"
+        raise FacenetError(f"training diverged: {callbacks.guard.tripped}; nothing was written from those weights "
                            f"(last good checkpoint: {last}); try a lower --learning-rate")
-    train_seconds = time.time() - started
 
+
+def _restore(trainer: TripletTrainer, checkpoint: str, fresh_optimizer: bool) -> None:
+    """Load a resume ``checkpoint`` into the compiled trainer: its weights and, unless
+    ``fresh_optimizer`` (the phase starts at the checkpoint, whose optimizer state is the
+    previous phase's), its optimizer state; a fresh optimizer stays as built, as in the
+    uninterrupted run."""
+    trainer.optimizer.build(trainer.trainable_variables)
+    built = [variable.numpy() for variable in trainer.optimizer.variables] if fresh_optimizer else []
+    with warnings.catch_warnings():
+        if fresh_optimizer:  # Keras warns when the saved optimizer has other variables
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        trainer.load_weights(checkpoint)
+    for variable, value in zip(trainer.optimizer.variables, built):
+        variable.assign(value)
+
+
+def _set_trainable(embedder: keras.Model, freeze_backbone: Optional[bool], freeze_normalization: bool) -> None:
+    """Freeze (``True``) or unfreeze (``False``) the backbone layers (``None``: leave them),
+    then, with ``freeze_normalization``, make BatchNormalization and dlib ``Affine``
+    layers untrainable."""
+    if freeze_backbone is not None:
+        for layer in backbone_layers(embedder):
+            layer.trainable = not freeze_backbone
+    if freeze_normalization:
+        for layer in embedder._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.BatchNormalization) or type(layer).__name__ == "Affine":
+                layer.trainable = False
+
+
+def history_columns(rows: List[Dict[str, float]]) -> Dict[str, list]:
+    """Per-epoch log rows (:attr:`RunState.history`) → ``{name: [value per epoch]}``, for
+    the names the last epoch logged."""
+    names = list(rows[-1]) if rows else []
+    return {name: [row[name] for row in rows if name in row] for name in names}
+
+
+def _epoch_validation(history: Dict[str, list]) -> List[Dict[str, float]]:
+    """Each epoch's held-out figures: the ``val_*`` columns of ``history``, without the prefix."""
+    columns = {name[len("val_"):]: values for name, values in history.items() if name.startswith("val_")}
+    epochs = len(history.get("loss", []))
+    return [{name: values[i] for name, values in columns.items() if len(values) == epochs} for i in range(epochs)]
+
+
+def final_metrics(history: Dict[str, list], resume: int, source: TrainingSource, callbacks: RunCallbacks,
+                  train_seconds: float) -> Dict[str, Any]:
+    """``metrics.json``: the loss of every epoch of the run (those before a resume
+    included), the data's figures, and with a held-out split its final verification
+    figures plus each epoch's (``epoch_validation``: ``val_*`` logs without the prefix)."""
     metrics: Dict[str, Any] = {
         "train_seconds": round(train_seconds, 1),
         "final_loss": float(history["loss"][-1]) if history.get("loss") else None,
@@ -261,33 +372,31 @@ def _train(config: TrainConfig, strategy, output_dir: str, run_state: RunState, 
         "identities_per_batch": source.identities_per_batch,
         "images_per_identity": source.images_per_identity,
     }
-    thresholds = None
-    if validation is not None:
-        result = validation.result
+    if callbacks.validation is not None:
         metrics["validation"] = {
-            **result.to_json_dict(),
+            **callbacks.validation.result.to_json_dict(),
             "num_images": int(len(source.validation_labels)),
             "num_identities": int(len(source.validation_names)),
         }
-        if keep is not None:
-            metrics["validation_start_model"] = keep.start
-            metrics["kept_epoch"] = keep.best_epoch
-        thresholds = Thresholds(best_accuracy=result.threshold, at_far=result.threshold_at_far[1e-3], far=1e-3)
-    contract = describe_model(embedder, config, start_meta, source, thresholds)
+        metrics["epoch_validation"] = _epoch_validation(history)
+    if callbacks.keep is not None:
+        metrics["validation_start_model"] = callbacks.keep.start
+        metrics["kept_epoch"] = callbacks.keep.best_epoch
     if source.skipped is not None:
         metrics["skipped"] = source.skipped.counts()
-    if chief:
-        write_model_directory(embedder, output_dir, contract, metrics)
-        if source.skipped is not None:
-            source.skipped.write(os.path.join(output_dir, SKIPPED_FILE))
-        run_state.finish()
-    else:
-        shutil.rmtree(output_dir, ignore_errors=True)
-    return TrainResult(embedder, config.output_dir, metrics, contract, history)
+    return metrics
 
 
-def describe_model(embedder: keras.Model, config: TrainConfig, start: Optional[ModelContract], source,
-                   thresholds: Optional[Thresholds]) -> ModelContract:
+def _thresholds(validation: Optional[HeldOutVerification]) -> Optional[Thresholds]:
+    """The model's decision thresholds from the run's final held-out verification, if any."""
+    if validation is None:
+        return None
+    result = validation.result
+    return Thresholds(best_accuracy=result.threshold, at_far=result.threshold_at_far[1e-3], far=1e-3)
+
+
+def describe_model(embedder: keras.Model, config: TrainConfig, start: Optional[ModelContract],
+                   source: TrainingSource, thresholds: Optional[Thresholds]) -> ModelContract:
     """The trained model's contract: a fine-tuned model keeps how its start model is fed
     (architecture, alignment, input contract, preprocessing, provenance of its weights)."""
     new = ModelContract(
@@ -308,19 +417,37 @@ def describe_model(embedder: keras.Model, config: TrainConfig, start: Optional[M
     )
 
 
-def _restore(trainer: TripletTrainer, run_state: RunState) -> None:
-    """Load the resume checkpoint (weights and optimizer state) into the compiled trainer."""
-    trainer.optimizer.build(trainer.trainable_variables)
-    trainer.load_weights(run_state.backup_weights)
+def publish(embedder: keras.Model, run_state: RunState, contract: ModelContract, metrics: Dict[str, Any],
+            source: TrainingSource, chief: bool) -> None:
+    """On the chief: write the model directory (``model.keras``, ``saved_model/``,
+    ``metadata.json``, ``metrics.json``, published together) and the skip report, then
+    mark the run finished. Another worker removes its scratch output directory."""
+    if not chief:
+        shutil.rmtree(run_state.output_dir, ignore_errors=True)
+        return
+    write_model_directory(embedder, run_state.output_dir, contract, metrics)
+    if source.skipped is not None:
+        source.skipped.write(os.path.join(run_state.output_dir, SKIPPED_FILE))
+    run_state.finish()
+
+
+@contextlib.contextmanager
+def _precision(mixed: Optional[str]):
+    """Keras' global dtype policy ``mixed_<mixed>`` for the run, restored afterwards."""
+    if mixed is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(f"mixed_{mixed}")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _finished_result(output_dir: str) -> TrainResult:
-    from facenet_tf.artifacts import read_json
-
+    """The result of a run that had already finished in ``output_dir``: its metrics and
+    contract as written, no model loaded, no history."""
     logger.info("the run in %s already finished: nothing to do (restart to train again)", output_dir)
     return TrainResult(None, output_dir, read_json(os.path.join(output_dir, METRICS_FILE)),
                        read_contract(os.path.join(output_dir, METADATA_FILE)), {}, already_finished=True)
-
-
-def _optimizer(config: TrainConfig, epochs: int, learning_rate: float) -> keras.optimizers.Optimizer:
-    return build_optimizer(learning_rate, epochs * config.steps_per_epoch, config.warmup_steps, config.weight_decay)

@@ -1,7 +1,8 @@
 """The state of a run in its output directory: new, resumable after a kill, or finished.
 
 ``<output_dir>/run_state.json`` records the run's configuration key, its status and the
-last completed epoch E; that epoch's checkpoint ``checkpoints/epoch_EEE.weights.h5`` holds
+last completed epoch E, the logs of every epoch up to E (``history``) and when E's checkpoint
+was committed (``saved_at``, seconds since the epoch); that epoch's checkpoint ``checkpoints/epoch_EEE.weights.h5`` holds
 the trainer's weights and optimizer state (both written aside and renamed, the checkpoint
 first). Re-running the same command after a kill resumes from there; a finished run is not
 trained again; a run with another configuration (or ``restart``) starts over and first
@@ -20,7 +21,8 @@ import json
 import logging
 import os
 import shutil
-from typing import Any, Dict, Optional
+import time
+from typing import Any, Dict, List, Optional
 
 from facenet_tf import ownership
 from facenet_tf.artifacts import MODEL_ENTRIES, atomic_path, check_output_dir, write_json
@@ -52,12 +54,16 @@ class RunState:
         key: :func:`config_key` of this run's configuration.
         status: ``"new"``, ``"resume"`` or ``"finished"``.
         epoch: completed epochs to resume after (0 for a new run).
+        history: the epoch-end logs (``loss``, ``val_auc``, ...) of each completed epoch.
+        saved_at: ``time.time()`` when the last checkpoint was committed (``None``: none yet).
     """
 
     output_dir: str
     key: str
     status: str
     epoch: int = 0
+    history: List[Dict[str, float]] = dataclasses.field(default_factory=list)
+    saved_at: Optional[float] = None
     owner: Optional[ownership.Ownership] = None
 
     @classmethod
@@ -87,9 +93,11 @@ class RunState:
         key = config_key(config_dict)
         previous = _read(os.path.join(output_dir, STATE_FILE))
         if previous and previous.get("key") == key and not restart:
+            epoch = int(previous.get("epoch") or 0)
+            history, saved_at = list(previous.get("history") or [])[:epoch], previous.get("saved_at")
             if previous.get("status") == "finished":
-                return cls(output_dir, key, "finished", int(previous.get("epoch", 0)))
-            state = cls(output_dir, key, "resume", int(previous.get("epoch") or 0))
+                return cls(output_dir, key, "finished", epoch, history, saved_at)
+            state = cls(output_dir, key, "resume", epoch, history, saved_at)
             if state.epoch and os.path.isfile(state.backup_weights):
                 return state
         if previous and previous.get("key") != key and not restart:
@@ -119,9 +127,10 @@ class RunState:
         os.makedirs(self.output_dir, exist_ok=True)
         self._write("running", self.epoch)
 
-    def save_epoch(self, trainer, epoch: int) -> str:
+    def save_epoch(self, trainer, epoch: int, logs: Optional[Dict[str, float]] = None) -> str:
         """Checkpoint ``trainer`` (weights and optimizer state) after ``epoch`` completed
-        epochs, then record it as the point to resume from; return the checkpoint's path."""
+        epochs, then record it, with the epoch's ``logs``, as the point to resume from;
+        return the checkpoint's path."""
         path = self.checkpoint(epoch)
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -130,7 +139,8 @@ class RunState:
                 trainer.save_weights(tmp)
         except OSError as err:
             raise ownership.io_error(path, err) from None
-        self.epoch = epoch
+        self.history = self.history[:epoch - 1] + [dict(logs or {})]
+        self.epoch, self.saved_at = epoch, time.time()
         self._write("running", epoch)
         return path
 
@@ -139,7 +149,8 @@ class RunState:
         self._write("finished", self.epoch)
 
     def _write(self, status: str, epoch: int) -> None:
-        write_json(os.path.join(self.output_dir, STATE_FILE), {"key": self.key, "status": status, "epoch": epoch})
+        write_json(os.path.join(self.output_dir, STATE_FILE), {"key": self.key, "status": status, "epoch": epoch,
+                                                               "history": self.history, "saved_at": self.saved_at})
 
 
 def checkpoint_bytes(trainer, previous: Optional[str] = None) -> int:
