@@ -147,9 +147,9 @@ def test_evaluate_reports_alignment_paths_and_takes_face_and_tta_flags(aligner, 
     import json
 
     src = tmp_path / "src"
-    for person in ("s2", "s9"):
+    for person in ("s2", "s9", "s14"):
         (src / person).mkdir(parents=True)
-        for i in (1, 2):
+        for i in (1, 2, 3, 4):
             Image.open(os.path.join(orl_dir, person, f"{i}.pgm")).save(src / person / f"{i}.png")
     Image.fromarray(np.full((112, 92), 90, np.uint8)).save(src / "s9" / "blank.png")
     argv = ["evaluate", "--model", "raw-pixels", "--data-dir", str(src), "--align", "--quiet", "--face", "largest",
@@ -160,6 +160,6 @@ def test_evaluate_reports_alignment_paths_and_takes_face_and_tta_flags(aligner, 
     assert main(argv) == 0
     out = capsys.readouterr().out
     result = json.loads(out.strip().splitlines()[-1])
-    assert result["alignment"] == {"method": "arcface", "face": "largest", "aligned": 4, "whole_image_landmarks": 0,
+    assert result["alignment"] == {"method": "arcface", "face": "largest", "aligned": 12, "whole_image_landmarks": 0,
                                    "resized": 0, "no_face": 0, "multiple_faces": 0}
-    assert "alignment: 4 faces aligned" in out
+    assert "alignment: 12 faces aligned" in out
