@@ -11,6 +11,7 @@ accuracy, AUC, TAR at FAR 1e-3, the model's distance); cost is the embedding tim
 """
 
 import argparse
+import dataclasses
 import glob
 import json
 import os
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="an imported dlib model directory (facenet-tf import-dlib)")
     parser.add_argument("--data-dir", default=orl_dir())
     parser.add_argument("--people", default="1-40", help="ORL people evaluated, FIRST-LAST (default: %(default)s)")
+    parser.add_argument("--align-method", default=None, help="override the model's recorded alignment method")
     parser.add_argument("--jitters", type=int, nargs="+", default=[10], help="N for the jitter rows (default: 10)")
     args = parser.parse_args()
     first, last = (int(v) for v in args.people.split("-"))
@@ -45,6 +47,7 @@ def main() -> None:
     labels = np.array(labels)
     embedder = Embedder.load(args.model)
     config = AlignConfig.from_contract(embedder.contract)
+    config = dataclasses.replace(config, method=args.align_method or config.method)
     started = time.time()
     chips, counts = align_files(FaceAligner(config), paths, embedder.image_size)
     align_ms = (time.time() - started) / len(paths) * 1000

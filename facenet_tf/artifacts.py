@@ -202,7 +202,7 @@ MODEL_ENTRIES = MODEL_FILES + (_STAGING, _STAGING + ".lock")
 
 
 @contextlib.contextmanager
-def staged_model_directory(output_dir: str) -> Iterator[str]:
+def staged_model_directory(output_dir: str, needed_bytes: int = 0) -> Iterator[str]:
     """Write a whole model directory at once: yield a staging folder to fill with
     :data:`MODEL_FILES`, then publish them into ``output_dir``.
 
@@ -213,6 +213,10 @@ def staged_model_directory(output_dir: str) -> Iterator[str]:
     (:func:`facenet_tf.ownership.claim`) unless its record already lists
     :data:`MODEL_ENTRIES`: a folder of foreign files is refused, a foreign entry never replaced.
 
+    Args:
+        output_dir: the model directory.
+        needed_bytes: free space the new files need; checked first (see :func:`require_space`).
+
     Raises:
         FacenetError: a foreign folder or entry, or the folder cannot be written (one line
             naming it and the cause: permission, full disk); the previous model stays.
@@ -222,6 +226,7 @@ def staged_model_directory(output_dir: str) -> Iterator[str]:
     if not all(ownership.owned(output_dir, name) for name in MODEL_ENTRIES):
         ownership.claim(output_dir, "write_model_directory", MODEL_ENTRIES, flag="model directory")
     recover_model_directory(output_dir)
+    require_space(output_dir, needed_bytes, "model")
     stage = os.path.join(output_dir, _STAGING)
     shutil.rmtree(stage, ignore_errors=True)  # the project's own (claimed above)
     try:
@@ -241,6 +246,24 @@ def staged_model_directory(output_dir: str) -> Iterator[str]:
             raise
         raise fault from None
     recover_model_directory(output_dir)
+
+
+#: Free space kept on top of an estimated write, bytes.
+SPACE_MARGIN = 1 << 20
+
+
+def require_space(folder: str, needed: int, what: str) -> None:
+    """Raise one line unless ``folder``'s file system has ``needed`` bytes (+ :data:`SPACE_MARGIN`) free.
+
+    Checked before writing HDF5 files (checkpoints, ``model.keras``), because Keras' HDF5 writer
+    crashes the process (SIGSEGV) instead of raising when the disk fills up under it.
+    """
+    if needed <= 0:
+        return
+    free = shutil.disk_usage(folder).free
+    if free < needed + SPACE_MARGIN:
+        raise FacenetError(f"cannot write the {what} in {folder}: no space left on the device "
+                           f"({free / 1e6:.1f} MB free, about {(needed + SPACE_MARGIN) / 1e6:.1f} MB needed)")
 
 
 def recover_model_directory(output_dir: str) -> None:

@@ -10,7 +10,7 @@ from PIL import Image
 
 from facenet_tf.data import SkipReport, load_images, scan_directory
 from facenet_tf.data.catalog import check_catalog
-from facenet_tf.data.reader import BadImage, check, check_files, encoded, read_rgb
+from facenet_tf.data.reader import BadImage, ImageLimits, check, check_files, encoded, read_rgb
 from facenet_tf.errors import FacenetError
 
 GRADIENT16 = (np.arange(48 * 64).reshape(48, 64) * 21).astype(np.uint16)  # 0 … 64491
@@ -127,9 +127,31 @@ def test_bad_files_are_refused_with_a_reason(tmp_path):
         assert isinstance(result, BadImage) and result.reason == reason and name in str(result), (name, result)
     with pytest.raises(BadImage, match="12000x12000"):
         read_rgb(str(tmp_path / "huge.png"))
-    assert read_rgb(str(tmp_path / "huge.png"), max_pixels=12000 * 12000).shape == (12000, 12000, 3)
+    assert read_rgb(str(tmp_path / "huge.png"), ImageLimits(12000 * 12000)).shape == (12000, 12000, 3)
     with pytest.raises(FacenetError, match="page.jpg"):  # the batch loader names the file, one line
         load_images([str(tmp_path / "good.jpg"), str(tmp_path / "page.jpg")], (16, 16))
+
+
+def test_image_limits_reach_every_reader(tmp_path):
+    """One limits object decides for the reader, the checks and the Pillow decode inside tf.data."""
+    from facenet_tf.data.config import DataConfig
+    from facenet_tf.data.images import decode_resized
+
+    pixels = np.random.default_rng(0).integers(0, 256, (20, 30), np.uint8)
+    path = str(tmp_path / "face.pgm")  # not native: decoded by the reader inside tf.data
+    Image.fromarray(pixels).save(path)
+    exact, below = ImageLimits(600), ImageLimits(599)
+    assert check_files([path], exact) == [False]
+    (refused,) = check_files([path], below)
+    assert isinstance(refused, BadImage) and refused.reason == "too_large" and "600 pixels > limit 599" in str(refused)
+    np.testing.assert_array_equal(decode_resized([path], [False], (20, 30), limits=exact)[0, :, :, 0], pixels)
+    with pytest.raises(FacenetError, match="changed while it was read"):
+        decode_resized([path], [False], (20, 30), limits=below)
+    assert ImageLimits.from_config(DataConfig(max_image_pixels=1234)) == ImageLimits(1234)
+    assert ImageLimits() == ImageLimits(50_000_000)
+    for value in (0, -5, 2.5, True, "10"):
+        with pytest.raises(FacenetError, match="max_pixels"):
+            ImageLimits(value)
 
 
 def _face(path, value):

@@ -28,7 +28,7 @@ def dlib_dir(tmp_path_factory):
 
 def test_import_writes_a_model_dir_with_its_input_contract(dlib_dir):
     meta = json.load(open(os.path.join(dlib_dir, "metadata.json")))
-    assert sorted(os.listdir(dlib_dir)) == ["metadata.json", "model.keras", "saved_model"]
+    assert sorted(os.listdir(dlib_dir)) == [".facenet_tf-owner.json", "metadata.json", "model.keras", "saved_model"]
     assert meta["image_size"] == [150, 150] and meta["embedding_dim"] == 128 and meta["distance"] == "l2"
     assert meta["alignment"]["method"] == "dlib_chip" and meta["alignment"]["padding"] == 0.25
     assert meta["input_contract"]["mean"] == [122.782, 117.001, 104.298]

@@ -54,12 +54,18 @@ def test_align_directory_writes_a_complete_copy(aligner, orl_dir, tmp_path):
             Image.open(os.path.join(orl_dir, person, f"{i}.pgm")).save(src / person / f"{i}.pgm")
     Image.fromarray(np.full((112, 92), 90, np.uint8)).save(src / "s2" / "blank.png")
     out = tmp_path / "aligned"
-    out.mkdir()
-    (out / "stale.txt").write_text("previous run")
+    (src / "s3").mkdir()
+    Image.open(os.path.join(orl_dir, "s3", "1.pgm")).save(src / "s3" / "1.pgm")
+    align_directory(str(src), str(out), AlignConfig(size=96))  # an earlier run, with one more identity
+    import shutil
+
+    shutil.rmtree(src / "s3")
+    (out / "notes.txt").write_text("the user's, added later")
     report = align_directory(str(src), str(out), AlignConfig(size=96))
     assert report.written == 4 and report.identities == 2
     assert [os.path.basename(p) for p in report.no_face] == ["blank.png"]
-    assert sorted(os.listdir(out)) == ["s1", "s2"]  # replaced whole, nothing stale
+    # the earlier run's own s3/ is gone (nothing stale); the user's file is never touched (issue 20)
+    assert sorted(os.listdir(out)) == [".facenet_tf-owner.json", "notes.txt", "s1", "s2"]
     assert sorted(os.listdir(out / "s2")) == ["1.png", "2.png"]
     assert Image.open(out / "s1" / "1.png").size == (96, 96)
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".aligned")]
@@ -147,9 +153,9 @@ def test_evaluate_reports_alignment_paths_and_takes_face_and_tta_flags(aligner, 
     import json
 
     src = tmp_path / "src"
-    for person in ("s2", "s9"):
+    for person in ("s2", "s9", "s14"):
         (src / person).mkdir(parents=True)
-        for i in (1, 2):
+        for i in (1, 2, 3, 4):
             Image.open(os.path.join(orl_dir, person, f"{i}.pgm")).save(src / person / f"{i}.png")
     Image.fromarray(np.full((112, 92), 90, np.uint8)).save(src / "s9" / "blank.png")
     argv = ["evaluate", "--model", "raw-pixels", "--data-dir", str(src), "--align", "--quiet", "--face", "largest",
@@ -160,6 +166,6 @@ def test_evaluate_reports_alignment_paths_and_takes_face_and_tta_flags(aligner, 
     assert main(argv) == 0
     out = capsys.readouterr().out
     result = json.loads(out.strip().splitlines()[-1])
-    assert result["alignment"] == {"method": "arcface", "face": "largest", "aligned": 4, "whole_image_landmarks": 0,
+    assert result["alignment"] == {"method": "arcface", "face": "largest", "aligned": 12, "whole_image_landmarks": 0,
                                    "resized": 0, "no_face": 0, "multiple_faces": 0}
-    assert "alignment: 4 faces aligned" in out
+    assert "alignment: 12 faces aligned" in out

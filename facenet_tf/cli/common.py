@@ -63,7 +63,7 @@ def embedder_from_args(args):
         return embedder
     method, face = getattr(args, "align_method", None), getattr(args, "face", None)
     aligned = with_recorded_alignment(embedder, method, face)
-    if aligned is embedder and args.align:
+    if aligned is embedder and (args.align or method or face):  # --align-method/--face imply --align
         d = AlignConfig()
         return AlignedEmbedder(embedder, AlignConfig(method=method or d.method, face=face or d.face))
     return aligned

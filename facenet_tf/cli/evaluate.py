@@ -11,44 +11,31 @@ HELP = "verification (LFW protocol) and one-shot figures of a model on a folder 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from facenet_tf.evaluation.labelled import MAX_PAIRS
+    from facenet_tf.cli.config_flags import add_config_flags
+    from facenet_tf.evaluation.config import EvaluateConfig
 
-    p.add_argument("--model", default=DEFAULT_OUTPUT, help="training output dir, SavedModel dir, .keras file, or 'raw-pixels' (baseline)")
-    p.add_argument("--data-dir", required=True, help="folder with one sub-folder per identity (or LFW's image root with --pairs)")
-    p.add_argument("--pairs", default=None, help="LFW pairs.txt (View 2 or a plain list); default: all pairs of --data-dir")
-    p.add_argument("--max-pairs", type=int, default=MAX_PAIRS, help="cap on pairs formed from a folder (default: %(default)s)")
-    p.add_argument("--distance", default=None, help="override the model's distance")
-    p.add_argument("--one-shot", action="store_true", help="also enrol K images per identity and identify the rest")
-    p.add_argument("--enrol-per-identity", type=int, default=1, help="K for --one-shot (default: %(default)s)")
-    p.add_argument("--unknown-identities", type=int, default=None, help="strangers for open-set figures (default: 20%% of identities)")
-    p.add_argument("--image-size", default="56x46", help="only for --model raw-pixels (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--strict", action="store_true",
-                   help="stop at the first bad image file or unreadable folder (default: skip it, count it per reason)")
+    p.add_argument("--model", default=DEFAULT_OUTPUT,
+                   help="training output dir, SavedModel dir, .keras file, or 'raw-pixels' (baseline)")
+    add_config_flags(p, EvaluateConfig, {})
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_align_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    from facenet_tf.cli.config_flags import apply_flags
     from facenet_tf.data.report import SkipReport
-    from facenet_tf.evaluation.report import evaluate_folder, evaluate_lfw_pairs
+    from facenet_tf.evaluation.config import EvaluateConfig, evaluate
 
-    if args.distance is not None:
-        from facenet_tf.distances import DISTANCES
-        from facenet_tf.errors import check_choice
-
-        check_choice("--distance", args.distance, DISTANCES)
+    config = apply_flags(EvaluateConfig(), args)
+    config.validate()
+    args.image_size = config.image_size  # the raw-pixels baseline's size
     embedder = embedder_from_args(args)
-    report = SkipReport(strict=args.strict)
+    report = SkipReport(strict=config.strict)
     with progress_bar(None, "evaluate", quiet=args.quiet) as bar:
         embedder.progress = bar.update
-        if args.pairs:
-            result = evaluate_lfw_pairs(embedder, args.pairs, args.data_dir, args.distance, report=report)
-        else:
-            result = evaluate_folder(embedder, args.data_dir, args.distance, args.max_pairs, args.one_shot,
-                                     args.enrol_per_identity, args.unknown_identities, args.seed, report=report)
+        result = evaluate(embedder, config, report)
     print(f"model {embedder.path} ({embedder.image_size[0]}x{embedder.image_size[1]}, dim {embedder.embedding_dim}, "
-          f"{result['distance']} distance) on {args.data_dir}: {result['num_images']} images of "
+          f"{result['distance']} distance) on {config.data_dir}: {result['num_images']} images of "
           f"{result['num_identities']} identities")
     print(f"pairs: {result['pairs']}")
     if report.skipped:

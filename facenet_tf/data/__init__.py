@@ -14,7 +14,7 @@ _EXPORTS = {
     "scan_directory": "catalog", "check_catalog": "catalog",
     "decode_image": "images", "load_image": "images", "load_images": "images", "parse_image_size": "images",
     "read_image": "images", "resize": "images",
-    "read_rgb": "reader", "BadImage": "reader",
+    "read_rgb": "reader", "BadImage": "reader", "ImageLimits": "reader",
     "SkipReport": "report",
     "DataConfig": "config",
     "PKConfig": "sampler", "pk_dataset": "sampler", "pk_indices": "sampler",

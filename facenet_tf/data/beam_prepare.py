@@ -27,7 +27,7 @@ import numpy as np
 
 from facenet_tf.data.catalog import IMAGE_EXTENSIONS, IdentityCatalog, natural_key
 from facenet_tf.data.manifest import build_manifest, join
-from facenet_tf.data.reader import BadImage, encoded
+from facenet_tf.data.reader import BadImage, ImageLimits, encoded
 from facenet_tf.data.report import SkipReport, StrictError
 from facenet_tf.errors import FacenetError
 
@@ -65,14 +65,14 @@ if beam is not None:
     class EncodeImage(beam.DoFn):
         """One listed file → its serialized record, or a ``skipped`` entry with the reason."""
 
-        def __init__(self, max_pixels: int):
-            self.max_pixels = max_pixels
+        def __init__(self, limits: ImageLimits):
+            self.limits = limits
 
         def process(self, item: Dict) -> Iterator:
             from facenet_tf.data.records import make_example
 
             try:
-                image = encoded(_read_bytes(item["path"]), item["path"], self.max_pixels)
+                image = encoded(_read_bytes(item["path"]), item["path"], self.limits)
             except BadImage as bad:
                 yield beam.pvalue.TaggedOutput("skipped", {"i": item["i"], "path": bad.path, "reason": bad.reason,
                                                            "detail": bad.detail})
@@ -160,7 +160,7 @@ def run_beam(plan, output_dir: str, config, report: SkipReport, owner=None):
             encoded_ = (pipeline
                         | "List files" >> beam.io.ReadFromText(inputs)
                         | "Parse" >> beam.Map(json.loads)
-                        | "Read, check, encode" >> beam.ParDo(EncodeImage(config.max_pixels)).with_outputs(
+                        | "Read, check, encode" >> beam.ParDo(EncodeImage(config.limits)).with_outputs(
                             "skipped", main="records"))
             _ = encoded_.records | "Write shards" >> beam.io.WriteToTFRecord(
                 join(work, "shard"), file_name_suffix=".tfrecord", num_shards=num_shards)

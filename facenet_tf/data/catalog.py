@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from facenet_tf.data.reader import MAX_PIXELS, BadImage, check_files
+from facenet_tf.data.reader import DEFAULT_LIMITS, BadImage, ImageLimits, check_files
 from facenet_tf.data.report import SkipReport
 from facenet_tf.errors import FacenetError
 
@@ -235,7 +235,7 @@ def scan_directory(root: str, min_images: int = 2, max_identities: Optional[int]
 
 
 def check_catalog(catalog: IdentityCatalog, report: SkipReport, min_images: int = 1,
-                  max_pixels: int = MAX_PIXELS, workers: Optional[int] = None) -> IdentityCatalog:
+                  limits: ImageLimits = DEFAULT_LIMITS, workers: Optional[int] = None) -> IdentityCatalog:
     """Decode every image of ``catalog`` once; leave out the refused files and the identities
     left with fewer than ``min_images`` usable images.
 
@@ -244,7 +244,7 @@ def check_catalog(catalog: IdentityCatalog, report: SkipReport, min_images: int 
         report: receives each refused file (strict: the first one, in catalog order, raises)
             and each excluded identity.
         min_images: usable images an identity needs (K for training, 1 for a gallery).
-        max_pixels: pixel limit of the reader.
+        limits: what the reader refuses (pixel limit).
         workers: decoding threads (default: CPU count + 2).
 
     Returns:
@@ -253,7 +253,7 @@ def check_catalog(catalog: IdentityCatalog, report: SkipReport, min_images: int 
     Raises:
         FacenetError: strict mode and a bad file, or no identity left.
     """
-    results = check_files(catalog.paths, max_pixels, workers)
+    results = check_files(catalog.paths, limits, workers)
     keep = np.ones(catalog.num_images, bool)
     for i, result in enumerate(results):
         if isinstance(result, BadImage):

@@ -11,12 +11,13 @@ model, so a served model takes the same raw pixels as training did.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from facenet_tf.data.reader import MAX_PIXELS, BadImage, check_files, read_rgb
+from facenet_tf.data.reader import DEFAULT_LIMITS, BadImage, ImageLimits, check_files, read_rgb
 from facenet_tf.data.report import SkipReport
 from facenet_tf.errors import FacenetError
 
@@ -48,8 +49,8 @@ def parse_image_size(value) -> Tuple[int, int]:
     return parts[0], parts[1]
 
 
-def _pillow_decode(path: bytes, max_pixels: int) -> np.ndarray:
-    return read_rgb(path.decode(), int(max_pixels))
+def _pillow_decode(path: bytes, limits: ImageLimits) -> np.ndarray:
+    return read_rgb(path.decode(), limits)
 
 
 def decode_image(data: tf.Tensor) -> tf.Tensor:
@@ -59,7 +60,7 @@ def decode_image(data: tf.Tensor) -> tf.Tensor:
     return image
 
 
-def read_image(path: tf.Tensor, native=False, max_pixels: int = MAX_PIXELS) -> tf.Tensor:
+def read_image(path: tf.Tensor, native=False, limits: ImageLimits = DEFAULT_LIMITS) -> tf.Tensor:
     """Read one image file (scalar tf.string path) → uint8 ``[h, w, 3]``.
 
     Args:
@@ -67,15 +68,14 @@ def read_image(path: tf.Tensor, native=False, max_pixels: int = MAX_PIXELS) -> t
         native: bool (tensor), True where TensorFlow decodes the file's bytes itself (plain
             JPEG/PNG/BMP, as :func:`facenet_tf.data.reader.check_files` says); otherwise the
             reader decodes it through Pillow (EXIF rotation, CMYK, 16-bit, PGM, TIFF, …).
-        max_pixels: the reader's pixel limit.
+        limits: what the reader refuses (:class:`facenet_tf.data.reader.ImageLimits`).
     """
 
     def with_tf():
         return decode_image(tf.io.read_file(path))
 
     def with_pillow():
-        image = tf.numpy_function(_pillow_decode, [path, tf.constant(max_pixels, tf.int64)], tf.uint8,
-                                  stateful=False)
+        image = tf.numpy_function(functools.partial(_pillow_decode, limits=limits), [path], tf.uint8, stateful=False)
         image.set_shape([None, None, 3])
         return image
 
@@ -91,24 +91,24 @@ def resize(images: tf.Tensor, image_size: Tuple[int, int]) -> tf.Tensor:
 
 
 def load_image(path: tf.Tensor, image_size: Tuple[int, int], native=False,
-               max_pixels: int = MAX_PIXELS) -> tf.Tensor:
+               limits: ImageLimits = DEFAULT_LIMITS) -> tf.Tensor:
     """Read, decode and resize one file → float32 ``[H, W, 3]`` in 0..255 (see :func:`read_image`)."""
-    return resize(read_image(path, native, max_pixels), image_size)
+    return resize(read_image(path, native, limits), image_size)
 
 
 def load_images(paths: Sequence[str], image_size: Tuple[int, int], batch_size: int = 128,
-                max_pixels: int = MAX_PIXELS) -> np.ndarray:
+                limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
     """Decode and resize many files in parallel → uint8 ``[N, H, W, 3]`` (rounded from 0..255).
 
     Raises:
         FacenetError: naming the first file (in order) the reader refuses, and why.
     """
-    pixels, _ = load_checked_images(paths, image_size, SkipReport(strict=True), batch_size, max_pixels)
+    pixels, _ = load_checked_images(paths, image_size, SkipReport(strict=True), batch_size, limits)
     return pixels
 
 
 def load_checked_images(paths: Sequence[str], image_size: Tuple[int, int], report: SkipReport,
-                        batch_size: int = 128, max_pixels: int = MAX_PIXELS) -> Tuple[np.ndarray, np.ndarray]:
+                        batch_size: int = 128, limits: ImageLimits = DEFAULT_LIMITS) -> Tuple[np.ndarray, np.ndarray]:
     """:func:`load_images` that skips the files the reader refuses, recording them in ``report``.
 
     Returns:
@@ -119,7 +119,7 @@ def load_checked_images(paths: Sequence[str], image_size: Tuple[int, int], repor
         FacenetError: a strict ``report`` and a bad file.
     """
     image_size = parse_image_size(image_size)
-    results = check_files(list(paths), max_pixels)
+    results = check_files(list(paths), limits)
     kept = []
     for i, result in enumerate(results):
         if isinstance(result, BadImage):
@@ -128,11 +128,11 @@ def load_checked_images(paths: Sequence[str], image_size: Tuple[int, int], repor
             kept.append(i)
     good = [paths[i] for i in kept]
     native = [bool(results[i]) for i in kept]
-    return decode_resized(good, native, image_size, batch_size, max_pixels), np.asarray(kept, np.int64)
+    return decode_resized(good, native, image_size, batch_size, limits), np.asarray(kept, np.int64)
 
 
 def decode_resized(paths: Sequence[str], native: Sequence[bool], image_size: Tuple[int, int],
-                   batch_size: int = 128, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+                   batch_size: int = 128, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
     """Decode and resize files already checked by the reader → uint8 ``[N, H, W, 3]``.
 
     Raises:
@@ -143,7 +143,7 @@ def decode_resized(paths: Sequence[str], native: Sequence[bool], image_size: Tup
         return out
     ds = (
         tf.data.Dataset.from_tensor_slices((list(paths), np.asarray(native, bool)))
-        .map(lambda p, n: load_image(p, image_size, n, max_pixels), num_parallel_calls=tf.data.AUTOTUNE,
+        .map(lambda p, n: load_image(p, image_size, n, limits), num_parallel_calls=tf.data.AUTOTUNE,
              deterministic=True)
         .batch(batch_size)
     )

@@ -45,7 +45,7 @@ from facenet_tf.artifacts import atomic_path
 from facenet_tf.ownership import claim, environment_error
 from facenet_tf.data.catalog import IdentityCatalog, scan_directory
 from facenet_tf.data.manifest import FORMAT, MANIFEST_FILE, build_manifest, check_shards, join
-from facenet_tf.data.reader import MAX_PIXELS, BadImage, encode_files
+from facenet_tf.data.reader import MAX_PIXELS, BadImage, ImageLimits, encode_files
 from facenet_tf.data.publish import PARTS, Plan, PrepareResult, publish
 from facenet_tf.data.report import REPORT_FILE, SkipReport, StrictError
 from facenet_tf.errors import FacenetError
@@ -89,6 +89,11 @@ class PrepareConfig:
         for name, low in (("num_shards", 1), ("workers", 0), ("min_images", 1), ("max_pixels", 1)):
             if getattr(self, name) < low:
                 raise FacenetError(f"{name} must be >= {low}; received {getattr(self, name)}")
+
+    @property
+    def limits(self) -> ImageLimits:
+        """What the reader refuses (from ``max_pixels``)."""
+        return ImageLimits(self.max_pixels)
 
     @property
     def processes(self) -> int:
@@ -292,7 +297,7 @@ def _write_shards(plan: Plan, output_dir: str, pending: Sequence[int], config: P
         rows = plan.shards[s]
         pieces = [rows[i:i + CHUNK] for i in range(0, len(rows), CHUNK)] or [rows]
         tasks += [(s, j == len(pieces) - 1, piece) for j, piece in enumerate(pieces)]
-    results = _ordered_map(encode_files, [([plan.paths[r] for r in rows], config.max_pixels) for _, _, rows in tasks],
+    results = _ordered_map(encode_files, [([plan.paths[r] for r in rows], config.limits) for _, _, rows in tasks],
                            config.processes)
     writer = tmp = None
     records: List[Tuple[str, int, int]] = []

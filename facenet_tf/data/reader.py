@@ -13,9 +13,9 @@ What a file becomes: uint8 ``[h, w, 3]`` RGB, upright (EXIF orientation applied)
 
 What is refused, each with a reason from :data:`REASONS`: a missing or unreadable file, a 0-byte
 file, a file Pillow cannot identify (an HTML page saved as ``.jpg``), image data that ends early
-(a truncated download) or cannot be decoded, and an image above ``max_pixels`` (checked from the
-header, before any pixel is decoded, so a 12000×12000 PNG costs nothing: Pillow's own
-``DecompressionBombError`` never escapes).
+(a truncated download) or cannot be decoded, and an image above the pixel limit of its
+:class:`ImageLimits` (checked from the header, before any pixel is decoded, so a 12000×12000 PNG
+costs nothing: Pillow's own ``DecompressionBombError`` never escapes).
 
 This module imports no TensorFlow: ``prepare``'s worker processes and Beam workers use it
 without paying TensorFlow's start-up time and memory.
@@ -27,6 +27,7 @@ import concurrent.futures
 import dataclasses
 import functools
 import io
+import numbers
 import os
 import warnings
 from typing import List, Optional, Sequence, Union
@@ -59,6 +60,42 @@ _EXIF_ORIENTATION = 0x0112
 _TRUNCATED = ("truncated", "not enough image data", "buffer is not large enough", "premature end")
 
 
+@dataclasses.dataclass(frozen=True)
+class ImageLimits:
+    """What the reader refuses from an image's header, before decoding any pixel.
+
+    One object travels from a config (``DataConfig.max_image_pixels``, ``PrepareConfig.max_pixels``)
+    through every function that reads files, instead of a bare number in each signature.
+    Hashable, so a verdict cached by :func:`check` is remembered per limit.
+
+    Attributes:
+        max_pixels: largest ``width × height`` accepted; a larger image is refused as
+            ``too_large``. Default :data:`MAX_PIXELS`.
+    """
+
+    max_pixels: int = MAX_PIXELS
+
+    def __post_init__(self):
+        value = self.max_pixels
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise FacenetError(f"max_pixels must be a whole number >= 1; received {value!r}")
+        object.__setattr__(self, "max_pixels", int(self.max_pixels))
+
+    @classmethod
+    def from_config(cls, config) -> "ImageLimits":
+        """The limits a config asks for: its ``max_image_pixels`` field (``DataConfig``)."""
+        return cls(config.max_image_pixels)
+
+    def check_size(self, name: str, width: int, height: int) -> None:
+        """Raise :class:`BadImage` (``too_large``) when a ``width × height`` image exceeds the limit."""
+        if width * height > self.max_pixels:
+            raise BadImage(name, "too_large", f"{width}x{height} = {width * height} pixels > limit {self.max_pixels}")
+
+
+#: The default limits (:data:`MAX_PIXELS`).
+DEFAULT_LIMITS = ImageLimits()
+
+
 class BadImage(FacenetError):
     """A file the reader refuses: ``path``, ``reason`` (a key of :data:`REASONS`) and ``detail``."""
 
@@ -80,7 +117,7 @@ class Decoded:
     native: bool
 
 
-def _open(source: Union[str, bytes], name: str, max_pixels: int):
+def _open(source: Union[str, bytes], name: str, limits: ImageLimits):
     """Open ``source`` lazily (header only) with the checks that need no pixel data."""
     from PIL import Image, UnidentifiedImageError
 
@@ -111,9 +148,11 @@ def _open(source: Union[str, bytes], name: str, max_pixels: int):
     except Exception as err:  # noqa: BLE001 - Pillow raises many types on malformed headers
         raise _decoding_failure(name, err) from None
     width, height = img.size
-    if width * height > max_pixels:
+    try:
+        limits.check_size(name, width, height)
+    except BadImage:
         img.close()
-        raise BadImage(name, "too_large", f"{width}x{height} = {width * height} pixels > limit {max_pixels}")
+        raise
     if width == 0 or height == 0:
         img.close()
         raise BadImage(name, "corrupt", f"{width}x{height} image")
@@ -163,7 +202,7 @@ def _to_rgb(img) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8)
 
 
-def decode(source: Union[str, bytes], name: Optional[str] = None, max_pixels: int = MAX_PIXELS) -> Decoded:
+def decode(source: Union[str, bytes], name: Optional[str] = None, limits: ImageLimits = DEFAULT_LIMITS) -> Decoded:
     """Read and fully decode one image (a path, or its bytes with ``name`` for messages).
 
     Returns:
@@ -174,7 +213,7 @@ def decode(source: Union[str, bytes], name: Optional[str] = None, max_pixels: in
         BadImage: with the reason the file is refused.
     """
     name = name or str(source)
-    img = _open(source, name, max_pixels)
+    img = _open(source, name, limits)
     try:
         native = _is_native(img)
         try:
@@ -188,16 +227,16 @@ def decode(source: Union[str, bytes], name: Optional[str] = None, max_pixels: in
     return Decoded(pixels, native)
 
 
-def read_rgb(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def read_rgb(path: str, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
     """Read one image file → uint8 ``[h, w, 3]`` (see the module docstring for the rules).
 
     Raises:
         BadImage: (a :class:`FacenetError`) naming the file and the reason.
     """
-    return decode(path, max_pixels=max_pixels).pixels
+    return decode(path, limits=limits).pixels
 
 
-def encoded(source: Union[str, bytes], name: Optional[str] = None, max_pixels: int = MAX_PIXELS) -> bytes:
+def encoded(source: Union[str, bytes], name: Optional[str] = None, limits: ImageLimits = DEFAULT_LIMITS) -> bytes:
     """The bytes a shard stores for one image: TensorFlow decodes them to :func:`read_rgb`'s pixels.
 
     The file's own bytes when TensorFlow reads it natively (plain JPEG/PNG/BMP), else a PNG of
@@ -207,7 +246,7 @@ def encoded(source: Union[str, bytes], name: Optional[str] = None, max_pixels: i
         BadImage: the file is refused (it is fully decoded first).
     """
     name = name or str(source)
-    result = decode(source, name, max_pixels)
+    result = decode(source, name, limits)
     if result.native:
         if isinstance(source, bytes):
             return source
@@ -220,7 +259,7 @@ def encoded(source: Union[str, bytes], name: Optional[str] = None, max_pixels: i
     return buffer.getvalue()
 
 
-def encode_files(paths: Sequence[str], max_pixels: int = MAX_PIXELS) -> List[Union[bytes, BadImage]]:
+def encode_files(paths: Sequence[str], limits: ImageLimits = DEFAULT_LIMITS) -> List[Union[bytes, BadImage]]:
     """:func:`encoded` of each file, or the :class:`BadImage` refusing it (returned, not raised).
 
     What ``prepare``'s worker processes run: it needs neither TensorFlow nor Keras.
@@ -228,13 +267,13 @@ def encode_files(paths: Sequence[str], max_pixels: int = MAX_PIXELS) -> List[Uni
     out: List[Union[bytes, BadImage]] = []
     for path in paths:
         try:
-            out.append(encoded(path, max_pixels=max_pixels))
+            out.append(encoded(path, limits=limits))
         except BadImage as err:
             out.append(err)
     return out
 
 
-def check(path: str, max_pixels: int = MAX_PIXELS) -> Union[bool, BadImage]:
+def check(path: str, limits: ImageLimits = DEFAULT_LIMITS) -> Union[bool, BadImage]:
     """Fully decode ``path``: its ``native`` flag, or the :class:`BadImage` that refuses it (returned, not raised).
 
     The verdict is remembered for the file's size and modification time, so a command that
@@ -244,13 +283,13 @@ def check(path: str, max_pixels: int = MAX_PIXELS) -> Union[bool, BadImage]:
     try:
         stat = os.stat(path)
     except OSError:
-        return _check(path, -1, -1, max_pixels)  # not cached: the reader names what is wrong
-    return _check_cached(path, stat.st_size, stat.st_mtime_ns, max_pixels)
+        return _check(path, -1, -1, limits)  # not cached: the reader names what is wrong
+    return _check_cached(path, stat.st_size, stat.st_mtime_ns, limits)
 
 
-def _check(path: str, size: int, mtime_ns: int, max_pixels: int) -> Union[bool, BadImage]:
+def _check(path: str, size: int, mtime_ns: int, limits: ImageLimits) -> Union[bool, BadImage]:
     try:
-        return decode(path, max_pixels=max_pixels).native
+        return decode(path, limits=limits).native
     except BadImage as err:
         return err
 
@@ -258,7 +297,7 @@ def _check(path: str, size: int, mtime_ns: int, max_pixels: int) -> Union[bool, 
 _check_cached = functools.lru_cache(maxsize=100_000)(_check)
 
 
-def check_files(paths: Sequence[str], max_pixels: int = MAX_PIXELS,
+def check_files(paths: Sequence[str], limits: ImageLimits = DEFAULT_LIMITS,
                 workers: Optional[int] = None) -> List[Union[bool, BadImage]]:
     """:func:`check` every file, in parallel threads (Pillow decodes without holding the GIL).
 
@@ -270,6 +309,6 @@ def check_files(paths: Sequence[str], max_pixels: int = MAX_PIXELS,
         return []
     workers = workers or min(32, (os.cpu_count() or 1) + 2)
     if workers == 1 or len(paths) < 8:
-        return [check(p, max_pixels) for p in paths]
+        return [check(p, limits) for p in paths]
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda p: check(p, max_pixels), paths))
+        return list(pool.map(lambda p: check(p, limits), paths))

@@ -18,7 +18,7 @@ import tensorflow as tf
 from facenet_tf.data import images as image_ops
 from facenet_tf.data.augment import AugmentConfig, build_augmenter
 from facenet_tf.data.catalog import IdentityCatalog
-from facenet_tf.data.reader import MAX_PIXELS
+from facenet_tf.data.reader import DEFAULT_LIMITS, ImageLimits
 from facenet_tf.errors import FacenetError
 
 
@@ -123,7 +123,7 @@ def pk_dataset(
     config: PKConfig = PKConfig(),
     augment: Optional[AugmentConfig] = AugmentConfig(),
     images: Optional[np.ndarray] = None,
-    max_pixels: int = MAX_PIXELS,
+    limits: ImageLimits = DEFAULT_LIMITS,
 ) -> tf.data.Dataset:
     """Endless ``tf.data.Dataset`` of ``(images float32 [P*K,H,W,3] in 0..255, labels int32 [P*K])``.
 
@@ -135,7 +135,7 @@ def pk_dataset(
         images: optional uint8 ``[N,H,W,3]`` array of the catalog's images, already decoded
             and resized (small datasets, synthetic data): batches are then gathered from
             memory instead of decoding files every step.
-        max_pixels: the reader's pixel limit when decoding files.
+        limits: what the reader refuses when decoding files (pixel limit).
 
     Returns:
         The dataset, ending in ``prefetch(AUTOTUNE)``.
@@ -157,7 +157,7 @@ def pk_dataset(
         ds = (
             indices.unbatch()
             .map(
-                lambda i: (image_ops.load_image(tf.gather(paths, i), image_size, tf.gather(native, i), max_pixels),
+                lambda i: (image_ops.load_image(tf.gather(paths, i), image_size, tf.gather(native, i), limits),
                            tf.gather(labels, i)),
                 num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True,

@@ -28,6 +28,7 @@ from facenet_tf.data.catalog import check_catalog, scan_directory
 from facenet_tf.data.config import DEFAULT_IDENTITIES_PER_BATCH, DEFAULT_IMAGES_PER_IDENTITY, DataConfig
 from facenet_tf.data.images import decode_resized
 from facenet_tf.data.manifest import ShardIndex, is_prepared, load_manifest
+from facenet_tf.data.reader import ImageLimits
 from facenet_tf.data.report import SkipReport
 from facenet_tf.data.sampler import PKConfig, augmented, in_memory_bytes, pk_dataset
 from facenet_tf.data.synthetic import synthetic_identities
@@ -171,11 +172,12 @@ def _shards(data: DataConfig, image_size, seed: int, load, augment) -> TrainingS
 
 def _folder(data: DataConfig, image_size, seed: int, load, augment) -> TrainingSource:
     report = SkipReport(data.strict)
+    limits = ImageLimits.from_config(data)
     catalog = scan_directory(data.data_dir, min_images=1, report=report)
     logger.info("checking %d images", catalog.num_images)
     k = data.images_per_identity
     # Unset K is chosen from the usable counts, and identities are then left out against it.
-    catalog = check_catalog(catalog, report, min_images=k or 1, max_pixels=data.max_image_pixels)
+    catalog = check_catalog(catalog, report, min_images=k or 1, limits=limits)
     if k is None:
         counts = catalog.counts()
         k = _default_k(counts, data)
@@ -193,7 +195,7 @@ def _folder(data: DataConfig, image_size, seed: int, load, augment) -> TrainingS
         images = load(catalog.paths)
     elif in_memory_bytes(catalog.num_images, image_size) <= data.cache_mb * 2**20:
         logger.info("decoding %d images into memory", catalog.num_images)
-        images = decode_resized(catalog.paths, catalog.native, image_size, max_pixels=data.max_image_pixels)
+        images = decode_resized(catalog.paths, catalog.native, image_size, limits=limits)
     elif data.data_service:
         raise FacenetError(f"{data.data_dir} is larger than cache_mb ({data.cache_mb} MB decoded): tf.data service "
                            "workers stream prepared shards only; run 'facenet-tf prepare' and train on its output")
@@ -211,15 +213,16 @@ def _split(catalog, images, data: DataConfig, image_size, seed: int, k: int, des
         raise FacenetError(f"{catalog.root or 'dataset'}: {train_cat.num_identities} training identity with "
                            f"{k} usable images; a batch needs at least 2 identities")
     pk = PKConfig(choose_identities_per_batch(data, train_cat.num_identities), k, seed)
+    limits = ImageLimits.from_config(data)
     if images is None:
         train_images = None
-        val_images = (decode_resized(val_cat.paths, val_cat.native, image_size, max_pixels=data.max_image_pixels)
+        val_images = (decode_resized(val_cat.paths, val_cat.native, image_size, limits=limits)
                       if val_cat.num_images else None)
     else:
         cut = int(np.searchsorted(catalog.labels, catalog.num_identities - n))
         train_images, val_images = images[:cut], images[cut:]
     return TrainingSource(
-        dataset=pk_dataset(train_cat, image_size, pk, augment, images=train_images, max_pixels=data.max_image_pixels),
+        dataset=pk_dataset(train_cat, image_size, pk, augment, images=train_images, limits=limits),
         num_identities=train_cat.num_identities,
         num_images=train_cat.num_images,
         description=description,

@@ -21,7 +21,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from facenet_tf.data.catalog import IdentityCatalog, check_catalog, scan_directory
-from facenet_tf.data.reader import MAX_PIXELS, BadImage, check_files
+from facenet_tf.data.reader import DEFAULT_LIMITS, BadImage, ImageLimits, check_files
 from facenet_tf.data.report import SkipReport
 from facenet_tf.errors import FacenetError
 from facenet_tf.evaluation.identification import identification_metrics, split_enrolment
@@ -36,7 +36,7 @@ logger = logging.getLogger("facenet_tf")
 def evaluate_folder(embedder, data_dir: str, distance: Optional[str] = None, max_pairs: int = MAX_PAIRS,
                     one_shot: bool = False, enrol_per_identity: int = 1, unknown_identities: Optional[int] = None,
                     seed: int = 0, report: Optional[SkipReport] = None,
-                    max_pixels: int = MAX_PIXELS) -> Dict[str, Any]:
+                    limits: ImageLimits = DEFAULT_LIMITS) -> Dict[str, Any]:
     """Verification (and optionally one-shot identification) figures of ``embedder`` on a folder.
 
     Args:
@@ -51,7 +51,7 @@ def evaluate_folder(embedder, data_dir: str, distance: Optional[str] = None, max
         seed: pair sampling, folds and enrolment choice.
         report: receives the skipped files and folders (strict: the first one raises);
             default a new, non-strict one.
-        max_pixels: pixel limit of the image reader.
+        limits: what the image reader refuses (pixel limit).
 
     Returns:
         Flat dict: the keys of :meth:`VerificationResult.to_json_dict` plus ``num_images``,
@@ -60,7 +60,7 @@ def evaluate_folder(embedder, data_dir: str, distance: Optional[str] = None, max
     """
     report = report if report is not None else SkipReport()
     catalog = scan_directory(data_dir, min_images=1, report=report)
-    catalog = check_catalog(catalog, report, min_images=1, max_pixels=max_pixels)
+    catalog = check_catalog(catalog, report, min_images=1, limits=limits)
     report.log(logger, "evaluate")
     out = evaluate_catalog(embedder, catalog, distance, max_pairs, one_shot, enrol_per_identity,
                            unknown_identities, seed)
@@ -113,7 +113,8 @@ def one_shot_identification(embeddings: np.ndarray, labels: np.ndarray, distance
 
 
 def evaluate_lfw_pairs(embedder, pairs_file: str, root: str, distance: Optional[str] = None,
-                       report: Optional[SkipReport] = None, max_pixels: int = MAX_PIXELS) -> Dict[str, Any]:
+                       report: Optional[SkipReport] = None,
+                       limits: ImageLimits = DEFAULT_LIMITS) -> Dict[str, Any]:
     """LFW protocol on ``pairs.txt``: the file's folds (View 2) or 10 stratified folds (plain list).
 
     A pair with a bad image is left out (the image is recorded in ``report``; strict: raises).
@@ -127,7 +128,7 @@ def evaluate_lfw_pairs(embedder, pairs_file: str, root: str, distance: Optional[
     paths = lfw_pair_paths(pairs, root)
     unique = sorted({p for pair in paths for p in pair})
     bad = set()
-    for path, result in zip(unique, check_files(unique, max_pixels)):
+    for path, result in zip(unique, check_files(unique, limits)):
         if isinstance(result, BadImage):
             report.add(result)
             bad.add(path)

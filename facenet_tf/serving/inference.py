@@ -89,13 +89,17 @@ def require_files(paths: Sequence[str]) -> None:
         raise FacenetError(f"image file not found: {missing[0]}{more}")
 
 
+#: Input size of the raw-pixel and eigenface baselines (ORL's 112x92 halved).
+RAW_PIXELS_SIZE = (56, 46)
+
+
 class RawPixelEmbedder(Embedder):
     """Baseline "model": greyscale pixels, per-image standardised, flattened, unit-normalised.
 
     Gives the number a trained model must beat, through exactly the same evaluation code.
     """
 
-    def __init__(self, image_size: Tuple[int, int] = (56, 46)):
+    def __init__(self, image_size: Tuple[int, int] = RAW_PIXELS_SIZE):
         from facenet_tf.models.contract import minimal
 
         image_size = image_ops.parse_image_size(image_size)
@@ -113,7 +117,7 @@ class RawPixelEmbedder(Embedder):
 def load_embedder(path: str, image_size=None) -> Embedder:
     """:meth:`Embedder.load`, or the :class:`RawPixelEmbedder` baseline for ``path == "raw-pixels"``."""
     if path == "raw-pixels":
-        return RawPixelEmbedder(image_size or (56, 46))
+        return RawPixelEmbedder(image_size or RAW_PIXELS_SIZE)
     return Embedder.load(path)
 
 
@@ -124,7 +128,7 @@ class EigenfaceEmbedder(RawPixelEmbedder):
     ``components`` principal axes (not normalised), compared with squared L2 distance.
     """
 
-    def __init__(self, image_size: Tuple[int, int] = (56, 46), components: int = 50):
+    def __init__(self, image_size: Tuple[int, int] = RAW_PIXELS_SIZE, components: int = 50):
         super().__init__(image_size)
         self.components = components
         self._mean = None

@@ -7,6 +7,8 @@
 * :mod:`~facenet_tf.training.distribute`: the ``tf.distribute`` strategy of a run.
 * :mod:`~facenet_tf.training.run`: :func:`train`, the run as named steps: start model →
   trainer → callbacks → fit phases (freeze, unfreeze, resume) → metrics → publish.
+* :mod:`~facenet_tf.training.phases`: the run's ``fit`` phases; freezing, unfreezing and
+  resuming in one loop.
 * :mod:`~facenet_tf.training.state`: the run's state in its output directory (resume point,
   per-epoch history).
 * :mod:`~facenet_tf.training.callbacks`, :mod:`~facenet_tf.training.tensorboard_views`: what

@@ -4,10 +4,11 @@ phases and resumes."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import keras
 import numpy as np
@@ -322,3 +323,14 @@ def drop_events_after(log_dir: str, wall_time: float) -> int:
 
 def _kept(event, wall_time: float) -> bool:
     return event.wall_time <= wall_time or event.HasField("file_version")
+
+
+@dataclasses.dataclass
+class RunCallbacks:
+    """The callbacks of a run (``all``, in order) and those the later steps read."""
+
+    all: List[keras.callbacks.Callback]
+    guard: NonFiniteGuard
+    backup: EpochBackup
+    validation: Optional[HeldOutVerification] = None
+    keep: Optional[KeepBest] = None

@@ -4,14 +4,15 @@
 steps, in order (:func:`_run` lists them on one screen):
 
 1. :func:`start_model`: a new embedding model, or ``init_from`` through
-   :mod:`facenet_tf.models.loader`; :func:`settle_config` then fixes the image size and the
-   start model's distance/margin in the config.
+   :mod:`facenet_tf.models.loader`; :func:`settle_config` then decides the config's unset
+   defaults (distance, learning rate) and its image size from the start model.
 2. :func:`training_data`: the P×K stream (:func:`facenet_tf.data.sources.training_source`).
 3. :func:`make_trainer`: the :class:`TripletTrainer` in the run's ``tf.distribute`` strategy.
 4. :func:`make_callbacks`: guard, checkpoints, validation, keep-best, TensorBoard.
-5. :func:`fit_phases`: one ``fit`` per :class:`Phase` of :func:`plan_phases` (frozen
-   backbone, then unfrozen), starting at the resume epoch: the one place that handles
-   freezing, unfreezing and resuming.
+5. :func:`~facenet_tf.training.phases.fit_phases`: one ``fit`` per
+   :class:`~facenet_tf.training.phases.Phase` of
+   :func:`~facenet_tf.training.phases.plan_phases` (frozen backbone, then unfrozen),
+   starting at the resume epoch: the one place that handles freezing, unfreezing and resuming.
 6. :func:`final_metrics` and :func:`describe_model`: ``metrics.json`` and the model's
    :class:`~facenet_tf.models.contract.ModelContract` (``metadata.json``).
 7. :func:`publish`: ``model.keras``, ``saved_model/``, ``metadata.json``, ``metrics.json``
@@ -27,7 +28,6 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
 import keras
@@ -46,11 +46,12 @@ from facenet_tf.models.embedding import DEFAULT_IMAGE_SIZE, build_embedding_mode
 from facenet_tf.models.loader import load_keras, model_image_size, read_contract
 from facenet_tf.models.writer import write_model_directory
 from facenet_tf.training.callbacks import (CollapseWarning, ContinuousTensorBoard, EpochBackup, HeldOutVerification,
-                                           KeepBest, NonFiniteGuard, drop_events_after)
+                                           KeepBest, NonFiniteGuard, RunCallbacks, drop_events_after)
 from facenet_tf.training.config import TrainConfig, config_to_dict
 from facenet_tf.training.distribute import is_chief, make_strategy
+from facenet_tf.training.phases import fit_phases, plan_phases
 from facenet_tf.training.state import LOG_DIR, RunState
-from facenet_tf.training.trainer import TripletTrainer, backbone_layers, build_optimizer
+from facenet_tf.training.trainer import TripletTrainer
 
 logger = logging.getLogger("facenet_tf")
 
@@ -72,36 +73,6 @@ class TrainResult:
     contract: Optional[ModelContract]
     history: Dict[str, list]
     already_finished: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class Phase:
-    """One ``fit`` of a run: epochs ``first`` (Keras ``initial_epoch``) up to ``last``
-    (exclusive; Keras ``epochs``), with a learning-rate schedule spanning the whole phase.
-
-    Attributes:
-        first: 0-based epoch the phase starts at.
-        last: epoch the phase ends before.
-        learning_rate: the schedule's peak learning rate.
-        freeze_backbone: ``True`` backbone layers frozen, ``False`` trainable, ``None`` as
-            the model has them.
-    """
-
-    first: int
-    last: int
-    learning_rate: float
-    freeze_backbone: Optional[bool] = None
-
-
-@dataclasses.dataclass
-class RunCallbacks:
-    """The callbacks of a run (``all``, in order) and those the later steps read."""
-
-    all: List[keras.callbacks.Callback]
-    guard: NonFiniteGuard
-    backup: EpochBackup
-    validation: Optional[HeldOutVerification] = None
-    keep: Optional[KeepBest] = None
 
 
 def train(config: TrainConfig, verbose: int = 1, restart: bool = False,
@@ -266,81 +237,6 @@ def make_callbacks(config: TrainConfig, source: TrainingSource, embedder: keras.
         run.all.append(ValidationViews(run.validation, log_dir, source.validation_names, source.validation_images))
     run.all += [ContinuousTensorBoard(log_dir, update_freq=1), run.backup]
     return run
-
-
-def plan_phases(config: TrainConfig) -> List[Phase]:
-    """The run's phases: all epochs at ``learning_rate``, or with ``freeze_backbone_epochs``
-    first those epochs with the backbone frozen, then the rest with everything trainable at
-    ``learning_rate * finetune_learning_rate_factor``."""
-    frozen = config.freeze_backbone_epochs
-    if not frozen:
-        return [Phase(0, config.epochs, config.learning_rate)]
-    return [Phase(0, frozen, config.learning_rate, freeze_backbone=True),
-            Phase(frozen, config.epochs, config.learning_rate * config.finetune_learning_rate_factor,
-                  freeze_backbone=False)]
-
-
-def fit_phases(trainer: TripletTrainer, dataset: tf.data.Dataset, phases: List[Phase], resume: int,
-               callbacks: RunCallbacks, run_state: RunState, config: TrainConfig, strategy, verbose: int,
-               freeze_normalization: bool) -> None:
-    """Train ``phases`` in order from epoch ``resume`` (0: from the start): phases the killed run finished are
-    skipped; each other phase sets its trainable layers, compiles its optimizer and fits;
-    the phase holding the resume epoch first restores that epoch's checkpoint (weights and
-    optimizer state). The P×K stream and its augmentation are seeded per step, so skipping
-    the batches already trained on gives the uninterrupted run's next batch.
-
-    Raises:
-        FacenetError: the loss or the weights became NaN or infinite.
-    """
-    if resume:
-        logger.info("resuming from epoch %d, step %d (%s)", resume, resume * config.steps_per_epoch,
-                    run_state.backup_weights)
-    for phase in phases:
-        if phase.last <= resume or callbacks.guard.tripped is not None:
-            continue
-        first = max(phase.first, resume)
-        with strategy.scope():
-            _set_trainable(trainer.embedder, phase.freeze_backbone, freeze_normalization)
-            optimizer = build_optimizer(phase.learning_rate, (phase.last - phase.first) * config.steps_per_epoch,
-                                        config.warmup_steps, config.weight_decay)
-            trainer.compile(optimizer=optimizer, jit_compile=config.jit_compile)
-        if first == resume > 0:
-            _restore(trainer, run_state.backup_weights, fresh_optimizer=first == phase.first)
-        trainer.fit(dataset.skip(first * config.steps_per_epoch) if first else dataset, epochs=phase.last,
-                    initial_epoch=first, steps_per_epoch=config.steps_per_epoch, callbacks=callbacks.all,
-                    verbose=verbose, shuffle=False)
-    if callbacks.guard.tripped is not None:
-        last = callbacks.backup.last_checkpoint or "none written"
-        raise FacenetError(f"training diverged: {callbacks.guard.tripped}; nothing was written from those weights "
-                           f"(last good checkpoint: {last}); try a lower --learning-rate")
-
-
-def _restore(trainer: TripletTrainer, checkpoint: str, fresh_optimizer: bool) -> None:
-    """Load a resume ``checkpoint`` into the compiled trainer: its weights and, unless
-    ``fresh_optimizer`` (the phase starts at the checkpoint, whose optimizer state is the
-    previous phase's), its optimizer state; a fresh optimizer stays as built, as in the
-    uninterrupted run."""
-    trainer.optimizer.build(trainer.trainable_variables)
-    built = [variable.numpy() for variable in trainer.optimizer.variables] if fresh_optimizer else []
-    with warnings.catch_warnings():
-        if fresh_optimizer:  # Keras warns when the saved optimizer has other variables
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        trainer.load_weights(checkpoint)
-    for variable, value in zip(trainer.optimizer.variables, built):
-        variable.assign(value)
-
-
-def _set_trainable(embedder: keras.Model, freeze_backbone: Optional[bool], freeze_normalization: bool) -> None:
-    """Freeze (``True``) or unfreeze (``False``) the backbone layers (``None``: leave them),
-    then, with ``freeze_normalization``, make BatchNormalization and dlib ``Affine``
-    layers untrainable."""
-    if freeze_backbone is not None:
-        for layer in backbone_layers(embedder):
-            layer.trainable = not freeze_backbone
-    if freeze_normalization:
-        for layer in embedder._flatten_layers(include_self=False):
-            if isinstance(layer, keras.layers.BatchNormalization) or type(layer).__name__ == "Affine":
-                layer.trainable = False
 
 
 def history_columns(rows: List[Dict[str, float]]) -> Dict[str, list]:

@@ -20,13 +20,11 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import time
 from typing import Any, Dict, List, Optional
 
 from facenet_tf import ownership
-from facenet_tf.artifacts import MODEL_ENTRIES, atomic_path, check_output_dir, write_json
-from facenet_tf.errors import FacenetError
+from facenet_tf.artifacts import MODEL_ENTRIES, atomic_path, check_output_dir, require_space, write_json
 
 logger = logging.getLogger("facenet_tf")
 
@@ -35,8 +33,6 @@ CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
 #: Every top-level name ``train`` writes in its output directory.
 TRAIN_ENTRIES = (STATE_FILE, CHECKPOINT_DIR, LOG_DIR, "skipped.json") + MODEL_ENTRIES
-#: Free space kept on top of a checkpoint's estimated size, bytes.
-SPACE_MARGIN = 1 << 20
 
 
 def config_key(config_dict: Dict[str, Any]) -> str:
@@ -161,18 +157,6 @@ def checkpoint_bytes(trainer, previous: Optional[str] = None) -> int:
     variables = list(trainer.weights) + list(getattr(getattr(trainer, "optimizer", None), "variables", []) or [])
     total = sum(int(v.numpy().nbytes) if hasattr(v, "numpy") else 0 for v in variables)
     return total + total // 4
-
-
-def require_space(folder: str, needed: int, what: str) -> None:
-    """Raise one line unless ``folder``'s file system has ``needed`` bytes (+ a margin) free.
-
-    Checked before writing, because Keras' HDF5 writer crashes the process (SIGSEGV) instead
-    of raising when the disk fills up under it.
-    """
-    free = shutil.disk_usage(folder).free
-    if free < needed + SPACE_MARGIN:
-        raise FacenetError(f"cannot write the {what} in {folder}: no space left on the device "
-                           f"({free / 1e6:.1f} MB free, about {(needed + SPACE_MARGIN) / 1e6:.1f} MB needed)")
 
 
 def _read(path: str) -> Optional[Dict[str, Any]]:
