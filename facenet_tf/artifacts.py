@@ -118,6 +118,8 @@ def read_json(path: str) -> Dict[str, Any]:
         raise FacenetError(f"{path} not found") from None
     except json.JSONDecodeError as err:
         raise FacenetError(f"{path} is not valid JSON: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:  # a folder, no permission, binary junk: named as such
+        raise FacenetError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
 
 
 def sha256_files(paths) -> str:

@@ -25,3 +25,19 @@ def check_choice(name, value, allowed):
             f"{name} must be one of {', '.join(map(repr, allowed))}; received {value!r}"
         )
     return value
+
+
+def file_problem(path: str) -> str:
+    """Why ``path`` cannot be read as a file, for a message: ``"not found"``, ``"is a folder,
+    not a file"``, ``"is a dangling link"`` or ``"is not a regular file"``; ``""`` for a file."""
+    import os
+
+    if os.path.isfile(path):
+        return ""
+    if os.path.isdir(path):
+        return "is a folder, not a file"
+    if os.path.islink(path):
+        return "is a dangling link"
+    if os.path.exists(path):
+        return "is not a regular file"
+    return "not found"

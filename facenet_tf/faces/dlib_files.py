@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from facenet_tf.errors import FacenetError
+from facenet_tf.errors import FacenetError, file_problem
 
 
 def packaged_model_path(locator: str, what: str, how_to_pass: str) -> str:
@@ -49,8 +49,11 @@ def read_dlib_bytes(path: str, missing: str, unreadable: str) -> bytes:
     Raises:
         FacenetError: missing, unreadable or bzip2-compressed (one line each).
     """
-    if not os.path.isfile(path):
+    problem = file_problem(path)
+    if problem == "not found":
         raise FacenetError(missing)
+    if problem:
+        raise FacenetError(f"{path} {problem}")
     try:
         with open(path, "rb") as handle:
             data = handle.read()

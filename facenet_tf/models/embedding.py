@@ -16,7 +16,7 @@ from keras import layers, ops
 
 from facenet_tf import fields
 from facenet_tf.data.images import parse_image_size
-from facenet_tf.errors import FacenetError
+from facenet_tf.errors import FacenetError, file_problem
 from facenet_tf.fields import setting
 from facenet_tf.models.backbones import BACKBONES
 
@@ -135,6 +135,8 @@ def resolve_backbone_weights(backbone: str, weights: Optional[str]) -> Optional[
                 f"{file} (the file keras.applications downloads) there, or pass its path"
             )
         return path
+    if file_problem(weights) not in ("", "not found"):
+        raise FacenetError(f"weights file {weights!r} {file_problem(weights)}")
     if not os.path.isfile(weights):
         raise FacenetError(
             f"weights file {weights!r} not found: facenet_tf never downloads weights; place the file "

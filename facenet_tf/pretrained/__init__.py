@@ -1,10 +1,15 @@
 """Pretrained face-recognition networks imported from other libraries (nothing is downloaded).
 
-One module set per importer; each importer registers itself in
-:data:`facenet_tf.models.importers.IMPORTERS` when this package is imported (the table
-imports it on first lookup). dlib: ``dlib_format`` reads dlib's DNN files with NumPy
-alone, ``dlib_resnet`` rebuilds dlib's ResNet face-recognition network as a Keras model,
-``dlib_import`` writes it as a model directory (its chips are cut by :mod:`facenet_tf.faces.chips`).
+Every module of this package is imported with it, and each importer module registers itself
+(and its Keras layers) in :data:`facenet_tf.models.importers.IMPORTERS`; the table imports
+this package on its first lookup. Adding an importer is one module here plus its tests.
+dlib: ``dlib_format`` reads dlib's DNN files with NumPy alone, ``dlib_resnet`` rebuilds
+dlib's ResNet face-recognition network as a Keras model, ``dlib_import`` writes it as a
+model directory.
 """
 
-from facenet_tf.pretrained import dlib_import  # noqa: F401 - registers the dlib importer and its layers
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

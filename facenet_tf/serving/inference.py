@@ -8,7 +8,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from facenet_tf.data import images as image_ops
-from facenet_tf.errors import FacenetError
+from facenet_tf.errors import FacenetError, file_problem
 
 
 class Embedder:
@@ -86,7 +86,10 @@ def require_files(paths: Sequence[str]) -> None:
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise FacenetError(f"image file not found: {missing[0]}{more}")
+        problem = file_problem(missing[0])
+        if problem == "not found":
+            raise FacenetError(f"image file not found: {missing[0]}{more}")
+        raise FacenetError(f"image file {missing[0]} {problem}{more}")
 
 
 #: Input size of the raw-pixel and eigenface baselines (ORL's 112x92 halved).

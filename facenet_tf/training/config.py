@@ -17,7 +17,7 @@ from facenet_tf import fields
 from facenet_tf import losses as losses_lib
 from facenet_tf.data.config import DataConfig
 from facenet_tf.distances import DISTANCES
-from facenet_tf.errors import FacenetError
+from facenet_tf.errors import FacenetError, file_problem
 from facenet_tf.fields import setting
 from facenet_tf.models.contract import ModelContract
 from facenet_tf.models.embedding import ModelConfig
@@ -135,8 +135,9 @@ def load_config(path: str) -> TrainConfig:
     """
     from facenet_tf.artifacts import read_json
 
-    if not os.path.isfile(path):
-        raise FacenetError(f"--config {path}: no such file")
+    problem = file_problem(path)
+    if problem:
+        raise FacenetError(f"--config {path}: {'no such file' if problem == 'not found' else problem}")
     return config_from_dict(TrainConfig, read_json(path), where=f"--config {path}")
 
 
