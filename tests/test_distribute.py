@@ -13,6 +13,8 @@ import sys
 import numpy as np
 import pytest
 
+from facenet_tf.ownership import OWNER_FILE
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
@@ -124,8 +126,8 @@ def test_two_workers_with_tf_config_train_three_steps_and_only_the_chief_writes(
         assert proc.returncode == 0, stderr[-3000:]
     losses = [json.loads(stdout.strip().splitlines()[-1])["final_loss"] for stdout, _ in results]
     assert losses[0] == pytest.approx(losses[1], abs=1e-6)
-    assert sorted(os.listdir(out)) == ["checkpoints", "logs", "metadata.json", "metrics.json", "model.keras",
-                                       "run_state.json", "saved_model"]
+    assert sorted(os.listdir(out)) == sorted([OWNER_FILE, "checkpoints", "logs", "metadata.json", "metrics.json",
+                                              "model.keras", "run_state.json", "saved_model"])
 
 
 @pytest.mark.parametrize("args", [["--mixed-precision", "bfloat16"], ["--mixed-precision", "float16"],
