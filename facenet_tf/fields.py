@@ -120,6 +120,13 @@ def _type_name(hint) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "text"}.get(hint, str(hint))
 
 
+def label(path: str, field: dataclasses.Field) -> str:
+    """How messages name a field: its path, plus its flag where the rule renames it
+    (``num_shards (--shards)``, ``mode (--tta)``)."""
+    field_rule = rule(field)
+    return f"{path} (--{field_rule.flag})" if field_rule is not None and field_rule.flag else path
+
+
 def check_value(name: str, hint, value: Any, field_rule: Optional[Rule]) -> None:
     """Raise :class:`FacenetError` unless ``value`` has type ``hint`` and meets ``field_rule``."""
     inner, nullable = _optional(hint)
@@ -186,7 +193,7 @@ def validate(config, prefix: str = "") -> None:
             else:
                 validate(value, path + ".")
         else:
-            check_value(path, hints[field.name], value, rule(field))
+            check_value(label(path, field), hints[field.name], value, rule(field))
 
 
 def to_dict(config) -> Dict[str, Any]:
@@ -229,6 +236,22 @@ def from_dict(cls, values: Dict[str, Any], where: str = "config"):
     return cls(**kwargs)
 
 
+def is_list(hint) -> bool:
+    """Whether ``hint`` (or the ``X`` of ``Optional[X]``) is a list of any length, ``Tuple[T, ...]``."""
+    inner, _ = _optional(hint)
+    args = typing.get_args(inner)
+    return typing.get_origin(inner) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _shown(hint, default: Any) -> str:
+    """A default as typed on a command line: ``112x92`` for a size, ``int8 float16`` for a list."""
+    if not isinstance(default, tuple):
+        return str(default)
+    if is_list(hint):
+        return " ".join(map(str, default)) if default else "none"
+    return "x".join(map(str, default))
+
+
 def help_text(field: dataclasses.Field, hint, shown_default: Any = dataclasses.MISSING) -> str:
     """The command-line help of a field: its rule's help, choices, range and default."""
     field_rule = rule(field)
@@ -243,6 +266,5 @@ def help_text(field: dataclasses.Field, hint, shown_default: Any = dataclasses.M
             extra.append(field_rule.range_text())
     default = field.default if shown_default is dataclasses.MISSING else shown_default
     if default is not None and not dataclasses.is_dataclass(default):
-        shown = "x".join(map(str, default)) if isinstance(default, tuple) and default else default
-        extra.append(f"default: {shown}")
+        extra.append(f"default: {_shown(hint, default)}")
     return text + (f" ({'; '.join(extra)})" if extra else "")

@@ -100,6 +100,44 @@ def cases():
           "{root}/one_person/ada/0.png"], "not a facenet_tf gallery", "{root}/not_a_gallery.db-wal"),
         (["enroll", "--model", "raw-pixels", "--gallery", "{root}/missing/g.db", "--name", "ada",
           "{root}/one_person/ada/0.png"], "does not exist", "{root}/missing"),
+    ] + config_flag_cases()
+
+
+def config_flag_cases():
+    """Issues 19/20: the flags generated from ExportConfig, PrepareConfig, AlignConfig, TTAConfig
+    and MatchConfig refuse an out-of-range value and a wrongly typed one, in one line, before any
+    model is loaded or any file is created (the models and folders given are otherwise good or
+    would fail later with another message)."""
+    X = ["export", "--model", "{root}/corrupt.keras", "--output", "{root}/e3"]
+    P = ["prepare", "--data-dir", "{synthetic}", "--output", "{root}/p3"]
+    A = ["align", "--data-dir", "{synthetic}", "--output", "{root}/a3"]
+    E = ["enroll", "--model", "{root}/no_model", "--gallery", "{root}/g6", "--name", "ada", "{root}/one_person/ada/0.png"]
+    I = ["identify", "--model", "{root}/no_model", "--gallery", "{root}/g7", "{root}/one_person/ada/0.png"]  # noqa: E741
+    V = ["verify", "--model", "{root}/no_model", "{root}/one_person/ada/0.png", "{root}/one_person/ada/1.png"]
+    Q = ["evaluate", "--model", "{root}/no_model", "--data-dir", "{synthetic}"]
+    return [
+        (X + ["--num-check", "0"], "num_check must be 1..1024; received 0", "{root}/e3"),
+        (X + ["--int8-min-cosine", "high"], "int8_min_cosine must be a number; received 'high'", "{root}/e3"),
+        (X + ["--tflite", "float16", "int4"], "tflite must be one of float32, float16, dynamic, int8, all", "{root}/e3"),
+        (P + ["--shards", "2000000"], "num_shards (--shards) must be 1..1000000; received 2000000", "{root}/p3"),
+        (P + ["--workers", "two"], "workers must be an integer; received 'two'", "{root}/p3"),
+        (P + ["--max-pixels", "1e12"], "max_pixels must be an integer; received '1e12'", "{root}/p3"),
+        (P + ["--beam-args=--project='unclosed"], "No closing quotation", "{root}/p3"),
+        (A + ["--size", "100000"], "size must be 16..2048; received 100000", "{root}/a3"),
+        (A + ["--padding", "wide"], "padding must be a number; received 'wide'", "{root}/a3"),
+        (A + ["--on-failure", "crash"], "on_failure must be one of skip, resize; received 'crash'", "{root}/a3"),
+        (A + ["--align-method", "eyes"], "method (--align-method) must be one of arcface", "{root}/a3"),
+        (E + ["--tta", "jitter", "--tta-jitters", "5000"], "jitters (--tta-jitters) must be 1..1000", "{root}/g6"),
+        (E + ["--tta-seed", "0.5"], "seed (--tta-seed) must be an integer; received '0.5'", "{root}/g6"),
+        (E + ["--face", "middle"], "face must be one of central, largest, confident", "{root}/g6"),
+        (I + ["--threshold", "1e7"], "threshold must be 0..1000000; received 10000000.0", "{root}/g7"),
+        (I + ["--top-k", "many"], "top_k must be an integer; received 'many'", "{root}/g7"),
+        (I + ["--top-k", "0"], "top_k must be 1..1000; received 0", "{root}/g7"),
+        (I + ["--index", "annoy"], "index must be one of auto, numpy", "{root}/g7"),
+        (V + ["--threshold", "-1"], "threshold must be 0..1000000; received -1.0", None),
+        (V + ["--threshold", "near"], "threshold must be a number; received 'near'", None),
+        (Q + ["--tta", "rotate"], "mode (--tta) must be one of none, flip, jitter; received 'rotate'", None),
+        (Q + ["--align-method", "eyes"], "method (--align-method) must be one of", None),
     ]
 
 
@@ -113,6 +151,41 @@ def test_misuse_is_one_line_exit_2_and_writes_nothing(places, argv, words, outpu
     assert fill(words) in err[0], err
     if output is not None:
         assert not os.path.exists(fill(output)), fill(output)
+
+
+def _command_help(name):
+    from facenet_tf.cli import build_parser
+
+    command = build_parser()._subparsers._group_actions[0].choices[name]
+    return {option: action.help for action in command._actions for option in action.option_strings}
+
+
+def test_generated_help_shows_each_registry_choice_range_and_default(monkeypatch):
+    from facenet_tf.faces.choice import FACE_CHOICES
+    from facenet_tf.faces.methods import ALIGN_METHODS
+    from facenet_tf.gallery.index import SEARCH_BACKENDS
+    from facenet_tf.registry import Entry
+    from facenet_tf.serving.tflite import VARIANTS
+    from facenet_tf.serving.tta import TTA_MODES
+
+    monkeypatch.setitem(SEARCH_BACKENDS._entries, "annoy", Entry("annoy", object, "approximate, for the test"))
+    wanted = {
+        "export": {"--tflite": [*VARIANTS, "all", "default: none"], "--num-check": ["1..1024", "default: 16"]},
+        "prepare": {"--shards": ["1..1000000", "default: 16"], "--workers": ["0..1024"]},
+        "align": {"--align-method": [f"{n}:" for n in ALIGN_METHODS.names()], "--face": list(FACE_CHOICES.names()),
+                  "--on-failure": ["one of skip, resize", "default: skip"], "--size": ["16..2048", "default: 112"]},
+        "identify": {"--index": ["auto:", "numpy:", "faiss:", "annoy: approximate, for the test"],
+                     "--threshold": ["0..1000000"], "--top-k": ["1..1000", "default: 1"],
+                     "--tta": [f"{n}:" for n in TTA_MODES.names()], "--tta-jitters": ["1..1000", "default: 10"]},
+        "verify": {"--threshold": ["0..1000000"], "--face": ["the model's recorded rule, else central"]},
+        "enroll": {"--align-method": ["the model's recorded method, else arcface"]},
+    }
+    for command, flags in wanted.items():
+        helps = _command_help(command)
+        for flag, words in flags.items():
+            for word in words:
+                assert word in helps[flag], (command, flag, word, helps[flag])
+    assert "--top-k" not in _command_help("verify") and "--padding" not in _command_help("identify")
 
 
 def test_verbose_adds_the_traceback(places, capsys):

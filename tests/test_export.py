@@ -238,7 +238,7 @@ def test_user_errors_are_one_line_exit_2(exported, tmp_path, capsys):
     cases = [
         (["--model", str(tmp_path / "missing"), "--output", str(tmp_path / "o")], "model.keras"),
         (["--model", run_dir, "--output", run_dir], "would replace the model"),
-        (["--model", run_dir, "--output", str(tmp_path / "o"), "--tflite", "int4"], "tflite variant must be one of"),
+        (["--model", run_dir, "--output", str(tmp_path / "o"), "--tflite", "int4"], "tflite must be one of"),
         (["--model", run_dir, "--output", str(tmp_path / "o"), "--int8-min-cosine", "1.5"], "int8_min_cosine"),
         (["--model", run_dir, "--output", os.path.dirname(run_dir)], "would replace the model"),
     ]

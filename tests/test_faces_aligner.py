@@ -84,7 +84,7 @@ def test_align_cli_user_errors_exit_2(tmp_path, capsys):
     assert main(["align", "--data-dir", str(tmp_path / "missing"), "--output", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["align", "--data-dir", str(tmp_path), "--output", str(tmp_path / "o"), "--size", "8"]) == 2
-    assert "size must be >= 16" in capsys.readouterr().err
+    assert "size must be 16..2048; received 8" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "o")
 
 

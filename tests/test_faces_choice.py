@@ -39,5 +39,5 @@ def test_registry_and_config_name_the_choices():
     assert AlignConfig().face == DEFAULT_FACE
     for name in FACE_CHOICES.names():
         assert name in FACE_CHOICES.help()
-    with pytest.raises(FacenetError, match="--face must be one of .*'middle'"):
+    with pytest.raises(FacenetError, match="face must be one of .*'middle'"):
         AlignConfig(face="middle").validate()

@@ -148,7 +148,7 @@ def test_prepare_refuses_a_folder_of_other_files_and_bad_settings(synthetic_dir,
     (busy / "thesis.tex").write_text("keep me")
     for argv, message in (
         (["--output", str(busy)], "holds files facenet-tf prepare did not write (thesis.tex)"),
-        (["--output", str(tmp_path / "x"), "--shards", "0"], "num_shards must be >= 1"),
+        (["--output", str(tmp_path / "x"), "--shards", "0"], "num_shards (--shards) must be 1..1000000; received 0"),
         (["--output", str(tmp_path / "x"), "--runner", "NoSuchRunner"], "the Beam pipeline failed on NoSuchRunner"),
     ):
         assert main(["prepare", "--data-dir", synthetic_dir, *argv]) == 2

@@ -93,6 +93,21 @@ def test_enroll_from_dir_then_list_and_identify(model_dir, people, gallery, caps
     assert second.split("\t")[:2] == [stranger, "unknown"] and "nearest: id000" in second
 
 
+def test_identify_top_k_lists_the_nearest_entries_in_order(model_dir, people, gallery, capsys):
+    """``--top-k K`` (MatchConfig) adds the K nearest entries, nearest first, the first being the answer's."""
+    known = image(people[0], 2, 1)
+    status, out, _ = cli(capsys, "identify", "--model", model_dir, "--gallery", gallery, "--threshold", "1e-6",
+                         "--top-k", "4", "--index", "numpy", "--json", known)
+    assert status == 0
+    result = json.loads(out)["results"][0]
+    distances = [c["distance"] for c in result["candidates"]]
+    assert len(distances) == 4 and distances == sorted(distances)
+    assert result["candidates"][0] == {"name": "id0002", "distance": result["distance"]}
+    status, out, _ = cli(capsys, "identify", "--model", model_dir, "--gallery", gallery, "--threshold", "1e-6",
+                         "--top-k", "100", known)
+    assert status == 0 and "(top 15: id0002 " in out  # no more than the gallery holds
+
+
 def test_identify_json_uses_the_calibrated_threshold(model_dir, people, gallery, capsys):
     with open(os.path.join(model_dir, "metadata.json")) as f:
         calibrated = json.load(f)["thresholds"]["at_far"]
@@ -164,9 +179,9 @@ def test_verify(model_dir, people, capsys):
     a, b = image(people[0], 1, 0), image(people[0], 3, 0)
     status, out, _ = cli(capsys, "verify", "--model", model_dir, "--threshold", "1e-6", a, a)
     assert status == 0 and out.startswith("same person: squared_l2 distance")
-    status, out, _ = cli(capsys, "verify", "--model", model_dir, "--threshold", "-1", a, b, "--json")
+    status, out, _ = cli(capsys, "verify", "--model", model_dir, "--threshold", "0", a, b, "--json")
     answer = json.loads(out)
-    assert status == 0 and answer["same"] is False and answer["threshold"] == -1 and answer["distance"] >= 0
+    assert status == 0 and answer["same"] is False and answer["threshold"] == 0 and answer["distance"] > 0
 
 
 def test_gallery_remove(gallery, capsys):

@@ -35,9 +35,9 @@ def test_fingerprint_names_the_augmentation():
     prints = {with_tta(base, c).fingerprint for c in (TTAConfig("flip"), TTAConfig("jitter", 5),
                                                       TTAConfig("jitter", 6), TTAConfig("jitter", 5, seed=1))}
     assert len(prints) == 4 and all(p.startswith("cols+tta:") for p in prints)
-    with pytest.raises(FacenetError, match="--tta must be one of"):
+    with pytest.raises(FacenetError, match=r"mode \(--tta\) must be one of"):
         with_tta(base, TTAConfig("rotate"))
-    with pytest.raises(FacenetError, match="--tta-jitters"):
+    with pytest.raises(FacenetError, match=r"jitters \(--tta-jitters\) must be 1..1000"):
         with_tta(base, TTAConfig("jitter", 0))
 
 

@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args
+from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, add_match_arguments, embedder_from_args,
+                                   match_options)
 
 HELP = "identify people in images against a gallery (name and distance, or unknown)"
 
@@ -15,8 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_align_argument(p)
     p.add_argument("--model", default=DEFAULT_OUTPUT, help="the model the gallery was built with (default: %(default)s)")
     p.add_argument("--gallery", required=True, help="gallery file written by facenet-tf enroll")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="largest distance accepted as a match (default: the model's calibrated threshold at its target FAR)")
+    add_match_arguments(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of one line per image")
     p.add_argument("images", nargs="+", metavar="IMAGE")
 
@@ -24,9 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.gallery.service import identify, resolve_threshold
 
+    match = match_options(args)
     embedder = embedder_from_args(args)
-    threshold = resolve_threshold(embedder, args.threshold)
-    answers = identify(embedder, args.gallery, args.images, threshold)
+    threshold = resolve_threshold(embedder, match.threshold)
+    answers = identify(embedder, args.gallery, args.images, threshold, top_k=match.top_k, index=match.index)
     if getattr(embedder, "counts", None) is not None:
         print(embedder.counts.summary(), file=sys.stderr)
     if args.json:
@@ -34,15 +35,21 @@ def run(args: argparse.Namespace) -> int:
             "gallery": args.gallery,
             "distance": embedder.distance,
             "threshold": threshold,
-            "results": [{"image": a.image, "name": a.name, "distance": a.distance, "nearest": a.nearest}
+            "results": [{"image": a.image, "name": a.name, "distance": a.distance, "nearest": a.nearest,
+                         **({"candidates": [{"name": n, "distance": d} for n, d in a.candidates]}
+                            if match.top_k > 1 else {})}
                         for a in answers],
         }, sort_keys=True))
         return 0
     for a in answers:
         if a.distance is None:
-            print(f"{a.image}\tunknown\t(empty gallery)")
+            line = f"{a.image}\tunknown\t(empty gallery)"
         elif a.name is None:
-            print(f"{a.image}\tunknown\t{a.distance:.4f}\t(nearest: {a.nearest})")
+            line = f"{a.image}\tunknown\t{a.distance:.4f}\t(nearest: {a.nearest})"
         else:
-            print(f"{a.image}\t{a.name}\t{a.distance:.4f}")
+            line = f"{a.image}\t{a.name}\t{a.distance:.4f}"
+        if a.candidates:
+            nearest = ", ".join(f"{n} {d:.4f}" for n, d in a.candidates)
+            line += f"\t(top {len(a.candidates)}: {nearest})"
+        print(line)
     return 0

@@ -1,5 +1,10 @@
 """``facenet-tf prepare``: pack an identity folder into TFRecord shards with a manifest, locally
-(parallel, resumable) or as an Apache Beam pipeline."""
+(parallel, resumable) or as an Apache Beam pipeline.
+
+The settings' flags (``--shards``, ``--workers``, ``--seed``, ``--min-images``, ``--max-pixels``,
+``--strict``, ``--runner``) are generated from :class:`~facenet_tf.data.prepare_config.PrepareConfig`'s
+fields; ``--beam-args`` is one shell-quoted string, split into its ``beam_args``.
+"""
 
 from __future__ import annotations
 
@@ -9,45 +14,49 @@ HELP = "pack a folder of identities into TFRecord shards + manifest.json (train 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from facenet_tf.data.prepare import LOCAL, PrepareConfig
+    from facenet_tf.cli.config_flags import add_config_flags
+    from facenet_tf.data.prepare_config import PrepareConfig
+    from facenet_tf.ownership import add_allow_argument
 
-    d = PrepareConfig()
     p.add_argument("--data-dir", required=True, help="folder with one sub-folder of images per identity "
                                                      "(gs://… with a Beam runner)")
     p.add_argument("--output", required=True, help="folder for manifest.json, skipped.json and the shards: new, empty, "
                                                    "or written by prepare before (only its own old shards are replaced)")
-    p.add_argument("--shards", type=int, default=d.num_shards, help="number of shard files (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=d.workers,
-                   help="processes reading and encoding images, local runner (default: 0 = one per CPU core)")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the assignment of images to shards (default: %(default)s)")
-    p.add_argument("--min-images", type=int, default=d.min_images,
-                   help="leave out identities with fewer usable images (default: %(default)s)")
-    p.add_argument("--max-pixels", type=int, default=d.max_pixels,
-                   help="refuse images above this many pixels, from their header (default: %(default)s)")
-    p.add_argument("--strict", action="store_true",
-                   help="stop at the first bad image file or unreadable folder, writing nothing (default: skip it and "
-                        "list it in skipped.json)")
-    p.add_argument("--runner", default=LOCAL,
-                   help="'local' (this machine, resumable) or an Apache Beam runner: DirectRunner, DataflowRunner, "
-                        "FlinkRunner, SparkRunner… (needs the [beam] extra) (default: %(default)s)")
+    add_config_flags(p, PrepareConfig, skip=("beam_args",))
     p.add_argument("--beam-args", default="", metavar="'--OPTION=VALUE ...'",
                    help="Beam pipeline options for --runner, e.g. \"--project=P --region=R --temp_location=gs://B/tmp\"")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    from facenet_tf.ownership import add_allow_argument
-
     add_allow_argument(p)
 
 
-def run(args: argparse.Namespace) -> int:
+def config_from_args(args: argparse.Namespace):
+    """The :class:`PrepareConfig` of the flags (``--beam-args`` split as a shell would), checked.
+
+    Raises:
+        FacenetError: a flag of the wrong type or out of range, or unbalanced quotes in ``--beam-args``.
+    """
+    import dataclasses
     import shlex
 
-    from facenet_tf.cli.common import progress_bar
-    from facenet_tf.data.prepare import LOCAL, PrepareConfig, prepare
+    from facenet_tf.cli.config_flags import apply_flags
+    from facenet_tf.data.prepare_config import PrepareConfig
+    from facenet_tf.errors import FacenetError
 
-    config = PrepareConfig(num_shards=args.shards, workers=args.workers, seed=args.seed, min_images=args.min_images,
-                           max_pixels=args.max_pixels, strict=args.strict, runner=args.runner,
-                           beam_args=tuple(shlex.split(args.beam_args)))
-    with progress_bar(None, "prepare", quiet=args.quiet or args.runner != LOCAL) as bar:
+    try:
+        beam_args = tuple(shlex.split(args.beam_args))
+    except ValueError as err:
+        raise FacenetError(f"--beam-args {args.beam_args!r}: {err}") from None
+    config = dataclasses.replace(apply_flags(PrepareConfig(), args), beam_args=beam_args)
+    config.validate()
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    from facenet_tf.cli.common import progress_bar
+    from facenet_tf.data.prepare import LOCAL, prepare
+
+    config = config_from_args(args)
+    with progress_bar(None, "prepare", quiet=args.quiet or config.runner != LOCAL) as bar:
         result = prepare(args.data_dir, args.output, config, progress=bar.update,
                          allow_existing_files=args.allow_existing_files)
     m = result.manifest

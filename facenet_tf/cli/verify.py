@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args
+from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, add_match_arguments, embedder_from_args,
+                                   match_options)
 
 HELP = "say whether two images show the same person, with their distance"
 
@@ -13,8 +14,7 @@ HELP = "say whether two images show the same person, with their distance"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_align_argument(p)
     p.add_argument("--model", default=DEFAULT_OUTPUT, help="training output dir, SavedModel dir or .keras file (default: %(default)s)")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="largest distance accepted as the same person (default: the model's calibrated threshold)")
+    add_match_arguments(p, only=("threshold",))
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("image1", metavar="IMAGE1")
     p.add_argument("image2", metavar="IMAGE2")
@@ -23,8 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.gallery.service import verify
 
+    threshold = match_options(args).threshold
     embedder = embedder_from_args(args)
-    result = verify(embedder, args.image1, args.image2, args.threshold)
+    result = verify(embedder, args.image1, args.image2, threshold)
     if args.json:
         print(json.dumps({"same": result.same, "distance": result.distance, "threshold": result.threshold,
                           "metric": embedder.distance}, sort_keys=True))

@@ -16,7 +16,7 @@ _EXPORTS = {
     "read_image": "images", "resize": "images",
     "read_rgb": "reader", "BadImage": "reader", "ImageLimits": "reader",
     "SkipReport": "report",
-    "DataConfig": "config",
+    "DataConfig": "config", "PrepareConfig": "prepare_config",
     "PKConfig": "sampler", "pk_dataset": "sampler", "pk_indices": "sampler",
     "synthetic_identities": "synthetic", "write_synthetic_dataset": "synthetic",
 }

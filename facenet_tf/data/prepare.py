@@ -45,59 +45,16 @@ from facenet_tf.artifacts import atomic_path
 from facenet_tf.ownership import claim, environment_error
 from facenet_tf.data.catalog import IdentityCatalog, scan_directory
 from facenet_tf.data.manifest import FORMAT, MANIFEST_FILE, build_manifest, check_shards, join
-from facenet_tf.data.reader import MAX_PIXELS, BadImage, ImageLimits, encode_files
+from facenet_tf.data.prepare_config import LOCAL, PrepareConfig
+from facenet_tf.data.reader import BadImage, encode_files
 from facenet_tf.data.publish import PARTS, Plan, PrepareResult, publish
 from facenet_tf.data.report import REPORT_FILE, SkipReport, StrictError
 from facenet_tf.errors import FacenetError
 
 logger = logging.getLogger("facenet_tf")
 
-#: Runners of :func:`prepare`: ``"local"`` (this machine, ``workers`` processes) or any Apache
-#: Beam runner name (``DirectRunner`` here; ``DataflowRunner``, ``FlinkRunner``, ``SparkRunner``…).
-LOCAL = "local"
 #: Images per task handed to a worker process.
 CHUNK = 64
-
-
-@dataclasses.dataclass(frozen=True)
-class PrepareConfig:
-    """How a folder is prepared.
-
-    Attributes:
-        num_shards: TFRecord files to write.
-        workers: processes reading and encoding images (local runner); 0 = one per CPU core.
-        seed: seeds the assignment of images to shards.
-        min_images: identities with fewer usable images are left out of the manifest (and
-            reported); training leaves out those with fewer than K anyway.
-        max_pixels: images above this many pixels are refused (from the header).
-        strict: stop at the first bad file or folder with a one-line error naming it;
-            nothing is written.
-        runner: :data:`LOCAL` or an Apache Beam runner name.
-        beam_args: extra Beam pipeline options (``--project=…``, ``--region=…``, …).
-    """
-
-    num_shards: int = 16
-    workers: int = 0
-    seed: int = 0
-    min_images: int = 2
-    max_pixels: int = MAX_PIXELS
-    strict: bool = False
-    runner: str = LOCAL
-    beam_args: Tuple[str, ...] = ()
-
-    def validate(self) -> None:
-        for name, low in (("num_shards", 1), ("workers", 0), ("min_images", 1), ("max_pixels", 1)):
-            if getattr(self, name) < low:
-                raise FacenetError(f"{name} must be >= {low}; received {getattr(self, name)}")
-
-    @property
-    def limits(self) -> ImageLimits:
-        """What the reader refuses (from ``max_pixels``)."""
-        return ImageLimits(self.max_pixels)
-
-    @property
-    def processes(self) -> int:
-        return self.workers or os.cpu_count() or 1
 
 
 def transform_of(config: PrepareConfig) -> Dict[str, Any]:

@@ -16,8 +16,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from facenet_tf import fields
 from facenet_tf.data.images import read_rgb, resize
-from facenet_tf.errors import FacenetError, check_choice
+from facenet_tf.errors import FacenetError
+from facenet_tf.fields import setting
 from facenet_tf.faces.chips import whole_image_chip
 from facenet_tf.faces.choice import DEFAULT_FACE, FACE_CHOICES
 from facenet_tf.faces.detection import Face
@@ -33,7 +35,9 @@ PATHS = ("aligned", "whole_image_landmarks", "resized", "no_face")
 
 @dataclasses.dataclass(frozen=True)
 class AlignConfig:
-    """How faces are cropped.
+    """How faces are cropped. Each field's help, type and range is its
+    :func:`~facenet_tf.fields.setting`; ``facenet-tf align``'s flags (and the embedding commands'
+    ``--align-method`` and ``--face``) are generated from them.
 
     Attributes:
         size: side of the square output in pixels; the template scales with it.
@@ -47,12 +51,14 @@ class AlignConfig:
         face: which face where several are found (:data:`facenet_tf.faces.choice.FACE_CHOICES`).
     """
 
-    size: int = 112
-    min_confidence: float = 0.9
-    on_failure: str = "skip"
-    method: str = "arcface"
-    padding: float = 0.25
-    face: str = DEFAULT_FACE
+    size: int = setting(112, "side of the square crops in pixels", low=16, high=2048)
+    min_confidence: float = setting(0.9, "MTCNN score below which no face is found", low=0, high=1)
+    on_failure: str = setting("skip", "image without a detected face: leave it out (skip), or keep it (resize: the "
+                                      "dlib methods place dlib's landmarks in the whole image first, else it is "
+                                      "resized)", choices=ON_FAILURE)
+    method: str = setting("arcface", "how a face becomes a chip", choices=ALIGN_METHODS, flag="align-method")
+    padding: float = setting(0.25, "dlib chip padding, fraction of the face (dlib methods only)", low=0, high=4)
+    face: str = setting(DEFAULT_FACE, "which face where an image holds several", choices=FACE_CHOICES)
 
     @classmethod
     def from_contract(cls, contract) -> Optional["AlignConfig"]:
@@ -60,16 +66,16 @@ class AlignConfig:
         recorded = contract.alignment if contract is not None else None
         if not recorded:
             return None
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in recorded.items() if k in fields})
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in recorded.items() if k in names})
 
     def validate(self) -> None:
-        """Raise :class:`FacenetError` for values no run could use."""
-        if self.size < 16:
-            raise FacenetError(f"align size must be >= 16 pixels; received {self.size}")
-        check_choice("on_failure", self.on_failure, ON_FAILURE)
-        ALIGN_METHODS.check(self.method)
-        FACE_CHOICES.check(self.face)
+        """Check every field's type, range and choice (:func:`facenet_tf.fields.validate`).
+
+        Raises:
+            FacenetError: one line naming the field (and its flag where the two differ).
+        """
+        fields.validate(self)
 
 
 @dataclasses.dataclass

@@ -4,6 +4,8 @@
   module that talks to SQLite.
 * :mod:`~facenet_tf.gallery.index`: exact k-NN search, NumPy or faiss.
 * :mod:`~facenet_tf.gallery.gallery`: :class:`Gallery`, the enrol / identify rule.
+* :mod:`~facenet_tf.gallery.config`: :class:`MatchConfig`, the matching options (threshold,
+  top-k, search backend) ``identify`` and ``verify`` take.
 * :mod:`~facenet_tf.gallery.service`: use cases on images (enrol, identify, verify) that
   the command line calls.
 """

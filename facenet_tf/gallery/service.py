@@ -27,6 +27,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from facenet_tf.errors import FacenetError
+from facenet_tf.gallery.config import MatchConfig
 from facenet_tf.gallery.gallery import Gallery, check_names
 from facenet_tf.gallery.store import read_meta
 from facenet_tf.serving.inference import require_files
@@ -46,12 +47,15 @@ class Identification:
         name: the enrolled person, or ``None`` ("unknown": too far, or empty gallery).
         distance: distance to the nearest entry, ``None`` for an empty gallery.
         nearest: the nearest entry's name even when ``name`` is ``None``.
+        candidates: ``(name, distance)`` of the ``top_k`` nearest entries, nearest first
+            (empty unless ``top_k`` > 1).
     """
 
     image: str
     name: Optional[str]
     distance: Optional[float]
     nearest: Optional[str]
+    candidates: Tuple[Tuple[str, float], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,8 +121,9 @@ def enrolment_from_dir(root: str, report=None) -> Tuple[List[str], List[str]]:
     return [catalog.names[label] for label in catalog.labels], list(catalog.paths)
 
 
-def open_gallery(path: str, embedder, create: bool = False) -> Gallery:
-    """Open the gallery at ``path`` for ``embedder``'s fingerprint, dimension and distance.
+def open_gallery(path: str, embedder, create: bool = False, index: str = "auto") -> Gallery:
+    """Open the gallery at ``path`` for ``embedder``'s fingerprint, dimension and distance,
+    searching with ``index`` (:class:`facenet_tf.gallery.config.MatchConfig`).
 
     Raises:
         FacenetError: missing gallery (unless ``create``), or one built by another model.
@@ -126,7 +131,7 @@ def open_gallery(path: str, embedder, create: bool = False) -> Gallery:
     if not create and not os.path.isfile(path):
         raise FacenetError(f"gallery {path} does not exist: enrol someone first (facenet-tf enroll)")
     return Gallery.open(path, embedder.fingerprint, embedder.embedding_dim, distance=embedder.distance,
-                        create=create)
+                        create=create, index=index)
 
 
 def open_gallery_as_stored(path: str) -> Gallery:
@@ -202,7 +207,7 @@ def resolve_threshold(embedder, threshold: Optional[float] = None) -> float:
 
 
 def identify(embedder, gallery_path: str, paths: Sequence[str], threshold: Optional[float] = None,
-             progress: Progress = None) -> List[Identification]:
+             progress: Progress = None, *, top_k: int = 1, index: str = "auto") -> List[Identification]:
     """Name each image after its nearest gallery entry, or ``None`` beyond the threshold.
 
     Args:
@@ -211,20 +216,27 @@ def identify(embedder, gallery_path: str, paths: Sequence[str], threshold: Optio
         paths: query images.
         threshold: largest accepted distance; default :func:`resolve_threshold`.
         progress: see :func:`embed_files`.
+        top_k: also list the ``top_k`` nearest entries of each image (when > 1).
+        index: search backend. ``threshold``, ``top_k`` and ``index`` follow
+            :class:`~facenet_tf.gallery.config.MatchConfig`'s rules.
 
     Returns:
         One :class:`Identification` per path, in order.
 
     Raises:
-        FacenetError: no threshold, missing gallery, another model's gallery, bad image.
+        FacenetError: a bad match option, no threshold, missing gallery, another model's
+            gallery, bad image.
     """
+    MatchConfig(threshold, top_k, index).validate()  # before the model's threshold or any image
     threshold = resolve_threshold(embedder, threshold)
-    with open_gallery(gallery_path, embedder) as gallery:  # fail fast, before embedding
+    with open_gallery(gallery_path, embedder, index=index) as gallery:  # fail fast, before embedding
         embeddings = embed_files(embedder, paths, progress)
         matches = gallery.identify(embeddings, threshold)
+        nearest = gallery.search(embeddings, k=top_k) if top_k > 1 else [()] * len(matches)
     return [
-        Identification(os.fspath(p), m.name, None if m.entry_id is None else m.distance, m.nearest_name)
-        for p, m in zip(paths, matches)
+        Identification(os.fspath(p), m.name, None if m.entry_id is None else m.distance, m.nearest_name,
+                       tuple((n.name, n.distance) for n in near))
+        for p, m, near in zip(paths, matches, nearest)
     ]
 
 
@@ -232,10 +244,12 @@ def verify(embedder, path_a: str, path_b: str, threshold: Optional[float] = None
     """Whether two images show the same person under the model's distance.
 
     Raises:
-        FacenetError: no threshold, or a bad image.
+        FacenetError: a threshold outside :class:`~facenet_tf.gallery.config.MatchConfig`'s
+            range, no threshold, or a bad image.
     """
     from facenet_tf.distances import paired_distances_numpy
 
+    MatchConfig(threshold=threshold).validate()
     threshold = resolve_threshold(embedder, threshold)
     a, b = embed_files(embedder, [path_a, path_b])
     distance = float(paired_distances_numpy(a[None], b[None], embedder.distance)[0])

@@ -37,11 +37,12 @@ from facenet_tf.serving import tflite as tflite_lib
 from facenet_tf.artifacts import METADATA_FILE, fingerprint_weights, write_json
 from facenet_tf.data import images as image_ops
 from facenet_tf.data.catalog import IMAGE_EXTENSIONS
-from facenet_tf.errors import FacenetError, check_choice
+from facenet_tf.errors import FacenetError
 from facenet_tf.ownership import claim
 from facenet_tf.models.contract import ModelContract, minimal
 from facenet_tf.models.loader import model_image_size
 from facenet_tf.models.writer import require_finite_weights, write_saved_model
+from facenet_tf.serving.export_config import ExportConfig
 
 logger = logging.getLogger("facenet_tf")
 
@@ -53,55 +54,6 @@ EXPORT_ENTRIES = ("saved_model.pb", "variables", "assets", "fingerprint.pb", TFL
 SAVED_MODEL_MIN_COSINE = 0.99999
 #: Largest allowed | ||embedding|| - 1 | of any artefact: distance thresholds assume unit norm.
 MAX_NORM_ERROR = 1e-3
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportConfig:
-    """What :func:`export_model` writes and how strictly it checks it.
-
-    Attributes:
-        tflite: TFLite variants to write, from :data:`facenet_tf.serving.tflite.VARIANTS`
-            (``"all"`` = every one); empty = SavedModel only.
-        representative_data: folder of images (any layout, searched recursively) for int8
-            calibration and the check batch; ``None`` = the training data named in the
-            model's metadata if that folder exists, else synthetic identities.
-        int8_min_cosine: minimum cosine similarity to the Keras model for the 8-bit
-            variants (``dynamic`` and ``int8``); float32 needs 0.99999 and float16 0.999.
-        num_representative: calibration images (int8).
-        num_check: images in the fixed check batch (kept apart from calibration when
-            there are enough).
-        seed: picks the images.
-    """
-
-    tflite: Tuple[str, ...] = ()
-    representative_data: Optional[str] = None
-    int8_min_cosine: float = tflite_lib.MIN_COSINE["int8"]
-    num_representative: int = 64
-    num_check: int = 16
-    seed: int = 0
-
-    def variants(self) -> Tuple[str, ...]:
-        """The TFLite variants requested, ``"all"`` expanded, in :data:`VARIANTS` order."""
-        wanted = set(tflite_lib.VARIANTS if "all" in self.tflite else self.tflite)
-        return tuple(v for v in tflite_lib.VARIANTS if v in wanted)
-
-    def validate(self) -> None:
-        """Raise :class:`FacenetError` for values no export could use."""
-        for variant in self.tflite:
-            check_choice("tflite variant", variant, (*tflite_lib.VARIANTS, "all"))
-        if not 0.0 < self.int8_min_cosine <= 1.0:
-            raise FacenetError(f"int8_min_cosine must be in (0, 1]; received {self.int8_min_cosine}")
-        if self.num_representative < 1 or self.num_check < 1:
-            raise FacenetError(
-                f"num_representative and num_check must be >= 1; received {self.num_representative}, {self.num_check}"
-            )
-        if self.representative_data is not None and not os.path.isdir(self.representative_data):
-            raise FacenetError(f"representative_data {self.representative_data!r} is not a folder")
-
-    def min_cosine(self, variant: str) -> float:
-        if variant in ("dynamic", "int8"):
-            return self.int8_min_cosine
-        return tflite_lib.MIN_COSINE[variant]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,31 +24,41 @@ from typing import Callable, List
 
 import numpy as np
 
+from facenet_tf import fields
 from facenet_tf.errors import FacenetError
+from facenet_tf.fields import setting
 from facenet_tf.registry import Registry
 from facenet_tf.serving.inference import Embedder
 
 Views = Callable[[np.ndarray], List[np.ndarray]]
 
 
+#: ``name -> (config -> views)``: the copies of a batch that get embedded (registered below).
+TTA_MODES: "Registry[Callable[[TTAConfig], Views]]" = Registry("test-time augmentation", "--tta")
+
+
 @dataclasses.dataclass(frozen=True)
 class TTAConfig:
-    """Test-time augmentation.
+    """Test-time augmentation. Each field's help, type and range is its
+    :func:`~facenet_tf.fields.setting`; the embedding commands' ``--tta*`` flags are generated from them.
 
     Attributes:
-        mode: ``"none"``, ``"flip"`` or ``"jitter"`` (:data:`TTA_MODES`).
+        mode: a name in :data:`TTA_MODES` (``"none"``, ``"flip"``, ``"jitter"``).
         jitters: N, the jittered copies per image (``mode="jitter"`` only).
         seed: draws the jitter transforms.
     """
 
-    mode: str = "none"
-    jitters: int = 10
-    seed: int = 0
+    mode: str = setting("none", "test-time augmentation; a gallery remembers it", choices=TTA_MODES, flag="tta")
+    jitters: int = setting(10, "N for --tta jitter", low=1, high=1000, flag="tta-jitters")
+    seed: int = setting(0, "draws the --tta jitter crops", low=0, high=2**31 - 1, flag="tta-seed")
 
     def validate(self) -> None:
-        TTA_MODES.check(self.mode)
-        if self.mode == "jitter" and not 1 <= self.jitters <= 1000:
-            raise FacenetError(f"--tta-jitters must be in 1..1000; received {self.jitters}")
+        """Check every field's type and range (:func:`facenet_tf.fields.validate`).
+
+        Raises:
+            FacenetError: one line naming the field and its flag.
+        """
+        fields.validate(self)
 
     @property
     def suffix(self) -> str:
@@ -58,8 +68,6 @@ class TTAConfig:
         return "+tta:flip" if self.mode == "flip" else f"+tta:jitter{self.jitters}s{self.seed}"
 
 
-#: ``name -> (config -> views)``: the copies of a batch that get embedded.
-TTA_MODES: "Registry[Callable[[TTAConfig], Views]]" = Registry("test-time augmentation", "--tta")
 TTA_MODES.register("none", lambda config: lambda batch: [batch], help="the image as given")
 TTA_MODES.register("flip", lambda config: lambda batch: [batch, batch[:, :, ::-1]],
                    help="mean of the image's and its mirror's embeddings (2x the cost)")
