@@ -91,7 +91,7 @@ def main() -> None:
                 evaluate_catalog(tuned, eval_cat, one_shot=True, unknown_identities=0), time.time() - start)
 
     print()
-    print(f"| method | balanced accuracy | AUC | TAR@FAR=1e-3 | one-shot top-1 | training s |")
+    print("| method | balanced accuracy | AUC | TAR@FAR=1e-3 | one-shot top-1 | training s |")
     print("|---|---|---|---|---|---|")
     for name, (m, seconds) in rows.items():
         print(f"| {name} | {m['accuracy']:.4f} ± {m['accuracy_std']:.4f} | {m['auc']:.4f} | {m['val_at_far_1e-3']:.4f} | "

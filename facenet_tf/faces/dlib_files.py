@@ -11,7 +11,6 @@ Nothing is downloaded: a model file is a local path or comes from the optional
 
 from __future__ import annotations
 
-import os
 
 from facenet_tf.errors import FacenetError, file_problem
 
