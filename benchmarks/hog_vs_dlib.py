@@ -179,7 +179,8 @@ def main():
         print(f"{name:4s} images {n}: same detections (boxes, scores, filters) {r['same_detections']}, "
               f"same top box {r['same_top_box']}; faces found dlib-bin {r['found_dlib']}, ours {r['found_ours']}; "
               f"differing top boxes {r['differing_top_boxes']}")
-        print(f"{name:4s} ms per image, detector: dlib-bin {r['ms_per_image']['dlib']}, ours {r['ms_per_image']['ours']}")
+        times = r["ms_per_image"]
+        print(f"{name:4s} ms per image, detector: dlib-bin {times['dlib']}, ours {times['ours']}")
     print(f"chips on the {result['chips_both']} faces both find: {equal_chips} equal to dlib-bin's pixel for pixel")
     print(f"descriptor distance to dlib-bin's pipeline: ours (Keras ResNet) {result['distance_ours_keras']}; "
           f"our chips through dlib-bin's network {result['distance_ours_chip_dlib_network']}")

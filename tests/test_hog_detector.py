@@ -208,6 +208,20 @@ def test_upsample_and_sizes_equal_dlib(detector, reference, orl_dir):
     _assert_same(detector, reference, odd, upsample=1, adjust=-1.0, name="odd")
 
 
+def test_several_faces_on_a_landscape_canvas_equal_dlib(detector, reference, orl_dir):
+    """Six tinted ORL faces pasted on a 300×420 canvas: every face, in dlib's order."""
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    canvas = np.full((300, 420, 3), 90, np.uint8)
+    for k, path in enumerate(_orl_paths(orl_dir)[5::67][:6]):
+        face = np.asarray(Image.open(path).convert("L"))[:, :, None] * np.array([1.0, 0.9, 0.8])
+        row, col = divmod(k, 3)
+        y, x = 20 + 140 * row + int(rng.integers(0, 15)), 15 + 135 * col + int(rng.integers(0, 25))
+        canvas[y:y + 112, x:x + 92] = face.astype(np.uint8)
+    assert _assert_same(detector, reference, canvas, upsample=1, name="canvas") >= 5
+
+
 def test_noise_with_a_low_threshold_equals_dlib(detector, reference):
     """Hundreds of overlapping windows from all five filters: the sort and non-max suppression."""
     rng = np.random.default_rng(3)

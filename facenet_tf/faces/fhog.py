@@ -29,7 +29,6 @@ tested through the detector's scores (tests/test_hog_detector.py).
 from __future__ import annotations
 
 import math
-from typing import List, Sequence
 
 import numpy as np
 
@@ -62,7 +61,7 @@ def resize_bilinear(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
     top = np.floor(y).astype(np.int64)
     bottom = np.minimum(top + 1, in_nr - 1)
     tb = y - top
-    upper_rows, lower_rows = image.take(top, axis=0), image.take(bottom, axis=0)
+    upper_rows, lower_rows = image.take(top, axis=0).astype(F32), image.take(bottom, axis=0).astype(F32)
 
     # Four columns per SIMD block; lane j starts at float(-4·x_scale + j·x_scale) and every block
     # adds float(4·x_scale). Blocks stop at the first whose last lane's right neighbour is outside.
@@ -83,25 +82,26 @@ def resize_bilinear(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
         weights = [inv_tb32 * inv_lr, inv_tb32 * lr, tb32 * inv_lr, tb32 * lr]  # tl, tr, bl, br
         if rgb:
             weights = [w[..., None] for w in weights]
-        tl, tr, bl, br = (rows.take(columns, axis=1).astype(F32) for rows in (upper_rows, lower_rows)
+        tl, tr, bl, br = (rows.take(columns, axis=1) for rows in (upper_rows, lower_rows)
                           for columns in (left, left + 1))
         value = ((weights[0] * tl + weights[1] * tr) + weights[2] * bl) + weights[3] * br
         # grey: rounded half up; RGB: truncated (simd4i of the float sum).
-        out[:, :simd] = value.astype(np.int64) if rgb else np.floor(value + F32(0.5))
+        out[:, :simd] = value if rgb else np.floor(value + F32(0.5))  # the uint8 store truncates
     if simd < cols:
         x = np.add.accumulate(np.concatenate([[-x_scale + simd * x_scale], np.full(cols - simd, x_scale)]))[1:]
         left = np.floor(x).astype(np.int64)
         right = np.minimum(left + 1, in_nc - 1)
-        corners = [rows.take(columns, axis=1) for rows in (upper_rows, lower_rows) for columns in (left, right)]  # tl, tr, bl, br
+        # tl, tr, bl, br
+        corners = [rows.take(columns, axis=1) for rows in (upper_rows, lower_rows) for columns in (left, right)]
         if rgb:  # all double: (1-tb)·((1-lr)·tl + lr·tr) + tb·((1-lr)·bl + lr·br), truncated
             lr = (x - left)[None, :, None]
             tbd = tb[:, None, None]
-            tl, tr, bl, br = (c.astype(np.float64) for c in corners)
+            tl, tr, bl, br = (c.astype(np.float64) for c in corners)  # exact: integers
             value = (1 - tbd) * ((1 - lr) * tl + lr * tr) + tbd * ((1 - lr) * bl + lr * br)
         else:  # float rows mixed into double weights, stored as float, truncated
             lr = (x - left).astype(F32)[None, :]
             inv_lr = F32(1) - lr
-            tl, tr, bl, br = (c.astype(F32) for c in corners)
+            tl, tr, bl, br = corners
             upper = (inv_lr * tl + lr * tr).astype(np.float64)
             lower = (inv_lr * bl + lr * br).astype(np.float64)
             tbd = tb[:, None]
@@ -148,37 +148,16 @@ def extract_fhog_features(image: np.ndarray, cell_size: int = 8, rows_padding: i
         (energy) planes, for the cells not on the image border; ``[31, 0, 0]`` when the image
         has fewer than 3 cells a side.
     """
-    return fhog_features([image], cell_size, rows_padding, cols_padding)[0]
-
-
-def fhog_features(images: Sequence[np.ndarray], cell_size: int, rows_padding: int,
-                  cols_padding: int) -> List[np.ndarray]:
-    """:func:`extract_fhog_features` of several images (a pyramid's levels) in one histogram pass."""
-    layouts, index_parts, value_parts, offset = [], [], [], 0
-    for image in images:
-        layout = _cells(image.shape, cell_size)
-        layouts.append((layout, offset))
-        if layout is None:
-            continue
-        cells_nr, cells_nc, visible_nr, visible_nc = layout
-        if visible_nr > 1 and visible_nc > 1:
-            index, value = _votes(image, cell_size, visible_nr, visible_nc, cells_nc + 2)
-            index_parts.append(index + offset)
-            value_parts.append(value)
-        offset += (cells_nr + 2) * (cells_nc + 2) * 18
-    hist_all = np.zeros(offset, F32)
-    if index_parts:
+    layout = _cells(image.shape, cell_size)
+    if layout is None:
+        return np.zeros((31, 0, 0), F32)
+    cells_nr, cells_nc, visible_nr, visible_nc = layout
+    hist = np.zeros((cells_nr + 2) * (cells_nc + 2) * 18, F32)
+    if visible_nr > 1 and visible_nc > 1:
         # Unbuffered adds in index order: each bin sums its votes pixel by pixel, as dlib's loop.
-        np.add.at(hist_all, np.concatenate(index_parts), np.concatenate(value_parts))
-    features = []
-    for layout, start in layouts:
-        if layout is None:
-            features.append(np.zeros((31, 0, 0), F32))
-            continue
-        cells_nr, cells_nc = layout[:2]
-        hist = hist_all[start:start + (cells_nr + 2) * (cells_nc + 2) * 18].reshape(cells_nr + 2, cells_nc + 2, 18)
-        features.append(_normalise(hist[1:-1, 1:-1], rows_padding, cols_padding))
-    return features
+        np.add.at(hist, *_votes(image, cell_size, visible_nr, visible_nc, cells_nc + 2))
+    hist = hist.reshape(cells_nr + 2, cells_nc + 2, 18)
+    return _normalise(hist[1:-1, 1:-1], rows_padding, cols_padding)
 
 
 def _cells(shape, cell_size: int):
@@ -192,24 +171,23 @@ def _cells(shape, cell_size: int):
 
 
 def _gradients(image: np.ndarray, ny: int, nx: int, simd: np.ndarray):
-    """float32 gx, gy and squared length at pixels y in 1..ny, x in 1..nx (dlib's get_gradient)."""
-    img = image.astype(np.int32)
-    if img.ndim == 2:
-        img = img[..., None]
+    """float32 gx, gy and squared length at pixels y in 1..ny, x in 1..nx (dlib's get_gradient;
+    integers, exact in float)."""
+    img = image.astype(F32)
     gx = img[1:ny + 1, 2:nx + 2] - img[1:ny + 1, 0:nx]
     gy = img[2:ny + 2, 1:nx + 1] - img[0:ny, 1:nx + 1]
     length = gx * gx + gy * gy
-    if length.shape[2] == 1:
-        return gx[..., 0].astype(F32), gy[..., 0].astype(F32), length[..., 0].astype(F32)
+    if img.ndim == 2:
+        return gx, gy, length
     r, g, b = length[..., 0], length[..., 1], length[..., 2]
-    # SIMD blocks: red if r > g else green; that if its length > b else blue.
-    simd_pick = np.where(np.where(r > g, r, g) > b, np.where(r > g, 0, 1), 2)
-    # leftover columns: red; green if g > r; blue if b > the longer of the two.
-    scalar_pick = np.where(b > np.maximum(r, g), 2, np.where(g > r, 1, 0))
-    pick = np.where(simd[None, :], simd_pick, scalar_pick)
+    longer = np.maximum(r, g)
+    # SIMD blocks: green unless r > g, then blue unless that one > b (ties go to the later
+    # channel); leftover columns: red, green if g > r, blue if b > both (ties keep the earlier).
+    use_b = np.where(simd, b >= longer, b > longer)
+    use_g = ~use_b & np.where(simd, g >= r, g > r)
 
     def take(a):
-        return np.where(pick == 0, a[..., 0], np.where(pick == 1, a[..., 1], a[..., 2])).astype(F32)
+        return np.where(use_b, a[..., 2], np.where(use_g, a[..., 1], a[..., 0]))
 
     return take(gx), take(gy), take(length)
 
@@ -238,23 +216,32 @@ def _votes(image, cell_size: int, visible_nr: int, visible_nc: int, hist_nc: int
     vy1 = F32(1) - vy0
     # SIMD columns: xp = (x + 0.5)/cell + 0.5 truncated (the padded column); weights vy·(vx·v).
     xp = (xs[:split].astype(F32) + F32(0.5)) / F32(cell_size) + F32(0.5)
-    col_simd = xp.astype(np.int64)
+    col_simd = xp.astype(np.int32)
     vx0 = xp - col_simd.astype(F32)
-    left_v, right_v = (F32(1) - vx0) * v[:, :split], vx0 * v[:, :split]
-    simd_votes = [vy1 * left_v, vy0 * left_v, vy1 * right_v, vy0 * right_v]
+    votes = np.empty((ny, nx, 4), F32)  # to cells (row+1, col), (row+2, col), (row+1, col+1), (row+2, col+1)
+    left_v = (F32(1) - vx0) * v[:, :split]
+    np.multiply(vy1, left_v, out=votes[:, :split, 0])
+    np.multiply(vy0, left_v, out=votes[:, :split, 1])
+    right_v = np.multiply(vx0, v[:, :split], out=left_v)
+    np.multiply(vy1, right_v, out=votes[:, :split, 2])
+    np.multiply(vy0, right_v, out=votes[:, :split, 3])
     # leftover columns: xp = (x + 0.5)/cell - 0.5, floor, + 1; weights (vy·vx)·v.
     xp = ((xs[split:] + 0.5) / cell_size - 0.5).astype(F32)
-    col_scalar = np.floor(xp).astype(np.int64)
+    col_scalar = np.floor(xp).astype(np.int32)
     vx0 = xp - col_scalar.astype(F32)
     vx1 = F32(1) - vx0
     rest = v[:, split:]
-    scalar_votes = [(vy1 * vx1) * rest, (vy0 * vx1) * rest, (vy1 * vx0) * rest, (vy0 * vx0) * rest]
-    votes = np.stack([np.concatenate(pair, axis=1) for pair in zip(simd_votes, scalar_votes)], axis=-1)
+    for k, (vy, vx) in enumerate(((vy1, vx1), (vy0, vx1), (vy1, vx0), (vy0, vx0))):
+        votes[:, split:, k] = (vy * vx) * rest
     col = np.concatenate([col_simd, col_scalar + 1])
-    # cells (row+1, col), (row+2, col), (row+1, col+1), (row+2, col+1) of the padded histogram
-    top = ((row + 1) * hist_nc)[:, None] + col[None, :]
-    cells = np.stack([top, top + hist_nc, top + 1, top + hist_nc + 1], axis=-1)
-    index = cells * 18 + best[..., None]
+    top = ((row.astype(np.int32) + 1) * hist_nc)[:, None] + col[None, :]
+    index = np.empty((ny, nx, 4), np.int32)
+    index[..., 0] = top
+    index[..., 1] = top + hist_nc
+    index[..., 2] = top + 1
+    index[..., 3] = top + (hist_nc + 1)
+    index *= 18
+    index += best.astype(np.int32)[..., None]
     return index.reshape(-1), votes.reshape(-1)
 
 

@@ -42,7 +42,7 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from facenet_tf.errors import FacenetError
-from facenet_tf.faces.fhog import fhog_features, pyramid_down, pyramid_up
+from facenet_tf.faces.fhog import extract_fhog_features, pyramid_down, pyramid_up
 
 F32 = np.float32
 
@@ -227,9 +227,9 @@ class HogFaceDetector:
         rows, cols = self.filters.shape[2:]
         box_rows, box_cols = rows - 2 * self.padding, cols - 2 * self.padding
         levels = self._levels(image)
-        features = fhog_features(levels, self.cell_size, rows, cols)
         found_scores, found_filters, found_boxes = [], [], []
-        for level, feats in enumerate(features):
+        for level, level_image in enumerate(levels):
+            feats = extract_fhog_features(level_image, self.cell_size, rows, cols)
             for index, response in enumerate(self._responses(feats)):
                 if response is None:
                     continue
