@@ -17,6 +17,9 @@ Where each kind of change goes:
   image files first, and ``with_recorded_alignment`` (the alignment a model records).
 * ``folder``: the ``align`` use case, an aligned copy of an identity folder.
 * ``shape_predictor``: dlib's 5-point landmark predictor in NumPy (its own module).
+* ``hog_detector``: dlib's HOG frontal face detector in NumPy (boxes equal to dlib-bin's), its
+  filters in ``frontal_face_detector.npz``; ``fhog`` holds the image pyramid and fHOG features
+  it scans, bit-identical to dlib's. Not yet used by ``aligner``.
 * ``dlib_files``: where the packaged dlib model files are and reading one's bytes (shared with
   :mod:`facenet_tf.pretrained`'s network reader).
 

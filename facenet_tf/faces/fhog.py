@@ -1,0 +1,282 @@
+"""dlib's image pyramid and fHOG features in NumPy, bit-identical to dlib's C++ (as dlib-bin builds it).
+
+dlib's HOG face detector (:mod:`facenet_tf.faces.hog_detector`) upsamples the image
+(``pyramid_up``), shrinks it level by level (``pyramid_down<6>``, each level 5/6 of the one
+before, by ``resize_image``'s bilinear interpolation) and computes Felzenszwalb's 31-plane HOG
+features on every level (``extract_fhog_features``). A face box is a position on that grid, so
+the detector's boxes equal dlib's only when these steps give dlib's numbers to the last bit.
+This module ports them from ``dlib/image_transforms/{interpolation,image_pyramid,fhog}.h``
+(dlib 20, the source of dlib-bin 20.0.1) including the parts that decide the last bit:
+
+* **resize** (``resize_image``, bilinear, uint8 grey or RGB): row positions accumulate in
+  double (``y += y_scale``); columns run four at a time in float SIMD lanes that advance by
+  ``float(4·x_scale)``, the weights are float products, ``((tl + tr) + bl) + br`` in float; a
+  grey pixel is that value rounded half up, an RGB channel truncated; the columns after the
+  last full SIMD block are interpolated in double (grey: mixed float/double, truncated);
+* **fHOG** (``extract_fhog_features``, cell size 8): gradients from the strongest colour
+  channel (the SIMD blocks of 8 columns break ties toward green, then blue; the leftover
+  columns keep the first channel); the orientation by the largest of 18 float dot products;
+  each pixel votes bilinearly into 4 cells, in float, in pixel order (row by row), with
+  dlib's per-path weight products; block energies summed bin by bin; the 4 normalisations
+  clipped at 0.2 in float SIMD lanes summed ``(a + b) + (c + d)``; planes padded for the
+  detector's filter size.
+
+Everything is float32 where dlib uses float and float64 where it uses double; sums are taken
+in dlib's order (``np.add.at`` adds in the order of its indices). Equality with dlib-bin is
+tested through the detector's scores (tests/test_hog_detector.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+F32 = np.float32
+
+#: dlib's 9 unit vectors of gradient orientation (``directions`` in fhog.h), as floats.
+_DIRECTIONS = np.array([[1.0000, 0.0000], [0.9397, 0.3420], [0.7660, 0.6428], [0.500, 0.8660],
+                        [0.1736, 0.9848], [-0.1736, 0.9848], [-0.5000, 0.8660], [-0.7660, 0.6428],
+                        [-0.9397, 0.3420]], F32)
+
+
+# --------------------------------------------------------------------------- resize and pyramid
+
+def resize_bilinear(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """dlib's ``resize_image(in, out)`` (bilinear) for a uint8 ``[H, W]`` or ``[H, W, 3]`` image.
+
+    Equal to ``dlib.resize_image(image, rows, cols)``.
+
+    Returns:
+        uint8 ``[rows, cols]`` or ``[rows, cols, 3]``.
+    """
+    in_nr, in_nc = image.shape[:2]
+    rgb = image.ndim == 3
+    out = np.zeros((rows, cols) + image.shape[2:], np.uint8)
+    if rows * cols == 0 or in_nr * in_nc == 0:
+        return out
+    x_scale = (in_nc - 1) / max(cols - 1, 1)
+    y_scale = (in_nr - 1) / max(rows - 1, 1)
+    y = np.add.accumulate(np.concatenate([[-y_scale], np.full(rows, y_scale)]))[1:]  # y += y_scale
+    top = np.floor(y).astype(np.int64)
+    bottom = np.minimum(top + 1, in_nr - 1)
+    tb = y - top
+    upper_rows, lower_rows = image.take(top, axis=0).astype(F32), image.take(bottom, axis=0).astype(F32)
+
+    # Four columns per SIMD block; lane j starts at float(-4·x_scale + j·x_scale) and every block
+    # adds float(4·x_scale). Blocks stop at the first whose last lane's right neighbour is outside.
+    x = -4 * x_scale
+    lanes = np.array([x, x + x_scale, x + 2 * x_scale, x + 3 * x_scale]).astype(F32)
+    most = cols // 4 + 2
+    steps = np.concatenate([lanes[None], np.full((most, 4), F32(4 * x_scale), F32)])
+    xs = np.add.accumulate(steps, axis=0, dtype=F32)[1:]
+    left = xs.astype(np.int64)  # truncation, as _mm_cvttps_epi32
+    beyond = np.nonzero(left[:, 3] + 1 >= in_nc)[0]
+    blocks = int(beyond[0]) if len(beyond) else most
+    simd = 4 * blocks
+    if simd:
+        xs, left = xs[:blocks].reshape(-1), left[:blocks].reshape(-1)
+        lr = xs - left.astype(F32)
+        inv_lr = F32(1) - lr
+        tb32, inv_tb32 = tb.astype(F32)[:, None], (1 - tb).astype(F32)[:, None]
+        weights = [inv_tb32 * inv_lr, inv_tb32 * lr, tb32 * inv_lr, tb32 * lr]  # tl, tr, bl, br
+        if rgb:
+            weights = [w[..., None] for w in weights]
+        tl, tr, bl, br = (rows.take(columns, axis=1) for rows in (upper_rows, lower_rows)
+                          for columns in (left, left + 1))
+        value = ((weights[0] * tl + weights[1] * tr) + weights[2] * bl) + weights[3] * br
+        # grey: rounded half up; RGB: truncated (simd4i of the float sum).
+        out[:, :simd] = value if rgb else np.floor(value + F32(0.5))  # the uint8 store truncates
+    if simd < cols:
+        x = np.add.accumulate(np.concatenate([[-x_scale + simd * x_scale], np.full(cols - simd, x_scale)]))[1:]
+        left = np.floor(x).astype(np.int64)
+        right = np.minimum(left + 1, in_nc - 1)
+        # tl, tr, bl, br
+        corners = [rows.take(columns, axis=1) for rows in (upper_rows, lower_rows) for columns in (left, right)]
+        if rgb:  # all double: (1-tb)·((1-lr)·tl + lr·tr) + tb·((1-lr)·bl + lr·br), truncated
+            lr = (x - left)[None, :, None]
+            tbd = tb[:, None, None]
+            tl, tr, bl, br = (c.astype(np.float64) for c in corners)  # exact: integers
+            value = (1 - tbd) * ((1 - lr) * tl + lr * tr) + tbd * ((1 - lr) * bl + lr * br)
+        else:  # float rows mixed into double weights, stored as float, truncated
+            lr = (x - left).astype(F32)[None, :]
+            inv_lr = F32(1) - lr
+            tl, tr, bl, br = corners
+            upper = (inv_lr * tl + lr * tr).astype(np.float64)
+            lower = (inv_lr * bl + lr * br).astype(np.float64)
+            tbd = tb[:, None]
+            value = ((1 - tbd) * upper + tbd * lower).astype(F32)
+        out[:, simd:] = np.trunc(np.clip(value, 0, 255))
+    return out
+
+
+def pyramid_up(image: np.ndarray) -> np.ndarray:
+    """dlib's ``pyramid_up(img, out, pyramid_down<2>())``: about twice the size, bilinear.
+
+    The size is dlib's ``pyr.rect_up(get_rect(img))``: each corner ``(p + (1.25, 0.75))·2``
+    rounded, so ``2W + 2`` columns and ``2H + 1`` rows.
+    """
+    rows, cols = image.shape[:2]
+    if rows * cols == 0:
+        return image[:0, :0]
+    right = math.floor((cols - 1 + 1.25) * 2 + 0.5)
+    bottom = math.floor((rows - 1 + 0.75) * 2 + 0.5)
+    return resize_bilinear(image, bottom + 1, right + 1)
+
+
+def pyramid_down(image: np.ndarray, n: int = 6) -> np.ndarray:
+    """dlib's ``pyramid_down<N>`` (N > 3): ``⌊(N-1)·H/N⌋ × ⌊(N-1)·W/N⌋``, bilinear."""
+    rows, cols = image.shape[:2]
+    return resize_bilinear(image, ((n - 1) * rows) // n, ((n - 1) * cols) // n)
+
+
+# --------------------------------------------------------------------------- fHOG
+
+def extract_fhog_features(image: np.ndarray, cell_size: int = 8, rows_padding: int = 1,
+                          cols_padding: int = 1) -> np.ndarray:
+    """dlib's ``extract_fhog_features(img, hog, cell_size, filter_rows_padding, filter_cols_padding)``.
+
+    Args:
+        image: uint8 ``[H, W]`` grey or ``[H, W, 3]`` RGB.
+        cell_size: pixels per HOG cell (dlib's detector: 8).
+        rows_padding, cols_padding: the filter's size the planes are padded for (dlib's
+            detector passes its 10×10 window): ``rows_padding - 1`` extra rows, the first
+            ``(rows_padding - 1) // 2`` of them above, all zero.
+
+    Returns:
+        float32 ``[31, R, C]``: 18 contrast-sensitive orientations, 9 insensitive, 4 texture
+        (energy) planes, for the cells not on the image border; ``[31, 0, 0]`` when the image
+        has fewer than 3 cells a side.
+    """
+    layout = _cells(image.shape, cell_size)
+    if layout is None:
+        return np.zeros((31, 0, 0), F32)
+    cells_nr, cells_nc, visible_nr, visible_nc = layout
+    hist = np.zeros((cells_nr + 2) * (cells_nc + 2) * 18, F32)
+    if visible_nr > 1 and visible_nc > 1:
+        # Unbuffered adds in index order: each bin sums its votes pixel by pixel, as dlib's loop.
+        np.add.at(hist, *_votes(image, cell_size, visible_nr, visible_nc, cells_nc + 2))
+    hist = hist.reshape(cells_nr + 2, cells_nc + 2, 18)
+    return _normalise(hist[1:-1, 1:-1], rows_padding, cols_padding)
+
+
+def _cells(shape, cell_size: int):
+    """(cells_nr, cells_nc, visible_nr, visible_nc), or None when there is no HOG cell to compute."""
+    nr, nc = shape[:2]
+    cells_nr = int(F32(nr) / F32(cell_size) + F32(0.5))
+    cells_nc = int(F32(nc) / F32(cell_size) + F32(0.5))
+    if cells_nr < 3 or cells_nc < 3:
+        return None
+    return cells_nr, cells_nc, min(cells_nr * cell_size, nr) - 1, min(cells_nc * cell_size, nc) - 1
+
+
+def _gradients(image: np.ndarray, ny: int, nx: int, simd: np.ndarray):
+    """float32 gx, gy and squared length at pixels y in 1..ny, x in 1..nx (dlib's get_gradient;
+    integers, exact in float)."""
+    img = image.astype(F32)
+    gx = img[1:ny + 1, 2:nx + 2] - img[1:ny + 1, 0:nx]
+    gy = img[2:ny + 2, 1:nx + 1] - img[0:ny, 1:nx + 1]
+    length = gx * gx + gy * gy
+    if img.ndim == 2:
+        return gx, gy, length
+    r, g, b = length[..., 0], length[..., 1], length[..., 2]
+    longer = np.maximum(r, g)
+    # SIMD blocks: green unless r > g, then blue unless that one > b (ties go to the later
+    # channel); leftover columns: red, green if g > r, blue if b > both (ties keep the earlier).
+    use_b = np.where(simd, b >= longer, b > longer)
+    use_g = ~use_b & np.where(simd, g >= r, g > r)
+
+    def take(a):
+        return np.where(use_b, a[..., 2], np.where(use_g, a[..., 1], a[..., 0]))
+
+    return take(gx), take(gy), take(length)
+
+
+def _votes(image, cell_size: int, visible_nr: int, visible_nc: int, hist_nc: int):
+    """Histogram indices and float32 votes of pixels y in [1, visible_nr), x in [1, visible_nc),
+    four per pixel, in dlib's order (pixel by pixel, row by row)."""
+    ny, nx = visible_nr - 1, visible_nc - 1
+    xs = np.arange(1, visible_nc)
+    blocks = max(0, -(-(visible_nc - 8) // 8))  # x = 1 + 8k runs in SIMD while x < visible_nc - 7
+    split = min(8 * blocks, nx)  # columns x < 1 + split are dlib's SIMD ones
+    gx, gy, length = _gradients(image, ny, nx, xs < 1 + split)
+    v = np.sqrt(length)
+    # The orientation: dlib keeps the first of d0, -d0, d1, -d1, … that beats the best so far
+    # (from 0): the first o with the largest |d_o|, on the side of d_o's sign (o + 9 if negative).
+    largest, best = np.abs(gx * _DIRECTIONS[0, 0] + gy * _DIRECTIONS[0, 1]), np.zeros(v.shape, np.int64)
+    for o in range(1, 9):
+        size = np.abs(gx * _DIRECTIONS[o, 0] + gy * _DIRECTIONS[o, 1])
+        best[size > largest] = o
+        np.maximum(largest, size, out=largest)
+    best += 9 * (gx * _DIRECTIONS[best, 0] + gy * _DIRECTIONS[best, 1] < 0)
+    ys = np.arange(1, visible_nr)
+    yp = ((ys + 0.5) / cell_size - 0.5).astype(F32)
+    row = np.floor(yp).astype(np.int64)
+    vy0 = (yp - row.astype(F32))[:, None]
+    vy1 = F32(1) - vy0
+    # SIMD columns: xp = (x + 0.5)/cell + 0.5 truncated (the padded column); weights vy·(vx·v).
+    xp = (xs[:split].astype(F32) + F32(0.5)) / F32(cell_size) + F32(0.5)
+    col_simd = xp.astype(np.int32)
+    vx0 = xp - col_simd.astype(F32)
+    votes = np.empty((ny, nx, 4), F32)  # to cells (row+1, col), (row+2, col), (row+1, col+1), (row+2, col+1)
+    left_v = (F32(1) - vx0) * v[:, :split]
+    np.multiply(vy1, left_v, out=votes[:, :split, 0])
+    np.multiply(vy0, left_v, out=votes[:, :split, 1])
+    right_v = np.multiply(vx0, v[:, :split], out=left_v)
+    np.multiply(vy1, right_v, out=votes[:, :split, 2])
+    np.multiply(vy0, right_v, out=votes[:, :split, 3])
+    # leftover columns: xp = (x + 0.5)/cell - 0.5, floor, + 1; weights (vy·vx)·v.
+    xp = ((xs[split:] + 0.5) / cell_size - 0.5).astype(F32)
+    col_scalar = np.floor(xp).astype(np.int32)
+    vx0 = xp - col_scalar.astype(F32)
+    vx1 = F32(1) - vx0
+    rest = v[:, split:]
+    for k, (vy, vx) in enumerate(((vy1, vx1), (vy0, vx1), (vy1, vx0), (vy0, vx0))):
+        votes[:, split:, k] = (vy * vx) * rest
+    col = np.concatenate([col_simd, col_scalar + 1])
+    top = ((row.astype(np.int32) + 1) * hist_nc)[:, None] + col[None, :]
+    index = np.empty((ny, nx, 4), np.int32)
+    index[..., 0] = top
+    index[..., 1] = top + hist_nc
+    index[..., 2] = top + 1
+    index[..., 3] = top + (hist_nc + 1)
+    index *= 18
+    index += best.astype(np.int32)[..., None]
+    return index.reshape(-1), votes.reshape(-1)
+
+
+def _normalise(hist: np.ndarray, rows_padding: int, cols_padding: int) -> np.ndarray:
+    """The 31 planes from the cells' 18-bin histograms ``[cells_nr, cells_nc, 18]`` (float32)."""
+    cells_nr, cells_nc = hist.shape[:2]
+    hog_nr, hog_nc = cells_nr - 2, cells_nc - 2
+    norm = np.zeros((cells_nr, cells_nc), F32)
+    for o in range(9):
+        both = hist[..., o] + hist[..., o + 9]
+        norm = norm + both * both
+
+    def at(dy, dx):
+        return norm[dy:dy + hog_nr, dx:dx + hog_nc]
+
+    # The four 2×2 blocks around each cell, one per SIMD lane.
+    z1 = np.stack([at(1, 1), at(0, 1), at(1, 0), at(0, 0)], -1)
+    z2 = np.stack([at(1, 2), at(0, 2), at(1, 1), at(0, 1)], -1)
+    z3 = np.stack([at(2, 1), at(1, 1), at(2, 0), at(1, 0)], -1)
+    z4 = np.stack([at(2, 2), at(1, 2), at(2, 1), at(1, 1)], -1)
+    nn = F32(0.2) * np.sqrt((((z1 + z2) + z3) + z4) + F32(0.0001))
+    n = F32(0.1) / nn
+    centre = hist[1:1 + hog_nr, 1:1 + hog_nc]
+    sensitive = np.minimum(centre[..., :, None], nn[..., None, :]) * n[..., None, :]  # [R, C, 18, 4]
+    insensitive = centre[..., :9] + centre[..., 9:]
+    insensitive = np.minimum(insensitive[..., :, None], nn[..., None, :]) * n[..., None, :]
+    lanes = lambda h: (h[..., 0] + h[..., 1]) + (h[..., 2] + h[..., 3])  # noqa: E731  (dpps order)
+    texture = np.zeros(nn.shape, F32)
+    for o in range(0, 18, 3):
+        texture = texture + ((sensitive[..., o, :] + sensitive[..., o + 1, :]) + sensitive[..., o + 2, :])
+    texture = texture * F32(2 * 0.2357)
+    out = np.zeros((31, hog_nr + rows_padding - 1, hog_nc + cols_padding - 1), F32)
+    r0, c0 = (rows_padding - 1) // 2, (cols_padding - 1) // 2
+    inner = (slice(r0, r0 + hog_nr), slice(c0, c0 + hog_nc))
+    out[(slice(0, 18),) + inner] = np.moveaxis(lanes(sensitive), -1, 0)
+    out[(slice(18, 27),) + inner] = np.moveaxis(lanes(insensitive), -1, 0)
+    out[(slice(27, 31),) + inner] = np.moveaxis(texture, -1, 0)
+    return out

@@ -1,0 +1,271 @@
+"""dlib's HOG frontal face detector in NumPy (facenet_tf.faces.hog_detector) against dlib-bin.
+
+The reference is ``dlib.get_frontal_face_detector().run(image, upsample, adjust_threshold)``:
+the same rectangles, the same scores to the last bit and the same filter indices, on all 400
+ORL faces (as dlib-bin's pipeline reads them, grey repeated to RGB), on grey, coloured,
+rescaled, rotated and tiny variants, and on noise scanned with a lowered threshold (many
+overlapping windows: the sort and the non-max suppression). The last bit matters: the tests
+fail when a sum is taken in another order.
+"""
+
+import glob
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from facenet_tf.errors import FacenetError
+from facenet_tf.faces import fhog
+from facenet_tf.faces.hog_detector import FILTER_NAMES, HogFaceDetector, _sequential_sum, _taps
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return HogFaceDetector.load()
+
+
+@pytest.fixture(scope="module")
+def dlib():
+    return pytest.importorskip("dlib", reason="the reference needs dlib (pip install dlib-bin)")
+
+
+@pytest.fixture(scope="module")
+def reference(dlib):
+    return dlib.get_frontal_face_detector()
+
+
+def _dlib_run(reference, image, upsample, adjust=0.0):
+    rects, scores, index = reference.run(image, upsample, adjust)
+    boxes = np.array([(r.left(), r.top(), r.right(), r.bottom()) for r in rects], np.int64).reshape(-1, 4)
+    return boxes, list(scores), [int(i) for i in index]
+
+
+def _assert_same(detector, reference, image, upsample=1, adjust=0.0, name=""):
+    ours = detector.detect(image, upsample, adjust)
+    boxes, scores, index = _dlib_run(reference, image, upsample, adjust)
+    assert ours.boxes.tolist() == boxes.tolist(), f"{name}: ours {ours.boxes.tolist()} dlib {boxes.tolist()}"
+    assert ours.scores.tolist() == scores, f"{name}: scores {ours.scores.tolist()} dlib {scores}"
+    assert ours.filter_index.tolist() == index, name
+    return len(boxes)
+
+
+def _orl_paths(orl_dir):
+    return sorted(glob.glob(os.path.join(orl_dir, "s*", "*.pgm")))
+
+
+# --------------------------------------------------------------------------- the data file
+
+def test_packaged_detector(detector):
+    assert detector.num_filters == len(FILTER_NAMES) == 5
+    assert detector.filters.shape == (5, 31, 10, 10) and detector.filters.dtype == np.float64
+    assert detector.cell_size == 8 and detector.padding == 0 and detector.min_pyramid_layer == (64, 64)
+    assert np.all(detector.thresholds > 0) and 0 < detector.match_thresh < detector.overlap_thresh < 1
+    with np.load(os.path.join(REPO, "facenet_tf", "faces", "frontal_face_detector.npz")) as data:
+        notice = str(data["notice"])
+    assert "Boost Software License" in notice and "Davis E. King" in notice
+
+
+def test_extracted_file_equals_dlib_bin(dlib, tmp_path):
+    """tools/extract_frontal_face_detector.py run again gives the shipped numbers."""
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    try:
+        import extract_frontal_face_detector as extract
+    finally:
+        sys.path.pop(0)
+    path = str(tmp_path / "d.svm")
+    dlib.get_frontal_face_detector().save(path)
+    with open(path, "rb") as handle:
+        found = extract.parse(handle.read())
+    shipped = HogFaceDetector.load()
+    np.testing.assert_array_equal(found["weights"].reshape(shipped.filters.shape), shipped.filters)
+    np.testing.assert_array_equal(found["thresholds"], shipped.thresholds)
+    assert (found["match_thresh"], found["overlap_thresh"]) == (shipped.match_thresh, shipped.overlap_thresh)
+
+
+# --------------------------------------------------------------------------- the pieces, by definition
+
+def test_taps_follow_dlibs_summation_order():
+    """Against a loop over dlib's float_spatially_filter_image_separable, one value at a time."""
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((3, 7, 30)).astype(np.float32)
+    taps = rng.standard_normal((3, 10)).astype(np.float32)
+    length, split = 21, 16
+    got = _taps(images, taps, axis=2, length=length, split=split)
+    f32 = np.float32
+    for k in range(3):
+        for r in range(7):
+            for c in range(length):
+                products = [f32(images[k, r, c + n] * taps[k, n]) for n in range(10)]
+                if c < split:
+                    a, b, d = f32(0), f32(0), f32(0)
+                    for n in range(0, 9, 3):
+                        a, b, d = f32(a + products[n]), f32(b + products[n + 1]), f32(d + products[n + 2])
+                    want = f32(f32(a + products[9]) + f32(b + d))
+                else:
+                    want = f32(0)
+                    for p in products:
+                        want = f32(want + p)
+                assert got[k, r, c] == want, (k, r, c)
+    stack = rng.standard_normal((50, 4, 5)).astype(np.float32) * np.float32(1e4) ** rng.integers(-1, 2, (50, 1, 1))
+    running = stack[0]
+    for row in stack[1:]:
+        running = running + row
+    np.testing.assert_array_equal(_sequential_sum(stack), running)
+
+
+def test_taps_equal_dlibs_separable_filter(dlib):
+    """Both passes against ``dlib.spatially_filter_image_separable`` (float), portrait and landscape."""
+    rng = np.random.default_rng(4)
+    for _ in range(30):
+        height, width = (int(v) for v in rng.integers(11, 45, 2))
+        image = rng.standard_normal((height, width)).astype(np.float32)
+        row_filter, col_filter = rng.standard_normal((2, 10)).astype(np.float32)
+        reference, _ = dlib.spatially_filter_image_separable(image, row_filter, col_filter)
+        out_rows, out_cols = height - 9, width - 9
+        split = min(out_cols, 8 * max(0, -(-(width - 4 - 7 - 5) // 8)))  # dlib's SIMD columns
+        rows_done = _taps(image[None], row_filter[None], 2, out_cols, split)
+        got = _taps(rows_done, col_filter[None], 1, out_rows, split)[0]
+        np.testing.assert_array_equal(got, np.asarray(reference)[5:height - 4, 5:width - 4], err_msg=f"{image.shape}")
+
+
+def test_resize_equals_dlib(dlib):
+    rng = np.random.default_rng(1)
+    for _ in range(60):
+        height, width = (int(v) for v in rng.integers(2, 90, 2))
+        rows, cols = (int(v) for v in rng.integers(1, 200, 2))
+        grey = rng.integers(0, 256, (height, width), dtype=np.uint8)
+        rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        np.testing.assert_array_equal(fhog.resize_bilinear(grey, rows, cols), dlib.resize_image(grey, rows, cols))
+        np.testing.assert_array_equal(fhog.resize_bilinear(rgb, rows, cols), dlib.resize_image(rgb, rows, cols))
+
+
+def test_fhog_shapes():
+    image = np.zeros((64, 48), np.uint8)
+    image[20:40, 10:30] = 200
+    feats = fhog.extract_fhog_features(image, 8, 10, 10)
+    assert feats.shape == (31, 6 + 9, 4 + 9) and feats.dtype == np.float32  # 8×6 cells, border cells dropped
+    assert not feats[:, :4].any() and not feats[:, -5:].any() and not feats[:, :, :4].any() and feats.any()
+    assert fhog.extract_fhog_features(np.zeros((16, 40), np.uint8)).shape == (31, 0, 0)  # under 3 cells a side
+    assert fhog.extract_fhog_features(np.zeros((20, 20), np.uint8)).shape == (31, 1, 1)  # 3 cells: one inside
+
+
+# --------------------------------------------------------------------------- against dlib-bin
+
+def test_all_orl_faces_equal_dlib(detector, reference, orl_dir):
+    """All 400 ORL images as dlib-bin's pipeline reads them (grey repeated to RGB), upsampled once."""
+    from PIL import Image
+
+    paths = _orl_paths(orl_dir)
+    assert len(paths) == 400
+    found = 0
+    for path in paths:
+        grey = np.asarray(Image.open(path).convert("L"))
+        found += _assert_same(detector, reference, np.repeat(grey[:, :, None], 3, axis=2), name=path) > 0
+    assert found >= 380  # dlib finds a face in 388 of them: the boxes compared are real faces
+
+
+def test_orl_variants_equal_dlib(detector, reference, orl_dir):
+    """Grey (dlib's other code path), coloured, rescaled, rotated; a lowered threshold for more boxes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    compared = 0
+    for k, path in enumerate(_orl_paths(orl_dir)[::20]):
+        grey_image = Image.open(path).convert("L")
+        grey = np.asarray(grey_image)
+        g = grey.astype(np.int32)
+        variants = {
+            "grey": grey,
+            "colour": np.stack([g, g * 3 // 4, np.minimum(255, g * 5 // 4 + 7)], axis=2).astype(np.uint8),
+            "noisy colour": np.clip(np.stack([g + rng.integers(-30, 30, g.shape), g,
+                                              g + rng.integers(-30, 30, g.shape)], axis=2), 0, 255).astype(np.uint8),
+            ["x1.7", "x0.6", "rot15"][k % 3]: np.asarray(
+                [grey_image.resize((156, 190), Image.Resampling.BILINEAR),
+                 grey_image.resize((55, 67), Image.Resampling.BILINEAR),
+                 grey_image.rotate(15, resample=Image.Resampling.BILINEAR)][k % 3]),
+        }
+        for name, image in variants.items():
+            compared += _assert_same(detector, reference, image, 1, -0.4 if k % 2 else 0.0, f"{path} {name}")
+    assert compared >= 60
+
+
+def test_upsample_and_sizes_equal_dlib(detector, reference, orl_dir):
+    from PIL import Image
+
+    grey = Image.open(os.path.join(orl_dir, "s7", "3.pgm")).convert("L")
+    face = np.asarray(grey)
+    _assert_same(detector, reference, face, upsample=0, name="upsample 0")
+    _assert_same(detector, reference, np.asarray(grey.resize((46, 56))), upsample=2, name="upsample 2")
+    _assert_same(detector, reference, np.asarray(grey.resize((300, 260))), upsample=0, adjust=-0.5, name="big")
+    for shape in ((1, 1), (9, 13), (30, 17), (33, 200)):  # tiny and thin: no features, or a few cells
+        _assert_same(detector, reference, np.full(shape, 128, np.uint8), upsample=1, name=str(shape))
+    odd = np.zeros((97, 131, 3), np.uint8)
+    odd[:, :, 1] = face[:97, :92].mean(axis=1, keepdims=True).astype(np.uint8)
+    _assert_same(detector, reference, odd, upsample=1, adjust=-1.0, name="odd")
+
+
+def test_several_faces_on_a_landscape_canvas_equal_dlib(detector, reference, orl_dir):
+    """Six tinted ORL faces pasted on a 300×420 canvas: every face, in dlib's order."""
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    canvas = np.full((300, 420, 3), 90, np.uint8)
+    for k, path in enumerate(_orl_paths(orl_dir)[5::67][:6]):
+        face = np.asarray(Image.open(path).convert("L"))[:, :, None] * np.array([1.0, 0.9, 0.8])
+        row, col = divmod(k, 3)
+        y, x = 20 + 140 * row + int(rng.integers(0, 15)), 15 + 135 * col + int(rng.integers(0, 25))
+        canvas[y:y + 112, x:x + 92] = face.astype(np.uint8)
+    assert _assert_same(detector, reference, canvas, upsample=1, name="canvas") >= 5
+
+
+def test_noise_with_a_low_threshold_equals_dlib(detector, reference):
+    """Hundreds of overlapping windows from all five filters: the sort and non-max suppression."""
+    rng = np.random.default_rng(3)
+    total = 0
+    for shape in ((70, 90), (64, 64, 3)):
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        total += _assert_same(detector, reference, image, upsample=1, adjust=-2.5, name=f"noise {shape}")
+    assert total >= 10
+
+
+# --------------------------------------------------------------------------- errors and independence
+
+def test_bad_input_is_one_line_error(detector, tmp_path):
+    for bad in (np.zeros((20, 20), np.float32), np.zeros((20, 20, 4), np.uint8), np.zeros((0, 5), np.uint8), "x"):
+        with pytest.raises(FacenetError, match="image") as info:
+            detector.detect(bad)
+        assert "\n" not in str(info.value)
+    image = np.zeros((20, 20), np.uint8)
+    for bad in (-1, 5, 1.5, True, "1"):
+        with pytest.raises(FacenetError, match="upsample"):
+            detector.detect(image, upsample=bad)
+    for bad in (float("nan"), float("inf"), "low", None):
+        with pytest.raises(FacenetError, match="adjust_threshold"):
+            detector.detect(image, adjust_threshold=bad)
+    assert detector.detect(image[:, :, None]).boxes.shape == (0, 4)  # [H, W, 1] is grey
+    with pytest.raises(FacenetError, match="nothing is downloaded"):
+        HogFaceDetector.load(str(tmp_path / "missing.npz"))
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(FacenetError, match="cannot read"):
+        HogFaceDetector.load(str(tmp_path / "junk.npz"))
+    np.savez(tmp_path / "partial.npz", filters=np.zeros((5, 31, 10, 10)))
+    with pytest.raises(FacenetError, match="no thresholds"):
+        HogFaceDetector.load(str(tmp_path / "partial.npz"))
+    with np.load(os.path.join(REPO, "facenet_tf", "faces", "frontal_face_detector.npz")) as data:
+        fields = {key: data[key] for key in data.files}
+    fields["filters"] = fields["filters"][:, :30]
+    np.savez(tmp_path / "planes.npz", **fields)
+    with pytest.raises(FacenetError, match=r"\[D, 31, rows, cols\]"):
+        HogFaceDetector.load(str(tmp_path / "planes.npz"))
+
+
+def test_detect_never_imports_dlib():
+    code = ("import sys, numpy as np; from facenet_tf.faces.hog_detector import HogFaceDetector; "
+            "HogFaceDetector.load().detect(np.zeros((40, 40, 3), np.uint8)); "
+            "assert 'dlib' not in sys.modules, 'dlib imported'")
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env=env)
