@@ -8,8 +8,10 @@ Where each kind of change goes:
   ``find_similarity_transform``) and the template warp; its rule for degenerate input lives here.
 * ``chips``: dlib's chip extraction (``get_face_chip_details`` + ``extract_image_chip``),
   bit-identical to ``dlib.get_face_chip``. Change resampling here only against dlib-bin.
-* ``detection``: the MTCNN detector wrapper (a face's box, score and five landmarks). A new
-  detector goes here.
+* ``detection``: the MTCNN detector wrapper and :class:`~facenet_tf.faces.detection.Face` (a
+  face's box, score, five landmarks and, from dlib's detector, the rectangle dlib's predictor
+  takes). ``detectors``: the detectors by name (``--detector mtcnn|dlib_hog``). A new detector
+  is one registration in ``detectors``.
 * ``aligner``: :class:`~facenet_tf.faces.aligner.AlignConfig` (how faces are cropped) and
   :class:`~facenet_tf.faces.aligner.FaceAligner` (detector → landmarks → chip), and
   ``align_files`` (a list of files → aligned pixels). A new alignment method goes here.
@@ -19,7 +21,7 @@ Where each kind of change goes:
 * ``shape_predictor``: dlib's 5-point landmark predictor in NumPy (its own module).
 * ``hog_detector``: dlib's HOG frontal face detector in NumPy (boxes equal to dlib-bin's), its
   filters in ``frontal_face_detector.npz``; ``fhog`` holds the image pyramid and fHOG features
-  it scans, bit-identical to dlib's. Not yet used by ``aligner``.
+  it scans, bit-identical to dlib's; the ``dlib_hog`` detector.
 * ``dlib_files``: where the packaged dlib model files are and reading one's bytes (shared with
   :mod:`facenet_tf.pretrained`'s network reader).
 
