@@ -67,3 +67,19 @@ def test_jitter_gives_every_image_the_same_crops_whatever_the_batch():
     alone = np.concatenate([tta.embed_pixels(x[i:i + 1]) for i in range(4)])
     np.testing.assert_allclose(together, alone, rtol=1e-6)
     assert not np.allclose(together, _column_embedder(False).embed_pixels(x))
+
+
+def test_recorded_augmentation_is_the_default_and_round_trips_in_the_contract():
+    from facenet_tf.models.contract import ModelContract
+
+    contract = ModelContract(architecture="dlib_resnet_v1", image_size=(150, 150), embedding_dim=128,
+                             fingerprint="f" * 16, tta={"mode": "flip"})
+    again = ModelContract.from_json(contract.to_json())
+    assert again.tta == {"mode": "flip"} and TTAConfig.from_contract(again) == TTAConfig(mode="flip")
+    assert TTAConfig.from_contract(ModelContract(architecture="x", image_size=(8, 8), embedding_dim=4,
+                                                 fingerprint="0")) == TTAConfig()
+    legacy = contract.to_json()
+    del legacy["tta"]  # written before the field existed
+    assert TTAConfig.from_contract(ModelContract.from_json(legacy)) == TTAConfig()
+    with pytest.raises(FacenetError, match="tta must be an object"):
+        TTAConfig.from_contract(ModelContract.from_json({**contract.to_json(), "tta": "flip"}))

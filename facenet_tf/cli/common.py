@@ -31,7 +31,7 @@ def add_tta_arguments(p) -> None:
     from facenet_tf.cli.config_flags import add_config_flags
     from facenet_tf.serving.tta import TTAConfig
 
-    add_config_flags(p, TTAConfig, root=TTA_ROOT)
+    add_config_flags(p, TTAConfig, root=TTA_ROOT, shown={"mode": "the model's recorded augmentation, else none"})
 
 
 def add_face_arguments(p) -> None:
@@ -73,14 +73,17 @@ def embedding_options(args):
 def embedder_from_args(args):
     """The ``--model`` embedder, aligning image files the way the model records (unless
     ``--no-align``), or with ``--align`` as ``facenet-tf align`` does; ``--align-method``,
-    ``--face`` and ``--detector`` override the recorded ones; ``--tta`` adds test-time augmentation."""
+    ``--face`` and ``--detector`` override the recorded ones; the ``--tta*`` flags override the
+    test-time augmentation the model records (none unless it records one)."""
     from facenet_tf.faces.aligner import AlignConfig
     from facenet_tf.faces.embedder import AlignedEmbedder, with_overrides, with_recorded_alignment
     from facenet_tf.serving.inference import load_embedder
-    from facenet_tf.serving.tta import with_tta
+    from facenet_tf.cli.config_flags import apply_flags
+    from facenet_tf.serving.tta import TTAConfig, with_tta
 
-    tta, overrides = embedding_options(args)
-    embedder = with_tta(load_embedder(args.model, getattr(args, "image_size", None)), tta)
+    _, overrides = embedding_options(args)
+    embedder = load_embedder(args.model, getattr(args, "image_size", None))
+    embedder = with_tta(embedder, apply_flags(TTAConfig.from_contract(embedder.contract), args, root=TTA_ROOT))
     if args.no_align:
         return embedder
     aligned = with_recorded_alignment(embedder, **overrides)

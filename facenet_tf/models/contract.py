@@ -76,6 +76,8 @@ class ModelContract:
         preprocessing: how pixels are fed (text for people; the model does the rest).
         alignment: how faces must be aligned for it (the fields of
             :class:`facenet_tf.faces.aligner.AlignConfig`), or ``None``: images are used as given.
+        tta: the test-time augmentation the embedding commands apply unless ``--tta`` is given
+            (the fields of :class:`facenet_tf.serving.tta.TTAConfig`), or ``None``: none.
         input_contract: an imported model's own input description, or ``None``.
         thresholds: :class:`Thresholds`, or ``None`` when none were measured.
         margin: the triplet margin it was trained with, or ``None``.
@@ -91,6 +93,7 @@ class ModelContract:
     distance: str = "squared_l2"
     preprocessing: str = PREPROCESSING
     alignment: Optional[Dict[str, Any]] = None
+    tta: Optional[Dict[str, Any]] = None
     input_contract: Optional[Dict[str, Any]] = None
     thresholds: Optional[Thresholds] = None
     margin: Optional[float] = None
