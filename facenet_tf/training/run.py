@@ -294,7 +294,8 @@ def _thresholds(validation: Optional[HeldOutVerification]) -> Optional[Threshold
 def describe_model(embedder: keras.Model, config: TrainConfig, start: Optional[ModelContract],
                    source: TrainingSource, thresholds: Optional[Thresholds]) -> ModelContract:
     """The trained model's contract: a fine-tuned model keeps how its start model is fed
-    (architecture, alignment, input contract, preprocessing, provenance of its weights)."""
+    (architecture, alignment, test-time augmentation, input contract, preprocessing, provenance
+    of its weights)."""
     new = ModelContract(
         architecture=config.model.backbone,
         image_size=model_image_size(embedder),
