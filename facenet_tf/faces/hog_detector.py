@@ -58,8 +58,9 @@ MAX_UPSAMPLE = 4
 # dlib's frontal face detector scans a pyramid_down<6>: each level 5/6 of the one before.
 _PYRAMID = 6
 
-# Floats per chunk of filter responses held at once (bounds memory on large images).
-_CHUNK_ELEMENTS = 1 << 20
+# Floats per tile of filter responses computed at once: the working set (a few arrays of this
+# size) stays in the CPU's cache; also bounds memory on large images.
+_TILE_ELEMENTS = 1 << 15
 
 
 class HogDetections(NamedTuple):
@@ -266,8 +267,10 @@ class HogFaceDetector:
         """Each filter's float32 score image over the positions dlib scans, or None where there are none.
 
         Row ``i``, column ``j`` of filter d's image is the window centred on feature cell
-        ``(i + rows // 2, j + cols // 2)``. The separable parts of all filters run together,
-        in chunks that bound memory; each filter's parts are then summed in dlib's order.
+        ``(i + rows // 2, j + cols // 2)``. The separable parts of all filters run together in
+        tiles (a few parts × a band of output rows) of about :data:`_TILE_ELEMENTS` floats, small
+        enough for the CPU's cache; each part is added to its filter's sum in dlib's order
+        (part after part, from zero).
         """
         rows, cols = self.filters.shape[2:]
         height, width = feats.shape[1:]
@@ -279,21 +282,24 @@ class HogFaceDetector:
         # dlib filters columns [first_col, first_col + 8·blocks) in SIMD, the rest one by one.
         split = min(out_cols, 8 * max(0, -(-(last_col - 7 - first_col) // 8)))
         planes, row_taps, col_taps, owner = self._bank
-        totals = [None] * self.num_filters
-        chunk = max(1, _CHUNK_ELEMENTS // (height * width))
-        for start in range(0, len(planes), chunk):
-            part = slice(start, start + chunk)
-            # Rows of the padding are zero: their row-filtered values are zero without filtering.
-            scratch = np.zeros((len(planes[part]), height, out_cols), F32)
-            inner = slice((rows - 1) // 2, height - rows // 2)
-            scratch[:, inner] = _taps(feats[planes[part], inner], row_taps[part], 2, out_cols, split)
-            filtered = _taps(scratch, col_taps[part], 1, out_rows, split)
-            for index in np.unique(owner[part]):
-                mine = filtered[owner[part] == index]
-                if totals[index] is not None:  # the running sum continues plane after plane
-                    mine = np.concatenate([totals[index][None], mine])
-                totals[index] = _sequential_sum(mine)
-        return totals
+        totals = np.zeros((self.num_filters, out_rows, out_cols), F32)
+        # Feature rows outside [inner_lo, inner_hi) are padding: their row-filtered values are zero.
+        inner_lo, inner_hi = (rows - 1) // 2, height - rows // 2
+        band = max(1, min(out_rows, _TILE_ELEMENTS // out_cols - (rows - 1)))
+        chunk = max(1, _TILE_ELEMENTS // ((band + rows - 1) * out_cols))
+        for r0 in range(0, out_rows, band):
+            r1 = min(out_rows, r0 + band)
+            lo, hi = max(r0, inner_lo), min(r1 + rows - 1, inner_hi)
+            for start in range(0, len(planes), chunk):
+                part = slice(start, start + chunk)
+                scratch = np.zeros((len(planes[part]), r1 - r0 + rows - 1, out_cols), F32)
+                if hi > lo:
+                    _taps(feats[planes[part], lo:hi], row_taps[part], 2, out_cols, split, out=scratch[:, lo - r0:hi - r0])
+                filtered = _taps(scratch, col_taps[part], 1, r1 - r0, split)
+                for k, index in enumerate(owner[part]):
+                    total = totals[index, r0:r1]
+                    np.add(total, filtered[k], out=total)
+        return list(totals)
 
     def _suppress(self, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """dlib's non-max suppression over boxes sorted best first: indices kept."""
@@ -321,13 +327,15 @@ def _separable(filters: np.ndarray) -> _Bank:
                  np.array(cols, F32).reshape(-1, filters.shape[1]))
 
 
-def _taps(images: np.ndarray, taps: np.ndarray, axis: int, length: int, split: int) -> np.ndarray:
+def _taps(images: np.ndarray, taps: np.ndarray, axis: int, length: int, split: int,
+          out: Optional[np.ndarray] = None) -> np.ndarray:
     """One pass of dlib's ``float_spatially_filter_image_separable`` for K images and K filters.
 
     ``out[k, ..., i] = Σ_n images[k, ..., i + n] · taps[k, n]`` along ``axis`` (1: rows,
     2: columns), ``length`` outputs, summed as dlib sums in float: in output columns
     ``< split`` (dlib's SIMD blocks) three accumulators over taps ``n ≡ 0, 1, 2 (mod 3)``
     (leftover taps into the first), combined ``a + (b + c)``; in the others one running sum.
+    Written into ``out`` when given (float32, the result's shape), else into a new array.
     """
     count = taps.shape[1]
     weights = [taps[:, n].reshape(-1, 1, 1) for n in range(count)]
@@ -337,32 +345,33 @@ def _taps(images: np.ndarray, taps: np.ndarray, axis: int, length: int, split: i
         index[axis] = slice(n, n + length)
         return images[tuple(index)][..., columns]
 
-    parts = []
+    if out is None:
+        shape = list(images.shape)
+        shape[axis] = length
+        out = np.empty(shape, F32)
+    scratch = None
     for simd, columns in ((True, slice(0, split)), (False, slice(split, None))):
-        shape = window(0, columns).shape
-        if not shape[-1]:
+        acc = [out[..., columns], None, None]
+        if not acc[0].shape[-1]:
             continue
-        acc, scratch = [None, None, None], np.empty(shape, F32)
+        if scratch is None or scratch.shape != acc[0].shape:
+            scratch = np.empty(acc[0].shape, F32)
+        started = [False, False, False]
         for n in range(count):
             # SIMD columns: taps past the last full triple go to the first accumulator.
             k = (n % 3 if n < count - count % 3 else 0) if simd else 0
-            if acc[k] is None:
-                acc[k] = np.multiply(window(n, columns), weights[n], dtype=F32)
+            if not started[k]:
+                if acc[k] is None:
+                    acc[k] = np.empty(acc[0].shape, F32)
+                np.multiply(window(n, columns), weights[n], out=acc[k])
+                started[k] = True
             else:
                 np.multiply(window(n, columns), weights[n], out=scratch)
-                acc[k] += scratch
-        if acc[1] is not None:
-            acc[1] += acc[2]
-            acc[0] += acc[1]
-        parts.append(acc[0])
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
-
-
-def _sequential_sum(stack: np.ndarray) -> np.ndarray:
-    """``((s[0] + s[1]) + s[2]) + …`` in float32: a reduction over axis 0 of a C-ordered array
-    adds row after row (numpy's pairwise summation is only along the contiguous axis)."""
-    stack = np.ascontiguousarray(stack)
-    return np.add.reduce(stack.reshape(len(stack), -1), axis=0).reshape(stack.shape[1:])
+                np.add(acc[k], scratch, out=acc[k])
+        if started[1]:
+            np.add(acc[1], acc[2], out=acc[1])
+            np.add(acc[0], acc[1], out=acc[0])
+    return out
 
 
 def _round(values: np.ndarray) -> np.ndarray:
