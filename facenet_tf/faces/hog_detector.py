@@ -42,7 +42,7 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from facenet_tf.errors import FacenetError
-from facenet_tf.faces.fhog import extract_fhog_features, pyramid_down, pyramid_up
+from facenet_tf.faces.fhog import fhog_planes, pyramid_down_planes, pyramid_up_planes, to_planes
 
 F32 = np.float32
 
@@ -197,9 +197,10 @@ class HogFaceDetector:
             adjust = float("nan")
         if not math.isfinite(adjust):
             raise FacenetError(f"adjust_threshold must be a finite number; received {adjust_threshold!r}")
+        planes = to_planes(image)
         for _ in range(int(upsample)):
-            image = pyramid_up(image)
-        scores, filter_index, boxes = self._scan(image, adjust)
+            planes = pyramid_up_planes(planes)
+        scores, filter_index, boxes = self._scan(planes, adjust)
         keep = self._suppress(boxes, scores)
         boxes = boxes[keep].astype(np.float64)
         for _ in range(int(upsample)):  # pyramid_down<2>::rect_down, then one rounding
@@ -208,9 +209,10 @@ class HogFaceDetector:
 
     # ----------------------------------------------------------------------- scanning
 
-    def _levels(self, image: np.ndarray) -> list:
-        """The pyramid's images: as many as dlib's rectangle arithmetic allows (at least one)."""
-        count, (left, top, right, bottom) = 0, (0, 0, image.shape[1] - 1, image.shape[0] - 1)
+    def _levels(self, planes: np.ndarray) -> list:
+        """The pyramid's images (planes, ``fhog.to_planes``): as many as dlib's rectangle arithmetic
+        allows (at least one)."""
+        count, (left, top, right, bottom) = 0, (0, 0, planes.shape[2] - 1, planes.shape[1] - 1)
         ratio = (_PYRAMID - 1.0) / _PYRAMID
         while True:
             left, top, right, bottom = (int(_round(np.float64((v - 0.3) * ratio))) for v in (left, top, right, bottom))
@@ -218,19 +220,19 @@ class HogFaceDetector:
             if not (right - left + 1 >= self.min_pyramid_layer[0] and bottom - top + 1 >= self.min_pyramid_layer[1]
                     and count < self.max_pyramid_levels):
                 break
-        levels = [image]
+        levels = [planes]
         for _ in range(count - 1):
-            levels.append(pyramid_down(levels[-1], _PYRAMID))
+            levels.append(pyramid_down_planes(levels[-1], _PYRAMID))
         return levels
 
-    def _scan(self, image: np.ndarray, adjust: float):
-        """All windows reaching their threshold: (scores, filter indices, boxes on ``image``), best first."""
+    def _scan(self, planes: np.ndarray, adjust: float):
+        """All windows reaching their threshold: (scores, filter indices, boxes on the image), best first."""
         rows, cols = self.filters.shape[2:]
         box_rows, box_cols = rows - 2 * self.padding, cols - 2 * self.padding
-        levels = self._levels(image)
+        levels = self._levels(planes)
         found_scores, found_filters, found_boxes = [], [], []
-        for level, level_image in enumerate(levels):
-            feats = extract_fhog_features(level_image, self.cell_size, rows, cols)
+        for level, level_planes in enumerate(levels):
+            feats = fhog_planes(level_planes, self.cell_size, rows, cols)
             for index, response in enumerate(self._responses(feats)):
                 if response is None:
                     continue
