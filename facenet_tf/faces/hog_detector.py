@@ -338,42 +338,63 @@ def _taps(images: np.ndarray, taps: np.ndarray, axis: int, length: int, split: i
     ``< split`` (dlib's SIMD blocks) three accumulators over taps ``n ≡ 0, 1, 2 (mod 3)``
     (leftover taps into the first), combined ``a + (b + c)``; in the others one running sum.
     Written into ``out`` when given (float32, the result's shape), else into a new array.
+
+    For speed every operation runs over long contiguous runs: the SIMD order is computed for
+    all columns at once (along columns, on the flattened rows: outputs that would straddle two
+    rows are computed and dropped), then the few columns from ``split`` on, copied out, in the
+    running-sum order. Short strided runs (NumPy's inner loop called per row) cost more than
+    the arithmetic on images this small.
     """
-    count = taps.shape[1]
-    weights = [taps[:, n].reshape(-1, 1, 1) for n in range(count)]
-
-    def window(n: int, columns: slice) -> np.ndarray:
-        index = [slice(None)] * images.ndim
-        index[axis] = slice(n, n + length)
-        return images[tuple(index)][..., columns]
-
+    images = np.ascontiguousarray(images, F32)
     if out is None:
         shape = list(images.shape)
         shape[axis] = length
         out = np.empty(shape, F32)
-    scratch = None
-    for simd, columns in ((True, slice(0, split)), (False, slice(split, None))):
-        acc = [out[..., columns], None, None]
-        if not acc[0].shape[-1]:
-            continue
-        if scratch is None or scratch.shape != acc[0].shape:
-            scratch = np.empty(acc[0].shape, F32)
-        started = [False, False, False]
-        for n in range(count):
-            # SIMD columns: taps past the last full triple go to the first accumulator.
-            k = (n % 3 if n < count - count % 3 else 0) if simd else 0
-            if not started[k]:
-                if acc[k] is None:
-                    acc[k] = np.empty(acc[0].shape, F32)
-                np.multiply(window(n, columns), weights[n], out=acc[k])
-                started[k] = True
-            else:
-                np.multiply(window(n, columns), weights[n], out=scratch)
-                np.add(acc[k], scratch, out=acc[k])
-        if started[1]:
-            np.add(acc[1], acc[2], out=acc[1])
-            np.add(acc[0], acc[1], out=acc[0])
+    if split:
+        out[..., :split] = _pass(images, taps, axis, length, True)[..., :split]
+    if split < out.shape[2]:  # dlib's scalar columns, their inputs copied out first
+        tail = np.ascontiguousarray(images[..., split:])
+        out[..., split:] = _pass(tail, taps, axis, length - split if axis == 2 else length, False)
     return out
+
+
+def _pass(images: np.ndarray, taps: np.ndarray, axis: int, length: int, simd: bool) -> np.ndarray:
+    """:func:`_taps` over all columns of contiguous ``images`` in one summation order (``simd``:
+    three accumulators, else one running sum), every operation on ``[K, L]`` runs."""
+    k, rows, cols = images.shape
+    count = taps.shape[1]
+    if axis == 2:  # along the flattened rows: output i of row r sits at r·cols + i
+        flat = images.reshape(k, rows * cols)
+        span = rows * cols - (count - 1)
+        result = np.empty((k, rows * cols), F32)
+        _accumulate(lambda n: flat[:, n:n + span], taps, result[:, :span], simd)
+        return result.reshape(k, rows, cols)[..., :length]
+    result = np.empty((k, length, cols), F32)
+    _accumulate(lambda n: images[:, n:n + length].reshape(k, -1), taps, result.reshape(k, -1), simd)
+    return result
+
+
+def _accumulate(window, taps: np.ndarray, acc: np.ndarray, simd: bool) -> None:
+    """``acc = Σ_n window(n) · taps[:, n]`` over 2-D ``[K, L]`` runs, in dlib's order: ``simd``:
+    ``a + (b + c)``, accumulators over taps ``n ≡ 0, 1, 2 (mod 3)`` (taps past the last full
+    triple into ``a``); else one running sum."""
+    count = taps.shape[1]
+    scratch, accs = np.empty(acc.shape, F32), [acc, None, None]
+    started = [False, False, False]
+    for n in range(count):
+        j = (n % 3 if n < count - count % 3 else 0) if simd else 0
+        weight = taps[:, n].reshape(-1, 1)
+        if not started[j]:
+            if accs[j] is None:
+                accs[j] = np.empty(acc.shape, F32)
+            np.multiply(window(n), weight, out=accs[j])
+            started[j] = True
+        else:
+            np.multiply(window(n), weight, out=scratch)
+            np.add(accs[j], scratch, out=accs[j])
+    if started[1]:
+        np.add(accs[1], accs[2], out=accs[1])
+        np.add(accs[0], accs[1], out=accs[0])
 
 
 def _round(values: np.ndarray) -> np.ndarray:
