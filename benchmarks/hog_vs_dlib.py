@@ -18,7 +18,13 @@ also with our chips through dlib-bin's own network (what the Keras port adds); m
 for the detector alone (dlib-bin vs ours) and for detector + landmarks + chip. The last line
 is one JSON object.
 
+``--sizes`` instead times the detector alone per image size (upsampled once): a 112×92 ORL
+face and photo-sized canvases (250×250, 500×375, 640×480, 1024×768; a smooth colour
+background with six ORL faces of 1–2.5× pasted in, the same every run), dlib-bin and ours side
+by side (median ms over ``--repeats`` runs each) with whether both find the same detections.
+
     python benchmarks/hog_vs_dlib.py [--stride 2]
+    python benchmarks/hog_vs_dlib.py --sizes [--repeats 5]
 """
 
 import argparse
@@ -34,6 +40,9 @@ from _orl import orl_dir, run  # noqa: E402  (benchmarks/ is the script's folder
 from alignment_vs_dlib import load_images  # noqa: E402
 
 UPSAMPLE = 1
+
+#: (width, height) of the photo-sized canvases of ``--sizes``.
+SWEEP_SIZES = ((250, 250), (500, 375), (640, 480), (1024, 768))
 
 
 def distances(ours, reference, mask):
@@ -130,10 +139,64 @@ def describe(chips, embed):
     return [next(it) if c is not None else None for c in chips]
 
 
+def canvas(width, height, faces):
+    """A uint8 RGB photo stand-in: a smooth colour background (upscaled noise) with the ORL
+    ``faces`` (grey) pasted at 1–2.5× where they fit; seeded by the size."""
+    from PIL import Image
+
+    rng = np.random.default_rng(width * 10000 + height)
+    noise = rng.integers(40, 220, (height // 16 + 2, width // 16 + 2, 3), dtype=np.uint8)
+    image = np.array(Image.fromarray(noise).resize((width, height), Image.Resampling.BILINEAR))
+    for face in faces:
+        scale = rng.uniform(1.0, 2.5)
+        size = (int(92 * scale), int(112 * scale))
+        if size[0] >= width or size[1] >= height:
+            continue
+        pasted = np.asarray(Image.fromarray(face[:, :, 0]).resize(size, Image.Resampling.BILINEAR))
+        y, x = int(rng.integers(0, height - size[1])), int(rng.integers(0, width - size[0]))
+        image[y:y + size[1], x:x + size[0]] = pasted[:, :, None]
+    return image
+
+
+def size_sweep(dlib, ours, faces, repeats):
+    """Per image size: median ms per detection, dlib-bin and ours, and whether they agree."""
+    detector = dlib.get_frontal_face_detector()
+    images = {"orl 92x112": faces[0]}
+    images.update({f"{w}x{h}": canvas(w, h, faces[1:7]) for w, h in SWEEP_SIZES})
+    rows = {}
+    for name, image in images.items():
+        theirs, mine = _dlib_detections(detector, image), ours.detect(image, UPSAMPLE)  # also a warm-up
+        same = (mine.boxes.tolist() == theirs[0].tolist() and mine.scores.tolist() == theirs[1].tolist()
+                and mine.filter_index.tolist() == theirs[2].tolist())
+        times = {"dlib": [], "ours": []}
+        for _ in range(repeats):
+            for key, call in (("dlib", lambda: detector.run(image, UPSAMPLE)), ("ours", lambda: ours.detect(image, UPSAMPLE))):
+                tick = time.perf_counter()
+                call()
+                times[key].append(time.perf_counter() - tick)
+        dlib_ms, ours_ms = (round(1000 * float(np.median(times[k])), 1) for k in ("dlib", "ours"))
+        rows[name] = {"dlib_ms": dlib_ms, "ours_ms": ours_ms, "ratio": round(ours_ms / dlib_ms, 2),
+                      "faces": len(theirs[0]), "same_detections": bool(same)}
+        print(f"{name:>11s}  dlib-bin {dlib_ms:8.1f} ms  ours {ours_ms:8.1f} ms  ({rows[name]['ratio']}x)  "
+              f"faces {len(theirs[0])}  same detections {same}")
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stride", type=int, default=1, help="use every N-th ORL image (default: all 400)")
+    parser.add_argument("--sizes", action="store_true", help="only time the detector per image size")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per image and detector for --sizes")
     args = parser.parse_args()
+    if args.sizes:
+        import dlib
+
+        from facenet_tf.faces.hog_detector import HogFaceDetector
+
+        _, faces, _ = load_images(orl_dir(), 50)
+        rows = size_sweep(dlib, HogFaceDetector.load(), faces, max(1, args.repeats))
+        print(json.dumps({"upsample": UPSAMPLE, "repeats": max(1, args.repeats), "sizes": rows}))
+        return
     import dlib
     import face_recognition_models
 

@@ -18,7 +18,8 @@ import pytest
 
 from facenet_tf.errors import FacenetError
 from facenet_tf.faces import fhog
-from facenet_tf.faces.hog_detector import FILTER_NAMES, HogFaceDetector, _sequential_sum, _taps
+from facenet_tf.faces import hog_detector
+from facenet_tf.faces.hog_detector import FILTER_NAMES, HogFaceDetector, _taps
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -110,11 +111,19 @@ def test_taps_follow_dlibs_summation_order():
                     for p in products:
                         want = f32(want + p)
                 assert got[k, r, c] == want, (k, r, c)
-    stack = rng.standard_normal((50, 4, 5)).astype(np.float32) * np.float32(1e4) ** rng.integers(-1, 2, (50, 1, 1))
-    running = stack[0]
-    for row in stack[1:]:
-        running = running + row
-    np.testing.assert_array_equal(_sequential_sum(stack), running)
+
+
+def test_tiles_do_not_change_responses(detector, monkeypatch):
+    """The score images are the same whatever the tile size (bands of rows, few or many parts)."""
+    rng = np.random.default_rng(6)
+    feats = fhog.extract_fhog_features(rng.integers(0, 256, (180, 150, 3), dtype=np.uint8), 8, 10, 10)
+    monkeypatch.setattr(hog_detector, "_TILE_ELEMENTS", 1 << 30)
+    whole = detector._responses(feats)  # one tile
+    for elements in (1, 238, 700, 5000):  # one part and row, bands of 5 rows, one part, 10 parts
+        monkeypatch.setattr(hog_detector, "_TILE_ELEMENTS", elements)
+        for got, want in zip(detector._responses(feats), whole):
+            np.testing.assert_array_equal(got, want)
+    assert sum(float(np.abs(w).sum()) for w in whole) > 0
 
 
 def test_taps_equal_dlibs_separable_filter(dlib):

@@ -41,6 +41,28 @@ _DIRECTIONS = np.array([[1.0000, 0.0000], [0.9397, 0.3420], [0.7660, 0.6428], [0
 
 
 # --------------------------------------------------------------------------- resize and pyramid
+#
+# The detector keeps its images as planes, uint8 ``[C, H, W]`` (C = 1 grey, 3 RGB): a gather
+# along a row is then a plain byte gather, and the work runs in bands of rows small enough for
+# the CPU's cache (:data:`_BAND_ELEMENTS`). Bands change no value: every output pixel is
+# computed from the same inputs by the same float operations.
+
+#: Elements per band of rows processed at once (resize and fHOG): a few such float32 arrays
+#: stay in the CPU's cache.
+_BAND_ELEMENTS = 1 << 15
+
+
+def to_planes(image: np.ndarray) -> np.ndarray:
+    """uint8 ``[H, W]`` or ``[H, W, 3]`` → contiguous ``[1, H, W]`` or ``[3, H, W]``."""
+    if image.ndim == 2:
+        return np.ascontiguousarray(image)[None]
+    return np.ascontiguousarray(np.moveaxis(image, 2, 0))
+
+
+def from_planes(planes: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_planes`."""
+    return planes[0] if len(planes) == 1 else np.ascontiguousarray(np.moveaxis(planes, 0, 2))
+
 
 def resize_bilinear(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """dlib's ``resize_image(in, out)`` (bilinear) for a uint8 ``[H, W]`` or ``[H, W, 3]`` image.
@@ -50,9 +72,14 @@ def resize_bilinear(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
     Returns:
         uint8 ``[rows, cols]`` or ``[rows, cols, 3]``.
     """
-    in_nr, in_nc = image.shape[:2]
-    rgb = image.ndim == 3
-    out = np.zeros((rows, cols) + image.shape[2:], np.uint8)
+    return from_planes(resize_planes(to_planes(image), rows, cols))
+
+
+def resize_planes(planes: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """:func:`resize_bilinear` on planes (:func:`to_planes`): uint8 ``[C, rows, cols]``."""
+    channels, in_nr, in_nc = planes.shape
+    rgb = channels == 3
+    out = np.zeros((channels, rows, cols), np.uint8)
     if rows * cols == 0 or in_nr * in_nc == 0:
         return out
     x_scale = (in_nc - 1) / max(cols - 1, 1)
@@ -61,7 +88,6 @@ def resize_bilinear(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
     top = np.floor(y).astype(np.int64)
     bottom = np.minimum(top + 1, in_nr - 1)
     tb = y - top
-    upper_rows, lower_rows = image.take(top, axis=0).astype(F32), image.take(bottom, axis=0).astype(F32)
 
     # Four columns per SIMD block; lane j starts at float(-4·x_scale + j·x_scale) and every block
     # adds float(4·x_scale). Blocks stop at the first whose last lane's right neighbour is outside.
@@ -76,37 +102,48 @@ def resize_bilinear(image: np.ndarray, rows: int, cols: int) -> np.ndarray:
     simd = 4 * blocks
     if simd:
         xs, left = xs[:blocks].reshape(-1), left[:blocks].reshape(-1)
+        right = left + 1
         lr = xs - left.astype(F32)
         inv_lr = F32(1) - lr
         tb32, inv_tb32 = tb.astype(F32)[:, None], (1 - tb).astype(F32)[:, None]
-        weights = [inv_tb32 * inv_lr, inv_tb32 * lr, tb32 * inv_lr, tb32 * lr]  # tl, tr, bl, br
-        if rgb:
-            weights = [w[..., None] for w in weights]
-        tl, tr, bl, br = (rows.take(columns, axis=1) for rows in (upper_rows, lower_rows)
-                          for columns in (left, left + 1))
-        value = ((weights[0] * tl + weights[1] * tr) + weights[2] * bl) + weights[3] * br
-        # grey: rounded half up; RGB: truncated (simd4i of the float sum).
-        out[:, :simd] = value if rgb else np.floor(value + F32(0.5))  # the uint8 store truncates
+        band = max(1, _BAND_ELEMENTS // (channels * simd))
+        value, scratch = np.empty((channels, band, simd), F32), np.empty((channels, band, simd), F32)
+        for r0 in range(0, rows, band):
+            r1 = min(rows, r0 + band)
+            upper, lower = planes.take(top[r0:r1], axis=1), planes.take(bottom[r0:r1], axis=1)
+            acc, tmp = value[:, :r1 - r0], scratch[:, :r1 - r0]
+            # ((tl·w_tl + tr·w_tr) + bl·w_bl) + br·w_br, each weight a float product.
+            np.multiply(inv_tb32[r0:r1] * inv_lr, upper.take(left, axis=2), out=acc)
+            for weight, corner in ((inv_tb32[r0:r1] * lr, upper.take(right, axis=2)),
+                                   (tb32[r0:r1] * inv_lr, lower.take(left, axis=2)),
+                                   (tb32[r0:r1] * lr, lower.take(right, axis=2))):
+                np.multiply(weight, corner, out=tmp)
+                np.add(acc, tmp, out=acc)
+            if not rgb:  # grey: rounded half up; RGB: truncated (simd4i of the float sum).
+                np.add(acc, F32(0.5), out=acc)
+                np.floor(acc, out=acc)
+            out[:, r0:r1, :simd] = acc  # the uint8 store truncates
     if simd < cols:
         x = np.add.accumulate(np.concatenate([[-x_scale + simd * x_scale], np.full(cols - simd, x_scale)]))[1:]
         left = np.floor(x).astype(np.int64)
         right = np.minimum(left + 1, in_nc - 1)
-        # tl, tr, bl, br
-        corners = [rows.take(columns, axis=1) for rows in (upper_rows, lower_rows) for columns in (left, right)]
+        # tl, tr, bl, br (the few columns first, then their rows)
+        corners = [planes.take(columns, axis=2).take(rows, axis=1).astype(F32)
+                   for rows in (top, bottom) for columns in (left, right)]
         if rgb:  # all double: (1-tb)·((1-lr)·tl + lr·tr) + tb·((1-lr)·bl + lr·br), truncated
-            lr = (x - left)[None, :, None]
-            tbd = tb[:, None, None]
+            lr = (x - left)[None, None, :]
+            tbd = tb[None, :, None]
             tl, tr, bl, br = (c.astype(np.float64) for c in corners)  # exact: integers
             value = (1 - tbd) * ((1 - lr) * tl + lr * tr) + tbd * ((1 - lr) * bl + lr * br)
         else:  # float rows mixed into double weights, stored as float, truncated
-            lr = (x - left).astype(F32)[None, :]
+            lr = (x - left).astype(F32)[None, None, :]
             inv_lr = F32(1) - lr
             tl, tr, bl, br = corners
             upper = (inv_lr * tl + lr * tr).astype(np.float64)
             lower = (inv_lr * bl + lr * br).astype(np.float64)
-            tbd = tb[:, None]
+            tbd = tb[None, :, None]
             value = ((1 - tbd) * upper + tbd * lower).astype(F32)
-        out[:, simd:] = np.trunc(np.clip(value, 0, 255))
+        out[:, :, simd:] = np.trunc(np.clip(value, 0, 255))
     return out
 
 
@@ -116,18 +153,28 @@ def pyramid_up(image: np.ndarray) -> np.ndarray:
     The size is dlib's ``pyr.rect_up(get_rect(img))``: each corner ``(p + (1.25, 0.75))·2``
     rounded, so ``2W + 2`` columns and ``2H + 1`` rows.
     """
-    rows, cols = image.shape[:2]
+    return from_planes(pyramid_up_planes(to_planes(image)))
+
+
+def pyramid_up_planes(planes: np.ndarray) -> np.ndarray:
+    """:func:`pyramid_up` on planes (:func:`to_planes`)."""
+    rows, cols = planes.shape[1:]
     if rows * cols == 0:
-        return image[:0, :0]
+        return planes[:, :0, :0]
     right = math.floor((cols - 1 + 1.25) * 2 + 0.5)
     bottom = math.floor((rows - 1 + 0.75) * 2 + 0.5)
-    return resize_bilinear(image, bottom + 1, right + 1)
+    return resize_planes(planes, bottom + 1, right + 1)
 
 
 def pyramid_down(image: np.ndarray, n: int = 6) -> np.ndarray:
     """dlib's ``pyramid_down<N>`` (N > 3): ``⌊(N-1)·H/N⌋ × ⌊(N-1)·W/N⌋``, bilinear."""
-    rows, cols = image.shape[:2]
-    return resize_bilinear(image, ((n - 1) * rows) // n, ((n - 1) * cols) // n)
+    return from_planes(pyramid_down_planes(to_planes(image), n))
+
+
+def pyramid_down_planes(planes: np.ndarray, n: int = 6) -> np.ndarray:
+    """:func:`pyramid_down` on planes (:func:`to_planes`)."""
+    rows, cols = planes.shape[1:]
+    return resize_planes(planes, ((n - 1) * rows) // n, ((n - 1) * cols) // n)
 
 
 # --------------------------------------------------------------------------- fHOG
@@ -148,14 +195,23 @@ def extract_fhog_features(image: np.ndarray, cell_size: int = 8, rows_padding: i
         (energy) planes, for the cells not on the image border; ``[31, 0, 0]`` when the image
         has fewer than 3 cells a side.
     """
-    layout = _cells(image.shape, cell_size)
+    return fhog_planes(to_planes(image), cell_size, rows_padding, cols_padding)
+
+
+def fhog_planes(planes: np.ndarray, cell_size: int = 8, rows_padding: int = 1,
+                cols_padding: int = 1) -> np.ndarray:
+    """:func:`extract_fhog_features` of planes (:func:`to_planes`)."""
+    layout = _cells(planes.shape[1:], cell_size)
     if layout is None:
         return np.zeros((31, 0, 0), F32)
     cells_nr, cells_nc, visible_nr, visible_nc = layout
     hist = np.zeros((cells_nr + 2) * (cells_nc + 2) * 18, F32)
-    if visible_nr > 1 and visible_nc > 1:
-        # Unbuffered adds in index order: each bin sums its votes pixel by pixel, as dlib's loop.
-        np.add.at(hist, *_votes(image, cell_size, visible_nr, visible_nc, cells_nc + 2))
+    # Bands of pixel rows, top to bottom; within a band, unbuffered adds in index order: each
+    # bin sums its votes pixel by pixel, as dlib's loop.
+    band = max(1, _BAND_ELEMENTS // max(1, visible_nc - 1))
+    for y0 in range(1, visible_nr, band):
+        if visible_nc > 1:
+            np.add.at(hist, *_votes(planes, y0, min(visible_nr, y0 + band), cell_size, visible_nc, cells_nc + 2))
     hist = hist.reshape(cells_nr + 2, cells_nc + 2, 18)
     return _normalise(hist[1:-1, 1:-1], rows_padding, cols_padding)
 
@@ -170,46 +226,78 @@ def _cells(shape, cell_size: int):
     return cells_nr, cells_nc, min(cells_nr * cell_size, nr) - 1, min(cells_nc * cell_size, nc) - 1
 
 
-def _gradients(image: np.ndarray, ny: int, nx: int, simd: np.ndarray):
-    """float32 gx, gy and squared length at pixels y in 1..ny, x in 1..nx (dlib's get_gradient;
-    integers, exact in float)."""
-    img = image.astype(F32)
-    gx = img[1:ny + 1, 2:nx + 2] - img[1:ny + 1, 0:nx]
-    gy = img[2:ny + 2, 1:nx + 1] - img[0:ny, 1:nx + 1]
-    length = gx * gx + gy * gy
-    if img.ndim == 2:
-        return gx, gy, length
-    r, g, b = length[..., 0], length[..., 1], length[..., 2]
-    longer = np.maximum(r, g)
+def _gradients(block: np.ndarray, split: int):
+    """float32 gx, gy and squared length inside ``block`` (uint8 ``[C, ny + 2, nx + 2]``: the
+    pixels and their neighbours), dlib's get_gradient; integers, exact in float. ``split``: the
+    first columns, dlib's SIMD ones."""
+    img = block.astype(F32)
+    gx = np.subtract(img[:, 1:-1, 2:], img[:, 1:-1, :-2])
+    gy = np.subtract(img[:, 2:, 1:-1], img[:, :-2, 1:-1])
+    length = np.multiply(gx, gx)
+    length += gy * gy
+    if len(img) == 1:
+        return gx[0], gy[0], length[0]
+    r, g, b = length
     # SIMD blocks: green unless r > g, then blue unless that one > b (ties go to the later
     # channel); leftover columns: red, green if g > r, blue if b > both (ties keep the earlier).
-    use_b = np.where(simd, b >= longer, b > longer)
-    use_g = ~use_b & np.where(simd, g >= r, g > r)
+    longer = np.maximum(r, g)
+    use_g, use_b = np.empty(r.shape, bool), np.empty(r.shape, bool)
+    for simd, columns in ((True, slice(0, split)), (False, slice(split, None))):
+        (np.greater_equal if simd else np.greater)(g[:, columns], r[:, columns], out=use_g[:, columns])
+        (np.greater_equal if simd else np.greater)(b[:, columns], longer[:, columns], out=use_b[:, columns])
+    # Blue where use_b, else green where use_g, else red: as 0/1 weights, exact on these
+    # integers (and several times faster than np.where).
+    to_b = use_b.astype(F32)
+    to_g = np.logical_and(use_g, ~use_b, out=use_g).astype(F32)
+    chosen = []
+    for planes in (gx, gy):
+        red, green, blue = planes
+        np.subtract(green, red, out=green)
+        np.subtract(blue, red, out=blue)
+        green *= to_g
+        blue *= to_b
+        red += green
+        red += blue
+        chosen.append(red)
+    gx, gy = chosen
+    length = np.multiply(gx, gx)
+    length += gy * gy
+    return gx, gy, length
 
-    def take(a):
-        return np.where(use_b, a[..., 2], np.where(use_g, a[..., 1], a[..., 0]))
 
-    return take(gx), take(gy), take(length)
-
-
-def _votes(image, cell_size: int, visible_nr: int, visible_nc: int, hist_nc: int):
-    """Histogram indices and float32 votes of pixels y in [1, visible_nr), x in [1, visible_nc),
+def _votes(planes: np.ndarray, y0: int, y1: int, cell_size: int, visible_nc: int, hist_nc: int):
+    """Histogram indices and float32 votes of pixels y in [y0, y1), x in [1, visible_nc),
     four per pixel, in dlib's order (pixel by pixel, row by row)."""
-    ny, nx = visible_nr - 1, visible_nc - 1
+    ny, nx = y1 - y0, visible_nc - 1
     xs = np.arange(1, visible_nc)
     blocks = max(0, -(-(visible_nc - 8) // 8))  # x = 1 + 8k runs in SIMD while x < visible_nc - 7
     split = min(8 * blocks, nx)  # columns x < 1 + split are dlib's SIMD ones
-    gx, gy, length = _gradients(image, ny, nx, xs < 1 + split)
+    gx, gy, length = _gradients(planes[:, y0 - 1:y1 + 1, :nx + 2], split)
     v = np.sqrt(length)
     # The orientation: dlib keeps the first of d0, -d0, d1, -d1, … that beats the best so far
     # (from 0): the first o with the largest |d_o|, on the side of d_o's sign (o + 9 if negative).
-    largest, best = np.abs(gx * _DIRECTIONS[0, 0] + gy * _DIRECTIONS[0, 1]), np.zeros(v.shape, np.int64)
+    # The running maximum of |d_0| … |d_o| for each o; best is how many of them stay below the
+    # last (the largest): the first o that reaches it.
+    running = np.empty((9,) + gx.shape, F32)
+    np.abs(gx, out=running[0])  # d0 = gx·1 + gy·0
+    dot, other = np.empty_like(gx), np.empty_like(gx)
     for o in range(1, 9):
-        size = np.abs(gx * _DIRECTIONS[o, 0] + gy * _DIRECTIONS[o, 1])
-        best[size > largest] = o
-        np.maximum(largest, size, out=largest)
-    best += 9 * (gx * _DIRECTIONS[best, 0] + gy * _DIRECTIONS[best, 1] < 0)
-    ys = np.arange(1, visible_nr)
+        np.multiply(gx, _DIRECTIONS[o, 0], out=dot)
+        np.multiply(gy, _DIRECTIONS[o, 1], out=other)
+        np.add(dot, other, out=dot)
+        np.abs(dot, out=dot)
+        np.maximum(running[o - 1], dot, out=running[o])
+    below, best = np.empty(gx.shape, bool), np.zeros(gx.shape, np.uint8)
+    for o in range(8):
+        np.less(running[o], running[8], out=below)
+        best += below.view(np.uint8)
+    # d_best's sign: the same float products again
+    np.multiply(gx, _DIRECTIONS[:, 0].take(best), out=dot)
+    np.multiply(gy, _DIRECTIONS[:, 1].take(best), out=other)
+    np.add(dot, other, out=dot)
+    best = best.astype(np.int32)
+    best += 9 * (dot < 0)
+    ys = np.arange(y0, y1)
     yp = ((ys + 0.5) / cell_size - 0.5).astype(F32)
     row = np.floor(yp).astype(np.int64)
     vy0 = (yp - row.astype(F32))[:, None]
@@ -234,14 +322,12 @@ def _votes(image, cell_size: int, visible_nr: int, visible_nc: int, hist_nc: int
     for k, (vy, vx) in enumerate(((vy1, vx1), (vy0, vx1), (vy1, vx0), (vy0, vx0))):
         votes[:, split:, k] = (vy * vx) * rest
     col = np.concatenate([col_simd, col_scalar + 1])
-    top = ((row.astype(np.int32) + 1) * hist_nc)[:, None] + col[None, :]
+    base = ((row.astype(np.int32) + 1) * hist_nc)[:, None] + col[None, :]
+    base *= 18
+    base += best
     index = np.empty((ny, nx, 4), np.int32)
-    index[..., 0] = top
-    index[..., 1] = top + hist_nc
-    index[..., 2] = top + 1
-    index[..., 3] = top + (hist_nc + 1)
-    index *= 18
-    index += best.astype(np.int32)[..., None]
+    for k, offset in enumerate((0, hist_nc, 1, hist_nc + 1)):  # the same cells as the votes
+        np.add(base, np.int32(18 * offset), out=index[..., k])
     return index.reshape(-1), votes.reshape(-1)
 
 

@@ -42,7 +42,7 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from facenet_tf.errors import FacenetError
-from facenet_tf.faces.fhog import extract_fhog_features, pyramid_down, pyramid_up
+from facenet_tf.faces.fhog import fhog_planes, pyramid_down_planes, pyramid_up_planes, to_planes
 
 F32 = np.float32
 
@@ -58,8 +58,9 @@ MAX_UPSAMPLE = 4
 # dlib's frontal face detector scans a pyramid_down<6>: each level 5/6 of the one before.
 _PYRAMID = 6
 
-# Floats per chunk of filter responses held at once (bounds memory on large images).
-_CHUNK_ELEMENTS = 1 << 20
+# Floats per tile of filter responses computed at once: the working set (a few arrays of this
+# size) stays in the CPU's cache; also bounds memory on large images.
+_TILE_ELEMENTS = 1 << 15
 
 
 class HogDetections(NamedTuple):
@@ -196,9 +197,10 @@ class HogFaceDetector:
             adjust = float("nan")
         if not math.isfinite(adjust):
             raise FacenetError(f"adjust_threshold must be a finite number; received {adjust_threshold!r}")
+        planes = to_planes(image)
         for _ in range(int(upsample)):
-            image = pyramid_up(image)
-        scores, filter_index, boxes = self._scan(image, adjust)
+            planes = pyramid_up_planes(planes)
+        scores, filter_index, boxes = self._scan(planes, adjust)
         keep = self._suppress(boxes, scores)
         boxes = boxes[keep].astype(np.float64)
         for _ in range(int(upsample)):  # pyramid_down<2>::rect_down, then one rounding
@@ -207,9 +209,10 @@ class HogFaceDetector:
 
     # ----------------------------------------------------------------------- scanning
 
-    def _levels(self, image: np.ndarray) -> list:
-        """The pyramid's images: as many as dlib's rectangle arithmetic allows (at least one)."""
-        count, (left, top, right, bottom) = 0, (0, 0, image.shape[1] - 1, image.shape[0] - 1)
+    def _levels(self, planes: np.ndarray) -> list:
+        """The pyramid's images (planes, ``fhog.to_planes``): as many as dlib's rectangle arithmetic
+        allows (at least one)."""
+        count, (left, top, right, bottom) = 0, (0, 0, planes.shape[2] - 1, planes.shape[1] - 1)
         ratio = (_PYRAMID - 1.0) / _PYRAMID
         while True:
             left, top, right, bottom = (int(_round(np.float64((v - 0.3) * ratio))) for v in (left, top, right, bottom))
@@ -217,19 +220,19 @@ class HogFaceDetector:
             if not (right - left + 1 >= self.min_pyramid_layer[0] and bottom - top + 1 >= self.min_pyramid_layer[1]
                     and count < self.max_pyramid_levels):
                 break
-        levels = [image]
+        levels = [planes]
         for _ in range(count - 1):
-            levels.append(pyramid_down(levels[-1], _PYRAMID))
+            levels.append(pyramid_down_planes(levels[-1], _PYRAMID))
         return levels
 
-    def _scan(self, image: np.ndarray, adjust: float):
-        """All windows reaching their threshold: (scores, filter indices, boxes on ``image``), best first."""
+    def _scan(self, planes: np.ndarray, adjust: float):
+        """All windows reaching their threshold: (scores, filter indices, boxes on the image), best first."""
         rows, cols = self.filters.shape[2:]
         box_rows, box_cols = rows - 2 * self.padding, cols - 2 * self.padding
-        levels = self._levels(image)
+        levels = self._levels(planes)
         found_scores, found_filters, found_boxes = [], [], []
-        for level, level_image in enumerate(levels):
-            feats = extract_fhog_features(level_image, self.cell_size, rows, cols)
+        for level, level_planes in enumerate(levels):
+            feats = fhog_planes(level_planes, self.cell_size, rows, cols)
             for index, response in enumerate(self._responses(feats)):
                 if response is None:
                     continue
@@ -266,8 +269,10 @@ class HogFaceDetector:
         """Each filter's float32 score image over the positions dlib scans, or None where there are none.
 
         Row ``i``, column ``j`` of filter d's image is the window centred on feature cell
-        ``(i + rows // 2, j + cols // 2)``. The separable parts of all filters run together,
-        in chunks that bound memory; each filter's parts are then summed in dlib's order.
+        ``(i + rows // 2, j + cols // 2)``. The separable parts of all filters run together in
+        tiles (a few parts × a band of output rows) of about :data:`_TILE_ELEMENTS` floats, small
+        enough for the CPU's cache; each part is added to its filter's sum in dlib's order
+        (part after part, from zero).
         """
         rows, cols = self.filters.shape[2:]
         height, width = feats.shape[1:]
@@ -279,21 +284,24 @@ class HogFaceDetector:
         # dlib filters columns [first_col, first_col + 8·blocks) in SIMD, the rest one by one.
         split = min(out_cols, 8 * max(0, -(-(last_col - 7 - first_col) // 8)))
         planes, row_taps, col_taps, owner = self._bank
-        totals = [None] * self.num_filters
-        chunk = max(1, _CHUNK_ELEMENTS // (height * width))
-        for start in range(0, len(planes), chunk):
-            part = slice(start, start + chunk)
-            # Rows of the padding are zero: their row-filtered values are zero without filtering.
-            scratch = np.zeros((len(planes[part]), height, out_cols), F32)
-            inner = slice((rows - 1) // 2, height - rows // 2)
-            scratch[:, inner] = _taps(feats[planes[part], inner], row_taps[part], 2, out_cols, split)
-            filtered = _taps(scratch, col_taps[part], 1, out_rows, split)
-            for index in np.unique(owner[part]):
-                mine = filtered[owner[part] == index]
-                if totals[index] is not None:  # the running sum continues plane after plane
-                    mine = np.concatenate([totals[index][None], mine])
-                totals[index] = _sequential_sum(mine)
-        return totals
+        totals = np.zeros((self.num_filters, out_rows, out_cols), F32)
+        # Feature rows outside [inner_lo, inner_hi) are padding: their row-filtered values are zero.
+        inner_lo, inner_hi = (rows - 1) // 2, height - rows // 2
+        band = max(1, min(out_rows, _TILE_ELEMENTS // out_cols - (rows - 1)))
+        chunk = max(1, _TILE_ELEMENTS // ((band + rows - 1) * out_cols))
+        for r0 in range(0, out_rows, band):
+            r1 = min(out_rows, r0 + band)
+            lo, hi = max(r0, inner_lo), min(r1 + rows - 1, inner_hi)
+            for start in range(0, len(planes), chunk):
+                part = slice(start, start + chunk)
+                scratch = np.zeros((len(planes[part]), r1 - r0 + rows - 1, out_cols), F32)
+                if hi > lo:
+                    _taps(feats[planes[part], lo:hi], row_taps[part], 2, out_cols, split, out=scratch[:, lo - r0:hi - r0])
+                filtered = _taps(scratch, col_taps[part], 1, r1 - r0, split)
+                for k, index in enumerate(owner[part]):
+                    total = totals[index, r0:r1]
+                    np.add(total, filtered[k], out=total)
+        return list(totals)
 
     def _suppress(self, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """dlib's non-max suppression over boxes sorted best first: indices kept."""
@@ -321,48 +329,72 @@ def _separable(filters: np.ndarray) -> _Bank:
                  np.array(cols, F32).reshape(-1, filters.shape[1]))
 
 
-def _taps(images: np.ndarray, taps: np.ndarray, axis: int, length: int, split: int) -> np.ndarray:
+def _taps(images: np.ndarray, taps: np.ndarray, axis: int, length: int, split: int,
+          out: Optional[np.ndarray] = None) -> np.ndarray:
     """One pass of dlib's ``float_spatially_filter_image_separable`` for K images and K filters.
 
     ``out[k, ..., i] = Σ_n images[k, ..., i + n] · taps[k, n]`` along ``axis`` (1: rows,
     2: columns), ``length`` outputs, summed as dlib sums in float: in output columns
     ``< split`` (dlib's SIMD blocks) three accumulators over taps ``n ≡ 0, 1, 2 (mod 3)``
     (leftover taps into the first), combined ``a + (b + c)``; in the others one running sum.
+    Written into ``out`` when given (float32, the result's shape), else into a new array.
+
+    For speed every operation runs over long contiguous runs: the SIMD order is computed for
+    all columns at once (along columns, on the flattened rows: outputs that would straddle two
+    rows are computed and dropped), then the few columns from ``split`` on, copied out, in the
+    running-sum order. Short strided runs (NumPy's inner loop called per row) cost more than
+    the arithmetic on images this small.
     """
+    images = np.ascontiguousarray(images, F32)
+    if out is None:
+        shape = list(images.shape)
+        shape[axis] = length
+        out = np.empty(shape, F32)
+    if split:
+        out[..., :split] = _pass(images, taps, axis, length, True)[..., :split]
+    if split < out.shape[2]:  # dlib's scalar columns, their inputs copied out first
+        tail = np.ascontiguousarray(images[..., split:])
+        out[..., split:] = _pass(tail, taps, axis, length - split if axis == 2 else length, False)
+    return out
+
+
+def _pass(images: np.ndarray, taps: np.ndarray, axis: int, length: int, simd: bool) -> np.ndarray:
+    """:func:`_taps` over all columns of contiguous ``images`` in one summation order (``simd``:
+    three accumulators, else one running sum), every operation on ``[K, L]`` runs."""
+    k, rows, cols = images.shape
     count = taps.shape[1]
-    weights = [taps[:, n].reshape(-1, 1, 1) for n in range(count)]
-
-    def window(n: int, columns: slice) -> np.ndarray:
-        index = [slice(None)] * images.ndim
-        index[axis] = slice(n, n + length)
-        return images[tuple(index)][..., columns]
-
-    parts = []
-    for simd, columns in ((True, slice(0, split)), (False, slice(split, None))):
-        shape = window(0, columns).shape
-        if not shape[-1]:
-            continue
-        acc, scratch = [None, None, None], np.empty(shape, F32)
-        for n in range(count):
-            # SIMD columns: taps past the last full triple go to the first accumulator.
-            k = (n % 3 if n < count - count % 3 else 0) if simd else 0
-            if acc[k] is None:
-                acc[k] = np.multiply(window(n, columns), weights[n], dtype=F32)
-            else:
-                np.multiply(window(n, columns), weights[n], out=scratch)
-                acc[k] += scratch
-        if acc[1] is not None:
-            acc[1] += acc[2]
-            acc[0] += acc[1]
-        parts.append(acc[0])
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
+    if axis == 2:  # along the flattened rows: output i of row r sits at r·cols + i
+        flat = images.reshape(k, rows * cols)
+        span = rows * cols - (count - 1)
+        result = np.empty((k, rows * cols), F32)
+        _accumulate(lambda n: flat[:, n:n + span], taps, result[:, :span], simd)
+        return result.reshape(k, rows, cols)[..., :length]
+    result = np.empty((k, length, cols), F32)
+    _accumulate(lambda n: images[:, n:n + length].reshape(k, -1), taps, result.reshape(k, -1), simd)
+    return result
 
 
-def _sequential_sum(stack: np.ndarray) -> np.ndarray:
-    """``((s[0] + s[1]) + s[2]) + …`` in float32: a reduction over axis 0 of a C-ordered array
-    adds row after row (numpy's pairwise summation is only along the contiguous axis)."""
-    stack = np.ascontiguousarray(stack)
-    return np.add.reduce(stack.reshape(len(stack), -1), axis=0).reshape(stack.shape[1:])
+def _accumulate(window, taps: np.ndarray, acc: np.ndarray, simd: bool) -> None:
+    """``acc = Σ_n window(n) · taps[:, n]`` over 2-D ``[K, L]`` runs, in dlib's order: ``simd``:
+    ``a + (b + c)``, accumulators over taps ``n ≡ 0, 1, 2 (mod 3)`` (taps past the last full
+    triple into ``a``); else one running sum."""
+    count = taps.shape[1]
+    scratch, accs = np.empty(acc.shape, F32), [acc, None, None]
+    started = [False, False, False]
+    for n in range(count):
+        j = (n % 3 if n < count - count % 3 else 0) if simd else 0
+        weight = taps[:, n].reshape(-1, 1)
+        if not started[j]:
+            if accs[j] is None:
+                accs[j] = np.empty(acc.shape, F32)
+            np.multiply(window(n), weight, out=accs[j])
+            started[j] = True
+        else:
+            np.multiply(window(n), weight, out=scratch)
+            np.add(accs[j], scratch, out=accs[j])
+    if started[1]:
+        np.add(accs[1], accs[2], out=accs[1])
+        np.add(accs[0], accs[1], out=accs[0])
 
 
 def _round(values: np.ndarray) -> np.ndarray:
