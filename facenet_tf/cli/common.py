@@ -1,5 +1,6 @@
 """Defaults and helpers shared by the sub-commands."""
 
+from facenet_tf.progress import embedding_progress, progress_bar  # noqa: F401  (the commands' one progress helper)
 from facenet_tf.training.config import TrainConfig
 
 #: Where ``train`` writes by default, and so where the other commands look for the model.
@@ -113,11 +114,3 @@ def match_options(args):
     config.validate()
     return config
 
-
-def progress_bar(total: int, desc: str, unit: str = "img", quiet: bool = False):
-    """A tqdm bar on stderr (hidden when stderr is not a terminal); pass ``bar.update`` as a progress callback."""
-    import sys
-
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, disable=quiet or not sys.stderr.isatty())
