@@ -87,9 +87,9 @@ def embedder_from_args(args):
     embedder = with_tta(embedder, apply_flags(TTAConfig.from_contract(embedder.contract), args, root=TTA_ROOT))
     if args.no_align:
         return embedder
-    aligned = with_recorded_alignment(embedder, **overrides)
+    aligned = with_recorded_alignment(embedder, workers=0, **overrides)  # 0: processes where the detector needs them
     if aligned is embedder and (args.align or overrides):  # an alignment flag implies --align
-        return AlignedEmbedder(embedder, with_overrides(AlignConfig(), **overrides))
+        return AlignedEmbedder(embedder, with_overrides(AlignConfig(), **overrides), workers=0)
     return aligned
 
 
