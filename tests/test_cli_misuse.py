@@ -358,7 +358,7 @@ def test_import_refuses_a_dlib_file_whose_numbers_are_not_finite(tmp_path, monke
 
     import facenet_tf.pretrained.dlib_import as dlib_import
 
-    def corrupted(path):
+    def corrupted(path, steps=None):
         inputs = keras.Input((150, 150, 3))
         x = keras.layers.GlobalAveragePooling2D()(inputs)
         model = keras.Model(inputs, keras.layers.Dense(128)(x))

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     config.validate()
     with progress_bar(None, "align") as bar:
         report = align_directory(args.data_dir, args.output, config, progress=bar.update, strict=args.strict,
-                                 allow_existing_files=args.allow_existing_files)
+                                 allow_existing_files=args.allow_existing_files, workers=0)
     print(f"wrote {report.written} aligned faces of {report.identities} identities to {args.output}")
     print(report.counts.summary())
     if report.no_face:

@@ -1,5 +1,6 @@
 """Defaults and helpers shared by the sub-commands."""
 
+from facenet_tf.progress import embedding_progress, progress_bar  # noqa: F401  (the commands' one progress helper)
 from facenet_tf.training.config import TrainConfig
 
 #: Where ``train`` writes by default, and so where the other commands look for the model.
@@ -86,9 +87,9 @@ def embedder_from_args(args):
     embedder = with_tta(embedder, apply_flags(TTAConfig.from_contract(embedder.contract), args, root=TTA_ROOT))
     if args.no_align:
         return embedder
-    aligned = with_recorded_alignment(embedder, **overrides)
+    aligned = with_recorded_alignment(embedder, workers=0, **overrides)  # 0: processes where the detector needs them
     if aligned is embedder and (args.align or overrides):  # an alignment flag implies --align
-        return AlignedEmbedder(embedder, with_overrides(AlignConfig(), **overrides))
+        return AlignedEmbedder(embedder, with_overrides(AlignConfig(), **overrides), workers=0)
     return aligned
 
 
@@ -113,11 +114,3 @@ def match_options(args):
     config.validate()
     return config
 
-
-def progress_bar(total: int, desc: str, unit: str = "img", quiet: bool = False):
-    """A tqdm bar on stderr (hidden when stderr is not a terminal); pass ``bar.update`` as a progress callback."""
-    import sys
-
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, disable=quiet or not sys.stderr.isatty())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args, progress_bar
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args, embedding_progress
 
 HELP = ("enrol images of people into a gallery (one transaction: a bad IMAGE changes nothing; "
         "with --from-dir bad files are skipped and counted)")
@@ -40,8 +40,8 @@ def run(args: argparse.Namespace) -> int:
             raise FacenetError(f"--name {args.name!r}: give at least one IMAGE")
         names, paths = [args.name] * len(args.images), list(args.images)
     embedder = embedder_from_args(args)
-    with progress_bar(len(paths), "embedding", quiet=args.quiet) as bar:
-        ids = enroll(embedder, args.gallery, names, paths, progress=bar.update)
+    with embedding_progress(embedder, len(paths), "enroll", quiet=args.quiet):
+        ids = enroll(embedder, args.gallery, names, paths)
     skipped = f"; skipped {report.files_skipped} bad files (reasons on stderr)" if args.from_dir and report.skipped else ""
     print(f"enrolled {len(ids)} images of {len(set(names))} people into {args.gallery}{skipped}")
     if getattr(embedder, "counts", None) is not None:

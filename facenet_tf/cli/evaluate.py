@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args, progress_bar
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args, embedding_progress
 
 HELP = "verification (LFW protocol) and one-shot figures of a model on a folder or LFW pairs"
 
@@ -31,8 +31,7 @@ def run(args: argparse.Namespace) -> int:
     args.image_size = config.image_size  # the raw-pixels baseline's size
     embedder = embedder_from_args(args)
     report = SkipReport(strict=config.strict)
-    with progress_bar(None, "evaluate", quiet=args.quiet) as bar:
-        embedder.progress = bar.update
+    with embedding_progress(embedder, None, "evaluate", quiet=args.quiet):
         result = evaluate(embedder, config, report)
     print(f"model {embedder.path} ({embedder.image_size[0]}x{embedder.image_size[1]}, dim {embedder.embedding_dim}, "
           f"{result['distance']} distance) on {config.data_dir}: {result['num_images']} images of "

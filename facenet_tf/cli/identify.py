@@ -7,7 +7,7 @@ import json
 import sys
 
 from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, add_match_arguments, embedder_from_args,
-                                   match_options)
+                                   embedding_progress, match_options)
 
 HELP = "identify people in images against a gallery (name and distance, or unknown)"
 
@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     match = match_options(args)
     embedder = embedder_from_args(args)
     threshold = resolve_threshold(embedder, match.threshold)
-    answers = identify(embedder, args.gallery, args.images, threshold, top_k=match.top_k, index=match.index)
+    with embedding_progress(embedder, len(args.images), "identify"):
+        answers = identify(embedder, args.gallery, args.images, threshold, top_k=match.top_k, index=match.index)
     if getattr(embedder, "counts", None) is not None:
         print(embedder.counts.summary(), file=sys.stderr)
     if args.json:

@@ -28,7 +28,10 @@ def run(args: argparse.Namespace) -> int:
         import functools
 
         importer = functools.partial(importer, allow_existing_files=True)
-    contract = importer(args.output_dir, args.dat)
+    from facenet_tf.progress import Steps
+
+    with Steps() as steps:  # reading, building, checking, writing: one bar each (hidden unless stderr is a terminal)
+        contract = importer(args.output_dir, args.dat, steps=steps.start)
     print(f"wrote {args.output_dir}: dlib ResNet ({contract.provenance.pretrained_from['file']}), "
           f"{contract.image_size[0]}x{contract.image_size[1]} dlib face chips in (aligned automatically), "
           f"{contract.embedding_dim}-d out, {contract.distance} distance, threshold {contract.threshold('far')}")

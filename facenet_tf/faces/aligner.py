@@ -12,12 +12,13 @@ several: :mod:`facenet_tf.faces.choice`; templates: :mod:`facenet_tf.faces.templ
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+import os
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from facenet_tf import fields
-from facenet_tf.data.images import read_rgb, resize
+from facenet_tf.data.reader import BadImage, read_rgb
 from facenet_tf.errors import FacenetError
 from facenet_tf.fields import setting
 from facenet_tf.faces.chips import whole_image_chip
@@ -191,29 +192,173 @@ class FaceAligner:
         return Alignment(whole_image_chip(image, self.config.size), "resized", 0)
 
 
+def align_images(aligner: FaceAligner, paths: Sequence[str]) -> List[Union[Alignment, BadImage]]:
+    """Read, detect and align image files: per file its :class:`Alignment`, or the
+    :class:`~facenet_tf.data.reader.BadImage` it raised when read. The files are decoded on
+    two threads (Pillow releases the GIL) and detected in one ``detect_many`` call (batched
+    per shape)."""
+    read = _read_all(paths)
+    good = [i for i, image in enumerate(read) if not isinstance(image, BadImage)]
+    out: List[Union[Alignment, BadImage]] = list(read)
+    for i, found in zip(good, aligner.detect_many([read[i] for i in good])):
+        out[i] = aligner.align_faces(read[i], found)
+    return out
+
+
 def align_files(aligner: FaceAligner, paths: Sequence[str], image_size,
                 progress: Optional[Callable[[int], None]] = None, batch: int = 16) -> Tuple[np.ndarray, AlignCounts]:
     """Aligned uint8 ``[N, H, W, 3]`` faces of image files at ``image_size``, and how many took
     each path (:class:`AlignCounts`). Detection runs on ``batch`` images at a time (one MTCNN
-    call where they share a shape); ``progress`` receives the number of images just aligned.
+    call per shape among them); ``progress`` receives the number of images just aligned.
 
     Raises:
-        FacenetError: an image without a face under ``on_failure="skip"``.
+        FacenetError: an image without a face under ``on_failure="skip"``; a file that cannot
+            be read (:class:`~facenet_tf.data.reader.BadImage`).
     """
     faces = np.empty((len(paths), *image_size, 3), np.uint8)
     counts = AlignCounts()
     for start in range(0, len(paths), batch):
         chunk = paths[start:start + batch]
-        images = [read_rgb(path) for path in chunk]
-        for i, (path, image, found) in enumerate(zip(chunk, images, aligner.detect_many(images))):
-            done = aligner.align_faces(image, found)
+        for i, (path, done) in enumerate(zip(chunk, align_images(aligner, chunk))):
+            if isinstance(done, BadImage):
+                raise done
             if done.chip is None:
                 raise FacenetError(f"no face found in {path}: crop it by hand and leave out --align")
             counts.add(done.path, done.faces)
             face = done.chip
             if tuple(face.shape[:2]) != tuple(image_size):
+                from facenet_tf.data.images import resize  # TensorFlow: only where the sizes differ
+
                 face = np.round(np.asarray(resize(face, image_size))).astype(np.uint8)
             faces[start + i] = face
         if progress is not None:
             progress(len(chunk))
     return faces, counts
+
+
+def _read_all(paths: Sequence[str]) -> List[Union[np.ndarray, BadImage]]:
+    """The decoded images of ``paths`` in order, or the :class:`BadImage` each raised."""
+    def read(path: str):
+        try:
+            return read_rgb(path)
+        except BadImage as bad:
+            return bad
+
+    if len(paths) < 2:
+        return [read(path) for path in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2, thread_name_prefix="facenet_tf-read") as pool:
+        return list(pool.map(read, paths))
+
+
+def parallel_workers(aligner: FaceAligner, workers: int = 0) -> int:
+    """How many processes :func:`chunked` aligns in: ``workers`` when >= 1; ``0`` (auto)
+    gives one per CPU core this process may use (at most :data:`MAX_WORKERS`) when the detector
+    runs in Python and NumPy holding the GIL (its ``in_processes`` attribute, e.g. dlib's HOG
+    detector), where threads cannot share the work, and 1 otherwise (MTCNN's TensorFlow ops
+    already use every core)."""
+    if workers >= 1:
+        return int(workers)
+    if not getattr(aligner._detector, "in_processes", False):
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_WORKERS))
+
+
+def chunked(task: Callable, aligner: FaceAligner, paths: Sequence[str], chunk: int = 32, workers: int = 1,
+            *args) -> Iterator:
+    """``task(aligner, paths[i:i + chunk], *args)`` for consecutive chunks, yielded in order and
+    prepared ahead while the caller uses the current result (e.g. embeds it or writes it).
+    ``task`` is a module-level function (:func:`align_files`, :func:`align_images`).
+
+    * ``workers == 1``: one chunk ahead in a background thread (TensorFlow, Pillow and most of
+      NumPy release the GIL, so detection overlaps the caller's work);
+    * ``workers > 1`` (see :func:`parallel_workers`) and more than one chunk: in that many
+      worker processes, each with its own :class:`FaceAligner` built from ``aligner.config``
+      (default predictor and detector), ``workers + 1`` chunks in flight. The processes are
+      *spawned* (this process may run TensorFlow, which must not be forked), so, as for any
+      spawning code, a script calling this must guard its entry point
+      (``if __name__ == "__main__":``). Should the pool break (a worker killed), the remaining
+      chunks run here, with a warning.
+
+    Raises:
+        whatever ``task`` raises, when the chunk holding the file is reached.
+    """
+    if workers > 1 and len(paths) > chunk:
+        yield from _in_processes(task, aligner, paths, chunk, workers, args)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    def prepare(start: int):
+        return pool.submit(task, aligner, paths[start:start + chunk], *args)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="facenet_tf-align") as pool:
+        ahead = prepare(0) if len(paths) else None
+        for start in range(0, len(paths), chunk):
+            current, ahead = ahead, prepare(start + chunk) if start + chunk < len(paths) else None
+            try:
+                yield current.result()
+            except GeneratorExit:  # the caller stopped early: do not start more work
+                if ahead is not None:
+                    ahead.cancel()
+                raise
+
+
+def aligned_chunks(aligner: FaceAligner, paths: Sequence[str], image_size, chunk: int = 32,
+                   workers: int = 1) -> Iterator[Tuple[np.ndarray, AlignCounts]]:
+    """:func:`align_files` of consecutive chunks of ``chunk`` paths, in order, prepared ahead
+    (see :func:`chunked` for ``workers``). Yields ``(faces, counts)`` per chunk."""
+    return chunked(align_files, aligner, paths, chunk, workers, tuple(image_size))
+
+
+#: Worker processes :func:`parallel_workers` chooses at most (each holds its own detector and
+#: predictor, and MTCNN's TensorFlow graphs where it falls back to them).
+MAX_WORKERS = 8
+
+# A worker process's own aligner, built once by _start_worker from the parent's config: state
+# of that process alone (a pool initializer can only leave it at module level).
+_worker_aligner: Optional[FaceAligner] = None
+
+
+def _start_worker(config: AlignConfig) -> None:
+    global _worker_aligner
+    _worker_aligner = FaceAligner(config)
+
+
+def _run_in_worker(task: Callable, paths: Sequence[str], args: tuple):
+    return task(_worker_aligner, paths, *args)
+
+
+def _in_processes(task: Callable, aligner: FaceAligner, paths: Sequence[str], chunk: int, workers: int,
+                  args: tuple) -> Iterator:
+    import collections
+    import logging
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    starts = collections.deque(range(0, len(paths), chunk))
+    pending: "collections.deque" = collections.deque()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(aligner.config,)) as pool:
+        try:
+            while starts or pending:
+                while starts and len(pending) < workers + 1:
+                    start = starts.popleft()
+                    pending.append((start, pool.submit(_run_in_worker, task, paths[start:start + chunk], args)))
+                try:
+                    result = pending[0][1].result()
+                except BrokenProcessPool as err:
+                    logging.getLogger("facenet_tf").warning(
+                        "alignment worker processes stopped (%s): aligning the remaining images in this process", err)
+                    for start in sorted([s for s, _ in pending] + list(starts)):
+                        yield task(aligner, paths[start:start + chunk], *args)
+                    pending.clear()
+                    return
+                pending.popleft()
+                yield result
+        finally:  # the caller stopped early, or an error: start nothing more
+            for _, future in pending:
+                future.cancel()

@@ -46,6 +46,10 @@ class HogThenMtcnn:
         hog: a :class:`~facenet_tf.faces.hog_detector.HogFaceDetector` (default: the packaged one).
     """
 
+    #: Its scan runs in Python and NumPy holding the GIL: a folder is detected in worker
+    #: processes to use more than one core (:func:`facenet_tf.faces.aligner.parallel_workers`).
+    in_processes = True
+
     def __init__(self, upsample: int = 1, min_confidence: float = 0.9, hog=None):
         from facenet_tf.faces.hog_detector import HogFaceDetector
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from typing import Optional, Sequence
 
 import numpy as np
 
-from facenet_tf.faces.aligner import AlignConfig, AlignCounts, FaceAligner, align_files
+from facenet_tf.faces.aligner import AlignConfig, AlignCounts, FaceAligner, aligned_chunks, parallel_workers
 from facenet_tf.serving.inference import Embedder, require_files
+
+#: Images detected and aligned per step of :meth:`AlignedEmbedder.embed_files` (the unit the
+#: next step is prepared ahead in, and the progress moves by).
+ALIGN_CHUNK = 32
 
 
 class AlignedEmbedder(Embedder):
@@ -21,25 +26,44 @@ class AlignedEmbedder(Embedder):
     took each path. The fingerprint gets a suffix naming the alignment (:func:`alignment_suffix`)
     unless the alignment is the model's own (recorded in its contract), so a gallery enrolled
     with one alignment is only ever queried with it. ``embed_pixels`` is unchanged (pixels are
-    taken as given); :attr:`progress`, when set, receives 1 per aligned file.
+    taken as given); :attr:`progress`, when set, receives the number of files just embedded.
+    :attr:`workers` says where files are detected and aligned: 1 (default) in this process,
+    the next chunk in a thread; N > 1 in N spawned processes; 0 chooses
+    (:func:`~facenet_tf.faces.aligner.parallel_workers`: one per core for dlib's HOG detector,
+    which holds the GIL). A script using processes must guard its entry point
+    (``if __name__ == "__main__":``), as for any spawning code; the command line does.
 
     Raises:
         FacenetError: mtcnn missing; from ``embed_files``: a file without a face (``"skip"``).
     """
 
-    def __init__(self, embedder: Embedder, config: AlignConfig = AlignConfig(), own: bool = False):
+    def __init__(self, embedder: Embedder, config: AlignConfig = AlignConfig(), own: bool = False, workers: int = 1):
         fingerprint = embedder.fingerprint if own else embedder.fingerprint + alignment_suffix(config)
         super().__init__(embedder._fn, embedder.image_size, embedder.embedding_dim, embedder.contract,
                          fingerprint, embedder.path)
         self.aligner = FaceAligner(config)
         self.counts = AlignCounts()
+        self.workers = workers
 
     def embed_files(self, paths: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        """Detect, align and embed image files → float32 ``[N, D]``, in chunks of
+        :data:`ALIGN_CHUNK`: the next chunks are detected and aligned (in :attr:`workers`
+        processes, see :func:`~facenet_tf.faces.aligner.parallel_workers`; else in a thread)
+        while this one is embedded (:func:`~facenet_tf.faces.aligner.aligned_chunks`)."""
         require_files(paths)
-        faces, counts = align_files(self.aligner, paths, self.image_size, self.progress)
-        for field in dataclasses.fields(counts):
-            setattr(self.counts, field.name, getattr(self.counts, field.name) + getattr(counts, field.name))
-        return self.embed_pixels(faces, batch_size)
+        out = np.empty((len(paths), self.embedding_dim), np.float32)
+        done = 0
+        chunks = aligned_chunks(self.aligner, paths, self.image_size, ALIGN_CHUNK,
+                                parallel_workers(self.aligner, self.workers))
+        with contextlib.closing(chunks):  # an error here stops the workers at once
+            for faces, counts in chunks:
+                out[done:done + len(faces)] = self.embed_pixels(faces, batch_size)
+                done += len(faces)
+                for field in dataclasses.fields(counts):
+                    setattr(self.counts, field.name, getattr(self.counts, field.name) + getattr(counts, field.name))
+                if self.progress is not None:
+                    self.progress(len(faces))
+        return out
 
 
 def alignment_suffix(config: AlignConfig) -> str:
@@ -72,14 +96,14 @@ def with_overrides(config: AlignConfig, method: Optional[str] = None, face: Opti
     return chosen
 
 
-def with_recorded_alignment(embedder: Embedder, **overrides) -> Embedder:
+def with_recorded_alignment(embedder: Embedder, workers: int = 1, **overrides) -> Embedder:
     """``embedder`` aligning image files the way its model's contract records (an imported
     dlib model: dlib's detector, landmarks and chip), or ``embedder`` itself when the model
     records no alignment. ``overrides`` (``method``, ``face``, ``detector``; see
     :func:`with_overrides`) replace recorded fields; a gallery's fingerprint then changes
-    (:func:`alignment_suffix`)."""
+    (:func:`alignment_suffix`). ``workers``: :attr:`AlignedEmbedder.workers`."""
     own = AlignConfig.from_contract(embedder.contract)
     if own is None:
         return embedder
     chosen = with_overrides(own, **overrides)
-    return AlignedEmbedder(embedder, chosen, own=chosen == own)
+    return AlignedEmbedder(embedder, chosen, own=chosen == own, workers=workers)

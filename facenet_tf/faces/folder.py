@@ -3,15 +3,19 @@ ownership (:mod:`facenet_tf.ownership`)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import os
 from typing import Callable, List, Optional
 
-from facenet_tf.data.images import read_rgb
 from facenet_tf.data.reader import BadImage
 from facenet_tf.data.report import REPORT_FILE, SkipReport
 from facenet_tf.errors import FacenetError
-from facenet_tf.faces.aligner import AlignConfig, AlignCounts, FaceAligner
+from facenet_tf.faces.aligner import AlignConfig, AlignCounts, FaceAligner, align_images, chunked, parallel_workers
+
+#: Images read, detected and aligned per step of :func:`align_directory`.
+ALIGN_CHUNK = 32
 
 
 @dataclasses.dataclass
@@ -29,7 +33,7 @@ class AlignReport:
 
 def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignConfig(),
                     progress: Optional[Callable[[int], None]] = None, strict: bool = False,
-                    allow_existing_files: bool = False) -> AlignReport:
+                    allow_existing_files: bool = False, workers: int = 1) -> AlignReport:
     """Write an aligned copy of an identity folder: ``output_dir/<identity>/<image>.png``.
 
     The copy is built in a temporary sibling folder and moved into place only when complete,
@@ -47,6 +51,11 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
         progress: optional callable receiving 1 after each image.
         strict: stop at the first bad file or folder (one-line error naming it; nothing written).
         allow_existing_files: write into a folder holding files facenet_tf did not write.
+        workers: where images are read, detected and aligned, :data:`ALIGN_CHUNK` at a time,
+            the next chunks prepared while one is written: 1 this process (a thread), N > 1
+            spawned processes, 0 chosen (:func:`~facenet_tf.faces.aligner.parallel_workers`);
+            see :func:`~facenet_tf.faces.aligner.chunked` (a script using processes guards its
+            entry point).
 
     Raises:
         FacenetError: unreadable input folder, mtcnn missing, no face in any image, or
@@ -68,16 +77,15 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
     no_face: List[str] = []
     written = 0
     counts = AlignCounts()
-    with owner.staged() as tmp:
-        for path, label in zip(catalog.paths, catalog.labels):
+    paths = list(catalog.paths)
+    results = chunked(align_images, aligner, paths, ALIGN_CHUNK, parallel_workers(aligner, workers))
+    with owner.staged() as tmp, contextlib.closing(results):
+        for path, label, done in zip(paths, catalog.labels, itertools.chain.from_iterable(results)):
             if progress is not None:
                 progress(1)
-            try:
-                image = read_rgb(path)
-            except BadImage as bad:
-                report.add(bad)
+            if isinstance(done, BadImage):
+                report.add(done)
                 continue
-            done = aligner.align_faces(image, aligner.detect(image))
             counts.add(done.path, done.faces)
             face = done.chip
             if face is None:

