@@ -423,3 +423,30 @@ def test_drop_events_after_keeps_what_was_logged_before_the_checkpoint(tmp_path)
     assert steps() == [(0, "epoch_loss"), (1, "epoch_loss")]
     assert sorted(os.listdir(tmp_path / "train")) == files, "files rewritten in place, no temporary left"
     assert drop_events_after(str(tmp_path), committed) == 0
+
+
+def test_start_weight_share_mixes_the_final_weights_with_the_start_model(tmp_path):
+    """``start_weight_share`` s: final weights = (1 - s) x the trained run's + s x the start model's,
+    validated again; the unmixed figures stay in ``validation_trained``."""
+    import dataclasses
+
+    import keras
+
+    start = dataclasses.replace(TINY, output_dir=str(tmp_path / "start"), epochs=1, steps_per_epoch=2)
+    train(start, verbose=0)
+    tune = dataclasses.replace(start, init_from=start.output_dir, keep_best=False, deterministic=True,
+                               output_dir=str(tmp_path / "trained"))
+    trained = train(tune, verbose=0)
+    mixed = train(dataclasses.replace(tune, start_weight_share=0.25, output_dir=str(tmp_path / "mixed")), verbose=0)
+    origin = keras.saving.load_model(os.path.join(start.output_dir, "model.keras"), compile=False).get_weights()
+    moved = 0
+    for w, w_trained, w_start in zip(mixed.model.get_weights(), trained.model.get_weights(), origin):
+        np.testing.assert_allclose(w, 0.75 * w_trained + 0.25 * w_start, rtol=1e-5, atol=1e-6)
+        moved += not np.allclose(w_trained, w_start)
+    assert moved, "fine-tuning changed some weights"
+    unmixed = mixed.metrics["validation_trained"]
+    assert unmixed["auc"] == trained.metrics["validation"]["auc"]
+    assert unmixed == {name: trained.metrics["validation"][name] for name in unmixed}
+    assert "validation_trained" not in trained.metrics
+    with pytest.raises(FacenetError, match="start_weight_share"):
+        train(dataclasses.replace(TINY, start_weight_share=0.5, output_dir=str(tmp_path / "x")), verbose=0)

@@ -52,6 +52,11 @@ class TrainConfig:
       balanced accuracy), so fine-tuning never ends below its start.
     * ``deterministic``: two runs give bit-identical weights on CPU (GPU kernels without a
       deterministic version fail).
+    * ``start_weight_share``: after training (and ``keep_best``'s choice), every weight
+      becomes ``(1 - s) · trained + s · start``, the start weights read again from
+      ``init_from`` (WiSE-FT, Wortsman et al. 2022): on a new camera it keeps most of the
+      gain while the old cameras lose less (benchmarks/domain_shift.py). The validation
+      figures and thresholds are those of the mixed weights.
     """
 
     data: DataConfig = DataConfig()
@@ -89,6 +94,9 @@ class TrainConfig:
     deterministic: bool = setting(False, "TensorFlow op determinism: two runs give bit-identical weights on CPU")
     freeze_normalization: bool = setting(True, "with --init-from: keep BatchNormalization / affine statistics "
                                                "fixed")
+    start_weight_share: float = setting(
+        0.0, "with --init-from: the start model's share s of the final weights, (1 - s) x trained + s x start "
+             "(weight-space ensembling; 0: off)", low=0.0, high=1.0)
 
     def resolved(self, start: Optional[ModelContract] = None) -> "TrainConfig":
         """This config with every ``None`` default decided.
@@ -110,6 +118,9 @@ class TrainConfig:
         """
         fields.validate(self)
         self.data.validate()
+        if self.start_weight_share and self.init_from is None:
+            raise FacenetError(f"start_weight_share ({self.start_weight_share}) needs init_from: the weights to mix "
+                               "with are the start model's")
         if self.freeze_backbone_epochs >= self.epochs:
             raise FacenetError(
                 f"freeze_backbone_epochs must be between 0 and epochs - 1 ({self.epochs - 1}); "
