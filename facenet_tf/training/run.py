@@ -132,7 +132,8 @@ def _run(config: TrainConfig, strategy, run_state: RunState, verbose: int, chief
     run_state.start()
     callbacks = make_callbacks(config, source, embedder, run_state, fine_tuning)
     fit_phases(trainer, source.dataset, plan_phases(config), resume, callbacks, run_state, config, strategy, verbose,
-               freeze_normalization=fine_tuning and config.freeze_normalization)
+               freeze_normalization=fine_tuning and config.freeze_normalization,
+               freeze_top=config.freeze_top_layers if fine_tuning else 0)
     trained_validation = mix_with_start(config, embedder, callbacks.validation)
     history = history_columns(run_state.history)
     metrics = final_metrics(history, resume, source, callbacks, time.time() - started)
