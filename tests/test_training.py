@@ -423,3 +423,58 @@ def test_drop_events_after_keeps_what_was_logged_before_the_checkpoint(tmp_path)
     assert steps() == [(0, "epoch_loss"), (1, "epoch_loss")]
     assert sorted(os.listdir(tmp_path / "train")) == files, "files rewritten in place, no temporary left"
     assert drop_events_after(str(tmp_path), committed) == 0
+
+
+def test_start_weight_share_mixes_the_final_weights_with_the_start_model(tmp_path):
+    """``start_weight_share`` s: final weights = (1 - s) x the trained run's + s x the start model's,
+    validated again; the unmixed figures stay in ``validation_trained``."""
+    import dataclasses
+
+    import keras
+
+    start = dataclasses.replace(TINY, output_dir=str(tmp_path / "start"), epochs=1, steps_per_epoch=2)
+    train(start, verbose=0)
+    tune = dataclasses.replace(start, init_from=start.output_dir, keep_best=False, deterministic=True,
+                               output_dir=str(tmp_path / "trained"))
+    trained = train(tune, verbose=0)
+    mixed = train(dataclasses.replace(tune, start_weight_share=0.25, output_dir=str(tmp_path / "mixed")), verbose=0)
+    origin = keras.saving.load_model(os.path.join(start.output_dir, "model.keras"), compile=False).get_weights()
+    moved = 0
+    for w, w_trained, w_start in zip(mixed.model.get_weights(), trained.model.get_weights(), origin):
+        np.testing.assert_allclose(w, 0.75 * w_trained + 0.25 * w_start, rtol=1e-5, atol=1e-6)
+        moved += not np.allclose(w_trained, w_start)
+    assert moved, "fine-tuning changed some weights"
+    unmixed = mixed.metrics["validation_trained"]
+    assert unmixed["auc"] == trained.metrics["validation"]["auc"]
+    assert unmixed == {name: trained.metrics["validation"][name] for name in unmixed}
+    assert "validation_trained" not in trained.metrics
+    with pytest.raises(FacenetError, match="start_weight_share"):
+        train(dataclasses.replace(TINY, start_weight_share=0.5, output_dir=str(tmp_path / "x")), verbose=0)
+
+
+def test_freeze_top_layers_fine_tunes_only_the_early_layers(tmp_path):
+    """``freeze_top_layers`` N: the last N layers holding weights keep the start model's
+    weights, the layers before them train; asking to freeze every layer is one clear error."""
+    import dataclasses
+
+    import keras
+
+    from facenet_tf.training.phases import weighted_layers
+
+    start = dataclasses.replace(TINY, output_dir=str(tmp_path / "start"), epochs=1, steps_per_epoch=2)
+    train(start, verbose=0)
+    before = keras.saving.load_model(os.path.join(start.output_dir, "model.keras"), compile=False)
+    tune = dataclasses.replace(start, init_from=start.output_dir, keep_best=False, freeze_top_layers=3,
+                               learning_rate=0.01, output_dir=str(tmp_path / "tuned"))
+    after = train(tune, verbose=0).model
+    layers = weighted_layers(after)
+    assert [layer.name for layer in layers][-1] == "embedding"
+    changed = [not all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), before.get_layer(layer.name).get_weights()))
+               for layer in layers]
+    assert changed[-3:] == [False] * 3, "the top 3 layers are frozen"
+    assert changed[0], "the stem trains"
+    with pytest.raises(FacenetError, match="freeze_top_layers"):
+        train(dataclasses.replace(tune, freeze_top_layers=len(layers), output_dir=str(tmp_path / "all")), verbose=0)
+    for bad in (dict(init_from=None), dict(freeze_backbone_epochs=1, epochs=2)):
+        with pytest.raises(FacenetError, match="freeze_top_layers"):
+            dataclasses.replace(tune, **bad).validate()

@@ -52,6 +52,15 @@ class TrainConfig:
       balanced accuracy), so fine-tuning never ends below its start.
     * ``deterministic``: two runs give bit-identical weights on CPU (GPU kernels without a
       deterministic version fail).
+    * ``freeze_top_layers``: fine-tunes the early layers only. A new camera (lighting,
+      sensor) changes low-level statistics; on the domain-shift benchmark the deepest layers
+      carried none of the gain and most of the loss on the old camera's images
+      (benchmarks/RESULTS.md).
+    * ``start_weight_share``: after training (and ``keep_best``'s choice), every weight
+      becomes ``(1 - s) · trained + s · start``, the start weights read again from
+      ``init_from`` (WiSE-FT, Wortsman et al. 2022): on a new camera it keeps most of the
+      gain while the old cameras lose less (benchmarks/domain_shift.py). The validation
+      figures and thresholds are those of the mixed weights.
     """
 
     data: DataConfig = DataConfig()
@@ -89,6 +98,12 @@ class TrainConfig:
     deterministic: bool = setting(False, "TensorFlow op determinism: two runs give bit-identical weights on CPU")
     freeze_normalization: bool = setting(True, "with --init-from: keep BatchNormalization / affine statistics "
                                                "fixed")
+    freeze_top_layers: int = setting(
+        0, "with --init-from: keep the last N layers that hold weights (counted back from the output, normalisation "
+           "layers included) frozen; 17 = the dlib ResNet's last stage and fc", low=0, high=100_000)
+    start_weight_share: float = setting(
+        0.0, "with --init-from: the start model's share s of the final weights, (1 - s) x trained + s x start "
+             "(weight-space ensembling; 0: off)", low=0.0, high=1.0)
 
     def resolved(self, start: Optional[ModelContract] = None) -> "TrainConfig":
         """This config with every ``None`` default decided.
@@ -110,6 +125,13 @@ class TrainConfig:
         """
         fields.validate(self)
         self.data.validate()
+        if self.start_weight_share and self.init_from is None:
+            raise FacenetError(f"start_weight_share ({self.start_weight_share}) needs init_from: the weights to mix "
+                               "with are the start model's")
+        if self.freeze_top_layers and (self.init_from is None or self.freeze_backbone_epochs):
+            raise FacenetError(f"freeze_top_layers ({self.freeze_top_layers}) needs init_from and excludes "
+                               f"freeze_backbone_epochs ({self.freeze_backbone_epochs}): it fine-tunes the early "
+                               "layers of a start model")
         if self.freeze_backbone_epochs >= self.epochs:
             raise FacenetError(
                 f"freeze_backbone_epochs must be between 0 and epochs - 1 ({self.epochs - 1}); "

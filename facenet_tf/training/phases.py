@@ -58,7 +58,7 @@ def plan_phases(config: TrainConfig) -> List[Phase]:
 
 def fit_phases(trainer: TripletTrainer, dataset: tf.data.Dataset, phases: List[Phase], resume: int,
                callbacks: RunCallbacks, run_state: RunState, config: TrainConfig, strategy, verbose: int,
-               freeze_normalization: bool) -> None:
+               freeze_normalization: bool, freeze_top: int = 0) -> None:
     """Train ``phases`` in order from epoch ``resume`` (0: from the start): phases the killed run finished are
     skipped; each other phase sets its trainable layers, compiles its optimizer and fits;
     the phase holding the resume epoch first restores that epoch's checkpoint (weights and
@@ -76,7 +76,7 @@ def fit_phases(trainer: TripletTrainer, dataset: tf.data.Dataset, phases: List[P
             continue
         first = max(phase.first, resume)
         with strategy.scope():
-            _set_trainable(trainer.embedder, phase.freeze_backbone, freeze_normalization)
+            _set_trainable(trainer.embedder, phase.freeze_backbone, freeze_normalization, freeze_top)
             optimizer = build_optimizer(phase.learning_rate, (phase.last - phase.first) * config.steps_per_epoch,
                                         config.warmup_steps, config.weight_decay)
             trainer.compile(optimizer=optimizer, jit_compile=config.jit_compile)
@@ -106,10 +106,15 @@ def _restore(trainer: TripletTrainer, checkpoint: str, fresh_optimizer: bool) ->
         variable.assign(value)
 
 
-def _set_trainable(embedder: keras.Model, freeze_backbone: Optional[bool], freeze_normalization: bool) -> None:
+def _set_trainable(embedder: keras.Model, freeze_backbone: Optional[bool], freeze_normalization: bool,
+                   freeze_top: int = 0) -> None:
     """Freeze (``True``) or unfreeze (``False``) the backbone layers (``None``: leave them),
     then, with ``freeze_normalization``, make BatchNormalization and dlib ``Affine``
-    layers untrainable."""
+    layers untrainable, then the last ``freeze_top`` layers holding weights.
+
+    Raises:
+        FacenetError: ``freeze_top`` would freeze every layer holding weights.
+    """
     if freeze_backbone is not None:
         for layer in backbone_layers(embedder):
             layer.trainable = not freeze_backbone
@@ -117,3 +122,22 @@ def _set_trainable(embedder: keras.Model, freeze_backbone: Optional[bool], freez
         for layer in embedder._flatten_layers(include_self=False):
             if isinstance(layer, keras.layers.BatchNormalization) or type(layer).__name__ == "Affine":
                 layer.trainable = False
+    if freeze_top:
+        weighted = weighted_layers(embedder)
+        if freeze_top >= len(weighted):
+            raise FacenetError(f"freeze_top_layers ({freeze_top}) must be below the model's {len(weighted)} layers "
+                               "with weights, or nothing trains")
+        for layer in weighted[-freeze_top:]:
+            layer.trainable = False
+
+
+def weighted_layers(model: keras.Model) -> list:
+    """The layers of ``model`` that hold weights, in the model's (input to output) order; a
+    nested model (a keras.applications backbone) contributes its own layers, not itself."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found += weighted_layers(layer)
+        elif layer.weights:
+            found.append(layer)
+    return found

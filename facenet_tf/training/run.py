@@ -12,7 +12,8 @@ steps, in order (:func:`_run` lists them on one screen):
 5. :func:`~facenet_tf.training.phases.fit_phases`: one ``fit`` per
    :class:`~facenet_tf.training.phases.Phase` of
    :func:`~facenet_tf.training.phases.plan_phases` (frozen backbone, then unfrozen),
-   starting at the resume epoch: the one place that handles freezing, unfreezing and resuming.
+   starting at the resume epoch: the one place that handles freezing, unfreezing and resuming;
+   then :func:`mix_with_start` (``start_weight_share``: the final weights mixed with the start model's).
 6. :func:`final_metrics` and :func:`describe_model`: ``metrics.json`` and the model's
    :class:`~facenet_tf.models.contract.ModelContract` (``metadata.json``).
 7. :func:`publish`: ``model.keras``, ``saved_model/``, ``metadata.json``, ``metrics.json``
@@ -131,9 +132,13 @@ def _run(config: TrainConfig, strategy, run_state: RunState, verbose: int, chief
     run_state.start()
     callbacks = make_callbacks(config, source, embedder, run_state, fine_tuning)
     fit_phases(trainer, source.dataset, plan_phases(config), resume, callbacks, run_state, config, strategy, verbose,
-               freeze_normalization=fine_tuning and config.freeze_normalization)
+               freeze_normalization=fine_tuning and config.freeze_normalization,
+               freeze_top=config.freeze_top_layers if fine_tuning else 0)
+    trained_validation = mix_with_start(config, embedder, callbacks.validation)
     history = history_columns(run_state.history)
     metrics = final_metrics(history, resume, source, callbacks, time.time() - started)
+    if trained_validation is not None:
+        metrics["validation_trained"] = trained_validation
     contract = describe_model(embedder, config, start, source, _thresholds(callbacks.validation))
     publish(embedder, run_state, contract, metrics, source, chief)
     return TrainResult(embedder, config.output_dir, metrics, contract, history)
@@ -237,6 +242,30 @@ def make_callbacks(config: TrainConfig, source: TrainingSource, embedder: keras.
         run.all.append(ValidationViews(run.validation, log_dir, source.validation_names, source.validation_images))
     run.all += [ContinuousTensorBoard(log_dir, update_freq=1), run.backup]
     return run
+
+
+def mix_with_start(config: TrainConfig, embedder: keras.Model,
+                   validation: Optional[HeldOutVerification]) -> Optional[Dict[str, float]]:
+    """With ``start_weight_share`` s: every weight of ``embedder`` becomes
+    ``(1 - s) · trained + s · start``, the start model loaded again from ``init_from`` (so a
+    resumed run mixes with the true start, not its checkpoint), and ``validation`` is
+    evaluated again so the run's metrics and thresholds are the mixed model's.
+
+    Returns:
+        The trained (unmixed) weights' validation figures, or ``None`` when nothing was mixed
+        or there is no validation split.
+    """
+    share = config.start_weight_share
+    if not share or config.init_from is None:
+        return None
+    trained = validation.result.to_json_dict() if validation is not None and validation.result is not None else None
+    start, _ = start_model(config)
+    embedder.set_weights([(1.0 - share) * w + share * w0 if np.issubdtype(w.dtype, np.floating) else w
+                          for w, w0 in zip(embedder.get_weights(), start.get_weights())])
+    logger.info("final weights: %.2f x trained + %.2f x start model", 1.0 - share, share)
+    if validation is not None:
+        validation.evaluate()
+    return trained
 
 
 def history_columns(rows: List[Dict[str, float]]) -> Dict[str, list]:
