@@ -8,13 +8,16 @@ Where each kind of change goes:
   ``find_similarity_transform``) and the template warp; its rule for degenerate input lives here.
 * ``chips``: dlib's chip extraction (``get_face_chip_details`` + ``extract_image_chip``),
   bit-identical to ``dlib.get_face_chip``. Change resampling here only against dlib-bin.
-* ``detection``: the MTCNN detector wrapper and :class:`~facenet_tf.faces.detection.Face` (a
+* ``detection``: the MTCNN detector wrapper (its networks as TensorFlow graphs, batches per
+  image shape) and :class:`~facenet_tf.faces.detection.Face` (a
   face's box, score, five landmarks and, from dlib's detector, the rectangle dlib's predictor
   takes). ``detectors``: the detectors by name (``--detector mtcnn|dlib_hog``). A new detector
   is one registration in ``detectors``.
 * ``aligner``: :class:`~facenet_tf.faces.aligner.AlignConfig` (how faces are cropped) and
   :class:`~facenet_tf.faces.aligner.FaceAligner` (detector → landmarks → chip), and
-  ``align_files`` (a list of files → aligned pixels). A new alignment method goes here.
+  ``align_files`` (a list of files → aligned pixels); ``chunked`` runs that chunk by chunk,
+  prepared ahead in a thread or, for a detector holding the GIL (dlib's HOG), in worker
+  processes. How folders are parallelised goes here.
 * ``embedder``: :class:`~facenet_tf.faces.embedder.AlignedEmbedder`, an embedder that aligns
   image files first, and ``with_recorded_alignment`` (the alignment a model records).
 * ``folder``: the ``align`` use case, an aligned copy of an identity folder.

@@ -276,7 +276,8 @@ def chunked(task: Callable, aligner: FaceAligner, paths: Sequence[str], chunk: i
       NumPy release the GIL, so detection overlaps the caller's work);
     * ``workers > 1`` (see :func:`parallel_workers`) and more than one chunk: in that many
       worker processes, each with its own :class:`FaceAligner` built from ``aligner.config``
-      (default predictor and detector), ``workers + 1`` chunks in flight. The processes are
+      (default predictor and detector), ``workers + 1`` chunks in flight; chunks shrink so that
+      each worker gets at least 8 (the results then come in more, smaller pieces). The processes are
       *spawned* (this process may run TensorFlow, which must not be forked), so, as for any
       spawning code, a script calling this must guard its entry point
       (``if __name__ == "__main__":``). Should the pool break (a worker killed), the remaining
@@ -286,7 +287,9 @@ def chunked(task: Callable, aligner: FaceAligner, paths: Sequence[str], chunk: i
         whatever ``task`` raises, when the chunk holding the file is reached.
     """
     if workers > 1 and len(paths) > chunk:
-        yield from _in_processes(task, aligner, paths, chunk, workers, args)
+        # At least 8 tasks per worker, so that no core idles long while the last ones finish.
+        small = max(1, min(chunk, len(paths) // (8 * workers)))
+        yield from _in_processes(task, aligner, paths, small, workers, args)
         return
     from concurrent.futures import ThreadPoolExecutor
 

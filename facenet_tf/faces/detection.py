@@ -79,13 +79,12 @@ class MtcnnDetector:
 
     def __init__(self, min_confidence: float = 0.9):
         try:
-            import mtcnn  # noqa: F401
+            self._stages = _graph_stages()
         except ImportError:
             raise FacenetError(
                 "face alignment needs the optional 'mtcnn' package: pip install 'facenet_tf[align]'"
             ) from None
         self.min_confidence = min_confidence
-        self._stages = _graph_stages()
 
     def detect(self, image: np.ndarray) -> List[Face]:
         """Faces in uint8 ``[H, W, 3]``, in the detector's order."""
