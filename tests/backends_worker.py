@@ -4,11 +4,12 @@
 
 Checks, on the backend that ``KERAS_BACKEND`` names, every loss and distance against a
 float64 NumPy reference written from the definitions (values, gradients, statistics,
-random and degenerate batches, a reference set / memory bank), the compiled form (TF
-``jit_compile``, ``jax.jit``) against the eager one, ``model.fit`` of a small embedding
+random and degenerate batches, a reference set / memory bank), the ``jax.jit`` form against
+the eager one (TensorFlow's ``jit_compile`` form: tests/test_losses.py), ``model.fit`` of a small embedding
 model on synthetic identities, and the ``get_config`` / ``.keras`` round trip. Writes every
 value and gradient to ``OUT.npz`` (so the parent test compares the backends) and prints
-one JSON line: ``{"backend", "checks", "failures", "versions"}``.
+one JSON line: ``{"backend", "checks", "failures", "versions", "tensorflow_imported"}``
+(whether ``import keras, facenet_tf.losses, facenet_tf.distances`` imported TensorFlow).
 """
 
 import itertools
@@ -136,6 +137,8 @@ def random_batch(seed, size, identities, dim=8, unit=False):
 def batches():
     """name -> (labels, embeddings, compare with the reference)."""
     # Few distinct shapes: eager JAX compiles every op once per shape.
+    # Every batch is 24 x 8 or 40 x 8 (the empty one 0 x 8): each new shape costs JAX
+    # about 10 s of compiling on 2 CPU cores, the batches' contents cost next to nothing.
     out = {f"random{i}": (*random_batch(i, size, ids, unit=unit), True)
            for i, (size, ids, unit) in enumerate(
                [(24, 2, False), (24, 6, True), (24, 12, False), (40, 10, True)])}
@@ -143,17 +146,17 @@ def batches():
     out["big_group"] = (np.r_[np.zeros(34, int), np.arange(1, 7)],
                         random_batch(60, 40, 1, unit=True)[1], True)
     rng = np.random.default_rng(1)
-    normal = rng.normal(size=(8, 16)).astype(np.float32)
-    pk = np.repeat(np.arange(4), 2)
+    normal = rng.normal(size=(24, 8)).astype(np.float32)
+    pk = np.repeat(np.arange(12), 2)
     out.update({
         # Exact ties (small integer coordinates): the lowest row wins on every backend.
         "ties": (np.repeat(np.arange(8), 3), rng.integers(0, 3, (24, 8)).astype("float32"), True),
-        "one_identity": (np.zeros(8, int), normal, True),
-        "no_positive": (np.arange(8), normal, True),
-        "identical": (pk, np.tile(normal[:1], (8, 1)), False),
-        "zeros": (pk, np.zeros((8, 16), np.float32), False),
+        "one_identity": (np.zeros(24, int), normal, True),
+        "no_positive": (np.arange(24), normal, True),
+        "identical": (pk, np.tile(normal[:1], (24, 1)), False),
+        "zeros": (pk, np.zeros((24, 8), np.float32), False),
         "tiny_norms": (pk, normal * 1e-20, False),
-        "empty": (np.zeros(0, int), np.zeros((0, 16), np.float32), True),
+        "empty": (np.zeros(0, int), np.zeros((0, 8), np.float32), True),
     })
     return out
 
@@ -279,10 +282,11 @@ def check_values(suite):
 def check_reference_set(suite):
     """A memory bank (anchor_offset None) and the batch's second half as anchors against
     the whole batch (anchor_offset 20), gradients w.r.t. anchors and reference rows."""
-    labels, emb = random_batch(21, 10, 4, unit=True)
+    # Both cases are 20 anchors against 40 reference rows: one shape for JAX to compile.
+    labels, emb = random_batch(21, 20, 4, unit=True)
     rng = np.random.default_rng(22)
-    bank_labels = np.r_[rng.integers(0, 6, 22), labels[0]]
-    bank = np.concatenate([rng.normal(size=(22, 8)), emb[:1] + 1e-3]).astype("float32")
+    bank_labels = np.r_[rng.integers(0, 6, 39), labels[0]]
+    bank = np.concatenate([rng.normal(size=(39, 8)), emb[:1] + 1e-3]).astype("float32")
     glabels, gemb = random_batch(23, 40, 10, unit=True)
     cases = {"bank": (labels, emb, bank_labels, bank, None),
              "offset": (glabels[20:], gemb[20:], glabels, gemb, 20)}
@@ -301,8 +305,10 @@ def check_reference_set(suite):
 
 
 def check_compiled(suite):
-    """Compiled by XLA (TF jit_compile, jax.jit) = eager; torch has no such mode here."""
-    if suite.backend.name == "torch":
+    """Compiled by XLA (jax.jit) = eager. Not on torch (no such mode here), nor on TensorFlow:
+    its jit_compile form of every loss on these batches is tests/test_losses.py's
+    test_xla_gives_same_values, run in the main test process."""
+    if suite.backend.name != "jax":
         return
     for kind in KINDS:
         fn = loss_call(kind, "l2")
@@ -343,7 +349,7 @@ def check_fit_and_save(suite):
     loss = losses.TripletHardLoss(margin=0.3, soft=True, distance="cosine", name="mine")
     again = type(loss).from_config(loss.get_config())
     suite.check(again.get_config() == loss.get_config(), "get_config round trip")
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4)])
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8)])
     model.compile(optimizer="sgd", loss=losses.TripletSemiHardLoss(margin=0.5, distance="l2"))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
@@ -351,8 +357,9 @@ def check_fit_and_save(suite):
         loaded = keras.saving.load_model(path)
     suite.check(type(loaded.loss) is losses.TripletSemiHardLoss
                 and loaded.loss.get_config() == model.loss.get_config(), ".keras load: loss config")
-    want = model.loss(labels, model(images))
-    got = loaded.loss(labels, loaded(images))
+    # 40 x 8 embeddings: a shape check_values has run, so eager JAX compiles nothing again.
+    want = model.loss(labels[:40], model(images[:40]))
+    got = loaded.loss(labels[:40], loaded(images[:40]))
     suite.close(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want), 1e-6,
                 ".keras load: loss value")
 
@@ -360,11 +367,13 @@ def check_fit_and_save(suite):
 def main(out):
     import keras
 
+    import facenet_tf.distances  # noqa: F401
     import facenet_tf.losses  # noqa: F401
 
+    tensorflow_imported = "tensorflow" in sys.modules
     suite = Suite()
     if suite.backend.name != "tensorflow":
-        suite.check("tensorflow" not in sys.modules, "importing facenet_tf.losses imported tensorflow")
+        suite.check(not tensorflow_imported, "importing facenet_tf.losses imported tensorflow")
     for step in (check_values, check_reference_set, check_compiled, check_fit_and_save):
         try:
             step(suite)
@@ -374,7 +383,8 @@ def main(out):
     versions = {"keras": keras.__version__, suite.backend.name: __import__(
         {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[suite.backend.name]).__version__}
     print(json.dumps({"backend": suite.backend.name, "checks": suite.checks,
-                      "failures": suite.failures, "versions": versions}))
+                      "failures": suite.failures, "versions": versions,
+                      "tensorflow_imported": tensorflow_imported}))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "backends_worker.py")
 BACKENDS = ("tensorflow", "jax", "torch")
-_RUNS = {}
 
 
 def environment(backend):
@@ -33,23 +32,40 @@ def require(backend):
         pytest.skip(f"{backend} is not installed (pip install -e '.[backends]')")
 
 
-def run_suite(backend, tmp_path_factory):
-    """The worker's JSON report and saved results on ``backend``, run once per session."""
-    if backend not in _RUNS:
-        out = tmp_path_factory.mktemp(f"backend_{backend}") / "results.npz"
-        done = subprocess.run([sys.executable, WORKER, str(out)], capture_output=True,
-                              text=True, env=environment(backend), timeout=900)
-        assert done.returncode == 0, done.stderr[-3000:]
-        report = json.loads(done.stdout.strip().splitlines()[-1])
-        with np.load(out) as saved:
-            _RUNS[backend] = report, dict(saved)
-    return _RUNS[backend]
+@pytest.fixture(scope="module")
+def suites(tmp_path_factory):
+    """``backend -> (report, results)``: the worker's JSON report and saved results. The
+    worker starts on every installed backend at once, so the processes (each mostly
+    single-threaded tracing and compiling) overlap on the CPU's cores."""
+    started, finished = {}, {}
+    for backend in BACKENDS:
+        if importlib.util.find_spec(backend) is not None:
+            folder = tmp_path_factory.mktemp(f"backend_{backend}")
+            with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
+                started[backend] = folder, subprocess.Popen(
+                    [sys.executable, WORKER, str(folder / "results.npz")], stdout=out, stderr=err,
+                    env=environment(backend))
+
+    def result(backend):
+        if backend not in finished:
+            folder, child = started[backend]
+            child.wait(timeout=900)
+            stdout, stderr = ((folder / name).read_text() for name in ("stdout", "stderr"))
+            assert child.returncode == 0, stderr[-3000:]
+            with np.load(folder / "results.npz") as saved:
+                finished[backend] = json.loads(stdout.strip().splitlines()[-1]), dict(saved)
+        return finished[backend]
+
+    yield result
+    for _, child in started.values():  # not waited for: a test failed or was not selected
+        child.kill()
+        child.wait()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_loss_suite_passes_on_backend(backend, tmp_path_factory):
+def test_loss_suite_passes_on_backend(backend, suites):
     require(backend)
-    report, results = run_suite(backend, tmp_path_factory)
+    report, results = suites(backend)
     assert report["backend"] == backend
     assert report["failures"] == [], "\n".join(report["failures"])
     assert report["checks"] > 1000 and len(results) > 1000
@@ -65,11 +81,11 @@ def comparable(key):
 
 
 @pytest.mark.parametrize("backend", ("jax", "torch"))
-def test_values_and_gradients_equal_tensorflow(backend, tmp_path_factory):
+def test_values_and_gradients_equal_tensorflow(backend, suites):
     require(backend)
     require("tensorflow")
-    _, want = run_suite("tensorflow", tmp_path_factory)
-    _, got = run_suite(backend, tmp_path_factory)
+    _, want = suites("tensorflow")
+    _, got = suites(backend)
     assert set(got) == set(want)
     worst = []
     for key in filter(comparable, want):
@@ -81,12 +97,9 @@ def test_values_and_gradients_equal_tensorflow(backend, tmp_path_factory):
 
 
 @pytest.mark.parametrize("backend", ("jax", "torch"))
-def test_losses_import_no_tensorflow(backend):
-    """``import facenet_tf.losses`` (and distances) under another backend leaves TF out."""
+def test_losses_import_no_tensorflow(backend, suites):
+    """``import facenet_tf.losses`` (and distances) under another backend leaves TF out
+    (as the worker found it, right after those imports)."""
     require(backend)
-    code = ("import sys, facenet_tf.losses, facenet_tf.distances; "
-            "print('tensorflow' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=environment(backend), timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "False"
+    report, _ = suites(backend)
+    assert report["tensorflow_imported"] is False

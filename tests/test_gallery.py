@@ -263,34 +263,63 @@ def test_numpy_and_faiss_agree_on_100k_entries():
     assert differ.sum() == 0 or np.allclose(d_np[differ], d_fa[differ], atol=1e-6)
 
 
-CHILD = """
-import sys
+# One interpreter imports the gallery (and with it TensorFlow) once; for each run named on stdin it
+# forks a child that opens the gallery and enrols batches of 50 rows, printing "batch I" after each
+# commit, until the test kills it; then it prints "ended SIGNAL" (what ended the child, -1: none).
+SPAWNER = """
+import os, sys
 import numpy as np
 from facenet_tf.gallery import Gallery
 
-rng = np.random.default_rng()
-with Gallery.open(sys.argv[1], "m", 16) as gallery:
-    for i in range(1_000_000):
-        gallery.enroll([f"{sys.argv[2]}_batch_{i}"] * 50, rng.standard_normal((50, 16)))
-        print(i, flush=True)
+for line in sys.stdin:
+    run = line.strip()
+    pid = os.fork()
+    if pid == 0:
+        rng = np.random.default_rng()
+        with Gallery.open(sys.argv[1], "m", 16) as gallery:
+            for i in range(1_000_000):
+                gallery.enroll([f"{run}_batch_{i}"] * 50, rng.standard_normal((50, 16)))
+                print("batch", i, flush=True)
+        os._exit(0)
+    print("child", pid, flush=True)
+    _, status = os.waitpid(pid, 0)
+    print("ended", os.WTERMSIG(status) if os.WIFSIGNALED(status) else -1, flush=True)
 """
 
 
 def test_killed_enrolment_leaves_only_whole_batches(path):
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     runs = ["run0", "run1", "run2"]  # where SIGKILL lands is luck: give it three chances
-    for run in runs:
-        child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, path, run], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=env, text=True,
-        )
-        try:
-            committed = [child.stdout.readline() for _ in range(3)]
-            assert committed[-1].strip() == "2", child.stderr.read()
-        finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait()
-        assert child.returncode == -signal.SIGKILL
+    spawner = subprocess.Popen([sys.executable, "-c", SPAWNER, path], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+
+    def said():
+        """The next stdout line of the spawner or its child, as words."""
+        line = spawner.stdout.readline()
+        assert line, spawner.stderr.read()
+        return line.split()
+
+    try:
+        for run in runs:
+            spawner.stdin.write(run + "\n")
+            spawner.stdin.flush()
+            pid, committed = None, []
+            while pid is None or len(committed) < 3:
+                word, value = said()
+                if word == "child":
+                    pid = int(value)
+                else:
+                    committed.append(value)
+            assert committed == ["0", "1", "2"]
+            os.kill(pid, signal.SIGKILL)
+            while (line := said())[0] != "ended":
+                pass  # batches the child committed before the signal landed
+            assert line[1] == str(int(signal.SIGKILL))
+        spawner.stdin.close()
+        assert spawner.wait(timeout=60) == 0, spawner.stderr.read()
+    finally:
+        spawner.kill()
+        spawner.wait()
 
     with Gallery.open(path, "m", 16, create=False) as gallery:
         counts = dict(gallery.list())
