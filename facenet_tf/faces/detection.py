@@ -54,6 +54,7 @@ def _graph_stages():
     A stage keeps its network in ``_model`` (``mtcnn.stages.base.StageBase``) and calls it on a
     float32 batch; the wrapper traces it once for the input shape given (``None`` = any).
     """
+    import mtcnn  # noqa: F401 - the package itself first: its stages may be cached without it
     import tensorflow as tf
     from mtcnn.stages import StageONet, StagePNet, StageRNet
 
