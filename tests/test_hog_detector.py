@@ -1,11 +1,13 @@
 """dlib's HOG frontal face detector in NumPy (facenet_tf.faces.hog_detector) against dlib-bin.
 
 The reference is ``dlib.get_frontal_face_detector().run(image, upsample, adjust_threshold)``:
-the same rectangles, the same scores to the last bit and the same filter indices, on all 400
+the same rectangles and filter indices, and scores within :data:`SCORE_TOLERANCE`, on all 400
 ORL faces (as dlib-bin's pipeline reads them, grey repeated to RGB), on grey, coloured,
 rescaled, rotated and tiny variants, and on noise scanned with a lowered threshold (many
-overlapping windows: the sort and the non-max suppression). The last bit matters: the tests
-fail when a sum is taken in another order.
+overlapping windows: the sort and the non-max suppression). The pyramid and fHOG features are
+dlib's to the last bit (resize compared here directly, fHOG through the boxes); the filter
+responses are the same sums as dlib's taken in another order (a float32 matrix product), so
+scores are not bit-identical: the largest difference on these images is 2.9e-6 (2026-12-03).
 """
 
 import glob
@@ -19,9 +21,12 @@ import pytest
 from facenet_tf.errors import FacenetError
 from facenet_tf.faces import fhog
 from facenet_tf.faces import hog_detector
-from facenet_tf.faces.hog_detector import FILTER_NAMES, HogFaceDetector, _taps
+from facenet_tf.faces.hog_detector import FILTER_NAMES, HogFaceDetector
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#: Largest |ours - dlib-bin's| score accepted: float32 sums of ~3100 products in another order.
+SCORE_TOLERANCE = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +54,8 @@ def _assert_same(detector, reference, image, upsample=1, adjust=0.0, name=""):
     ours = detector.detect(image, upsample, adjust)
     boxes, scores, index = _dlib_run(reference, image, upsample, adjust)
     assert ours.boxes.tolist() == boxes.tolist(), f"{name}: ours {ours.boxes.tolist()} dlib {boxes.tolist()}"
-    assert ours.scores.tolist() == scores, f"{name}: scores {ours.scores.tolist()} dlib {scores}"
+    np.testing.assert_allclose(ours.scores, np.array(scores, np.float64).reshape(-1), rtol=0, atol=SCORE_TOLERANCE,
+                               err_msg=name)
     assert ours.filter_index.tolist() == index, name
     return len(boxes)
 
@@ -89,56 +95,51 @@ def test_extracted_file_equals_dlib_bin(dlib, tmp_path):
 
 # --------------------------------------------------------------------------- the pieces, by definition
 
-def test_taps_follow_dlibs_summation_order():
-    """Against a loop over dlib's float_spatially_filter_image_separable, one value at a time."""
+def _responses_by_definition(filters, feats):
+    """``score[d, i, j] = Σ_{p, dy, dx} filters[d, p, dy, dx] · feats[p, i + dy, j + dx]``, in
+    float64, one window at a time."""
+    num, _, rows, cols = filters.shape
+    out = np.zeros((num, feats.shape[1] - rows + 1, feats.shape[2] - cols + 1))
+    for i in range(out.shape[1]):
+        for j in range(out.shape[2]):
+            window = feats[:, i:i + rows, j:j + cols].astype(np.float64)
+            out[:, i, j] = np.einsum("dpyx,pyx->d", filters, window)
+    return out
+
+
+def test_responses_equal_the_definition(detector):
+    """Every filter over random features, against a loop over windows in float64; too small → None."""
     rng = np.random.default_rng(0)
-    images = rng.standard_normal((3, 7, 30)).astype(np.float32)
-    taps = rng.standard_normal((3, 10)).astype(np.float32)
-    length, split = 21, 16
-    got = _taps(images, taps, axis=2, length=length, split=split)
-    f32 = np.float32
-    for k in range(3):
-        for r in range(7):
-            for c in range(length):
-                products = [f32(images[k, r, c + n] * taps[k, n]) for n in range(10)]
-                if c < split:
-                    a, b, d = f32(0), f32(0), f32(0)
-                    for n in range(0, 9, 3):
-                        a, b, d = f32(a + products[n]), f32(b + products[n + 1]), f32(d + products[n + 2])
-                    want = f32(f32(a + products[9]) + f32(b + d))
-                else:
-                    want = f32(0)
-                    for p in products:
-                        want = f32(want + p)
-                assert got[k, r, c] == want, (k, r, c)
+    dense = hog_detector._effective_filters(detector.filters)
+    for shape in ((31, 10, 10), (31, 23, 37), (31, 41, 12)):
+        feats = rng.uniform(0, 0.4, shape).astype(np.float32)  # fHOG's range: clipped at 0.2, sums of 4
+        got = detector._responses(feats)
+        assert all(g.dtype == np.float32 and g.shape == (shape[1] - 9, shape[2] - 9) for g in got)
+        np.testing.assert_allclose(np.stack(got), _responses_by_definition(dense, feats), rtol=0, atol=1e-5,
+                                   err_msg=str(shape))
+    assert detector._responses(np.zeros((31, 9, 30), np.float32)) == [None] * 5
 
 
-def test_tiles_do_not_change_responses(detector, monkeypatch):
-    """The score images are the same whatever the tile size (bands of rows, few or many parts)."""
+def test_effective_filters_drop_only_dlibs_small_singular_values(detector):
+    """dlib's separable parts summed give the filters back, up to the singular values dlib drops."""
+    dense = hog_detector._effective_filters(detector.filters)
+    gap = np.abs(dense - detector.filters).max(axis=(2, 3))
+    largest = np.linalg.svd(detector.filters, compute_uv=False)[..., 0]
+    assert np.all(gap <= np.maximum(1e-4, 1e-3 * largest))
+    assert gap.max() > 0  # some parts are dropped: the reconstruction is not the raw filter
+
+
+def test_bands_do_not_change_responses(detector, monkeypatch):
+    """The score images are the same whatever the band of rows (one row, a few, whole images)."""
     rng = np.random.default_rng(6)
     feats = fhog.extract_fhog_features(rng.integers(0, 256, (180, 150, 3), dtype=np.uint8), 8, 10, 10)
-    monkeypatch.setattr(hog_detector, "_TILE_ELEMENTS", 1 << 30)
-    whole = detector._responses(feats)  # one tile
-    for elements in (1, 238, 700, 5000):  # one part and row, bands of 5 rows, one part, 10 parts
-        monkeypatch.setattr(hog_detector, "_TILE_ELEMENTS", elements)
-        for got, want in zip(detector._responses(feats), whole):
-            np.testing.assert_array_equal(got, want)
-    assert sum(float(np.abs(w).sum()) for w in whole) > 0
-
-
-def test_taps_equal_dlibs_separable_filter(dlib):
-    """Both passes against ``dlib.spatially_filter_image_separable`` (float), portrait and landscape."""
-    rng = np.random.default_rng(4)
-    for _ in range(30):
-        height, width = (int(v) for v in rng.integers(11, 45, 2))
-        image = rng.standard_normal((height, width)).astype(np.float32)
-        row_filter, col_filter = rng.standard_normal((2, 10)).astype(np.float32)
-        reference, _ = dlib.spatially_filter_image_separable(image, row_filter, col_filter)
-        out_rows, out_cols = height - 9, width - 9
-        split = min(out_cols, 8 * max(0, -(-(width - 4 - 7 - 5) // 8)))  # dlib's SIMD columns
-        rows_done = _taps(image[None], row_filter[None], 2, out_cols, split)
-        got = _taps(rows_done, col_filter[None], 1, out_rows, split)[0]
-        np.testing.assert_array_equal(got, np.asarray(reference)[5:height - 4, 5:width - 4], err_msg=f"{image.shape}")
+    monkeypatch.setattr(hog_detector, "_BAND_CELLS", 1 << 30)
+    whole = np.stack(detector._responses(feats))  # one band
+    assert whole.shape[1] > 3 and np.abs(whole).sum() > 0
+    monkeypatch.setattr(hog_detector, "_BAND_CELLS", 1)
+    for rows in (1, 3):
+        monkeypatch.setattr(hog_detector, "_MIN_BAND_ROWS", rows)
+        np.testing.assert_allclose(np.stack(detector._responses(feats)), whole, rtol=0, atol=1e-6)
 
 
 def test_resize_equals_dlib(dlib):

@@ -9,7 +9,14 @@ a better one is dropped. This module runs those steps as dlib does, from the fil
 in ``frontal_face_detector.npz`` beside it (dlib's own numbers, Boost Software License, see
 its ``notice`` entry; written by ``tools/extract_frontal_face_detector.py``; nothing is
 downloaded), so that :meth:`HogFaceDetector.detect` returns ``detector.run(image, upsample)``'s
-rectangles, scores and filter indices — without importing dlib.
+rectangles and filter indices, and its scores to a few 1e-6 — without importing dlib.
+
+The contract, tested against dlib-bin (tests/test_hog_detector.py): the pyramid and the fHOG
+features are dlib's to the last bit (:mod:`facenet_tf.faces.fhog`); the filter responses are
+the same sums taken in another order (one float32 matrix product instead of dlib's separable
+passes), so a score differs from dlib's in its last bits (at most 2.9e-6 on the tests'
+images), and a window scoring within that of its threshold could in principle be kept by one
+and not the other (not seen on any test image).
 
 What dlib does, reproduced here (``scan_fhog_pyramid.h``, ``object_detector.h``, the Python
 binding's ``run_detector_with_upscale``):
@@ -19,9 +26,9 @@ binding's ``run_detector_with_upscale``):
 * **pyramid**: levels while the level's rectangle (``(p - 0.3)·5/6`` per step, rounded) is at
   least 64×64; each level is the previous resized to ``⌊5·size/6⌋`` (:mod:`facenet_tf.faces.fhog`);
 * **filters**: each 10×10 plane of a filter is split by its SVD into separable row/column
-  filters (singular values above ``max(1e-4, 0.001·largest)``, cast to float), applied in
-  float with dlib's SIMD summation order (three accumulators over taps in blocks of 8 columns,
-  a running sum elsewhere) and summed plane after plane into the filter's score image;
+  filters (singular values above ``max(1e-4, 0.001·largest)``, cast to float); dlib applies
+  them in float, plane after plane; here their sum, the filter dlib effectively applies, is
+  applied to all planes at once as one float32 matrix product (BLAS);
 * **boxes**: a position ``(c, r)`` of the score image is the 10×10-cell window centred there,
   mapped to pixels (``fhog_to_image``: ``(p - 3)·8 + 1 ± 4``) and up the pyramid
   (``p·6/5 + 0.3`` per level), rounded as dlib rounds a ``drectangle`` (halves away from 0);
@@ -30,7 +37,9 @@ binding's ``run_detector_with_upscale``):
   more than 0.79 of either box (dlib's ``test_box_overlap`` from the file).
 
 The upsampled image's pyramid is what costs time; it is computed once and scanned by the five
-filters together.
+filters together. The matrix product runs on NumPy's BLAS threads: where several processes
+share the cores (:func:`facenet_tf.faces.aligner.chunked`'s workers) each should use one
+(``OPENBLAS_NUM_THREADS=1``; the workers are started so).
 """
 
 from __future__ import annotations
@@ -58,9 +67,13 @@ MAX_UPSAMPLE = 4
 # dlib's frontal face detector scans a pyramid_down<6>: each level 5/6 of the one before.
 _PYRAMID = 6
 
-# Floats per tile of filter responses computed at once: the working set (a few arrays of this
-# size) stays in the CPU's cache; also bounds memory on large images.
-_TILE_ELEMENTS = 1 << 15
+# Feature cells (rows × columns) per band of :meth:`HogFaceDetector._responses`, at least
+# _MIN_BAND_ROWS output rows: bounds memory on large images (a band's matrices hold ~360 floats
+# per cell: ~12 MB here); on a 1280×960 image as fast as whole pyramid levels (measured).
+_BAND_CELLS = 1 << 13
+# Each band reads rows - 1 feature rows beyond its own: at least this many output rows keeps
+# that overlap small on very wide images.
+_MIN_BAND_ROWS = 16
 
 
 class HogDetections(NamedTuple):
@@ -79,16 +92,9 @@ class HogDetections(NamedTuple):
     filter_index: np.ndarray
 
 
-class _Bank(NamedTuple):
-    """One filter's separable parts: plane per part, float32 row and column filters."""
-
-    planes: np.ndarray
-    rows: np.ndarray
-    cols: np.ndarray
-
-
 class HogFaceDetector:
-    """dlib's HOG frontal face detector; :meth:`detect` equals ``dlib.get_frontal_face_detector().run``.
+    """dlib's HOG frontal face detector; :meth:`detect` gives ``dlib.get_frontal_face_detector().run``'s
+    boxes and filter indices, and its scores to a few 1e-6.
 
     Args:
         filters: float64 ``[D, 31, h, w]``, the D linear filters over the 31 fHOG planes.
@@ -125,11 +131,10 @@ class HogFaceDetector:
         self.cell_size, self.padding = int(cell_size), int(padding)
         self.min_pyramid_layer = (int(min_pyramid_layer[0]), int(min_pyramid_layer[1]))
         self.max_pyramid_levels = int(max_pyramid_levels)
-        banks = [_separable(f) for f in filters]
-        # All filters' separable parts in one bank, with the filter each part belongs to.
-        self._bank = (np.concatenate([b.planes for b in banks]), np.concatenate([b.rows for b in banks]),
-                      np.concatenate([b.cols for b in banks]),
-                      np.concatenate([np.full(len(b.planes), d, np.int64) for d, b in enumerate(banks)]))
+        # [(dy, d), (dx, p)]: row dy of every filter against dx-shifted copies of every plane.
+        dense = _effective_filters(filters).astype(F32)
+        self._weights = np.ascontiguousarray(dense.transpose(2, 0, 3, 1).reshape(
+            filters.shape[2] * filters.shape[0], filters.shape[3] * filters.shape[1]))
 
     @classmethod
     def load(cls, path: Optional[str] = None) -> "HogFaceDetector":
@@ -269,38 +274,25 @@ class HogFaceDetector:
         """Each filter's float32 score image over the positions dlib scans, or None where there are none.
 
         Row ``i``, column ``j`` of filter d's image is the window centred on feature cell
-        ``(i + rows // 2, j + cols // 2)``. The separable parts of all filters run together in
-        tiles (a few parts × a band of output rows) of about :data:`_TILE_ELEMENTS` floats, small
-        enough for the CPU's cache; each part is added to its filter's sum in dlib's order
-        (part after part, from zero).
+        ``(i + rows // 2, j + cols // 2)``, i.e. the window whose top-left cell is ``(i, j)``:
+
+            score[d, i, j] = Σ_{p, dy, dx} F[d, p, dy, dx] · feats[p, i + dy, j + dx]
+
+        with F dlib's effective filters (:func:`_effective_filters`). Computed in bands of output
+        rows (:data:`_BAND_CELLS`) by :func:`_band_responses`: one matrix product per band. The
+        float32 sums run in BLAS's order, not dlib's, so scores differ from dlib's in the last
+        bits (a few 1e-6).
         """
         rows, cols = self.filters.shape[2:]
         height, width = feats.shape[1:]
-        first_row, first_col = rows // 2, cols // 2
-        last_row, last_col = height - (rows - 1) // 2, width - (cols - 1) // 2
-        if last_row <= first_row or last_col <= first_col:
+        out_rows, out_cols = height - rows + 1, width - cols + 1
+        if out_rows < 1 or out_cols < 1:
             return [None] * self.num_filters
-        out_rows, out_cols = last_row - first_row, last_col - first_col
-        # dlib filters columns [first_col, first_col + 8·blocks) in SIMD, the rest one by one.
-        split = min(out_cols, 8 * max(0, -(-(last_col - 7 - first_col) // 8)))
-        planes, row_taps, col_taps, owner = self._bank
-        totals = np.zeros((self.num_filters, out_rows, out_cols), F32)
-        # Feature rows outside [inner_lo, inner_hi) are padding: their row-filtered values are zero.
-        inner_lo, inner_hi = (rows - 1) // 2, height - rows // 2
-        band = max(1, min(out_rows, _TILE_ELEMENTS // out_cols - (rows - 1)))
-        chunk = max(1, _TILE_ELEMENTS // ((band + rows - 1) * out_cols))
+        totals = np.empty((self.num_filters, out_rows, out_cols), F32)
+        band = min(out_rows, max(_MIN_BAND_ROWS, _BAND_CELLS // width - (rows - 1)))
         for r0 in range(0, out_rows, band):
             r1 = min(out_rows, r0 + band)
-            lo, hi = max(r0, inner_lo), min(r1 + rows - 1, inner_hi)
-            for start in range(0, len(planes), chunk):
-                part = slice(start, start + chunk)
-                scratch = np.zeros((len(planes[part]), r1 - r0 + rows - 1, out_cols), F32)
-                if hi > lo:
-                    _taps(feats[planes[part], lo:hi], row_taps[part], 2, out_cols, split, out=scratch[:, lo - r0:hi - r0])
-                filtered = _taps(scratch, col_taps[part], 1, r1 - r0, split)
-                for k, index in enumerate(owner[part]):
-                    total = totals[index, r0:r1]
-                    np.add(total, filtered[k], out=total)
+            _band_responses(feats[:, r0:r1 + rows - 1], self._weights, cols, out=totals[:, r0:r1])
         return list(totals)
 
     def _suppress(self, boxes: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -312,89 +304,43 @@ class HogFaceDetector:
         return np.array(kept, np.int64)
 
 
-def _separable(filters: np.ndarray) -> _Bank:
-    """dlib's ``build_fhog_filterbank``: per plane, the SVD's parts above ``max(1e-4, 0.001·σ_max)``,
-    each ``u·√σ`` (column filter) and ``v·√σ`` (row filter), largest σ first, cast to float."""
-    planes, rows, cols = [], [], []
-    for plane, f in enumerate(filters):
-        u, s, vt = np.linalg.svd(f)
-        threshold = max(1e-4, float(s.max()) * 0.001)
-        for j in np.nonzero(s >= threshold)[0]:
-            root = math.sqrt(float(s[j]))
-            planes.append(plane)
-            cols.append((u[:, j] * root).astype(F32))
-            rows.append((vt[j] * root).astype(F32))
-    # The SVD's signs are arbitrary; u and v flip together and (−a)(−b) = ab exactly in float.
-    return _Bank(np.array(planes, np.int64), np.array(rows, F32).reshape(-1, filters.shape[2]),
-                 np.array(cols, F32).reshape(-1, filters.shape[1]))
+def _effective_filters(filters: np.ndarray) -> np.ndarray:
+    """The filters dlib applies, float64 ``[D, 31, rows, cols]``: per plane the sum of its kept
+    separable parts (``build_fhog_filterbank``: the SVD's parts above ``max(1e-4, 0.001·σ_max)``,
+    column filter ``u·√σ`` and row filter ``v·√σ``, each cast to float), taken in float64."""
+    dense = np.zeros(filters.shape, np.float64)
+    for d, planes in enumerate(filters):
+        for p, f in enumerate(planes):
+            u, s, vt = np.linalg.svd(f)
+            threshold = max(1e-4, float(s.max()) * 0.001)
+            for j in np.nonzero(s >= threshold)[0]:
+                root = math.sqrt(float(s[j]))
+                column = (u[:, j] * root).astype(F32).astype(np.float64)
+                row = (vt[j] * root).astype(F32).astype(np.float64)
+                dense[d, p] += np.outer(column, row)
+    return dense
 
 
-def _taps(images: np.ndarray, taps: np.ndarray, axis: int, length: int, split: int,
-          out: Optional[np.ndarray] = None) -> np.ndarray:
-    """One pass of dlib's ``float_spatially_filter_image_separable`` for K images and K filters.
+def _band_responses(feats: np.ndarray, weights: np.ndarray, cols: int, out: np.ndarray) -> None:
+    """Score images of all filters for the windows whose rows lie in ``feats``, into ``out``.
 
-    ``out[k, ..., i] = Σ_n images[k, ..., i + n] · taps[k, n]`` along ``axis`` (1: rows,
-    2: columns), ``length`` outputs, summed as dlib sums in float: in output columns
-    ``< split`` (dlib's SIMD blocks) three accumulators over taps ``n ≡ 0, 1, 2 (mod 3)``
-    (leftover taps into the first), combined ``a + (b + c)``; in the others one running sum.
-    Written into ``out`` when given (float32, the result's shape), else into a new array.
-
-    For speed every operation runs over long contiguous runs: the SIMD order is computed for
-    all columns at once (along columns, on the flattened rows: outputs that would straddle two
-    rows are computed and dropped), then the few columns from ``split`` on, copied out, in the
-    running-sum order. Short strided runs (NumPy's inner loop called per row) cost more than
-    the arithmetic on images this small.
+    ``out[d, i, j] = Σ_{dy, dx, p} weights[dy·D + d, dx·P + p] · feats[p, i + dy, j + dx]``
+    (``weights`` from :meth:`HogFaceDetector.__init__`, ``out`` float32 ``[D, n - rows + 1,
+    m - cols + 1]`` for ``feats`` ``[P, n, m]``) as one matrix product: the ``cols`` column
+    shifts of ``feats`` stacked, ``[(dy, d), (dx, p)] @ [(dx, p), cell]``, then the filter rows
+    ``dy`` added with their row shift (contiguous runs).
     """
-    images = np.ascontiguousarray(images, F32)
-    if out is None:
-        shape = list(images.shape)
-        shape[axis] = length
-        out = np.empty(shape, F32)
-    if split:
-        out[..., :split] = _pass(images, taps, axis, length, True)[..., :split]
-    if split < out.shape[2]:  # dlib's scalar columns, their inputs copied out first
-        tail = np.ascontiguousarray(images[..., split:])
-        out[..., split:] = _pass(tail, taps, axis, length - split if axis == 2 else length, False)
-    return out
-
-
-def _pass(images: np.ndarray, taps: np.ndarray, axis: int, length: int, simd: bool) -> np.ndarray:
-    """:func:`_taps` over all columns of contiguous ``images`` in one summation order (``simd``:
-    three accumulators, else one running sum), every operation on ``[K, L]`` runs."""
-    k, rows, cols = images.shape
-    count = taps.shape[1]
-    if axis == 2:  # along the flattened rows: output i of row r sits at r·cols + i
-        flat = images.reshape(k, rows * cols)
-        span = rows * cols - (count - 1)
-        result = np.empty((k, rows * cols), F32)
-        _accumulate(lambda n: flat[:, n:n + span], taps, result[:, :span], simd)
-        return result.reshape(k, rows, cols)[..., :length]
-    result = np.empty((k, length, cols), F32)
-    _accumulate(lambda n: images[:, n:n + length].reshape(k, -1), taps, result.reshape(k, -1), simd)
-    return result
-
-
-def _accumulate(window, taps: np.ndarray, acc: np.ndarray, simd: bool) -> None:
-    """``acc = Σ_n window(n) · taps[:, n]`` over 2-D ``[K, L]`` runs, in dlib's order: ``simd``:
-    ``a + (b + c)``, accumulators over taps ``n ≡ 0, 1, 2 (mod 3)`` (taps past the last full
-    triple into ``a``); else one running sum."""
-    count = taps.shape[1]
-    scratch, accs = np.empty(acc.shape, F32), [acc, None, None]
-    started = [False, False, False]
-    for n in range(count):
-        j = (n % 3 if n < count - count % 3 else 0) if simd else 0
-        weight = taps[:, n].reshape(-1, 1)
-        if not started[j]:
-            if accs[j] is None:
-                accs[j] = np.empty(acc.shape, F32)
-            np.multiply(window(n), weight, out=accs[j])
-            started[j] = True
-        else:
-            np.multiply(window(n), weight, out=scratch)
-            np.add(accs[j], scratch, out=accs[j])
-    if started[1]:
-        np.add(accs[1], accs[2], out=accs[1])
-        np.add(accs[0], accs[1], out=accs[0])
+    planes, height, width = feats.shape
+    num, out_rows, out_cols = out.shape
+    filter_rows = weights.shape[0] // num
+    shifted = np.empty((cols, planes, height, out_cols), F32)
+    for dx in range(cols):
+        shifted[dx] = feats[:, :, dx:dx + out_cols]
+    products = np.matmul(weights, shifted.reshape(cols * planes, height * out_cols))
+    products = products.reshape(filter_rows, num, height, out_cols)
+    np.copyto(out, products[0, :, :out_rows])
+    for dy in range(1, filter_rows):
+        np.add(out, products[dy, :, dy:dy + out_rows], out=out)
 
 
 def _round(values: np.ndarray) -> np.ndarray:
