@@ -77,3 +77,15 @@ def test_a_broken_pool_falls_back_to_this_process(hog_aligner, orl_paths, caplog
     results = list(chunked(_dies_in_a_worker, hog_aligner, orl_paths, 2, 2))
     assert results == [[1]] * len(orl_paths)  # every file once, in this process
     assert "aligning the remaining images in this process" in caplog.text
+
+
+def _environment_of_a_worker(aligner, paths):
+    return [(multiprocessing.parent_process() is not None, os.environ.get("OPENBLAS_NUM_THREADS"))]
+
+
+def test_workers_run_blas_on_one_thread(hog_aligner, orl_paths, monkeypatch):
+    """Two workers on the cores need no BLAS pool each (the HOG detector's matrix products)."""
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "4")
+    results = list(chunked(_environment_of_a_worker, hog_aligner, orl_paths, 2, 2))
+    assert len(results) == len(orl_paths) and all(r == [(True, "1")] for r in results)
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "4"  # this process's environment as it was

@@ -11,6 +11,7 @@ several: :mod:`facenet_tf.faces.choice`; templates: :mod:`facenet_tf.faces.templ
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -277,7 +278,8 @@ def chunked(task: Callable, aligner: FaceAligner, paths: Sequence[str], chunk: i
     * ``workers > 1`` (see :func:`parallel_workers`) and more than one chunk: in that many
       worker processes, each with its own :class:`FaceAligner` built from ``aligner.config``
       (default predictor and detector), ``workers + 1`` chunks in flight; chunks shrink so that
-      each worker gets at least 8 (the results then come in more, smaller pieces). The processes are
+      each worker gets at least 8 (the results then come in more, smaller pieces); each worker
+      runs NumPy's BLAS on one thread (:data:`WORKER_ENVIRONMENT`). The processes are
       *spawned* (this process may run TensorFlow, which must not be forked), so, as for any
       spawning code, a script calling this must guard its entry point
       (``if __name__ == "__main__":``). Should the pool break (a worker killed), the remaining
@@ -319,6 +321,12 @@ def aligned_chunks(aligner: FaceAligner, paths: Sequence[str], image_size, chunk
 #: predictor, and MTCNN's TensorFlow graphs where it falls back to them).
 MAX_WORKERS = 8
 
+#: Environment of the worker processes: one BLAS thread each. The workers already share the
+#: cores out; a BLAS pool per worker on top (NumPy's default: one thread per core) made the HOG
+#: detector's matrix products 7x slower with two workers on two cores (measured). Spawned
+#: children take the environment at their start, before they import NumPy.
+WORKER_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
 # A worker process's own aligner, built once by _start_worker from the parent's config: state
 # of that process alone (a pool initializer can only leave it at module level).
 _worker_aligner: Optional[FaceAligner] = None
@@ -333,6 +341,23 @@ def _run_in_worker(task: Callable, paths: Sequence[str], args: tuple):
     return task(_worker_aligner, paths, *args)
 
 
+@contextlib.contextmanager
+def _environment(values: Dict[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` set while the block runs (the pool spawns its processes
+    on demand, so for all of it), as it was afterwards. This process's BLAS, already loaded,
+    keeps its threads."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _in_processes(task: Callable, aligner: FaceAligner, paths: Sequence[str], chunk: int, workers: int,
                   args: tuple) -> Iterator:
     import collections
@@ -344,8 +369,8 @@ def _in_processes(task: Callable, aligner: FaceAligner, paths: Sequence[str], ch
     starts = collections.deque(range(0, len(paths), chunk))
     pending: "collections.deque" = collections.deque()
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                             initargs=(aligner.config,)) as pool:
+    with _environment(WORKER_ENVIRONMENT), ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_start_worker, initargs=(aligner.config,)) as pool:
         try:
             while starts or pending:
                 while starts and len(pending) < workers + 1:
