@@ -5,7 +5,8 @@ the same rectangles and filter indices, and scores within :data:`SCORE_TOLERANCE
 ORL faces (as dlib-bin's pipeline reads them, grey repeated to RGB), on grey, coloured,
 rescaled, rotated and tiny variants, and on noise scanned with a lowered threshold (many
 overlapping windows: the sort and the non-max suppression). The pyramid and fHOG features are
-dlib's to the last bit (resize compared here directly, fHOG through the boxes); the filter
+dlib's to the last bit (resize compared directly; every fHOG feature of whole pyramids through
+a detector of 31 single-cell filters, whose scores are the features themselves); the filter
 responses are the same sums as dlib's taken in another order (a float32 matrix product), so
 scores are not bit-identical: the largest difference on these images is 2.9e-6 (2026-12-03).
 """
@@ -151,6 +152,74 @@ def test_resize_equals_dlib(dlib):
         rgb = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
         np.testing.assert_array_equal(fhog.resize_bilinear(grey, rows, cols), dlib.resize_image(grey, rows, cols))
         np.testing.assert_array_equal(fhog.resize_bilinear(rgb, rows, cols), dlib.resize_image(rgb, rows, cols))
+
+
+def _serialised(value: int) -> bytes:
+    """dlib's serialised integer (``serialize.h``): control byte (0x80 negative | byte count), magnitude."""
+    magnitude = abs(int(value))
+    digits = magnitude.to_bytes(max(1, (magnitude.bit_length() + 7) // 8), "little")
+    return bytes([len(digits) | (0x80 if value < 0 else 0)]) + digits
+
+
+def _serialised_double(value: float) -> bytes:
+    """A double as dlib reads it: integers mantissa and exponent, value = mantissa · 2**exponent."""
+    mantissa, exponent = np.frexp(np.float64(value))
+    return _serialised(int(np.ldexp(mantissa, 53))) + _serialised(int(exponent) - 53)
+
+
+def _detector_file(path, dlib, filters, thresholds, match_thresh, overlap_thresh) -> str:
+    """A dlib ``fhog_object_detector`` file with the frontal face detector's settings and these
+    filters (the layout ``tools/extract_frontal_face_detector.py`` reads)."""
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    try:
+        import extract_frontal_face_detector as extract
+    finally:
+        sys.path.pop(0)
+    dlib.get_frontal_face_detector().save(str(path))
+    with open(path, "rb") as handle:
+        settings = extract.parse(handle.read())
+    out = b"".join(_serialised(v) for v in (2, 1, 0, 0))
+    for key in ("cell_size", "padding", "window_width", "window_height", "max_pyramid_levels",
+                "min_pyramid_layer_width", "min_pyramid_layer_height"):
+        out += _serialised(settings[key])
+    out += _serialised_double(0.0) + _serialised(filters[0].size)
+    out += _serialised_double(match_thresh) + _serialised_double(overlap_thresh) + _serialised(len(filters))
+    for weights, threshold in zip(filters, thresholds):
+        out += _serialised(-(weights.size + 1)) + _serialised(-1)
+        out += b"".join(_serialised_double(v) for v in weights.reshape(-1)) + _serialised_double(threshold)
+    with open(path, "wb") as handle:
+        handle.write(out)
+    return str(path)
+
+
+def test_fhog_pyramid_equals_dlibs_bit_for_bit(dlib, tmp_path, orl_dir):
+    """Every fHOG feature of every pyramid level against dlib-bin's, to the last bit: 31 filters
+    each reading one plane at one cell (weight 1: dlib's and our filter sums are then exact),
+    threshold 0, no non-max suppression (overlap thresholds 1), so every window's score is a
+    feature value. Scores of real filters are compared to 1e-5 only, this keeps fHOG exact."""
+    from PIL import Image
+
+    filters = np.zeros((31, 31, 10, 10))
+    for plane in range(31):
+        filters[plane, plane, 4, 4] = 1.0  # cell (4, 4): with padding 4, every cell of the image
+    reference = dlib.fhog_object_detector(_detector_file(tmp_path / "probe.svm", dlib, filters, np.zeros(31), 1, 1))
+    ours = HogFaceDetector(filters, np.zeros(31), 1.0, 1.0)
+    face = np.asarray(Image.open(os.path.join(orl_dir, "s7", "3.pgm")).convert("L"))
+    rng = np.random.default_rng(7)
+    for name, image, upsample in (("grey", face, 0), ("colour", np.stack([face, face[::-1], face[:, ::-1]], 2), 0),
+                                  ("noise", rng.integers(0, 256, (50, 60, 3), dtype=np.uint8), 1)):
+        rects, scores, index = reference.run(image, upsample, -1.0)
+        planes = fhog.to_planes(image)
+        for _ in range(upsample):
+            planes = fhog.pyramid_up_planes(planes)
+        found, planes_of, boxes = ours._scan(planes, -1.0)  # every window: no suppression to run
+        boxes = boxes.astype(np.float64)
+        for _ in range(upsample):
+            boxes = boxes / 2.0 - np.array([1.25, 0.75, 1.25, 0.75])
+        want = sorted(zip([(r.left(), r.top(), r.right(), r.bottom()) for r in rects], scores, index))
+        got = sorted(zip(map(tuple, hog_detector._round(boxes).tolist()), found.tolist(), planes_of.tolist()))
+        assert len(want) > 1000 and sum(score > 0 for _, score, _ in want) > 1000, name
+        assert got == want, name
 
 
 def test_fhog_shapes():
