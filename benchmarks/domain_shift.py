@@ -14,11 +14,16 @@ Side by side, in one run, every figure from ``evaluate``'s defaults
   with the recipe's options) for every ``--seeds`` value, on the shifted and on the plain test
   people, then the mean and spread (min–max) of the seeds.
 
+``--shares S …`` also evaluates every run with its final weights mixed with the start
+model's at each start share S — exactly what ``train --start-weight-share S`` leaves (the
+mixing follows training), without training again.
+
 The last line is one JSON object of every figure. Runs finished in ``--work-dir`` are reused
 (a training run found finished is not trained again), so an interrupted benchmark continues.
 
     python benchmarks/domain_shift.py --model /tmp/dlibdir --work-dir /tmp/domain_shift
     python benchmarks/domain_shift.py --model /tmp/dlibdir --recipes defaults photometric --seeds 0 1 2
+    python benchmarks/domain_shift.py --model /tmp/dlibdir --recipes early_photometric --shares 0.5 0.7
 """
 
 import argparse
@@ -79,6 +84,9 @@ RECIPES = {
                                {"freeze_top_layers": 17, "start_weight_share": 0.5}),
     "defaults_mix": Recipe("defaults, final weights half the start model's (start_weight_share 0.5)",
                            {"start_weight_share": 0.5}),
+    "new_camera": Recipe("early_photometric, final weights half the start model's (start_weight_share 0.5; "
+                         "the README's recipe is 0.7, measured with --shares 0.7)", {"freeze_top_layers": 17, "start_weight_share": 0.5},
+                         {**PHOTOMETRIC, "equalize": 0.5}),
     "mixed": Recipe("plain and shifted images of s1–s30 together (the old camera's photos kept)",
                     data="mixed_train"),
 }
@@ -158,14 +166,33 @@ def prepare_data(orl: str, work: str, shift_seed: int) -> dict:
     return paths
 
 
-def evaluate_model(model: str, data_dir: str) -> dict:
-    """``facenet-tf evaluate --model model --data-dir data_dir`` with every default: the
-    figures and the alignment counts."""
+def mixed_embedder(run_dir: str, start_dir: str, share: float):
+    """The embedder of ``run_dir``'s model with its weights mixed with ``start_dir``'s as
+    ``train --start-weight-share share`` mixes them after training: every weight
+    ``(1 - share) · trained + share · start``. (The run's own thresholds and metrics are not
+    recomputed; the benchmark's figures come from ``evaluate``, which does not use them.)"""
+    from facenet_tf.models.loader import load_keras
+    from facenet_tf.serving.inference import Embedder
+
+    trained, _ = load_keras(os.path.join(run_dir, "model.keras"))
+    start, _ = load_keras(os.path.join(start_dir, "model.keras"))
+    trained.set_weights([(1 - share) * a + share * b for a, b in zip(trained.get_weights(), start.get_weights())])
+    own = Embedder.load(run_dir)
+    return Embedder(lambda batch: trained(batch, training=False), own.image_size, own.embedding_dim, own.contract,
+                    f"{own.fingerprint}+start_share{share}", own.path)
+
+
+def evaluate_model(model, data_dir: str) -> dict:
+    """``facenet-tf evaluate --model model --data-dir data_dir`` with every default (the
+    model's recorded alignment and test-time augmentation): the figures and the alignment counts.
+    ``model``: a model directory, or an embedder (:func:`mixed_embedder`)."""
     from facenet_tf.evaluation.config import EvaluateConfig, evaluate
     from facenet_tf.faces.embedder import with_recorded_alignment
     from facenet_tf.serving.inference import load_embedder
+    from facenet_tf.serving.tta import TTAConfig, with_tta
 
-    embedder = with_recorded_alignment(load_embedder(model))
+    embedder = load_embedder(model) if isinstance(model, str) else model
+    embedder = with_recorded_alignment(with_tta(embedder, TTAConfig.from_contract(embedder.contract)), workers=0)
     result = evaluate(embedder, EvaluateConfig(data_dir=data_dir))
     counts = getattr(embedder, "counts", None)
     return {"accuracy": round(result["accuracy"], 4), "accuracy_std": round(result["accuracy_std"], 4),
@@ -205,13 +232,19 @@ def main() -> None:
     parser.add_argument("--data-dir", default=orl_dir(), help="ORL faces (default: %(default)s)")
     parser.add_argument("--work-dir", default=None, help="where the shifted data and the runs go (default: a new "
                                                          "temporary folder)")
-    parser.add_argument("--recipes", nargs="+", default=["defaults", "photometric"], choices=sorted(RECIPES),
+    parser.add_argument("--recipes", nargs="+", default=["defaults", "early_photometric", "new_camera"],
+                        choices=sorted(RECIPES),
                         help="fine-tuning recipes (default: %(default)s)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="training seeds (default: 0 1)")
     parser.add_argument("--epochs", type=int, default=6, help="epochs of every run (default: %(default)s)")
     parser.add_argument("--steps-per-epoch", type=int, default=60, help="steps per epoch (default: %(default)s)")
+    parser.add_argument("--shares", type=float, nargs="*", default=[],
+                        help="also evaluate every run with its weights mixed with the start model's at these "
+                             "start shares (0..1; what --start-weight-share gives, without training again)")
     parser.add_argument("--shift-seed", type=int, default=2026, help="seeds the lighting change (default: %(default)s)")
     args = parser.parse_args()
+    if any(not 0 < share <= 1 for share in args.shares):
+        raise FacenetError(f"--shares must be in (0, 1]; received {args.shares}")
     if not os.path.isdir(os.path.join(args.data_dir, "s40")):
         raise FacenetError(f"--data-dir {args.data_dir}: no ORL faces (s1..s40) there")
     work = work_folder(args.work_dir or tempfile.mkdtemp(prefix="domain_shift_"))
@@ -230,7 +263,7 @@ def main() -> None:
                             "plain": evaluate_model(model, data["plain_test"]),
                             "seconds": round(time.time() - started, 1)}
     rows = [("zero-shot", "-", figures["zero_shot"], None)]
-    figures["recipes"] = {}
+    figures["recipes"], by_share = {}, {}
     for recipe in args.recipes:
         runs = []
         for seed in args.seeds:
@@ -242,27 +275,42 @@ def main() -> None:
             rows.append((recipe, str(seed), run_figures, trained))
             print(f"  {recipe} seed {seed}: shifted {run_figures['shifted']['accuracy']:.4f}, plain "
                   f"{run_figures['plain']['accuracy']:.4f} ({trained['train_seconds']:.0f} s)", flush=True)
+            for share in args.shares:
+                mixed = mixed_embedder(output, model, share)
+                shared = {"shifted": evaluate_model(mixed, data["shifted_test"]),
+                          "plain": evaluate_model(mixed, data["plain_test"])}
+                by_share.setdefault(f"{recipe}+share{share:g}", []).append(shared)
+                rows.append((f"{recipe}+share{share:g}", str(seed), shared, None))
+                print(f"  {recipe}, start share {share:g}, seed {seed}: shifted {shared['shifted']['accuracy']:.4f}, "
+                      f"plain {shared['plain']['accuracy']:.4f}", flush=True)
         summary = {part: {"mean": round(float(np.mean([r[part]["accuracy"] for r in runs])), 4),
                           "min": min(r[part]["accuracy"] for r in runs),
                           "max": max(r[part]["accuracy"] for r in runs)} for part in ("shifted", "plain")}
         figures["recipes"][recipe] = {"description": RECIPES[recipe].description, "runs": runs, **summary}
+    for name, runs in by_share.items():
+        figures["recipes"][name] = {
+            "description": f"the runs of {name.split('+')[0]}, weights mixed with the start model's afterwards "
+                           f"(what --start-weight-share gives)", "runs": runs,
+            **{part: {"mean": round(float(np.mean([r[part]["accuracy"] for r in runs])), 4),
+                      "min": min(r[part]["accuracy"] for r in runs),
+                      "max": max(r[part]["accuracy"] for r in runs)} for part in ("shifted", "plain")}}
 
     shifted_counts = figures["zero_shot"]["shifted"]["alignment"]
     print(f"\nORL, train s1–s30, test s31–s40, harsh light (shift seed {args.shift_seed}); {args.epochs}x"
           f"{args.steps_per_epoch} steps; alignment of the shifted test images: {shifted_counts}")
-    print(f"{'model':20s} {'seed':>4s} {'shifted acc':>16s} {'AUC':>8s} {'TAR@1e-3':>8s} {'plain acc':>9s} "
+    print(f"{'model':27s} {'seed':>4s} {'shifted acc':>16s} {'AUC':>8s} {'TAR@1e-3':>8s} {'plain acc':>9s} "
           f"{'TAR@1e-3':>8s} {'kept':>4s} {'train s':>7s}")
     for name, seed, f, trained in rows:
         s, p = f["shifted"], f["plain"]
         kept = "-" if trained is None or trained["kept_epoch"] is None else str(trained["kept_epoch"])
         seconds = "-" if trained is None else f"{trained['train_seconds']:.0f}"
-        print(f"{name:20s} {seed:>4s} {s['accuracy']:8.4f} ± {s['accuracy_std']:.4f} {s['auc']:8.5f} "
+        print(f"{name:27s} {seed:>4s} {s['accuracy']:8.4f} ± {s['accuracy_std']:.4f} {s['auc']:8.5f} "
               f"{s['val_at_far_1e-3']:8.4f} {p['accuracy']:9.4f} {p['val_at_far_1e-3']:8.4f} {kept:>4s} {seconds:>7s}")
-    print(f"\n{'recipe':20s} {'shifted: mean (min–max)':>26s} {'plain: mean (min–max)':>26s}")
+    print(f"\n{'recipe':27s} {'shifted: mean (min–max)':>26s} {'plain: mean (min–max)':>26s}")
     zero = figures["zero_shot"]
-    print(f"{'zero-shot':20s} {zero['shifted']['accuracy']:26.4f} {zero['plain']['accuracy']:26.4f}")
+    print(f"{'zero-shot':27s} {zero['shifted']['accuracy']:26.4f} {zero['plain']['accuracy']:26.4f}")
     for recipe, summary in figures["recipes"].items():
-        print(f"{recipe:20s} {spread([r['shifted']['accuracy'] for r in summary['runs']]):>26s} "
+        print(f"{recipe:27s} {spread([r['shifted']['accuracy'] for r in summary['runs']]):>26s} "
               f"{spread([r['plain']['accuracy'] for r in summary['runs']]):>26s}")
     print(json.dumps(figures, sort_keys=True))
 
