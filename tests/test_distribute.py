@@ -6,9 +6,11 @@ checks run in fresh processes.
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -84,19 +86,37 @@ TINY = ["--synthetic-identities", "16", "--synthetic-images-per-identity", "4", 
         "--verbose", "0"]
 
 
-def _train(args, output_dir, env=ENV, **kwargs):
-    return subprocess.run([sys.executable, os.path.join(REPO, "pipelines", "train.py"), *TINY, *args,
-                           "--output-dir", output_dir], capture_output=True, text=True, env=env, **kwargs)
+def _train_at_once(*runs, timeout=300):
+    """``subprocess.run(pipelines/train.py TINY ARGS --output-dir OUT, capture_output=True, text=True)``
+    of each ``(ARGS, OUT)`` in ``runs``, all started at once: the processes (mostly single-threaded
+    importing and tracing) overlap on the CPU's cores. Their ``CompletedProcess``, in order."""
+    logs, children = tempfile.mkdtemp(prefix="train_logs_"), []
+    try:
+        for i, (args, output_dir) in enumerate(runs):
+            with open(os.path.join(logs, f"{i}.out"), "w") as out, open(os.path.join(logs, f"{i}.err"), "w") as err:
+                children.append(subprocess.Popen(
+                    [sys.executable, os.path.join(REPO, "pipelines", "train.py"), *TINY, *args, "--output-dir",
+                     output_dir], stdout=out, stderr=err, env=ENV))
+        done = []
+        for i, child in enumerate(children):
+            child.wait(timeout=timeout)
+            with open(os.path.join(logs, f"{i}.out")) as out, open(os.path.join(logs, f"{i}.err")) as err:
+                done.append(subprocess.CompletedProcess(child.args, child.returncode, out.read(), err.read()))
+        return done
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+        shutil.rmtree(logs)
 
 
 def test_fit_under_mirrored_on_two_cpu_devices(tmp_path):
-    proc = _train(["--strategy", "mirrored", "--cpu-devices", "2", "--epochs", "1", "--steps-per-epoch", "3"],
-                  str(tmp_path / "out"), timeout=300)
+    mirrored = ["--strategy", "mirrored", "--cpu-devices", "2"]
+    proc, bad = _train_at_once(([*mirrored, "--epochs", "1", "--steps-per-epoch", "3"], str(tmp_path / "out")),
+                               ([*mirrored, "--identities-per-batch", "3"], str(tmp_path / "x")))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "MirroredStrategy: 2 replica(s), mining over the global batch" in proc.stderr
     assert np.isfinite(json.loads(proc.stdout.strip().splitlines()[-1])["final_loss"])
-    bad = _train(["--strategy", "mirrored", "--cpu-devices", "2", "--identities-per-batch", "3"], str(tmp_path / "x"),
-                 timeout=300)
     assert bad.returncode == 2 and "multiple of the 2 replicas" in bad.stderr
 
 
@@ -130,22 +150,41 @@ def test_two_workers_with_tf_config_train_three_steps_and_only_the_chief_writes(
                                               "model.keras", "run_state.json", "saved_model"])
 
 
-@pytest.mark.parametrize("args", [["--mixed-precision", "bfloat16"], ["--mixed-precision", "float16"],
-                                  ["--jit-compile"]])
-def test_mixed_precision_and_xla_train_with_a_finite_falling_loss(tmp_path, args):
-    out = str(tmp_path / "out")
-    proc = _train([*args, "--epochs", "3", "--steps-per-epoch", "8", "--learning-rate", "3e-3", "--no-augment"], out,
-                  timeout=300)
+PRECISION = {"bfloat16": ["--mixed-precision", "bfloat16"], "float16": ["--mixed-precision", "float16"],
+             "xla": ["--jit-compile"]}
+
+# A serving client in a fresh process: each SavedModel's input and output dtypes and the largest
+# |norm - 1| of its embeddings, one JSON line per path.
+SERVE = ("import json, sys, numpy as np, tensorflow as tf\n"
+         "for path in sys.argv[1:]:\n"
+         "    sig = tf.saved_model.load(path).signatures['serving_default']\n"
+         "    e = sig(tf.zeros([2, 32, 32, 3]))['embeddings']\n"
+         "    print(json.dumps([list(sig.structured_input_signature[1].values())[0].dtype.name, e.dtype.name,\n"
+         "                      float(np.abs(np.linalg.norm(e.numpy(), axis=1) - 1).max())]))\n")
+
+
+@pytest.fixture(scope="module")
+def precision_runs(tmp_path_factory):
+    """``{name: (CompletedProcess, output folder, served)}`` of a training run with each of
+    ``PRECISION``'s flags, trained at once, their SavedModels then served by one fresh process
+    (``served``: input dtype, output dtype, largest |norm - 1|; None if the run failed)."""
+    root = tmp_path_factory.mktemp("precision")
+    outs = {name: str(root / name) for name in PRECISION}
+    procs = _train_at_once(*[([*args, "--epochs", "3", "--steps-per-epoch", "8", "--learning-rate", "3e-3",
+                               "--no-augment"], outs[name]) for name, args in PRECISION.items()])
+    runs = dict(zip(PRECISION, procs))
+    good = [name for name in PRECISION if runs[name].returncode == 0]
+    served = subprocess.run([sys.executable, "-c", SERVE, *(os.path.join(outs[name], "saved_model") for name in good)],
+                            capture_output=True, text=True, env=ENV, check=True)
+    answers = dict(zip(good, map(json.loads, served.stdout.strip().splitlines()[-len(good):] if good else [])))
+    return {name: (runs[name], outs[name], answers.get(name)) for name in PRECISION}
+
+
+@pytest.mark.parametrize("name", PRECISION)
+def test_mixed_precision_and_xla_train_with_a_finite_falling_loss(precision_runs, name):
+    proc, out, served = precision_runs[name]
     assert proc.returncode == 0, proc.stderr[-3000:]
     losses = json.load(open(os.path.join(out, "metrics.json")))["epoch_losses"]
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
-    code = ("import sys, numpy as np, tensorflow as tf\n"
-            "m = tf.saved_model.load(sys.argv[1])\n"
-            "sig = m.signatures['serving_default']\n"
-            "assert list(sig.structured_input_signature[1].values())[0].dtype == tf.float32\n"
-            "e = sig(tf.zeros([2, 32, 32, 3]))['embeddings']\n"
-            "print(e.dtype.name, float(np.abs(np.linalg.norm(e.numpy(), axis=1) - 1).max()))\n")
-    served = subprocess.run([sys.executable, "-c", code, os.path.join(out, "saved_model")], capture_output=True,
-                            text=True, env=ENV, check=True)
-    dtype, norm_error = served.stdout.split()
-    assert dtype == "float32" and float(norm_error) < 1e-3
+    input_dtype, dtype, norm_error = served
+    assert input_dtype == "float32" and dtype == "float32" and norm_error < 1e-3
