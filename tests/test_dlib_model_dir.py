@@ -48,9 +48,15 @@ def test_import_without_file_or_package_is_one_line(monkeypatch, capsys, tmp_pat
 def test_orl_one_shot_enrol_identify_without_flags(dlib_dir, orl_dir, tmp_path, capsys):
     gallery = str(tmp_path / "people.gallery")
     people = [f"s{i}" for i in range(31, 41)]
-    for person in people:
-        assert main(["enroll", "--model", dlib_dir, "--gallery", gallery, "--name", person, "--quiet",
-                     os.path.join(orl_dir, person, "1.pgm")]) == 0
+    # Each command loads the model (~2 s): the first person by name, the other nine in one
+    # --from-dir enrolment; both forms of enroll, without alignment or size flags.
+    assert main(["enroll", "--model", dlib_dir, "--gallery", gallery, "--name", people[0], "--quiet",
+                 os.path.join(orl_dir, people[0], "1.pgm")]) == 0
+    for person in people[1:]:
+        os.makedirs(tmp_path / "enrol" / person)
+        os.symlink(os.path.join(orl_dir, person, "1.pgm"), tmp_path / "enrol" / person / "1.pgm")
+    assert main(["enroll", "--model", dlib_dir, "--gallery", gallery, "--from-dir", str(tmp_path / "enrol"),
+                 "--quiet"]) == 0
     queries = [os.path.join(orl_dir, p, f"{i}.pgm") for p in people for i in range(2, 11)]
     capsys.readouterr()
     assert main(["identify", "--model", dlib_dir, "--gallery", gallery, "--json", *queries]) == 0
@@ -59,10 +65,27 @@ def test_orl_one_shot_enrol_identify_without_flags(dlib_dir, orl_dir, tmp_path, 
     assert top1 >= 0.95, top1
 
 
-def test_export_of_imported_model_serves_in_a_fresh_process(dlib_dir, orl_dir, tmp_path):
+@pytest.fixture(scope="module")
+def dir_export(dlib_dir, orl_dir, tmp_path_factory):
+    """``(report, export folder)``: the model directory exported with ORL photos as check images."""
     from facenet_tf.serving.export import ExportConfig, export_model
 
-    report = export_model(dlib_dir, str(tmp_path / "export"), ExportConfig(representative_data=orl_dir, num_check=8))
+    out = str(tmp_path_factory.mktemp("dir_export") / "export")
+    return export_model(dlib_dir, out, ExportConfig(representative_data=orl_dir, num_check=8)), out
+
+
+@pytest.fixture(scope="module")
+def keras_reference(dlib_dir):
+    """``(x, embeddings)``: two random 150x150 images and the imported ``model.keras``'s embeddings of them."""
+    from facenet_tf.models.loader import load_keras
+
+    reference, _ = load_keras(os.path.join(dlib_dir, "model.keras"))
+    x = np.random.default_rng(1).uniform(0, 255, (2, 150, 150, 3)).astype("float32")
+    return x, reference(x).numpy()
+
+
+def test_export_of_imported_model_serves_in_a_fresh_process(dlib_dir, dir_export, tmp_path):
+    report, export_dir = dir_export
     assert all(c.passed for c in report.checks), report.checks
     code = (
         "import numpy as np, tensorflow as tf, keras, sys\n"
@@ -77,15 +100,16 @@ def test_export_of_imported_model_serves_in_a_fresh_process(dlib_dir, orl_dir, t
         "print(float(np.abs(a - k).max()), float(np.abs(b - k).max()))\n"
     )
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "export"), os.path.join(dlib_dir, "model.keras"),
-                           repo], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code, export_dir, os.path.join(dlib_dir, "model.keras"), repo],
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     pixel_diff, encoded_diff = map(float, proc.stdout.split())
     assert pixel_diff <= 1e-4 and encoded_diff <= 1e-4
 
 
 @pytest.mark.parametrize("form", ["", "saved_model", "model.keras"])
-def test_every_form_of_the_imported_model_loads_trainable_and_exports(dlib_dir, tmp_path, form):
+def test_every_form_of_the_imported_model_loads_trainable_and_exports(dlib_dir, keras_reference, tmp_path, form,
+                                                                      request):
     """The contract names the dlib architecture: the directory, its saved_model/ and its
     .keras file all give the same trainable network (train --init-from) and export."""
     from facenet_tf.models.loader import load_keras
@@ -94,9 +118,11 @@ def test_every_form_of_the_imported_model_loads_trainable_and_exports(dlib_dir, 
     path = os.path.join(dlib_dir, form) if form else dlib_dir
     model, artifact = load_keras(path, what="--init-from")
     assert artifact.contract.architecture == "dlib_resnet_v1" and not artifact.contract.normalized
-    reference, _ = load_keras(os.path.join(dlib_dir, "model.keras"))
-    x = np.random.default_rng(1).uniform(0, 255, (2, 150, 150, 3)).astype("float32")
-    assert np.abs(model(x).numpy() - reference(x).numpy()).max() <= 1e-5
+    x, want = keras_reference
+    assert np.abs(model(x).numpy() - want).max() <= 1e-5
     assert model.trainable_weights
-    report = export_model(path, str(tmp_path / "export"), ExportConfig(num_check=2, num_representative=2))
+    if form:
+        report = export_model(path, str(tmp_path / "export"), ExportConfig(num_check=2, num_representative=2))
+    else:  # the directory's export is test_export_of_imported_model's (~10 s each): shared, not redone
+        report, _ = request.getfixturevalue("dir_export")
     assert all(c.passed for c in report.checks), report.checks
