@@ -166,17 +166,17 @@ def prepare_data(orl: str, work: str, shift_seed: int) -> dict:
     return paths
 
 
-def mixed_embedder(run_dir: str, start_dir: str, share: float):
-    """The embedder of ``run_dir``'s model with its weights mixed with ``start_dir``'s as
-    ``train --start-weight-share share`` mixes them after training: every weight
-    ``(1 - share) · trained + share · start``. (The run's own thresholds and metrics are not
-    recomputed; the benchmark's figures come from ``evaluate``, which does not use them.)"""
+def mixed_embedder(run_dir: str, start_weights: list, share: float):
+    """The embedder of ``run_dir``'s model with its weights mixed with ``start_weights`` (the
+    start model's ``get_weights()``) as ``train --start-weight-share share`` mixes them after
+    training: every weight ``(1 - share) · trained + share · start``. (The run's own thresholds
+    and metrics are not recomputed; the benchmark's figures come from ``evaluate``, which does
+    not use them.)"""
     from facenet_tf.models.loader import load_keras
     from facenet_tf.serving.inference import Embedder
 
     trained, _ = load_keras(os.path.join(run_dir, "model.keras"))
-    start, _ = load_keras(os.path.join(start_dir, "model.keras"))
-    trained.set_weights([(1 - share) * a + share * b for a, b in zip(trained.get_weights(), start.get_weights())])
+    trained.set_weights([(1 - share) * a + share * b for a, b in zip(trained.get_weights(), start_weights)])
     own = Embedder.load(run_dir)
     return Embedder(lambda batch: trained(batch, training=False), own.image_size, own.embedding_dim, own.contract,
                     f"{own.fingerprint}+start_share{share}", own.path)
@@ -217,6 +217,13 @@ def fine_tune(model: str, folders: dict, output_dir: str, recipe: str, seed: int
     return {"train_seconds": metrics["train_seconds"], "kept_epoch": metrics.get("kept_epoch"),
             "validation_start": (metrics.get("validation_start_model") or {}).get("accuracy"),
             "validation": metrics["validation"]["accuracy"]}
+
+
+def summarise(runs: list) -> dict:
+    """Mean, min and max over ``runs`` of the shifted and the plain accuracy."""
+    return {part: {"mean": round(float(np.mean([r[part]["accuracy"] for r in runs])), 4),
+                   "min": min(r[part]["accuracy"] for r in runs),
+                   "max": max(r[part]["accuracy"] for r in runs)} for part in ("shifted", "plain")}
 
 
 def spread(values) -> str:
@@ -264,6 +271,11 @@ def main() -> None:
                             "seconds": round(time.time() - started, 1)}
     rows = [("zero-shot", "-", figures["zero_shot"], None)]
     figures["recipes"], by_share = {}, {}
+    start_weights = None
+    if args.shares:
+        from facenet_tf.models.loader import load_keras
+
+        start_weights = load_keras(os.path.join(model, "model.keras"))[0].get_weights()  # read once, mixed per run
     for recipe in args.recipes:
         runs = []
         for seed in args.seeds:
@@ -276,24 +288,19 @@ def main() -> None:
             print(f"  {recipe} seed {seed}: shifted {run_figures['shifted']['accuracy']:.4f}, plain "
                   f"{run_figures['plain']['accuracy']:.4f} ({trained['train_seconds']:.0f} s)", flush=True)
             for share in args.shares:
-                mixed = mixed_embedder(output, model, share)
+                mixed = mixed_embedder(output, start_weights, share)
                 shared = {"shifted": evaluate_model(mixed, data["shifted_test"]),
                           "plain": evaluate_model(mixed, data["plain_test"])}
                 by_share.setdefault(f"{recipe}+share{share:g}", []).append(shared)
                 rows.append((f"{recipe}+share{share:g}", str(seed), shared, None))
                 print(f"  {recipe}, start share {share:g}, seed {seed}: shifted {shared['shifted']['accuracy']:.4f}, "
                       f"plain {shared['plain']['accuracy']:.4f}", flush=True)
-        summary = {part: {"mean": round(float(np.mean([r[part]["accuracy"] for r in runs])), 4),
-                          "min": min(r[part]["accuracy"] for r in runs),
-                          "max": max(r[part]["accuracy"] for r in runs)} for part in ("shifted", "plain")}
-        figures["recipes"][recipe] = {"description": RECIPES[recipe].description, "runs": runs, **summary}
+        figures["recipes"][recipe] = {"description": RECIPES[recipe].description, "runs": runs, **summarise(runs)}
     for name, runs in by_share.items():
         figures["recipes"][name] = {
             "description": f"the runs of {name.split('+')[0]}, weights mixed with the start model's afterwards "
                            f"(what --start-weight-share gives)", "runs": runs,
-            **{part: {"mean": round(float(np.mean([r[part]["accuracy"] for r in runs])), 4),
-                      "min": min(r[part]["accuracy"] for r in runs),
-                      "max": max(r[part]["accuracy"] for r in runs)} for part in ("shifted", "plain")}}
+            **summarise(runs)}
 
     shifted_counts = figures["zero_shot"]["shifted"]["alignment"]
     print(f"\nORL, train s1–s30, test s31–s40, harsh light (shift seed {args.shift_seed}); {args.epochs}x"
