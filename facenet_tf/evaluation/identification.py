@@ -97,8 +97,6 @@ def identification_metrics(
         FacenetError: on empty or mismatched inputs, a probe identity missing from the
             gallery, bad ``ks`` or ``far``, or an unknown ``metric``.
     """
-    from facenet_tf.distances import pairwise_distances_numpy
-
     gallery_emb = _check_embeddings(gallery_emb, "gallery_emb")
     probe_emb = _check_embeddings(probe_emb, "probe_emb", gallery_emb.shape[1])
     gallery_labels = _check_labels(gallery_labels, "gallery_labels", gallery_emb.shape[0])
@@ -109,6 +107,38 @@ def identification_metrics(
     far = float(far)
     if not 0.0 < far < 1.0:
         raise FacenetError(f"far must be in (0, 1); received {far!r}")
+
+    identities = np.unique(gallery_labels)
+    ranks, true_distance = _closed_set_ranks(gallery_emb, gallery_labels, probe_emb, probe_labels, metric)
+    result = {f"one_shot_top{int(k)}": float(np.mean(ranks < k)) for k in ks}
+    dir_key = f"open_set_dir_at_far_{far_key(far)}"
+    result[dir_key] = None
+    result["open_set_threshold"] = None
+    num_unknown = 0
+    if unknown_emb is not None:
+        unknown_emb = _check_embeddings(unknown_emb, "unknown_emb", gallery_emb.shape[1])
+        num_unknown = unknown_emb.shape[0]
+        threshold = _open_set_threshold(gallery_emb, unknown_emb, metric, far)
+        result[dir_key] = float(np.mean((ranks == 0) & (true_distance < threshold)))
+        result["open_set_threshold"] = threshold
+    result.update(
+        num_gallery=int(gallery_emb.shape[0]),
+        num_probes=int(probe_emb.shape[0]),
+        num_unknown=int(num_unknown),
+        num_identities=int(identities.size),
+    )
+    return result
+
+
+def _closed_set_ranks(gallery_emb, gallery_labels, probe_emb, probe_labels, metric):
+    """Each probe's rank (other identities at least as close as its own; ties count against)
+    and its distance to the nearest gallery embedding of its own identity: int64 and float64
+    ``(P,)``.
+
+    Raises:
+        FacenetError: a probe identity missing from the gallery.
+    """
+    from facenet_tf.distances import pairwise_distances_numpy
 
     identities, gallery_codes = np.unique(gallery_labels, return_inverse=True)
     gallery_codes = gallery_codes.reshape(-1)
@@ -134,31 +164,21 @@ def identification_metrics(
         # Other identities at least as close as the true one; ties count against.
         ranks[block] = (per_identity <= true_d[:, None]).sum(axis=1) - 1
         true_distance[block] = true_d
+    return ranks, true_distance
 
-    result = {f"one_shot_top{int(k)}": float(np.mean(ranks < k)) for k in ks}
-    dir_key = f"open_set_dir_at_far_{far_key(far)}"
-    result[dir_key] = None
-    result["open_set_threshold"] = None
-    num_unknown = 0
-    if unknown_emb is not None:
-        unknown_emb = _check_embeddings(unknown_emb, "unknown_emb", gallery_emb.shape[1])
-        num_unknown = unknown_emb.shape[0]
-        nearest = np.concatenate([
-            np.asarray(pairwise_distances_numpy(unknown_emb[lo:lo + _CHUNK], gallery_emb, metric=metric)).min(axis=1)
-            for lo in range(0, num_unknown, _CHUNK)
-        ])
-        # The slack keeps far * U = 2.9999999999999996 from flooring to 2.
-        accepted = int(np.floor(far * num_unknown + 1e-9))
-        threshold = float(np.sort(nearest)[accepted])
-        result[dir_key] = float(np.mean((ranks == 0) & (true_distance < threshold)))
-        result["open_set_threshold"] = threshold
-    result.update(
-        num_gallery=int(gallery_emb.shape[0]),
-        num_probes=int(probe_emb.shape[0]),
-        num_unknown=int(num_unknown),
-        num_identities=int(identities.size),
-    )
-    return result
+
+def _open_set_threshold(gallery_emb, unknown_emb, metric, far) -> float:
+    """The (n + 1)-th smallest distance of an unknown embedding to its nearest gallery
+    embedding, ``n = floor(far · U)``: accepting below it accepts at most ``far`` of them."""
+    from facenet_tf.distances import pairwise_distances_numpy
+
+    nearest = np.concatenate([
+        np.asarray(pairwise_distances_numpy(unknown_emb[lo:lo + _CHUNK], gallery_emb, metric=metric)).min(axis=1)
+        for lo in range(0, unknown_emb.shape[0], _CHUNK)
+    ])
+    # The slack keeps far * U = 2.9999999999999996 from flooring to 2.
+    accepted = int(np.floor(far * unknown_emb.shape[0] + 1e-9))
+    return float(np.sort(nearest)[accepted])
 
 
 def _check_embeddings(emb, name, dim=None):
