@@ -262,20 +262,7 @@ def verification_metrics(
     order = np.argsort(d, kind="stable")
     d, same, fold_ids = d[order], same[order], fold_ids[order]
 
-    fold_accuracies = []
-    for fold in np.unique(fold_ids):  # one loop step per fold (10), not per pair
-        test = fold_ids == fold
-        train = ~test
-        if same[train].all() or not same[train].any():
-            raise FacenetError(
-                f"folds: the pairs outside fold {fold} must hold both same- and "
-                f"different-person pairs to choose a threshold; they hold one class only"
-            )
-        weight = _class_weights(same[train]) if balanced else np.ones(int(train.sum()))
-        threshold = _best_threshold_sorted(d[train], same[train], weight)
-        fold_accuracies.append(_accuracy(d[test], same[test], threshold, balanced))
-    fold_accuracies = np.asarray(fold_accuracies)
-
+    fold_accuracies = _fold_accuracies(d, same, fold_ids, balanced)
     far, tar, thresholds = _roc_sorted(d, same, np.ones_like(d))
     val_at_far, threshold_at_far = {}, {}
     for target in targets:
@@ -297,6 +284,28 @@ def verification_metrics(
         thresholds=thresholds,
         fold_accuracies=fold_accuracies,
     )
+
+
+def _fold_accuracies(d, same, fold_ids, balanced):
+    """Each fold's accuracy at the best threshold of the other folds (pairs sorted by
+    distance ``d``): float64 ``[folds]``.
+
+    Raises:
+        FacenetError: the pairs outside a fold hold one class only.
+    """
+    accuracies = []
+    for fold in np.unique(fold_ids):  # one loop step per fold (10), not per pair
+        test = fold_ids == fold
+        train = ~test
+        if same[train].all() or not same[train].any():
+            raise FacenetError(
+                f"folds: the pairs outside fold {fold} must hold both same- and "
+                f"different-person pairs to choose a threshold; they hold one class only"
+            )
+        weight = _class_weights(same[train]) if balanced else np.ones(int(train.sum()))
+        threshold = _best_threshold_sorted(d[train], same[train], weight)
+        accuracies.append(_accuracy(d[test], same[test], threshold, balanced))
+    return np.asarray(accuracies)
 
 
 def far_key(far):
