@@ -117,7 +117,6 @@ def run_beam(plan, output_dir: str, config, report: SkipReport, owner=None):
     """
     _require_beam()
     import tensorflow as tf
-    from apache_beam.options.pipeline_options import PipelineOptions
 
     from facenet_tf.data.publish import PrepareResult, publish
     from facenet_tf.data.records import scan_shard
@@ -140,42 +139,17 @@ def run_beam(plan, output_dir: str, config, report: SkipReport, owner=None):
     if gfile.exists(work):
         gfile.rmtree(work)  # Beam does not resume: a plan is rewritten whole
     gfile.makedirs(work)
-    inputs = join(work, "inputs.jsonl")
-    with gfile.GFile(inputs, "w") as f:
-        for i, (path, rel, identity) in enumerate(zip(plan.paths, plan.relpaths, plan.identities)):
-            f.write(json.dumps({"i": i, "path": path, "relpath": rel, "identity": identity}) + "\n")
+    inputs = _write_inputs(plan, work)
     num_shards = len(plan.shards)
-    runner = None
-    if config.runner == "DirectRunner":
-        # Beam's DirectRunner first tries Prism, a binary it downloads from GitHub at run time;
-        # run its in-process Python runner (the one it falls back to) instead: nothing is fetched.
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
-        runner = FnApiRunner()
-        options = PipelineOptions(list(config.beam_args))
-    else:
-        options = PipelineOptions([f"--runner={config.runner}", *config.beam_args])
+    runner, options = _runner(config)
     try:
-        with beam.Pipeline(runner=runner, options=options) as pipeline:
-            encoded_ = (pipeline
-                        | "List files" >> beam.io.ReadFromText(inputs)
-                        | "Parse" >> beam.Map(json.loads)
-                        | "Read, check, encode" >> beam.ParDo(EncodeImage(config.limits)).with_outputs(
-                            "skipped", main="records"))
-            _ = encoded_.records | "Write shards" >> beam.io.WriteToTFRecord(
-                join(work, "shard"), file_name_suffix=".tfrecord", num_shards=num_shards)
-            _ = (encoded_.skipped | "As JSON" >> beam.Map(json.dumps, sort_keys=True)
-                 | "Write skips" >> beam.io.WriteToText(join(work, "skipped"), file_name_suffix=".jsonl"))
+        _run_pipeline(config, runner, options, inputs, work, num_shards)
     except Exception as err:  # noqa: BLE001 - a runner's failure, reported in one line
         discard()
         first = (str(err).strip().splitlines() or [type(err).__name__])[-1][:300]
         raise FacenetError(f"the Beam pipeline failed on {config.runner}: {first}") from None
-    skipped = []
-    for name in sorted(gfile.glob(join(work, "skipped-*.jsonl"))):
-        with gfile.GFile(name, "r") as f:
-            skipped += [json.loads(line) for line in f if line.strip()]
     try:
-        for entry in sorted(skipped, key=lambda e: e["i"]):
+        for entry in _read_skipped(work):
             report.add(BadImage(entry["path"], entry["reason"], entry["detail"]))
     except StrictError:
         discard()
@@ -191,3 +165,59 @@ def run_beam(plan, output_dir: str, config, report: SkipReport, owner=None):
                               names=plan.names, shards=shards, min_images=config.min_images, report=report)
     publish(output_dir, manifest, report, plan, owner)
     return PrepareResult(output_dir, manifest, report, written=num_shards)
+
+
+def _write_inputs(plan, work: str) -> str:
+    """The pipeline's input list, one JSON line per image (``i``, ``path``, ``relpath``,
+    ``identity``), written as ``work``/inputs.jsonl; its path."""
+    import tensorflow as tf
+
+    inputs = join(work, "inputs.jsonl")
+    with tf.io.gfile.GFile(inputs, "w") as f:
+        for i, (path, rel, identity) in enumerate(zip(plan.paths, plan.relpaths, plan.identities)):
+            f.write(json.dumps({"i": i, "path": path, "relpath": rel, "identity": identity}) + "\n")
+    return inputs
+
+
+def _runner(config):
+    """``(runner, options)`` for ``beam.Pipeline``: ``config.runner`` with ``config.beam_args``."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    runner = None
+    if config.runner == "DirectRunner":
+        # Beam's DirectRunner first tries Prism, a binary it downloads from GitHub at run time;
+        # run its in-process Python runner (the one it falls back to) instead: nothing is fetched.
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        runner = FnApiRunner()
+        options = PipelineOptions(list(config.beam_args))
+    else:
+        options = PipelineOptions([f"--runner={config.runner}", *config.beam_args])
+    return runner, options
+
+
+def _run_pipeline(config, runner, options, inputs: str, work: str, num_shards: int) -> None:
+    """Read, check and encode every image of ``inputs`` on ``runner``: ``num_shards``
+    TFRecord shards ``work``/shard-*.tfrecord and the skipped files' JSON lines
+    ``work``/skipped-*.jsonl."""
+    with beam.Pipeline(runner=runner, options=options) as pipeline:
+        encoded_ = (pipeline
+                    | "List files" >> beam.io.ReadFromText(inputs)
+                    | "Parse" >> beam.Map(json.loads)
+                    | "Read, check, encode" >> beam.ParDo(EncodeImage(config.limits)).with_outputs(
+                        "skipped", main="records"))
+        _ = encoded_.records | "Write shards" >> beam.io.WriteToTFRecord(
+            join(work, "shard"), file_name_suffix=".tfrecord", num_shards=num_shards)
+        _ = (encoded_.skipped | "As JSON" >> beam.Map(json.dumps, sort_keys=True)
+             | "Write skips" >> beam.io.WriteToText(join(work, "skipped"), file_name_suffix=".jsonl"))
+
+
+def _read_skipped(work: str) -> list:
+    """The skipped files the pipeline wrote into ``work``, in input order."""
+    import tensorflow as tf
+
+    skipped = []
+    for name in sorted(tf.io.gfile.glob(join(work, "skipped-*.jsonl"))):
+        with tf.io.gfile.GFile(name, "r") as f:
+            skipped += [json.loads(line) for line in f if line.strip()]
+    return sorted(skipped, key=lambda e: e["i"])
