@@ -110,7 +110,7 @@ def test_orl_train_30_evaluate_10_held_out(orl_dir, tmp_path):
         os.symlink(os.path.join(orl_dir, f"s{i}"), held_out / f"s{i}")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     proc = subprocess.run([sys.executable, os.path.join(repo, "pipelines", "evaluate.py"), "--model", out,
-                           "--data-dir", str(held_out)], capture_output=True, text=True)
+                           "--data-dir", str(held_out), "--json"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ("accuracy", "accuracy_std", "auc", "eer", "val_at_far_1e-3", "threshold", "num_images",

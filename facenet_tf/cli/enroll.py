@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args, embedding_progress
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args, embedding_progress, print_summary
 
 HELP = ("enrol images of people into a gallery (one transaction: a bad IMAGE changes nothing; "
         "with --from-dir bad files are skipped and counted)")
@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     with embedding_progress(embedder, len(paths), "enroll", quiet=args.quiet):
         ids = enroll(embedder, args.gallery, names, paths)
     skipped = f"; skipped {report.files_skipped} bad files (reasons on stderr)" if args.from_dir and report.skipped else ""
-    print(f"enrolled {len(ids)} images of {len(set(names))} people into {args.gallery}{skipped}")
-    if getattr(embedder, "counts", None) is not None:
-        print(embedder.counts.summary())
+    counts = getattr(embedder, "counts", None)
+    print_summary([f"enrolled {len(ids)} images of {len(set(names))} people into {args.gallery}{skipped}",
+                   *([counts.summary()] if counts is not None else [])],
+                  {"gallery": args.gallery, "enrolled": len(ids), "people": len(set(names)),
+                   **({"alignment": counts.to_json_dict()} if counts is not None else {})}, args)
     return 0

@@ -32,7 +32,11 @@ def run(args: argparse.Namespace) -> int:
 
     with Steps() as steps:  # reading, building, checking, writing: one bar each (hidden unless stderr is a terminal)
         contract = importer(args.output_dir, args.dat, steps=steps.start)
-    print(f"wrote {args.output_dir}: dlib ResNet ({contract.provenance.pretrained_from['file']}), "
-          f"{contract.image_size[0]}x{contract.image_size[1]} dlib face chips in (aligned automatically), "
-          f"{contract.embedding_dim}-d out, {contract.distance} distance, threshold {contract.threshold('far')}")
+    from facenet_tf.cli.common import print_summary
+
+    print_summary([f"wrote {args.output_dir}: dlib ResNet ({contract.provenance.pretrained_from['file']}), "
+                   f"{contract.image_size[0]}x{contract.image_size[1]} dlib face chips in (aligned automatically), "
+                   f"{contract.embedding_dim}-d out, {contract.distance} distance, threshold {contract.threshold('far')}"],
+                  {"output_dir": args.output_dir, "fingerprint": contract.fingerprint, "distance": contract.distance,
+                   "embedding_dim": contract.embedding_dim, "threshold": contract.threshold("far")}, args)
     return 0

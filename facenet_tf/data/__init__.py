@@ -9,10 +9,10 @@ import importlib
 
 #: public name → module under facenet_tf.data that defines it
 _EXPORTS = {
-    "AugmentConfig": "augment", "build_augmenter": "augment",
+    "AugmentConfig": "config", "build_augmenter": "augment",
     "IMAGE_EXTENSIONS": "catalog", "IdentityCatalog": "catalog", "natural_key": "catalog",
     "scan_directory": "catalog", "check_catalog": "catalog",
-    "decode_image": "images", "load_image": "images", "load_images": "images", "parse_image_size": "images",
+    "decode_image": "images", "load_image": "images", "load_images": "images", "parse_image_size": "reader",
     "read_image": "images", "resize": "images",
     "read_rgb": "reader", "BadImage": "reader", "ImageLimits": "reader",
     "SkipReport": "report",

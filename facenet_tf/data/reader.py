@@ -30,7 +30,7 @@ import io
 import numbers
 import os
 import warnings
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -312,3 +312,27 @@ def check_files(paths: Sequence[str], limits: ImageLimits = DEFAULT_LIMITS,
         return [check(p, limits) for p in paths]
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         return list(pool.map(lambda p: check(p, limits), paths))
+
+
+def parse_image_size(value) -> Tuple[int, int]:
+    """``64`` / ``"64"`` / ``"112x92"`` / ``(112, 92)`` → ``(height, width)``.
+
+    Raises:
+        FacenetError: for anything else or sizes below 16 pixels.
+    """
+    try:
+        if isinstance(value, str):
+            parts = [int(p) for p in value.lower().split("x")]
+        elif isinstance(value, (int, np.integer)):
+            parts = [int(value)]
+        else:
+            parts = [int(p) for p in value]
+        if len(parts) == 1:
+            parts = parts * 2
+        if len(parts) != 2:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise FacenetError(f"image_size must be N or HxW (e.g. 64 or 112x92); received {value!r}") from None
+    if min(parts) < 16:
+        raise FacenetError(f"image_size must be at least 16x16 pixels; received {value!r}")
+    return parts[0], parts[1]

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from facenet_tf.data import images as image_ops
-from facenet_tf.data.augment import AugmentConfig
+from facenet_tf.data.config import AugmentConfig
 from facenet_tf.data.manifest import ShardIndex, is_prepared, load_manifest
 from facenet_tf.data.records import FEATURES, FRAMING
 from facenet_tf.data.report import SkipReport

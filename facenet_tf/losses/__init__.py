@@ -46,11 +46,23 @@ The ``--loss`` names live in :data:`LOSSES`, a :class:`facenet_tf.registry.Regis
 filled by the loss modules themselves: a new loss is one module plus its tests.
 """
 
-from facenet_tf.losses._base import LOSSES, TripletLossBase
-# Import order = registration order = the order of the --loss choices.
-from facenet_tf.losses.semihard import TripletSemiHardLoss, triplet_semihard_loss  # isort: skip
-from facenet_tf.losses.hard import TripletHardLoss, triplet_hard_loss  # isort: skip
-from facenet_tf.losses.batch_all import TripletBatchAllLoss, triplet_batch_all_loss  # isort: skip
+import importlib
+
+from facenet_tf.registry import Registry
+
+#: ``--loss`` name -> loss class or factory ``(margin=, distance=) -> Loss``. Each loss module
+#: registers its names with a one-line help; the first lookup imports them, in this order
+#: (= the order of the --loss choices). Declared here, without Keras, so that a
+#: :class:`~facenet_tf.training.TrainConfig` costs no TensorFlow import.
+LOSSES = Registry("loss", "--loss", plugins=tuple(f"facenet_tf.losses.{m}" for m in ("semihard", "hard", "batch_all")))
+
+#: public name → module under facenet_tf.losses that defines it (imported on first use, PEP 562).
+_EXPORTS = {
+    "TripletLossBase": "_base",
+    "TripletSemiHardLoss": "semihard", "triplet_semihard_loss": "semihard",
+    "TripletHardLoss": "hard", "triplet_hard_loss": "hard",
+    "TripletBatchAllLoss": "batch_all", "triplet_batch_all_loss": "batch_all",
+}
 
 
 def get(name, margin=0.2, distance="squared_l2"):
@@ -71,5 +83,16 @@ def get(name, margin=0.2, distance="squared_l2"):
     return LOSSES.build(name, margin=margin, distance=distance)
 
 
-__all__ = ["LOSSES", "TripletBatchAllLoss", "TripletHardLoss", "TripletLossBase", "TripletSemiHardLoss", "get",
-           "triplet_batch_all_loss", "triplet_hard_loss", "triplet_semihard_loss"]
+__all__ = sorted(["LOSSES", "get", *_EXPORTS])
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"facenet_tf.losses.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'facenet_tf.losses' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -17,7 +17,7 @@ from typing import Callable, Optional, Tuple
 import keras
 from keras import layers
 
-from facenet_tf.registry import Registry
+from facenet_tf.models.config import BACKBONES
 
 #: Upper bound on BatchNormalization momentum of every backbone (see :func:`_applications`).
 BN_MOMENTUM = 0.99
@@ -42,7 +42,6 @@ class Backbone:
     imagenet_file: Optional[str] = None
 
 
-BACKBONES: Registry[Backbone] = Registry("backbone", "--backbone", plugins=("facenet_tf.models.backbones",))
 
 
 def _small_cnn(inputs, image_size: Tuple[int, int], width: int = 32):

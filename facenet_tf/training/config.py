@@ -20,7 +20,7 @@ from facenet_tf.distances import DISTANCES
 from facenet_tf.errors import FacenetError, file_problem
 from facenet_tf.fields import setting
 from facenet_tf.models.contract import ModelContract
-from facenet_tf.models.embedding import ModelConfig
+from facenet_tf.models.config import ModelConfig
 from facenet_tf.registry import Registry
 
 #: Default peak learning rate of a model trained from scratch, and of a fine-tuned start

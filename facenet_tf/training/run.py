@@ -38,7 +38,7 @@ import tensorflow as tf
 from facenet_tf import losses as losses_lib
 from facenet_tf.faces.aligner import AlignConfig
 from facenet_tf.artifacts import METADATA_FILE, METRICS_FILE, fingerprint_weights, read_json
-from facenet_tf.data.images import parse_image_size
+from facenet_tf.data.reader import parse_image_size
 from facenet_tf.data.sources import TrainingSource, training_source
 from facenet_tf.errors import FacenetError
 from facenet_tf.models import contract as contracts
