@@ -320,3 +320,11 @@ class ShardIndex:
             labels=kept_labels.astype(np.int32),
             names=tuple(str(names[label]) for label in kept_labels),
         )
+
+
+def current_manifest(output_dir: str) -> Optional[Dict[str, Any]]:
+    """The manifest in ``output_dir`` if there is a valid one, else ``None``."""
+    try:
+        return load_manifest(output_dir)
+    except FacenetError:
+        return None

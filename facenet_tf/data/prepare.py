@@ -44,7 +44,7 @@ import numpy as np
 from facenet_tf.artifacts import atomic_path
 from facenet_tf.ownership import claim, environment_error
 from facenet_tf.data.catalog import IdentityCatalog, scan_directory
-from facenet_tf.data.manifest import FORMAT, MANIFEST_FILE, build_manifest, check_shards, join
+from facenet_tf.data.manifest import FORMAT, MANIFEST_FILE, build_manifest, check_shards, current_manifest, join
 from facenet_tf.data.prepare_config import LOCAL, PrepareConfig
 from facenet_tf.data.reader import BadImage, encode_files
 from facenet_tf.data.publish import PARTS, Plan, PrepareResult, publish
@@ -167,16 +167,6 @@ def _claim(output_dir: str, data_dir: Optional[str], allow_existing: bool):
         return None
     return claim(output_dir, "prepare", (MANIFEST_FILE, REPORT_FILE), allow_existing=allow_existing,
                  inputs=[data_dir], create=False)
-
-
-def current_manifest(output_dir: str) -> Optional[Dict[str, Any]]:
-    """The manifest in ``output_dir`` if there is a valid one, else ``None``."""
-    from facenet_tf.data.manifest import load_manifest
-
-    try:
-        return load_manifest(output_dir)
-    except FacenetError:
-        return None
 
 
 def _up_to_date(plan: Plan, output_dir: str) -> Optional[PrepareResult]:
