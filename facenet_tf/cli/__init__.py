@@ -35,6 +35,7 @@ COMMANDS = {
     "identify": "identify",
     "verify": "verify",
     "gallery": "gallery",
+    "import": "import_model",
     "import-dlib": "import_dlib",
 }
 
