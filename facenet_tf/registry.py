@@ -1,7 +1,7 @@
 """Named plug-in tables: losses, backbones, strategies, alignment methods, indexes, importers.
 
 A :class:`Registry` maps a name (what a user types: ``--loss semihard``) to an entry and a
-one-line help text. Each entry registers itself in the module that defines it, so adding a
+one-line help text; an entry may be :class:`Lazy` (its module imported on first lookup). Each entry registers itself in the module that defines it, so adding a
 loss or a backbone is one module plus its tests: the CLI's choices and help, config
 validation and the lookups all read the table.
 
@@ -20,6 +20,21 @@ from typing import Any, Callable, Dict, Generic, Iterator, Optional, Sequence, T
 from facenet_tf.errors import FacenetError
 
 T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Lazy:
+    """A registered value that stays in its module until it is looked up: ``module.attribute``.
+
+    For plug-ins whose module is heavy (Keras classes): the table's names and help (a
+    command's ``--help``) cost no import.
+    """
+
+    module: str
+    attribute: str
+
+    def resolve(self) -> Any:
+        return getattr(importlib.import_module(self.module), self.attribute)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,8 +89,14 @@ class Registry(Generic[T]):
         return tuple(self._entries)
 
     def entries(self) -> Tuple[Entry[T], ...]:
-        self._load()
-        return tuple(self._entries.values())
+        """Every entry, its value resolved (a :class:`Lazy` one imported)."""
+        return tuple(self._resolved(name) for name in self.names())
+
+    def _resolved(self, name: str) -> Entry[T]:
+        entry = self._entries[name]
+        if isinstance(entry.value, Lazy):
+            entry = self._entries[name] = Entry(name, entry.value.resolve(), entry.help)
+        return entry
 
     def __contains__(self, name: object) -> bool:
         self._load()
@@ -93,11 +114,12 @@ class Registry(Generic[T]):
 
     def get(self, name: str, argument: Optional[str] = None) -> T:
         """The entry registered as ``name`` (see :meth:`check` for the error)."""
-        return self._entries[self.check(name, argument)].value
+        return self._resolved(self.check(name, argument)).value
 
     def help(self) -> str:
         """``"name: help; name: help"`` for a CLI help text."""
-        return "; ".join(f"{e.name}: {e.help}" for e in self.entries())
+        self._load()
+        return "; ".join(f"{e.name}: {e.help}" for e in self._entries.values())
 
     def build(self, name: str, *args, argument: Optional[str] = None, **kwargs) -> Any:
         """Call the entry registered as ``name`` (a class or factory) with the arguments."""

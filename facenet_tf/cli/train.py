@@ -50,10 +50,12 @@ def config_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.cli.common import print_summary
-    from facenet_tf.training import train
 
-    result = train(config_from_args(args), verbose=args.verbose, restart=args.restart,
-                   allow_existing_files=args.allow_existing_files)
+    config = config_from_args(args)
+    config.validate()  # a wrong flag is one line before TensorFlow is imported
+    from facenet_tf.training.run import train
+
+    result = train(config, verbose=args.verbose, restart=args.restart, allow_existing_files=args.allow_existing_files)
     if result.already_finished:
         lines = [f"the run in {result.output_dir} already finished (same configuration): nothing to do; "
                  f"--restart trains it again"]

@@ -11,7 +11,7 @@ import importlib
 _EXPORTS = {
     "AugmentConfig": "config", "build_augmenter": "augment",
     "IMAGE_EXTENSIONS": "catalog", "IdentityCatalog": "catalog", "natural_key": "catalog",
-    "scan_directory": "catalog", "check_catalog": "catalog",
+    "scan_directory": "catalog", "usable_catalog": "catalog",
     "decode_image": "images", "load_image": "images", "load_images": "images", "parse_image_size": "reader",
     "read_image": "images", "resize": "images",
     "read_rgb": "reader", "BadImage": "reader", "ImageLimits": "reader",

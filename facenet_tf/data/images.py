@@ -17,7 +17,7 @@ from typing import Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from facenet_tf.data.reader import DEFAULT_LIMITS, BadImage, ImageLimits, check_files, parse_image_size, read_rgb
+from facenet_tf.data.reader import DEFAULT_LIMITS, BadImage, ImageLimits, inspect_images, parse_image_size, read_rgb
 from facenet_tf.data.report import SkipReport
 from facenet_tf.errors import FacenetError
 
@@ -42,7 +42,7 @@ def read_image(path: tf.Tensor, native=False, limits: ImageLimits = DEFAULT_LIMI
     Args:
         path: the file.
         native: bool (tensor), True where TensorFlow decodes the file's bytes itself (plain
-            JPEG/PNG/BMP, as :func:`facenet_tf.data.reader.check_files` says); otherwise the
+            JPEG/PNG/BMP, as :func:`facenet_tf.data.reader.inspect_images` says); otherwise the
             reader decodes it through Pillow (EXIF rotation, CMYK, 16-bit, PGM, TIFF, …).
         limits: what the reader refuses (:class:`facenet_tf.data.reader.ImageLimits`).
     """
@@ -95,7 +95,7 @@ def load_checked_images(paths: Sequence[str], image_size: Tuple[int, int], repor
         FacenetError: a strict ``report`` and a bad file.
     """
     image_size = parse_image_size(image_size)
-    results = check_files(list(paths), limits)
+    results = inspect_images(list(paths), limits)
     kept = []
     for i, result in enumerate(results):
         if isinstance(result, BadImage):

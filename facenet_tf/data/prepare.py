@@ -44,7 +44,7 @@ import numpy as np
 from facenet_tf.artifacts import atomic_path
 from facenet_tf.ownership import claim, environment_error
 from facenet_tf.data.catalog import IdentityCatalog, scan_directory
-from facenet_tf.data.manifest import FORMAT, MANIFEST_FILE, build_manifest, check_shards, current_manifest, join
+from facenet_tf.data.manifest import FORMAT, MANIFEST_FILE, build_manifest, verified_shard_paths, current_manifest, join
 from facenet_tf.data.prepare_config import LOCAL, PrepareConfig
 from facenet_tf.data.reader import BadImage, encode_files
 from facenet_tf.data.publish import PARTS, Plan, PrepareResult, publish
@@ -174,7 +174,7 @@ def _up_to_date(plan: Plan, output_dir: str) -> Optional[PrepareResult]:
     if manifest is None or manifest.get("plan") != plan.id or manifest.get("runner") != LOCAL:
         return None
     try:
-        check_shards(manifest, output_dir)
+        verified_shard_paths(manifest, output_dir)
     except FacenetError:
         return None
     report_path = join(output_dir, REPORT_FILE)

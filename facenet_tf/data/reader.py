@@ -1,5 +1,5 @@
 """The one image reader: every path that opens an image file (folders, prepare, align, evaluation,
-enrolment) goes through :func:`read_rgb` or :func:`check_files`, so all of them accept and refuse
+enrolment) goes through :func:`read_rgb` or :func:`inspect_images`, so all of them accept and refuse
 the same files for the same reasons.
 
 What a file becomes: uint8 ``[h, w, 3]`` RGB, upright (EXIF orientation applied), with
@@ -66,7 +66,7 @@ class ImageLimits:
 
     One object travels from a config (``DataConfig.max_image_pixels``, ``PrepareConfig.max_pixels``)
     through every function that reads files, instead of a bare number in each signature.
-    Hashable, so a verdict cached by :func:`check` is remembered per limit.
+    Hashable, so a verdict cached by :func:`inspect_image` is remembered per limit.
 
     Attributes:
         max_pixels: largest ``width × height`` accepted; a larger image is refused as
@@ -273,7 +273,7 @@ def encode_files(paths: Sequence[str], limits: ImageLimits = DEFAULT_LIMITS) -> 
     return out
 
 
-def check(path: str, limits: ImageLimits = DEFAULT_LIMITS) -> Union[bool, BadImage]:
+def inspect_image(path: str, limits: ImageLimits = DEFAULT_LIMITS) -> Union[bool, BadImage]:
     """Fully decode ``path``: its ``native`` flag, or the :class:`BadImage` that refuses it (returned, not raised).
 
     The verdict is remembered for the file's size and modification time, so a command that
@@ -297,9 +297,9 @@ def _check(path: str, size: int, mtime_ns: int, limits: ImageLimits) -> Union[bo
 _check_cached = functools.lru_cache(maxsize=100_000)(_check)
 
 
-def check_files(paths: Sequence[str], limits: ImageLimits = DEFAULT_LIMITS,
+def inspect_images(paths: Sequence[str], limits: ImageLimits = DEFAULT_LIMITS,
                 workers: Optional[int] = None) -> List[Union[bool, BadImage]]:
-    """:func:`check` every file, in parallel threads (Pillow decodes without holding the GIL).
+    """:func:`inspect_image` every file, in parallel threads (Pillow decodes without holding the GIL).
 
     Returns:
         One entry per path, in order: ``True``/``False`` (readable; decoded natively by
@@ -309,9 +309,9 @@ def check_files(paths: Sequence[str], limits: ImageLimits = DEFAULT_LIMITS,
         return []
     workers = workers or min(32, (os.cpu_count() or 1) + 2)
     if workers == 1 or len(paths) < 8:
-        return [check(p, limits) for p in paths]
+        return [inspect_image(p, limits) for p in paths]
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda p: check(p, limits), paths))
+        return list(pool.map(lambda p: inspect_image(p, limits), paths))
 
 
 def parse_image_size(value) -> Tuple[int, int]:

@@ -1,11 +1,10 @@
-"""The shared Keras ``Loss`` base of the triplet loss classes, and the ``--loss`` table."""
+"""The shared Keras ``Loss`` base of the triplet loss classes."""
 
 import keras
 from keras import ops
 
 from facenet_tf.distances import DISTANCES
 from facenet_tf.errors import FacenetError, check_choice
-from facenet_tf.losses import LOSSES  # noqa: F401  (the table the loss modules register in)
 
 
 class TripletLossBase(keras.losses.Loss):
