@@ -1,9 +1,11 @@
 """Named plug-in tables: losses, backbones, strategies, alignment methods, indexes, importers.
 
 A :class:`Registry` maps a name (what a user types: ``--loss semihard``) to an entry and a
-one-line help text; an entry may be :class:`Lazy` (its module imported on first lookup). Each entry registers itself in the module that defines it, so adding a
+one-line help text. Each entry registers itself in the module that defines it, so adding a
 loss or a backbone is one module plus its tests: the CLI's choices and help, config
-validation and the lookups all read the table.
+validation and the lookups all read the table. An entry whose module is heavy (Keras
+classes) may be registered as a :class:`~facenet_tf.lazy.Lazy` reference, resolved on its
+first lookup, so that the names and help (``--help``) cost no import.
 
 Entries live in the packages a registry names (``plugins``); the first lookup imports
 those packages (each package's ``__init__`` imports its modules), so the table is complete
@@ -18,23 +20,9 @@ import importlib
 from typing import Any, Callable, Dict, Generic, Iterator, Optional, Sequence, Tuple, TypeVar
 
 from facenet_tf.errors import FacenetError
+from facenet_tf.lazy import Lazy
 
 T = TypeVar("T")
-
-
-@dataclasses.dataclass(frozen=True)
-class Lazy:
-    """A registered value that stays in its module until it is looked up: ``module.attribute``.
-
-    For plug-ins whose module is heavy (Keras classes): the table's names and help (a
-    command's ``--help``) cost no import.
-    """
-
-    module: str
-    attribute: str
-
-    def resolve(self) -> Any:
-        return getattr(importlib.import_module(self.module), self.attribute)
 
 
 @dataclasses.dataclass(frozen=True)

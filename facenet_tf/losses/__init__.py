@@ -48,12 +48,12 @@ tests. A loss takes the hyperparameters its signature declares (``margin``, ``di
 its own, given as ``--loss-options NAME=VALUE``).
 """
 
-import importlib
 import inspect
 from typing import Tuple
 
 from facenet_tf.errors import FacenetError
-from facenet_tf.registry import Lazy, Registry
+from facenet_tf.lazy import Lazy, exports
+from facenet_tf.registry import Registry
 
 #: ``--loss`` name -> loss class or factory taking its hyperparameters (:func:`hyperparameters`).
 #: The built-in losses are listed here, each :class:`~facenet_tf.registry.Lazy` in its module,
@@ -120,13 +120,4 @@ def get(name, margin=0.2, distance="squared_l2", **options):
 __all__ = sorted(["LOSSES", "get", "hyperparameters", *_EXPORTS])
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"facenet_tf.losses.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'facenet_tf.losses' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = exports(__name__, _EXPORTS)

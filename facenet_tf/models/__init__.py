@@ -13,7 +13,7 @@
   weights live in :mod:`facenet_tf.pretrained` and register there (add an importer there).
 """
 
-import importlib
+from facenet_tf.lazy import exports
 
 #: public name → module under facenet_tf.models that defines it. Names are imported on first
 #: use (PEP 562), so a config or a contract costs no Keras import.
@@ -28,13 +28,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"facenet_tf.models.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'facenet_tf.models' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = exports(__name__, _EXPORTS)

@@ -15,7 +15,7 @@
   runs at each step and epoch (validation, guards, checkpoints, TensorBoard).
 """
 
-import importlib
+from facenet_tf.lazy import exports
 
 #: public name → module that defines it, imported on first use (PEP 562): a
 #: :class:`TrainConfig` (``facenet-tf train --help``) costs no TensorFlow import.
@@ -30,13 +30,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'facenet_tf.training' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = exports(__name__, _EXPORTS)
