@@ -236,9 +236,10 @@ def test_train_from_tfrecord_shards(synthetic_dir, tmp_path):
     import dataclasses
 
     from facenet_tf.data import scan_directory
-    from facenet_tf.data.prepare import write_shards
+    from facenet_tf.data.prepare import prepare_catalog
+    from facenet_tf.data.prepare_config import PrepareConfig
 
-    write_shards(scan_directory(synthetic_dir), str(tmp_path / "shards"), num_shards=2)
+    prepare_catalog(scan_directory(synthetic_dir), str(tmp_path / "shards"), PrepareConfig(num_shards=2, workers=1))
     config = dataclasses.replace(TINY, output_dir=str(tmp_path / "out"), model=ModelConfig(image_size=(32, 32), embedding_dim=8),
                                  data=DataConfig(data_dir=str(tmp_path / "shards"), identities_per_batch=4,
                                                  images_per_identity=2, validation_identities=0))

@@ -322,15 +322,3 @@ def _remove(path: Optional[str]) -> None:
         shutil.rmtree(path, ignore_errors=True)
     elif os.path.exists(path):
         os.unlink(path)
-
-
-def write_shards(catalog: IdentityCatalog, output_dir: str, num_shards: int = 16, seed: int = 0,
-                 progress: Optional[Callable[[int], None]] = None) -> Sequence[str]:
-    """Prepare ``catalog`` into ``output_dir`` in this process (see :func:`prepare`).
-
-    Returns:
-        The shard paths the manifest lists.
-    """
-    result = prepare_catalog(catalog, output_dir, PrepareConfig(num_shards=num_shards, seed=seed, workers=1,
-                                                                min_images=1), progress=progress)
-    return [result.path(shard["file"]) for shard in result.manifest["shards"]]

@@ -33,11 +33,6 @@ from facenet_tf.errors import FacenetError, check_choice
 is_shard_dir = is_prepared
 
 
-def read_index(path: str) -> dict:
-    """The manifest of a prepared folder (see :func:`facenet_tf.data.manifest.load_manifest`)."""
-    return load_manifest(path)
-
-
 #: How records are read: ``"posix"`` (one ``os.pread`` per record, in a NumPy function per batch:
 #: local or mounted files, the fastest), ``"tf"`` (one ``TFRecordDatasetV2`` per record, interleaved:
 #: TensorFlow ops only, for ``gs://`` shards and tf.data service workers, which cannot run Python),
