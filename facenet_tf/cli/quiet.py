@@ -42,9 +42,11 @@ def wants_verbose(argv: List[str]) -> bool:
 
 def hide_tensorflow_start_up() -> None:
     """Set TensorFlow's log level (unless the user has) and catch its start-up lines on its
-    first import; also keeps absl's Python warnings (Keras' save notices) to errors."""
+    first import; also keeps absl's Python warnings (Keras' save notices) to errors and
+    TensorFlow's Python logger to warnings."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.getLogger("absl").setLevel(logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.WARNING)  # "Assets written to …" on every SavedModel
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietFinder())
 
