@@ -49,8 +49,12 @@ from facenet_tf.faces.hog_detector import _overlaps, _round
 #: File name of dlib's CNN face detector.
 MODEL_FILE = "mmod_human_face_detector.dat"
 
-#: Images of one shape run through the network together at most (memory: a photo's canvas).
+#: Images of one shape run through the network together at most.
 MAX_BATCH = 8
+
+#: Canvas pixels of one batch at most (memory: the first convolution's output is 16 float32
+#: channels at a quarter of them; a 640×480 photo upsampled once is a ~2 M pixel canvas).
+MAX_BATCH_PIXELS = 1 << 24
 
 #: ``upsample`` at most (each doubles the image: 3 is 8× the pixels).
 MAX_UPSAMPLE = 3
@@ -266,9 +270,10 @@ class CnnFaceDetector:
                 for i in indices:
                     found[i] = CnnDetections(np.zeros((0, 4), np.int64), np.zeros(0))
                 continue
-            graph, rects = self._graph(shape[:2])
-            for start in range(0, len(indices), MAX_BATCH):
-                chunk = indices[start:start + MAX_BATCH]
+            graph, rects, canvas_pixels = self._graph(shape[:2])
+            batch = max(1, min(MAX_BATCH, MAX_BATCH_PIXELS // canvas_pixels))
+            for start in range(0, len(indices), batch):
+                chunk = indices[start:start + batch]
                 scores = graph(np.stack([prepared[i] for i in chunk])).numpy()
                 for i, score_map in zip(chunk, scores):
                     found[i] = self._to_boxes(score_map, rects, int(upsample))
@@ -285,7 +290,7 @@ class CnnFaceDetector:
 
     def _graph(self, shape: Tuple[int, int]):
         """The ``tf.function`` for images of ``shape`` (rows, cols): uint8 ``[N, rows, cols, 3]`` →
-        float32 ``[N, h, w]`` scores, and the pyramid's rectangles on the canvas."""
+        float32 ``[N, h, w]`` scores, the pyramid's rectangles on the canvas and the canvas's pixels."""
         if shape in self._graphs:
             self._graphs.move_to_end(shape)
             return self._graphs[shape]
@@ -298,17 +303,19 @@ class CnnFaceDetector:
 
         @tf.function(input_signature=[tf.TensorSpec([None, *shape, 3], tf.uint8)])
         def run(images):
-            level = (tf.cast(images, tf.float32) - mean) / 256.0
-            canvas = _placed(level, rects[0], canvas_shape)
-            for rect, plan in zip(rects[1:], plans):
-                level = _resized(level, plan)
-                canvas += _placed(level, rect, canvas_shape)
+            levels = [(tf.cast(images, tf.float32) - mean) / 256.0]
+            for plan in plans:
+                levels.append(_resized(levels[-1], plan))
+            in_first_column = rects[:, 0] == rects[0, 0]
+            canvas = _placed(levels, rects, in_first_column, canvas_shape)
+            if not in_first_column.all():
+                canvas += _placed(levels, rects, ~in_first_column, canvas_shape)
             return model(canvas, training=False)[..., 0]
 
-        self._graphs[shape] = (run, rects)
+        self._graphs[shape] = (run, rects, canvas_shape[0] * canvas_shape[1])
         if len(self._graphs) > _GRAPHS_KEPT:
             self._graphs.popitem(last=False)
-        return run, rects
+        return self._graphs[shape]
 
     # ----------------------------------------------------------------------- boxes
 
@@ -337,12 +344,22 @@ class CnnFaceDetector:
         return CnnDetections(_round(boxes).reshape(-1, 4), scores[kept])
 
 
-def _placed(level, rect, canvas_shape):
-    """``level`` ``[N, h, w, 3]`` zero-padded onto the canvas at ``rect``."""
+def _placed(levels, rects, chosen, canvas_shape):
+    """The ``chosen`` levels (``[N, h, w, 3]`` each), one column of dlib's tiling (left- or
+    right-aligned, one above the other), on an otherwise zero canvas: the column is stacked
+    once, then padded once (padding each level to the canvas costs ~30 canvases)."""
     import tensorflow as tf
 
-    left, top, right, bottom = (int(v) for v in rect)
-    return tf.pad(level, [[0, 0], [top, canvas_shape[0] - 1 - bottom], [left, canvas_shape[1] - 1 - right], [0, 0]])
+    order = sorted(np.nonzero(chosen)[0], key=lambda i: rects[i, 1])
+    left, right = int(rects[order, 0].min()), int(rects[order, 2].max())
+    parts, row = [], int(rects[order[0], 1])
+    for i in order:  # each level with the gap above it
+        l, t, r, b = (int(v) for v in rects[i])
+        parts.append(tf.pad(levels[i], [[0, 0], [t - row, 0], [l - left, right - r], [0, 0]]))
+        row = b + 1
+    column = tf.concat(parts, axis=1)
+    top, bottom = int(rects[order[0], 1]), row - 1
+    return tf.pad(column, [[0, 0], [top, canvas_shape[0] - 1 - bottom], [left, canvas_shape[1] - 1 - right], [0, 0]])
 
 
 def _resized(level, plan):
