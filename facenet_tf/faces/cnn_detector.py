@@ -44,7 +44,7 @@ from facenet_tf.errors import FacenetError
 from facenet_tf.faces.dlib_files import packaged_model_path
 from facenet_tf.faces.dlib_format import DlibNetwork, read_dlib_network
 from facenet_tf.faces.fhog import pyramid_up_planes, to_planes
-from facenet_tf.faces.hog_detector import _overlaps, _round
+from facenet_tf.faces.hog_detector import _checked_image, _overlaps, _round
 
 #: File name of dlib's CNN face detector.
 MODEL_FILE = "mmod_human_face_detector.dat"
@@ -387,16 +387,8 @@ def _nearest_rect(rects: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def _checked_rgb(image) -> np.ndarray:
     """uint8 RGB ``[H, W, 3]``; a grey image repeated to RGB, as dlib's binding assigns it."""
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-        raise FacenetError(f"expected a uint8 [H, W, 3] RGB or [H, W] grey image; received {image.dtype} {image.shape}")
-    if image.size == 0:
-        raise FacenetError(f"the image is empty: {image.shape}")
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(image)
+    image = _checked_image(image)
+    return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2)) if image.ndim == 2 else image
 
 
 def _upsampled(image: np.ndarray, times: int) -> np.ndarray:
