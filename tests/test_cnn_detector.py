@@ -168,3 +168,20 @@ def test_dlib_cnn_detector_gives_dlibs_rectangles_to_the_predictor(detector, orl
     (left, top, right, bottom), = detector.detect(image, 1).boxes.tolist()
     assert len(faces) == 1 and faces[0].predictor_box == (left, top, right, bottom) and faces[0].landmarks is None
     assert faces[0].box == (left, top, right - left + 1, bottom - top + 1) and faces[0].confidence > 0
+
+
+def test_dlib_cnn_alignment_gives_dlib_bins_own_chips(reference, orl_dir):
+    """Our CNN box → our 5-point predictor → our chip equals dlib-bin's CNN → predictor → get_face_chip."""
+    import dlib
+    from facenet_tf.faces.aligner import AlignConfig, FaceAligner
+
+    models = pytest.importorskip("face_recognition_models")
+    predictor = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
+    aligner = FaceAligner(AlignConfig(size=150, method="dlib_landmarks", detector="dlib_cnn", on_failure="resize"))
+    for person, index in ((2, 1), (16, 6), (38, 8)):
+        image = np.repeat(np.asarray(_orl(orl_dir, person, index))[:, :, None], 3, axis=2)
+        found = reference(image, 1)
+        want = dlib.get_face_chip(image, predictor(image, found[0].rect), 150, 0.25)
+        done = aligner.align_faces(image, aligner.detect(image))
+        assert done.path == "aligned"
+        np.testing.assert_array_equal(done.chip, want)
