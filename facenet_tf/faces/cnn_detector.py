@@ -56,8 +56,8 @@ MAX_BATCH = 8
 #: channels at a quarter of them; a 640×480 photo upsampled once is a ~2 M pixel canvas).
 MAX_BATCH_PIXELS = 1 << 24
 
-#: ``upsample`` at most (each doubles the image: 3 is 8× the pixels).
-MAX_UPSAMPLE = 3
+#: ``upsample`` at most (each doubles the image), as ``--hog-upsample`` allows.
+MAX_UPSAMPLE = 4
 
 # The pyramid's type is a template argument, absent from the file: pyramid_down<6>.
 _PYRAMID = 6
