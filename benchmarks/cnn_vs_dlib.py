@@ -15,9 +15,13 @@ Two parts, in one run, on images generated deterministically (seeded) from ORL:
   hit no face. Kinds: ``bystanders`` (two ORL people side by side on a 260×180 canvas, 1.15× and
   0.75×, as ``benchmarks/face_choice.py``), ``rotated`` (one face turned 30°, 50°, 70°), ``small``
   (one face 48, 36, 28 px wide on a 200×160 canvas), ``dark`` (one face on a dark background at
-  25 %, 15 %, 10 % brightness, lit hard from one side). Detectors: ``hog`` (dlib's HOG alone, upsampled once, the project's port),
-  ``dlib_hog`` (HOG, MTCNN where HOG finds nothing: the project's detector of that name),
-  ``mtcnn`` (score ≥ 0.9) and ``dlib_cnn`` (upsampled once), all through the project's code.
+  25 %, 15 %, 10 % brightness, lit hard from one side), ``orl_crops`` (ORL s31–s40 as they are:
+  tight 92×112 crops) and ``harsh_crops`` (the same under ``benchmarks/domain_shift.py``'s
+  seeded harsh light, the domain-shift benchmark's camera). Detectors: ``hog`` (dlib's HOG
+  alone, upsampled once, the project's port), ``dlib_hog`` (HOG, MTCNN where HOG finds nothing: the project's detector of that name),
+  ``mtcnn`` (score ≥ 0.9), ``dlib_cnn`` (upsampled once) and ``hog>cnn>mtcnn`` (HOG, the CNN
+  where HOG finds nothing, MTCNN where neither does: a candidate default), all through the
+  project's code.
 
 ``--tiny`` (CI): one small size, three photos, two people per recall kind. The last line is one
 JSON object.
@@ -38,12 +42,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from domain_shift import harsh_light  # noqa: E402
 from facenet_tf.errors import FacenetError  # noqa: E402
 from facenet_tf.faces.cnn_detector import CnnFaceDetector  # noqa: E402
 
 SCORE_TOLERANCE = 1e-3
 UPSAMPLE = 1
-RECALL_KINDS = ("bystanders", "rotated", "small", "dark")
+RECALL_KINDS = ("bystanders", "rotated", "small", "dark", "orl_crops", "harsh_crops")
 
 
 def _face(person: int, image: int, width: int) -> Image.Image:
@@ -106,6 +111,12 @@ def recall_images(kind, people, seed):
                 canvas = _canvas((200, 160), rng)
                 rects = [_paste(canvas, _face(person, 4, width), 70, 50, 0.0, rng)]
                 images.append((np.asarray(canvas), rects))
+        elif kind in ("orl_crops", "harsh_crops"):  # tight crops: the face fills the image
+            for image in (1, 4, 7):
+                grey = np.asarray(_face(31 + p % 10, image + p % 3, 92))
+                if kind == "harsh_crops":
+                    grey = harsh_light(grey, rng)
+                images.append((np.repeat(grey[:, :, None], 3, axis=2), [(0, 0, 91, 111)]))
         else:  # dark, lit hard from one side
             for brightness in (0.25, 0.15, 0.1):
                 canvas = _canvas((200, 200), rng).point(lambda v: v // 4)
@@ -181,10 +192,15 @@ def _detectors(cnn):
     def xywh(faces):
         return [(f.box[0], f.box[1], f.box[0] + f.box[2] - 1, f.box[1] + f.box[3] - 1) for f in faces]
 
+    def chain(image):  # HOG, the CNN where it finds nothing, MTCNN where neither does
+        return (hog.detect(image, UPSAMPLE).boxes.tolist() or cnn.detect(image, UPSAMPLE).boxes.tolist()
+                or xywh(mtcnn.detect(image)))
+
     return {"hog": lambda image: hog.detect(image, UPSAMPLE).boxes.tolist(),
             "dlib_hog": lambda image: xywh(hog_then_mtcnn.detect(image)),
             "mtcnn": lambda image: xywh(mtcnn.detect(image)),
-            "dlib_cnn": lambda image: cnn.detect(image, UPSAMPLE).boxes.tolist()}
+            "dlib_cnn": lambda image: cnn.detect(image, UPSAMPLE).boxes.tolist(),
+            "hog>cnn>mtcnn": chain}
 
 
 def main():
