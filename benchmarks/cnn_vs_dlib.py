@@ -17,7 +17,8 @@ Two parts, in one run, on images generated deterministically (seeded) from ORL:
   (one face 48, 36, 28 px wide on a 200×160 canvas), ``dark`` (one face on a dark background at
   25 %, 15 %, 10 % brightness, lit hard from one side), ``orl_crops`` (ORL s31–s40 as they are:
   tight 92×112 crops) and ``harsh_crops`` (the same under ``benchmarks/domain_shift.py``'s
-  seeded harsh light, the domain-shift benchmark's camera). Detectors: ``hog`` (dlib's HOG
+  seeded harsh light, the domain-shift benchmark's camera); ``faceless`` (flat black, white or
+  grey, uniform noise, a smooth background: only boxes on them, "stray", count). Detectors: ``hog`` (dlib's HOG
   alone, upsampled once, the project's port), ``dlib_hog`` (HOG, MTCNN where HOG finds nothing: the project's detector of that name),
   ``mtcnn`` (score ≥ 0.9), ``dlib_cnn`` (upsampled once) and ``hog>cnn>mtcnn`` (HOG, the CNN
   where HOG finds nothing, MTCNN where neither does: a candidate default), all through the
@@ -48,7 +49,7 @@ from facenet_tf.faces.cnn_detector import CnnFaceDetector  # noqa: E402
 
 SCORE_TOLERANCE = 1e-3
 UPSAMPLE = 1
-RECALL_KINDS = ("bystanders", "rotated", "small", "dark", "orl_crops", "harsh_crops")
+RECALL_KINDS = ("bystanders", "rotated", "small", "dark", "orl_crops", "harsh_crops", "faceless")
 
 
 def _face(person: int, image: int, width: int) -> Image.Image:
@@ -111,6 +112,10 @@ def recall_images(kind, people, seed):
                 canvas = _canvas((200, 160), rng)
                 rects = [_paste(canvas, _face(person, 4, width), 70, 50, 0.0, rng)]
                 images.append((np.asarray(canvas), rects))
+        elif kind == "faceless":  # only stray boxes can be counted
+            flat = np.full((180, 240, 3), (0, 255, 128)[p % 3], np.uint8)
+            noise = rng.integers(0, 256, (180, 240, 3)).astype(np.uint8)
+            images += [(flat, []), (noise, []), (np.asarray(_canvas((240, 180), rng)), [])]
         elif kind in ("orl_crops", "harsh_crops"):  # tight crops: the face fills the image
             for image in (1, 4, 7):
                 grey = np.asarray(_face(31 + p % 10, image + p % 3, 92))
@@ -177,7 +182,8 @@ def recall(detectors, people):
                 f, s = _hits(detect(image), rects)
                 found += f
                 stray += s
-            table.setdefault(kind, {})[name] = {"recall": found / total, "faces": total, "stray_boxes": stray}
+            table.setdefault(kind, {})[name] = {"recall": found / total if total else None, "faces": total,
+                                                "stray_boxes": stray}
     return table
 
 
@@ -239,7 +245,8 @@ def main():
         names = list(next(iter(table.values())))
         print("\nrecall (stray boxes)  " + " ".join(f"{n:>14}" for n in names))
         for kind, by_name in table.items():
-            cells = " ".join(f"{by_name[n]['recall']:>8.2f} ({by_name[n]['stray_boxes']:>3})" for n in names)
+            cells = " ".join(f"{by_name[n]['recall'] if by_name[n]['faces'] else float('nan'):>8.2f} "
+                             f"({by_name[n]['stray_boxes']:>3})" for n in names)
             print(f"{kind:>10} {by_name[names[0]]['faces']:>4} faces  {cells}")
         result["recall"] = table
     print(json.dumps(result))
