@@ -14,7 +14,7 @@ float rounding (tests/test_cnn_detector.py). What dlib does, and where it is don
   at least 5 rows), each a bilinear resize of the one before (corner-aligned, dlib's
   ``resize_image``), tiled into one zero canvas: the levels go down a first column
   ``pyramid_padding`` (10) pixels apart, the rest come back up on the right, and the canvas
-  has an ``pyramid_outer_padding`` (11) border (:func:`tiled_pyramid_rects`);
+  has a ``pyramid_outer_padding`` (11) border (:func:`tiled_pyramid_rects`);
 * **the network** (Keras): three 5×5 stride-2 unpadded convolutions (16, 32, 32 filters), three
   5×5 stride-1 ones padded 2 (45 filters), each followed by dlib's ``affine`` (its batch
   normalisation, folded here into the convolution's weights and bias) and a ReLU, and a last
@@ -24,7 +24,7 @@ float rounding (tests/test_cnn_detector.py). What dlib does, and where it is don
   kernel//2``: ``8x + 14``), the 80×80 detector window is centred there, moved up from the
   pyramid level nearest to that point (``p·6/5 + 0.3`` per level) and rounded; then dlib's
   non-maximum suppression, best score first, drops a box overlapping a kept one by
-  intersection over bounding box above the file's threshold (0.3875) or covering more than
+  intersection over bounding box above the file's threshold (0.338) or covering more than
   all of either; finally ``upsample`` times ``p/2 - (1.25, 0.75)`` and one rounding.
 
 Images of one shape run as one batch through one TensorFlow graph (traced once per shape),
@@ -53,7 +53,7 @@ MODEL_FILE = "mmod_human_face_detector.dat"
 MAX_BATCH = 8
 
 #: Canvas pixels of one batch at most (memory: the first convolution's output is 16 float32
-#: channels at a quarter of them; a 640×480 photo upsampled once is a ~2 M pixel canvas).
+#: channels at a quarter of them; a 640×480 photo upsampled once is a ~4.6 M pixel canvas).
 MAX_BATCH_PIXELS = 1 << 24
 
 #: ``upsample`` at most (each doubles the image), as ``--hog-upsample`` allows.
