@@ -27,8 +27,7 @@ float rounding (tests/test_cnn_detector.py). What dlib does, and where it is don
   intersection over bounding box above the file's threshold (0.338) or covering more than
   all of either; finally ``upsample`` times ``p/2 - (1.25, 0.75)`` and one rounding.
 
-Images of one shape run as one batch through one TensorFlow graph (traced once per shape),
-on the GPU when there is one.
+Images of one shape run as one batch through one TensorFlow graph (traced once per shape; GPU-ready).
 """
 
 from __future__ import annotations
@@ -48,10 +47,8 @@ from facenet_tf.faces.hog_detector import _checked_image, _overlaps, _round
 
 #: File name of dlib's CNN face detector.
 MODEL_FILE = "mmod_human_face_detector.dat"
-
 #: Images of one shape run through the network together at most.
 MAX_BATCH = 8
-
 #: Canvas pixels of one batch at most (memory: the first convolution's output is 16 float32
 #: channels at a quarter of them; a 640×480 photo upsampled once is a ~4.6 M pixel canvas).
 MAX_BATCH_PIXELS = 1 << 24
