@@ -12,7 +12,7 @@ from PIL import Image
 
 from facenet_tf.errors import FacenetError
 from facenet_tf.faces.chips import whole_image_chip
-from facenet_tf.pretrained.dlib_format import read_dlib_network
+from facenet_tf.faces.dlib_format import read_dlib_network
 from facenet_tf.pretrained.dlib_resnet import DLIB_INPUT_CONTRACT, ResidualAdd, build_dlib_resnet, load_dlib_model
 
 NUM_FACES = 24

@@ -31,12 +31,12 @@ def _orl(orl_dir, person, index):
 
 
 def test_registered_with_help_and_the_method_rule():
-    assert DETECTORS.names() == ("mtcnn", "dlib_hog")
+    assert DETECTORS.names() == ("mtcnn", "dlib_hog", "dlib_cnn")
     assert "dlib_landmarks" in DETECTORS.help()
     AlignConfig(detector="dlib_hog", method="dlib_landmarks").validate()
     with pytest.raises(FacenetError, match=r"detector .dlib_hog. gives .* dlib_landmarks; received 'arcface'"):
         AlignConfig(detector="dlib_hog").validate()
-    with pytest.raises(FacenetError, match=r"detector must be one of mtcnn, dlib_hog"):
+    with pytest.raises(FacenetError, match=r"detector must be one of mtcnn, dlib_hog, dlib_cnn"):
         AlignConfig(detector="haar").validate()
     with pytest.raises(FacenetError, match="hog_upsample"):
         AlignConfig(detector="dlib_hog", method="dlib_landmarks", hog_upsample=9).validate()

@@ -11,7 +11,7 @@ Where each kind of change goes:
 * ``detection``: the MTCNN detector wrapper (its networks as TensorFlow graphs, batches per
   image shape) and :class:`~facenet_tf.faces.detection.Face` (a
   face's box, score, five landmarks and, from dlib's detector, the rectangle dlib's predictor
-  takes). ``detectors``: the detectors by name (``--detector mtcnn|dlib_hog``). A new detector
+  takes). ``detectors``: the detectors by name (``--detector mtcnn|dlib_hog|dlib_cnn``). A new detector
   is one registration in ``detectors``.
 * ``aligner``: :class:`~facenet_tf.faces.aligner.AlignConfig` (how faces are cropped) and
   :class:`~facenet_tf.faces.aligner.FaceAligner` (detector → landmarks → chip), and
@@ -25,8 +25,11 @@ Where each kind of change goes:
 * ``hog_detector``: dlib's HOG frontal face detector in NumPy (boxes equal to dlib-bin's), its
   filters in ``frontal_face_detector.npz``; ``fhog`` holds the image pyramid and fHOG features
   it scans, bit-identical to dlib's; the ``dlib_hog`` detector.
-* ``dlib_files``: where the packaged dlib model files are and reading one's bytes (shared with
-  :mod:`facenet_tf.pretrained`'s network reader).
+* ``cnn_detector``: dlib's CNN (MMOD) face detector as a Keras network over dlib's image pyramid
+  built in TensorFlow (boxes equal to dlib-bin's); the ``dlib_cnn`` detector.
+* ``dlib_files``: where the packaged dlib model files are and reading one's bytes;
+  ``dlib_format``: dlib's DNN files read with NumPy (the CNN detector's and
+  :mod:`facenet_tf.pretrained`'s ResNet).
 
 Nothing here imports dlib; the optional ``mtcnn`` package is imported where it is used.
 """

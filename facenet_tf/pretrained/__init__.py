@@ -3,7 +3,7 @@
 Every module of this package is imported with it, and each importer module registers itself
 (and its Keras layers) in :data:`facenet_tf.models.importers.IMPORTERS`; the table imports
 this package on its first lookup. Adding an importer is one module here plus its tests.
-dlib: ``dlib_format`` reads dlib's DNN files with NumPy alone, ``dlib_resnet`` rebuilds
+dlib: :mod:`facenet_tf.faces.dlib_format` reads dlib's DNN files with NumPy alone, ``dlib_resnet`` rebuilds
 dlib's ResNet face-recognition network as a Keras model, ``dlib_import`` writes it as a
 model directory.
 """

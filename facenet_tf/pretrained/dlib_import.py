@@ -1,7 +1,7 @@
 """Import dlib's face-recognition ResNet as a facenet_tf model directory.
 
 :func:`import_dlib` reads ``dlib_face_recognition_resnet_model_v1.dat`` (CC0) with NumPy
-(:mod:`~facenet_tf.pretrained.dlib_format`), builds the identical Keras network
+(:mod:`~facenet_tf.faces.dlib_format`), builds the identical Keras network
 (:mod:`~facenet_tf.pretrained.dlib_resnet`) and writes a normal model directory
 (``model.keras``, ``saved_model/``, ``metadata.json``) that every command accepts. The
 metadata records the input contract: 150×150 RGB dlib face chips made as dlib-bin makes

@@ -37,7 +37,7 @@ from keras import layers, ops
 
 from facenet_tf.errors import FacenetError
 from facenet_tf.faces.dlib_files import packaged_model_path
-from facenet_tf.pretrained.dlib_format import DlibNetwork, read_dlib_network
+from facenet_tf.faces.dlib_format import DlibNetwork, read_dlib_network
 from facenet_tf.progress import StepStart, no_steps
 
 #: File name of dlib's face-recognition network.
@@ -180,7 +180,7 @@ def build_dlib_resnet(network: DlibNetwork, progress: Optional[Callable[[int], N
     """Keras functional model computing dlib's face descriptor with ``network``'s weights.
 
     Args:
-        network: :func:`~facenet_tf.pretrained.dlib_format.read_dlib_network` of
+        network: :func:`~facenet_tf.faces.dlib_format.read_dlib_network` of
             ``dlib_face_recognition_resnet_model_v1.dat``.
         progress: optional callable receiving 1 as each layer of the file is built (``len(network.layers)`` in all).
 

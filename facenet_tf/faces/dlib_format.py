@@ -20,6 +20,10 @@ Primitives (``dlib/serialize.h``, ``dlib/dnn/tensor.h``):
 * tensor: int version 2, ints N, K, R, C, then N·K·R·C little-endian IEEE float32 (NCHW);
 * alias_tensor (a shape into a parameter tensor): int version 1, ints N, K, R, C.
 
+Networks read: the face-recognition ResNet (``loss_metric_2``, ``input_rgb_image_sized``) and
+the MMOD face detector (``loss_mmod_`` with its ``mmod_options``, ``input_rgb_image_pyramid``,
+and ``bn_con2`` layers, which dlib turns into ``affine_`` when it loads them, as done here).
+
 The file does not say *which* tag a tag layer is or where a skip layer jumps to (both are
 template arguments), so the returned layer list has one ``"tag_or_skip"`` entry for each;
 the topology comes from the network's C++ type (see :mod:`facenet_tf.pretrained.dlib_resnet`).
@@ -73,20 +77,29 @@ class DlibNetwork:
 
     Attributes:
         loss: the loss layer's serialisation name, e.g. ``"loss_metric_2"``.
-        loss_config: its settings (``loss_metric``: ``margin``, ``distance_threshold``).
+        loss_config: its settings. ``loss_metric_2``: ``margin``, ``distance_threshold``.
+            ``loss_mmod_``: ``detector_windows`` (``((width, height, label), ...)``),
+            ``nms_iou_thresh`` and ``nms_percent_covered_thresh`` (its non-max suppression),
+            ``use_bounding_box_regression`` and the training settings
+            (``loss_per_false_alarm``, ``loss_per_missed_target``,
+            ``truth_match_iou_threshold``, ``assume_image_pyramid``).
         input_kind: the input layer's name, e.g. ``"input_rgb_image_sized"``.
-        input_size: ``(rows, cols)`` the input layer is locked to.
+        input_size: ``(rows, cols)`` the input layer is locked to; ``(0, 0)`` for an image
+            pyramid, which takes any size.
         input_mean: ``(red, green, blue)`` float32 means the input layer subtracts before
             dividing by 256.
         layers: the layers, input side first (the input layer itself excluded).
+        input_config: an image pyramid's ``pyramid_padding`` and ``pyramid_outer_padding``
+            (pixels between the tiled levels and around them); empty otherwise.
     """
 
     loss: str
-    loss_config: Dict[str, float]
+    loss_config: Dict[str, Any]
     input_kind: str
     input_size: Tuple[int, int]
     input_mean: Tuple[float, float, float]
     layers: Tuple[DlibLayer, ...]
+    input_config: Dict[str, int] = dataclasses.field(default_factory=dict)
 
     @property
     def num_params(self) -> int:
@@ -98,20 +111,71 @@ class DlibNetwork:
         return sum(layer.kind == kind for layer in self.layers)
 
 
-def _read_loss(r: DlibReader) -> Tuple[str, Dict[str, float]]:
+def _read_loss(r: DlibReader) -> Tuple[str, Dict[str, Any]]:
     name = r.string(limit=64)
     if name == "loss_metric_2":
         return name, {"margin": r.float(), "distance_threshold": r.float()}
-    raise FacenetError(f"loss layer {name!r} is not supported (supported: loss_metric_2)")
+    if name == "loss_mmod_":
+        return name, _read_mmod_options(r)
+    raise FacenetError(f"loss layer {name!r} is not supported (supported: loss_metric_2, loss_mmod_)")
 
 
-def _read_input(r: DlibReader) -> Tuple[str, Tuple[int, int], Tuple[float, float, float]]:
+def _read_mmod_options(r: DlibReader) -> Dict[str, Any]:
+    """``mmod_options`` (``dlib/dnn/loss.h``), versions 1 to 4."""
+    version = r.int()
+    if not 1 <= version <= 4:
+        raise DlibFormatError(f"mmod_options version {version} (expected 1 to 4)")
+    if version == 1:  # one unlabelled window
+        windows = ((r.int(), r.int(), ""),)
+    else:
+        windows = []
+        for _ in range(r.int()):
+            window_version = r.int()
+            width, height = r.int(), r.int()
+            windows.append((width, height, r.string() if window_version >= 2 else ""))
+        windows = tuple(windows)
+    names = ("loss_per_false_alarm", "loss_per_missed_target", "truth_match_iou_threshold", "nms_iou_thresh",
+             "nms_percent_covered_thresh", "ignore_iou_thresh", "ignore_percent_covered_thresh")
+    config: Dict[str, Any] = {"detector_windows": windows, **{key: r.float() for key in names}}
+    config["assume_image_pyramid"] = r._take(1)[0] != 0 if version >= 3 else True  # a raw byte: 0 no, 1 yes
+    config["use_bounding_box_regression"] = r.bool() if version >= 4 else False
+    config["bbr_lambda"] = r.float() if version >= 4 else 100.0
+    return config
+
+
+def _read_input(r: DlibReader) -> Tuple[str, Tuple[int, int], Tuple[float, float, float], Dict[str, int]]:
     name = r.string(limit=64)
-    if name != "input_rgb_image_sized":
-        raise FacenetError(f"input layer {name!r} is not supported (supported: input_rgb_image_sized)")
+    if name not in ("input_rgb_image_sized", "input_rgb_image_pyramid", "input_rgb_image_pyramid2"):
+        raise FacenetError(f"input layer {name!r} is not supported "
+                           "(supported: input_rgb_image_sized, input_rgb_image_pyramid)")
     mean = tuple(float(np.float32(r.float())) for _ in range(3))  # dlib stores them as float
-    rows, cols = r.int(), r.int()
-    return name, (rows, cols), mean
+    if name == "input_rgb_image_sized":
+        rows, cols = r.int(), r.int()
+        return name, (rows, cols), mean, {}
+    # The first version did not store its paddings; dlib loads it with 10 and 11.
+    padding = (r.int(), r.int()) if name.endswith("2") else (10, 11)
+    return "input_rgb_image_pyramid", (0, 0), mean, {"pyramid_padding": padding[0], "pyramid_outer_padding": padding[1]}
+
+
+def _batch_norm_as_affine(r: DlibReader, name: str) -> DlibLayer:
+    """A ``bn_con2``/``bn_fc2`` layer as the ``affine_`` dlib makes of it at load time:
+    ``gamma / sqrt(running_variance + eps)`` and ``beta - that · running_mean``, in float."""
+    params = r.tensor().ravel()
+    gamma_shape, beta_shape = r.alias(), r.alias()
+    r.tensor(), r.tensor()  # the last batch's means and inverse deviations
+    running_means, running_variances = r.tensor().ravel(), r.tensor().ravel()
+    r.int(), r.int()  # num_updates, running_stats_window_size
+    for _ in range(4):  # learning-rate and weight-decay multipliers
+        r.float()
+    eps = np.float32(r.float())
+    size = int(np.prod(gamma_shape))
+    if gamma_shape != beta_shape or params.size != 2 * size or running_means.size != size:
+        raise DlibFormatError(f"{name} layer with {params.size} parameters does not match its shape {gamma_shape}")
+    mode = "conv" if name == "bn_con2" else "fc"
+    shape = (gamma_shape[1],) if mode == "conv" else gamma_shape[1:]
+    gamma = params[:size] / np.sqrt(running_variances + eps)
+    beta = params[size:] - gamma * running_means
+    return DlibLayer("affine", {"mode": mode}, {"gamma": gamma.reshape(shape), "beta": beta.reshape(shape)})
 
 
 def _pool(r: DlibReader, kind: str) -> DlibLayer:
@@ -142,6 +206,8 @@ def _read_layer(r: DlibReader) -> DlibLayer:
         shape = (gamma_shape[1],) if mode == "conv" else gamma_shape[1:]
         return DlibLayer("affine", {"mode": mode},
                          {"gamma": params[:size].reshape(shape), "beta": params[size:].reshape(shape)})
+    if name in ("bn_con2", "bn_fc2"):
+        return _batch_norm_as_affine(r, name)
     if name == "relu_":
         return DlibLayer("relu")
     if name == "add_prev_":
@@ -164,8 +230,8 @@ def _read_layer(r: DlibReader) -> DlibLayer:
         if bias_size:
             arrays["bias"] = params[size:]
         return DlibLayer("fc", {"inputs": inputs, "outputs": outputs, "bias": bool(bias_size)}, arrays)
-    raise FacenetError(f"dlib layer {name!r} is not supported (supported: con_4, affine_, relu_, add_prev_, "
-                       "max_pool_2, avg_pool_2, fc_2, tag and skip layers)")
+    raise FacenetError(f"dlib layer {name!r} is not supported (supported: con_4, affine_, bn_con2, bn_fc2, relu_, "
+                       "add_prev_, max_pool_2, avg_pool_2, fc_2, tag and skip layers)")
 
 
 def _skip_layer_state(r: DlibReader) -> None:
@@ -188,7 +254,7 @@ def _parse(r: DlibReader, progress: Optional[Callable[[int], None]] = None) -> D
             raise DlibFormatError("no input layer found")
     if not versions or versions[-1] not in (2, 3) or any(v not in (1, 2) for v in versions[:-1]):
         raise DlibFormatError(f"unexpected layer versions {sorted(set(versions))}")
-    input_kind, input_size, input_mean = _read_input(r)
+    input_kind, input_size, input_mean, input_config = _read_input(r)
     layers: List[DlibLayer] = []
     reported = 0
     for i, version in enumerate(reversed(versions)):
@@ -204,7 +270,7 @@ def _parse(r: DlibReader, progress: Optional[Callable[[int], None]] = None) -> D
             reported = r.pos
     if r.pos != len(r.data):
         raise DlibFormatError(f"{len(r.data) - r.pos} unread bytes after the network")
-    return DlibNetwork(loss, loss_config, input_kind, input_size, input_mean, tuple(layers))
+    return DlibNetwork(loss, loss_config, input_kind, input_size, input_mean, tuple(layers), input_config)
 
 
 def read_dlib_network(path: str, progress: Optional[Callable[[int], None]] = None) -> DlibNetwork:
