@@ -43,7 +43,8 @@ from facenet_tf.errors import FacenetError
 from facenet_tf.faces.dlib_files import packaged_model_path
 from facenet_tf.faces.dlib_format import DlibNetwork, read_dlib_network
 from facenet_tf.faces.fhog import pyramid_up_planes, to_planes
-from facenet_tf.faces.hog_detector import _checked_image, _overlaps, _round
+from facenet_tf.faces.fhog import checked_image
+from facenet_tf.faces.hog_detector import _overlaps, _round
 
 #: File name of dlib's CNN face detector.
 MODEL_FILE = "mmod_human_face_detector.dat"
@@ -384,7 +385,7 @@ def _nearest_rect(rects: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def _checked_rgb(image) -> np.ndarray:
     """uint8 RGB ``[H, W, 3]``; a grey image repeated to RGB, as dlib's binding assigns it."""
-    image = _checked_image(image)
+    image = checked_image(image)
     return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2)) if image.ndim == 2 else image
 
 
