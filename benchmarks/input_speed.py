@@ -140,7 +140,7 @@ def main() -> None:
     import tensorflow as tf
 
     from facenet_tf.data import PKConfig, SkipReport, scan_directory
-    from facenet_tf.data.catalog import check_catalog
+    from facenet_tf.data.catalog import usable_catalog
     from facenet_tf.data.images import decode_image, resize
     from facenet_tf.data.prepare import PrepareConfig, prepare
     from facenet_tf.data.sampler import pk_dataset
@@ -152,7 +152,7 @@ def main() -> None:
         size = (args.image_size, args.image_size)
         pk = PKConfig(args.identities_per_batch, args.images_per_identity, seed=0)
         batch = pk.batch_size
-        catalog = check_catalog(scan_directory(data_dir, min_images=1), SkipReport(), min_images=pk.images_per_identity)
+        catalog = usable_catalog(scan_directory(data_dir, min_images=1), SkipReport(), min_images=pk.images_per_identity)
         start = time.perf_counter()
         prepared = prepare(data_dir, os.path.join(work, "prepared"), PrepareConfig(num_shards=8))
         prepare_seconds = time.perf_counter() - start

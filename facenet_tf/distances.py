@@ -10,7 +10,9 @@ through :func:`get`, so a metric is defined once. Metrics, for rows ``x`` and ``
 Each :class:`Distance` knows its matrix form on tensors (differentiable; the losses) and
 on arrays (evaluation and gallery, float64 capable), its paired form, and how a flat faiss
 index searches it (``IndexFlatL2``, or ``IndexFlatIP`` on unit rows for cosine). The
-tensor forms are ``keras.ops`` (any Keras 3 backend); the array forms are NumPy.
+tensor forms are ``keras.ops`` (any Keras 3 backend); the array forms are NumPy. Keras is
+imported inside the tensor forms only, so the name table (:data:`DISTANCES`, read by every
+config and so by ``--help``) costs no TensorFlow import.
 """
 
 from __future__ import annotations
@@ -18,9 +20,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Dict
 
-import keras
 import numpy as np
-from keras import ops
 
 from facenet_tf.errors import FacenetError, check_choice
 
@@ -30,6 +30,8 @@ _NORM_EPSILON = 1e-12
 
 
 def _squared_l2(a, b):
+    from keras import ops
+
     return ops.maximum(
         ops.sum(ops.square(a), axis=1)[:, None] - 2.0 * ops.matmul(a, ops.transpose(b))
         + ops.sum(ops.square(b), axis=1)[None, :],
@@ -38,6 +40,8 @@ def _squared_l2(a, b):
 
 
 def _cosine(a, b):
+    from keras import ops
+
     return ops.clip(1.0 - ops.matmul(_unit_rows(a), ops.transpose(_unit_rows(b))), 0.0, 2.0)
 
 
@@ -116,6 +120,8 @@ def pairwise_distances(a, b=None, metric="squared_l2"):
     Raises:
         FacenetError: ``metric`` is not one of :data:`DISTANCES`.
     """
+    from keras import ops
+
     distance = get(metric, "metric")
     a = _as_float(a)
     same = b is None
@@ -180,12 +186,17 @@ def paired_distances_numpy(a, b, metric="squared_l2"):
 
 
 def _as_float(x):
+    import keras
+    from keras import ops
+
     x = ops.convert_to_tensor(x)
     wide = keras.backend.standardize_dtype(x.dtype) == "float64"
     return ops.cast(x, "float64" if wide else "float32")
 
 
 def _unit_rows(x):
+    from keras import ops
+
     return x * ops.rsqrt(ops.maximum(ops.sum(ops.square(x), axis=1, keepdims=True),
                                      _NORM_EPSILON))
 

@@ -3,7 +3,9 @@
 A :class:`Registry` maps a name (what a user types: ``--loss semihard``) to an entry and a
 one-line help text. Each entry registers itself in the module that defines it, so adding a
 loss or a backbone is one module plus its tests: the CLI's choices and help, config
-validation and the lookups all read the table.
+validation and the lookups all read the table. An entry whose module is heavy (Keras
+classes) may be registered as a :class:`~facenet_tf.lazy.Lazy` reference, resolved on its
+first lookup, so that the names and help (``--help``) cost no import.
 
 Entries live in the packages a registry names (``plugins``); the first lookup imports
 those packages (each package's ``__init__`` imports its modules), so the table is complete
@@ -18,6 +20,7 @@ import importlib
 from typing import Any, Callable, Dict, Generic, Iterator, Optional, Sequence, Tuple, TypeVar
 
 from facenet_tf.errors import FacenetError
+from facenet_tf.lazy import Lazy
 
 T = TypeVar("T")
 
@@ -74,8 +77,14 @@ class Registry(Generic[T]):
         return tuple(self._entries)
 
     def entries(self) -> Tuple[Entry[T], ...]:
-        self._load()
-        return tuple(self._entries.values())
+        """Every entry, its value resolved (a :class:`Lazy` one imported)."""
+        return tuple(self._resolved(name) for name in self.names())
+
+    def _resolved(self, name: str) -> Entry[T]:
+        entry = self._entries[name]
+        if isinstance(entry.value, Lazy):
+            entry = self._entries[name] = Entry(name, entry.value.resolve(), entry.help)
+        return entry
 
     def __contains__(self, name: object) -> bool:
         self._load()
@@ -93,11 +102,12 @@ class Registry(Generic[T]):
 
     def get(self, name: str, argument: Optional[str] = None) -> T:
         """The entry registered as ``name`` (see :meth:`check` for the error)."""
-        return self._entries[self.check(name, argument)].value
+        return self._resolved(self.check(name, argument)).value
 
     def help(self) -> str:
         """``"name: help; name: help"`` for a CLI help text."""
-        return "; ".join(f"{e.name}: {e.help}" for e in self.entries())
+        self._load()
+        return "; ".join(f"{e.name}: {e.help}" for e in self._entries.values())
 
     def build(self, name: str, *args, argument: Optional[str] = None, **kwargs) -> Any:
         """Call the entry registered as ``name`` (a class or factory) with the arguments."""

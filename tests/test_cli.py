@@ -33,7 +33,8 @@ def test_pipeline_script_exit_code_and_message(tmp_path):
 
 
 def test_evaluate_prints_summary_then_json(synthetic_dir, capsys):
-    assert main(["evaluate", "--model", "raw-pixels", "--image-size", "24", "--data-dir", synthetic_dir, "--one-shot"]) == 0
+    assert main(["evaluate", "--model", "raw-pixels", "--image-size", "24", "--data-dir", synthetic_dir, "--one-shot",
+                 "--json"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("model raw-pixels")
     report = json.loads(lines[-1])

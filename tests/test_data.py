@@ -137,13 +137,15 @@ def test_synthetic_identities_deterministic_and_learnable_not_trivial():
 
 
 def test_tfrecord_shards_round_trip_into_pk_batches(synthetic_dir, tmp_path):
-    from facenet_tf.data.prepare import write_shards
-    from facenet_tf.data.tfrecord import is_shard_dir, pk_dataset_from_shards, read_index
+    from facenet_tf.data.manifest import load_manifest
+    from facenet_tf.data.prepare import prepare_catalog
+    from facenet_tf.data.prepare_config import PrepareConfig
+    from facenet_tf.data.tfrecord import is_shard_dir, pk_dataset_from_shards
 
     cat = scan_directory(synthetic_dir)
-    paths = write_shards(cat, str(tmp_path / "shards"), num_shards=3, seed=0)
-    assert len(paths) == 3 and is_shard_dir(str(tmp_path / "shards"))
-    manifest = read_index(str(tmp_path / "shards"))
+    result = prepare_catalog(cat, str(tmp_path / "shards"), PrepareConfig(num_shards=3, seed=0, workers=1, min_images=1))
+    assert len(result.manifest["shards"]) == 3 and is_shard_dir(str(tmp_path / "shards"))
+    manifest = load_manifest(str(tmp_path / "shards"))
     assert manifest["identities"] == {"names": list(cat.names), "images": cat.counts().tolist()}  # label = position
     reference = load_images(cat.paths, (24, 24)).astype(np.float32)
     ds = pk_dataset_from_shards(str(tmp_path / "shards"), (24, 24), PKConfig(3, 2, seed=0), augment=None)

@@ -94,7 +94,7 @@ def test_training_from_the_folder_skips_and_counts(corpus, tmp_path, capsys, cap
     out = str(tmp_path / "model")
     argv = ["train", "--data-dir", corpus, "--output-dir", out, "--epochs", "1", "--steps-per-epoch", "2",
             "--image-size", "32", "--identities-per-batch", "4", "--validation-identities", "0", "--no-augment",
-            "--verbose", "0"]
+            "--verbose", "0", "--json"]
     caplog.clear()
     assert main(argv) == 0
     captured = capsys.readouterr()
@@ -142,7 +142,7 @@ def test_prepare_then_train_on_the_shards(corpus, orl_dir, tmp_path, capsys):
 
     model = str(tmp_path / "model")
     assert main(["train", "--data-dir", out, "--output-dir", model, "--epochs", "1", "--steps-per-epoch", "2",
-                 "--image-size", "32", "--identities-per-batch", "4", "--no-augment", "--verbose", "0"]) == 0
+                 "--image-size", "32", "--identities-per-batch", "4", "--no-augment", "--verbose", "0", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["num_train_images"] == manifest["num_images"]
 
     strict = str(tmp_path / "strict")
@@ -152,7 +152,7 @@ def test_prepare_then_train_on_the_shards(corpus, orl_dir, tmp_path, capsys):
 
 
 def test_evaluate_and_enroll_skip_and_count(corpus, tmp_path, capsys, caplog):
-    assert main(["evaluate", "--model", "raw-pixels", "--image-size", "24", "--data-dir", corpus]) == 0
+    assert main(["evaluate", "--model", "raw-pixels", "--image-size", "24", "--data-dir", corpus, "--json"]) == 0
     captured = capsys.readouterr()
     result = json.loads(captured.out.strip().splitlines()[-1])
     assert result["skipped"] == {"empty": 1, "not_an_image": 1, "symlink_loop": 1, "too_large": 1, "truncated": 2}

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from facenet_tf.data import SkipReport, load_images, scan_directory
-from facenet_tf.data.catalog import check_catalog
-from facenet_tf.data.reader import BadImage, ImageLimits, check, check_files, encoded, read_rgb
+from facenet_tf.data.catalog import usable_catalog
+from facenet_tf.data.reader import BadImage, ImageLimits, encoded, inspect_image, inspect_images, read_rgb
 from facenet_tf.errors import FacenetError
 
 GRADIENT16 = (np.arange(48 * 64).reshape(48, 64) * 21).astype(np.uint16)  # 0 … 64491
@@ -65,7 +65,7 @@ def test_exif_rotated_jpeg_comes_out_upright(tmp_path):
     exif[0x0112] = 6  # "rotate 90° clockwise to display"
     path = str(tmp_path / "phone.jpg")
     stored.save(path, exif=exif, quality=95)
-    assert check(path) is False, "not decoded by TF as stored: EXIF needs the reader"
+    assert inspect_image(path) is False, "not decoded by TF as stored: EXIF needs the reader"
     for pixels in (read_rgb(path), load_images([path], (40, 20))):
         assert pixels.shape[-3:] == (40, 20, 3)
         assert pixels[..., :18, :, :].mean() > 200 and pixels[..., 22:, :, :].mean() < 50, "upright"
@@ -101,7 +101,7 @@ def test_native_files_decode_the_same_in_tensorflow(tmp_path):
     Image.fromarray(image[..., 0]).save(tmp_path / "c.jpg", quality=90)
     Image.fromarray(image).save(tmp_path / "d.bmp")
     paths = [str(tmp_path / n) for n in ("a.png", "b.jpg", "c.jpg", "d.bmp")]
-    assert check_files(paths) == [True, True, True, True]
+    assert inspect_images(paths) == [True, True, True, True]
     via_tf = load_images(paths, (32, 24))
     for path, pixels in zip(paths, via_tf):
         # PNG/BMP: identical; JPEG: TF's and Pillow's libjpeg builds round a few levels apart
@@ -122,7 +122,7 @@ def test_bad_files_are_refused_with_a_reason(tmp_path):
     Image.new("1", (12000, 12000)).save(tmp_path / "huge.png")
     expected = {"truncated.jpg": "truncated", "empty.jpg": "empty", "page.jpg": "not_an_image", "cut.pgm": "truncated",
                 "huge.png": "too_large", "missing.jpg": "missing"}
-    results = check_files([str(tmp_path / n) for n in expected])
+    results = inspect_images([str(tmp_path / n) for n in expected])
     for (name, reason), result in zip(expected.items(), results):
         assert isinstance(result, BadImage) and result.reason == reason and name in str(result), (name, result)
     with pytest.raises(BadImage, match="12000x12000"):
@@ -141,8 +141,8 @@ def test_image_limits_reach_every_reader(tmp_path):
     path = str(tmp_path / "face.pgm")  # not native: decoded by the reader inside tf.data
     Image.fromarray(pixels).save(path)
     exact, below = ImageLimits(600), ImageLimits(599)
-    assert check_files([path], exact) == [False]
-    (refused,) = check_files([path], below)
+    assert inspect_images([path], exact) == [False]
+    (refused,) = inspect_images([path], below)
     assert isinstance(refused, BadImage) and refused.reason == "too_large" and "600 pixels > limit 599" in str(refused)
     np.testing.assert_array_equal(decode_resized([path], [False], (20, 30), limits=exact)[0, :, :, 0], pixels)
     with pytest.raises(FacenetError, match="changed while it was read"):
@@ -202,7 +202,7 @@ def test_check_catalog_leaves_out_bad_files_and_small_identities(tmp_path):
         _face(str(tmp_path / "bob" / f"{i}.png"), i)
     (tmp_path / "bob" / "2.png").write_bytes(b"")
     report = SkipReport()
-    catalog = check_catalog(scan_directory(str(tmp_path), min_images=1, report=report), report, min_images=3)
+    catalog = usable_catalog(scan_directory(str(tmp_path), min_images=1, report=report), report, min_images=3)
     assert catalog.names == ("ann",) and catalog.num_images == 4 and catalog.native.all()
     assert report.counts() == {"empty": 1, "too_few_images": 1}
     assert report.excluded == [{"identity": "bob", "images": 2, "needed": 3}]

@@ -83,7 +83,7 @@ def test_mirrored_global_mining_equals_one_device_and_local_mining_differs():
 
 TINY = ["--synthetic-identities", "16", "--synthetic-images-per-identity", "4", "--identities-per-batch", "4",
         "--images-per-identity", "2", "--image-size", "32", "--embedding-dim", "8", "--validation-identities", "0",
-        "--verbose", "0"]
+        "--verbose", "0", "--json"]
 
 
 def _train_at_once(*runs, timeout=300):

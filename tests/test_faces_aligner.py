@@ -159,7 +159,7 @@ def test_evaluate_reports_alignment_paths_and_takes_face_and_tta_flags(aligner, 
             Image.open(os.path.join(orl_dir, person, f"{i}.pgm")).save(src / person / f"{i}.png")
     Image.fromarray(np.full((112, 92), 90, np.uint8)).save(src / "s9" / "blank.png")
     argv = ["evaluate", "--model", "raw-pixels", "--data-dir", str(src), "--align", "--quiet", "--face", "largest",
-            "--tta", "flip"]
+            "--tta", "flip", "--json"]
     assert main(argv) == 2  # arcface, on_failure skip: the blank image is an error naming it
     assert "blank.png" in capsys.readouterr().err
     os.remove(src / "s9" / "blank.png")

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from facenet_tf.gallery import gallery as recognition
+from facenet_tf.gallery.index import FaissSearch
 from facenet_tf.distances import pairwise_distances_numpy
 from facenet_tf.errors import FacenetError
 from facenet_tf.gallery import EmbeddingIndex, Gallery, Match
@@ -229,7 +229,7 @@ def test_index_faiss_without_faiss_names_the_extra(path, monkeypatch):
     monkeypatch.setitem(sys.modules, "faiss", None)  # makes `import faiss` fail
     with pytest.raises(FacenetError, match=r"install facenet_tf\[index\] \(faiss-cpu\)"):
         Gallery.open(path, "m", DIM, index="faiss")
-    monkeypatch.setattr(recognition, "FAISS_AUTO_MIN_ENTRIES", 1)
+    monkeypatch.setattr(FaissSearch, "auto_from", 1)
     with Gallery.open(path, "m", DIM, index="auto") as gallery:
         gallery.enroll(["a"], np.ones((1, DIM)))
         assert gallery.search_backend == "numpy"
@@ -238,7 +238,7 @@ def test_index_faiss_without_faiss_names_the_extra(path, monkeypatch):
 
 def test_auto_switches_to_faiss_above_the_threshold(path, monkeypatch):
     pytest.importorskip("faiss", reason="faiss-cpu is the optional extra [index]")
-    monkeypatch.setattr(recognition, "FAISS_AUTO_MIN_ENTRIES", 3)
+    monkeypatch.setattr(FaissSearch, "auto_from", 3)
     with Gallery.open(path, "m", DIM) as gallery:
         gallery.enroll(["a", "b"], np.eye(DIM)[:2])
         assert gallery.search_backend == "numpy"

@@ -72,3 +72,86 @@ def test_a_registered_loss_and_strategy_are_valid_config_choices():
         assert make_strategy("one_more") is tf.distribute.get_strategy()
     finally:
         del losses.LOSSES._entries["semihard_wide"], STRATEGIES._entries["one_more"]
+
+
+def test_a_registered_loss_with_its_own_hyperparameter_is_built_from_the_config():
+    from facenet_tf import losses
+    from facenet_tf.training import TrainConfig
+
+    def scaled(scale=1.0, distance="squared_l2"):  # no margin: its own hyperparameter instead
+        return losses.TripletSemiHardLoss(margin=0.1 * scale, distance=distance)
+
+    losses.LOSSES.register("semihard_scaled", scaled, help="semi-hard with a margin of scale/10")
+    try:
+        config = TrainConfig(loss="semihard_scaled", loss_options=("scale=3",))
+        config.validate()
+        assert losses.hyperparameters("semihard_scaled") == ("scale", "distance")
+        built = losses.get(config.loss, margin=config.margin, distance="cosine", **config.loss_hyperparameters())
+        assert built.margin == pytest.approx(0.3) and built.distance == "cosine"
+        with pytest.raises(FacenetError, match="loss semihard takes no scale; its hyperparameters: margin, distance"):
+            TrainConfig(loss_options=("scale=3",)).validate()
+        with pytest.raises(FacenetError, match="NAME=NUMBER"):
+            TrainConfig(loss="semihard_scaled", loss_options=("scale=big",)).validate()
+    finally:
+        del losses.LOSSES._entries["semihard_scaled"]
+
+
+class _PlainScan:
+    """A test backend: a plain scan, which ``auto`` prefers from 2 entries."""
+
+    auto_from = 2
+
+    def __init__(self, embeddings, distance):
+        from facenet_tf.gallery.index import NumpySearch
+
+        self._scan = NumpySearch(embeddings, distance)
+
+    @staticmethod
+    def require():
+        pass
+
+    def search(self, queries, k):
+        return self._scan.search(queries, k)
+
+
+def test_a_registered_search_backend_is_chosen_by_name_and_by_auto(tmp_path):
+    import numpy as np
+
+    from facenet_tf.cli import build_parser
+    from facenet_tf.gallery import Gallery
+    from facenet_tf.gallery.index import SEARCH_BACKENDS
+
+    SEARCH_BACKENDS.register("scan_test", _PlainScan, help="a test backend")
+    try:
+        with Gallery.open(str(tmp_path / "g.db"), "m", 4, index="scan_test") as gallery:
+            gallery.enroll(["a", "b"], np.eye(4)[:2])
+            assert gallery.search_backend == "scan_test" and gallery.search(np.eye(4)[1:2])[0][0].name == "b"
+        with Gallery.open(str(tmp_path / "g.db"), "m", 4) as gallery:
+            assert gallery.search_backend == "scan_test"  # auto: 2 entries reach its auto_from
+        identify = build_parser()._subparsers._group_actions[0].choices["identify"]
+        assert "scan_test: a test backend" in {a.dest: a.help for a in identify._actions}["index"]
+    finally:
+        del SEARCH_BACKENDS._entries["scan_test"]
+
+
+def test_a_registered_importer_is_reachable_through_facenet_tf_import(tmp_path, capsys):
+    from facenet_tf.cli import main
+    from facenet_tf.models.contract import minimal
+    from facenet_tf.models.importers import IMPORTERS, Importer
+
+    written = []
+
+    def run(output_dir, source, *, allow_existing_files=False, steps=None):
+        written.append((output_dir, source))
+        return minimal("fake_net", (32, 32), 8, "fake")
+
+    IMPORTERS.register("fake", Importer("fake_net", run, "fake.bin"), help="a test importer")
+    try:
+        out = str(tmp_path / "model")
+        assert main(["import", "fake", "--from", "net.bin", "--output-dir", out, "--json"]) == 0
+        assert written == [(out, "net.bin")]
+        assert '"importer": "fake"' in capsys.readouterr().out.splitlines()[-1]
+        assert main(["import", "nothing", "--output-dir", out]) == 2
+        assert "NAME must be one of" in capsys.readouterr().err
+    finally:
+        del IMPORTERS._entries["fake"]

@@ -14,7 +14,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = [sys.executable, os.path.join(REPO, "pipelines", "train.py"), "--synthetic-identities", "16",
          "--synthetic-images-per-identity", "4", "--identities-per-batch", "4", "--images-per-identity", "2",
          "--image-size", "32", "--embedding-dim", "8", "--validation-identities", "0", "--steps-per-epoch", "4",
-         "--epochs", "4", "--verbose", "0", "--deterministic"]
+         "--epochs", "4", "--verbose", "0", "--deterministic", "--json"]
 
 
 def _weights(output_dir):

@@ -110,7 +110,7 @@ def test_orl_train_30_evaluate_10_held_out(orl_dir, tmp_path):
         os.symlink(os.path.join(orl_dir, f"s{i}"), held_out / f"s{i}")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     proc = subprocess.run([sys.executable, os.path.join(repo, "pipelines", "evaluate.py"), "--model", out,
-                           "--data-dir", str(held_out)], capture_output=True, text=True)
+                           "--data-dir", str(held_out), "--json"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ("accuracy", "accuracy_std", "auc", "eer", "val_at_far_1e-3", "threshold", "num_images",
@@ -236,9 +236,10 @@ def test_train_from_tfrecord_shards(synthetic_dir, tmp_path):
     import dataclasses
 
     from facenet_tf.data import scan_directory
-    from facenet_tf.data.prepare import write_shards
+    from facenet_tf.data.prepare import prepare_catalog
+    from facenet_tf.data.prepare_config import PrepareConfig
 
-    write_shards(scan_directory(synthetic_dir), str(tmp_path / "shards"), num_shards=2)
+    prepare_catalog(scan_directory(synthetic_dir), str(tmp_path / "shards"), PrepareConfig(num_shards=2, workers=1))
     config = dataclasses.replace(TINY, output_dir=str(tmp_path / "out"), model=ModelConfig(image_size=(32, 32), embedding_dim=8),
                                  data=DataConfig(data_dir=str(tmp_path / "shards"), identities_per_batch=4,
                                                  images_per_identity=2, validation_identities=0))

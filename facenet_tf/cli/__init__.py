@@ -5,6 +5,12 @@ Each sub-command is a module ``facenet_tf.cli.<name>`` with ``HELP``,
 calling the library. ``pipelines/<name>.py`` runs the same sub-command. A
 :class:`FacenetError` (any user mistake) prints one line and exits with status 2
 (``--verbose`` also prints the traceback).
+
+Quiet and quick: a command's flags are declared only when that command is parsed (so
+``facenet-tf --help`` reads no config), configs import no TensorFlow, and TensorFlow's
+start-up lines are hidden unless ``--verbose`` (:mod:`facenet_tf.cli.quiet`). Every command
+takes ``--json``: the long ones end with a few human lines, plus their JSON with ``--json``
+(:func:`facenet_tf.cli.common.print_summary`).
 """
 
 from __future__ import annotations
@@ -12,15 +18,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 import traceback
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from facenet_tf.errors import FacenetError
-
-# TensorFlow's C++ start-up chatter (CUDA probing, CPU flags) is noise on a command line.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 #: sub-command name → module under facenet_tf.cli
 COMMANDS = {
@@ -34,31 +36,73 @@ COMMANDS = {
     "identify": "identify",
     "verify": "verify",
     "gallery": "gallery",
+    "import": "import_model",
     "import-dlib": "import_dlib",
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+class CommandParser(argparse.ArgumentParser):
+    """A sub-command's parser that declares its flags on first use (parse or help)."""
+
+    declare: Optional[Callable[[argparse.ArgumentParser], None]] = None
+
+    def declared(self) -> "CommandParser":
+        """This parser with its flags declared."""
+        declare, self.declare = self.declare, None
+        if declare is not None:
+            declare(self)
+        return self
+
+    def parse_known_args(self, args=None, namespace=None):
+        return super(CommandParser, self.declared()).parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        return super(CommandParser, self.declared()).format_help()
+
+
+def _declare(module) -> Callable[[argparse.ArgumentParser], None]:
+    def declare(command: argparse.ArgumentParser) -> None:
+        module.add_arguments(command)
+        flags = {flag for action in command._actions for flag in action.option_strings}
+        if "--verbose" not in flags:
+            command.add_argument("--verbose", action="store_true",
+                                 help="show TensorFlow's start-up lines and, on an error, the Python traceback")
+        if "--json" not in flags:
+            command.add_argument("--json", action="store_true",
+                                 help="also print the result as one JSON object (the last line)")
+    return declare
+
+
+def build_parser(lazy: bool = False) -> argparse.ArgumentParser:
+    """The ``facenet-tf`` parser; ``lazy``: each command's flags are declared when it is parsed."""
     parser = argparse.ArgumentParser(prog="facenet-tf", description="FaceNet-style face embeddings (Keras 3 / TensorFlow)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=CommandParser)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"facenet_tf.cli.{module_name}")
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(command)
-        if not any("--verbose" in action.option_strings for action in command._actions):
-            command.add_argument("--verbose", action="store_true",
-                                 help="on an error, also print the Python traceback")
+        command.declare = _declare(module)
+        if not lazy:
+            command.declared()
     return parser
+
+
+def _verbose(args: argparse.Namespace) -> bool:
+    return args.verbose is True or (not isinstance(args.verbose, bool) and args.verbose >= 2)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run a sub-command; returns the exit status (0 success, 2 user error)."""
-    args = build_parser().parse_args(argv)
+    from facenet_tf.cli import quiet
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not quiet.wants_verbose(argv):
+        quiet.hide_tensorflow_start_up()
+    args = build_parser(lazy=True).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return importlib.import_module(f"facenet_tf.cli.{COMMANDS[args.command]}").run(args)
     except FacenetError as err:
-        if args.verbose is True or (not isinstance(args.verbose, bool) and args.verbose >= 2):
+        if _verbose(args):
             traceback.print_exc()
         print(f"facenet-tf {args.command}: error: {err}", file=sys.stderr)
         return 2

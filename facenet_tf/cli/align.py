@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet_tf.cli.common import progress_bar
+    from facenet_tf.cli.common import print_summary, progress_bar
     from facenet_tf.cli.config_flags import apply_flags
     from facenet_tf.faces.aligner import AlignConfig
     from facenet_tf.faces.folder import align_directory
@@ -36,9 +36,11 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar(None, "align") as bar:
         report = align_directory(args.data_dir, args.output, config, progress=bar.update, strict=args.strict,
                                  allow_existing_files=args.allow_existing_files, workers=0)
-    print(f"wrote {report.written} aligned faces of {report.identities} identities to {args.output}")
-    print(report.counts.summary())
+    lines = [f"wrote {report.written} aligned faces of {report.identities} identities to {args.output}",
+             report.counts.summary()]
     if report.no_face:
-        print(f"no face found in {len(report.no_face)} images (left out): {', '.join(report.no_face[:5])}"
-              + (" ..." if len(report.no_face) > 5 else ""))
+        lines.append(f"no face found in {len(report.no_face)} images (left out): {', '.join(report.no_face[:5])}"
+                     + (" ..." if len(report.no_face) > 5 else ""))
+    print_summary(lines, {"output": args.output, "written": report.written, "identities": report.identities,
+                          "no_face": list(report.no_face), **report.counts.to_json_dict()}, args)
     return 0

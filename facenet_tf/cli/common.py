@@ -1,10 +1,21 @@
 """Defaults and helpers shared by the sub-commands."""
 
+import json
+
 from facenet_tf.progress import embedding_progress, progress_bar  # noqa: F401  (the commands' one progress helper)
 from facenet_tf.training.config import TrainConfig
 
 #: Where ``train`` writes by default, and so where the other commands look for the model.
 DEFAULT_OUTPUT = TrainConfig.output_dir
+
+
+def print_summary(lines, payload, args) -> None:
+    """A long command's ending: a few human ``lines``, then, with ``--json``, ``payload`` as one
+    JSON object on the last line (what scripts parse)."""
+    for line in lines:
+        print(line)
+    if getattr(args, "json", False):
+        print(json.dumps(payload, sort_keys=True, default=float))
 
 
 #: ``dest`` roots of the configs the embedding commands share a parser with (see config_flags).

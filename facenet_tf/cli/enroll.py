@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedding_progress, recognizer_from_args
+from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, embedding_progress, print_summary,
+                                   recognizer_from_args)
 
 HELP = ("enrol images of people into a gallery (one transaction: a bad IMAGE changes nothing; "
         "with --from-dir bad files are skipped and counted)")
@@ -44,7 +45,9 @@ def run(args: argparse.Namespace) -> int:
     with embedding_progress(recognizer.embedder, len(paths), "enroll", quiet=args.quiet):
         ids = enroll(recognizer, args.gallery, names, paths)
     skipped = f"; skipped {report.files_skipped} bad files (reasons on stderr)" if args.from_dir and report.skipped else ""
-    print(f"enrolled {len(ids)} images of {len(set(names))} people into {args.gallery}{skipped}")
-    if recognizer.counts is not None:
-        print(recognizer.counts.summary())
+    counts = recognizer.counts
+    print_summary([f"enrolled {len(ids)} images of {len(set(names))} people into {args.gallery}{skipped}",
+                   *([counts.summary()] if counts is not None else [])],
+                  {"gallery": args.gallery, "enrolled": len(ids), "people": len(set(names)),
+                   **({"alignment": counts.to_json_dict()} if counts is not None else {})}, args)
     return 0

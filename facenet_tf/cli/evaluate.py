@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedding_progress, recognizer_from_args
+from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, embedding_progress, print_summary,
+                                   recognizer_from_args)
 
 HELP = "verification (LFW protocol) and one-shot figures of a model on a folder or LFW pairs"
 
@@ -51,5 +51,5 @@ def run(args: argparse.Namespace) -> int:
     if "one_shot_top1" in result:
         print(f"one-shot: top-1 {result['one_shot_top1']:.4f}   top-5 {result['one_shot_top5']:.4f}   "
               f"open-set DIR@FAR=1e-2 {result.get('open_set_dir_at_far_1e-2')}")
-    print(json.dumps(result, sort_keys=True))
+    print_summary([], result, args)
     return 0

@@ -34,10 +34,12 @@ def run(args: argparse.Namespace) -> int:
     config.validate()  # before TensorFlow is imported
     from facenet_tf.serving.export import export_model
 
+    from facenet_tf.cli.common import print_summary
+
     report = export_model(args.model, args.output, config, allow_existing_files=args.allow_existing_files)
-    print(f"wrote {report.output} (check batch: {report.info['check_images']})")
-    print(f"{'artefact':<32} {'MB':>8} {'max abs diff':>13} {'min cosine':>11} {'required':>9} {'max norm err':>13}")
-    for c in report.checks:
-        print(f"{c.name:<32} {c.size_mb:>8.3f} {c.max_abs_diff:>13.3g} {c.min_cosine:>11.6f} "
-              f"{c.min_cosine_required:>9} {c.max_norm_error:>13.2g}")
+    lines = [f"wrote {report.output} (check batch: {report.info['check_images']})",
+             f"{'artefact':<32} {'MB':>8} {'max abs diff':>13} {'min cosine':>11} {'required':>9} {'max norm err':>13}"]
+    lines += [f"{c.name:<32} {c.size_mb:>8.3f} {c.max_abs_diff:>13.3g} {c.min_cosine:>11.6f} "
+              f"{c.min_cosine_required:>9} {c.max_norm_error:>13.2g}" for c in report.checks]
+    print_summary(lines, report.to_json_dict(), args)
     return 0

@@ -52,7 +52,7 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet_tf.cli.common import progress_bar
+    from facenet_tf.cli.common import print_summary, progress_bar
     from facenet_tf.data.prepare import LOCAL, prepare
 
     config = config_from_args(args)
@@ -61,11 +61,14 @@ def run(args: argparse.Namespace) -> int:
                          allow_existing_files=args.allow_existing_files)
     m = result.manifest
     if result.up_to_date:
-        print(f"{args.output} is up to date (same files and settings, plan {m['plan']}): nothing to do")
+        lines = [f"{args.output} is up to date (same files and settings, plan {m['plan']}): nothing to do"]
     else:
         reused = f", {result.reused} kept from an interrupted run" if result.reused else ""
-        print(f"wrote {len(m['shards'])} shards ({result.written} written{reused}) of {m['num_images']} images of "
-              f"{m['num_identities']} identities to {args.output} (runner {m['runner']}, plan {m['plan']})")
+        lines = [f"wrote {len(m['shards'])} shards ({result.written} written{reused}) of {m['num_images']} images of "
+                 f"{m['num_identities']} identities to {args.output} (runner {m['runner']}, plan {m['plan']})"]
     skipped = ", ".join(f"{k} {v}" for k, v in m["skipped"].items())
-    print(f"skipped: {skipped or 'nothing'} (listed in {result.path('skipped.json')})")
+    lines.append(f"skipped: {skipped or 'nothing'} (listed in {result.path('skipped.json')})")
+    print_summary(lines, {"output": args.output, "up_to_date": result.up_to_date, "written": result.written,
+                          "reused": result.reused, "num_shards": len(m["shards"]), "num_images": m["num_images"],
+                          "num_identities": m["num_identities"], "skipped": m["skipped"], "plan": m["plan"]}, args)
     return 0

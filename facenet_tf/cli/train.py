@@ -11,7 +11,6 @@ flag given overrides ``--config``, which overrides the defaults.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 HELP = "train an embedding model with online triplet mining"
@@ -50,16 +49,30 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet_tf.training import train
+    from facenet_tf.cli.common import print_summary
 
-    result = train(config_from_args(args), verbose=args.verbose, restart=args.restart,
-                   allow_existing_files=args.allow_existing_files)
+    config = config_from_args(args)
+    config.validate()  # a wrong flag is one line before TensorFlow is imported
+    from facenet_tf.training.run import train
+
+    result = train(config, verbose=args.verbose, restart=args.restart, allow_existing_files=args.allow_existing_files)
     if result.already_finished:
-        print(f"the run in {result.output_dir} already finished (same configuration): nothing to do; "
-              f"--restart trains it again")
-        print(json.dumps(result.metrics, sort_keys=True, default=float))
-        return 0
-    print(f"wrote {os.path.join(result.output_dir, 'model.keras')}, saved_model/, metadata.json, metrics.json")
-    print(f"TensorBoard: tensorboard --logdir {os.path.join(result.output_dir, 'logs')}")
-    print(json.dumps(result.metrics, sort_keys=True, default=float))
+        lines = [f"the run in {result.output_dir} already finished (same configuration): nothing to do; "
+                 f"--restart trains it again"]
+    else:
+        lines = [f"wrote {os.path.join(result.output_dir, 'model.keras')}, saved_model/, metadata.json, metrics.json"]
+    lines += [_figures(result.metrics),
+              f"TensorBoard: tensorboard --logdir {os.path.join(result.output_dir, 'logs')}"]
+    print_summary(lines, result.metrics, args)
     return 0
+
+
+def _figures(metrics) -> str:
+    """One line of the run's figures: final loss and, with held-out identities, their verification."""
+    loss = metrics.get("final_loss")
+    text = f"final loss {loss:.4f}" if loss is not None else "no epoch trained"
+    held_out = metrics.get("validation") or {}
+    if "accuracy" in held_out:
+        text += (f"; held-out identities: accuracy {held_out['accuracy']:.4f}, AUC {held_out.get('auc', float('nan')):.4f}"
+                 f" (all figures in metrics.json)")
+    return text

@@ -5,14 +5,14 @@ Names are imported on first use (PEP 562), so ``prepare``'s worker processes, wh
 :mod:`facenet_tf.data.reader`, never pay for importing TensorFlow and Keras.
 """
 
-import importlib
+from facenet_tf.lazy import exports
 
 #: public name → module under facenet_tf.data that defines it
 _EXPORTS = {
-    "AugmentConfig": "augment", "build_augmenter": "augment",
+    "AugmentConfig": "config", "build_augmenter": "augment",
     "IMAGE_EXTENSIONS": "catalog", "IdentityCatalog": "catalog", "natural_key": "catalog",
-    "scan_directory": "catalog", "check_catalog": "catalog",
-    "decode_image": "images", "load_image": "images", "load_images": "images", "parse_image_size": "images",
+    "scan_directory": "catalog", "usable_catalog": "catalog",
+    "decode_image": "images", "load_image": "images", "load_images": "images", "parse_image_size": "reader",
     "read_image": "images", "resize": "images",
     "read_rgb": "reader", "BadImage": "reader", "ImageLimits": "reader",
     "SkipReport": "report",
@@ -24,13 +24,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"facenet_tf.data.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'facenet_tf.data' has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = exports(__name__, _EXPORTS)

@@ -10,7 +10,7 @@ Identities are ordered by *natural* sort of their folder names (``s2`` before ``
 images likewise, so the catalog, its labels and every seeded split are the same on every
 machine. Images may sit in sub-folders of an identity folder (``Alice/2019/001.jpg``). The walk
 follows symbolic links but survives loops and unreadable folders: they are skipped and recorded
-in a :class:`~facenet_tf.data.report.SkipReport`, as are dangling links. :func:`check_catalog`
+in a :class:`~facenet_tf.data.report.SkipReport`, as are dangling links. :func:`usable_catalog`
 then decodes every image once with the one reader (:mod:`facenet_tf.data.reader`) and leaves out
 the files it refuses and the identities left with too few images. Identity folders are
 de-duplicated by real path: a link to another identity's folder is the same identity, counted once
@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from facenet_tf.data.reader import DEFAULT_LIMITS, BadImage, ImageLimits, check_files
+from facenet_tf.data.reader import DEFAULT_LIMITS, BadImage, ImageLimits, inspect_images
 from facenet_tf.data.report import SkipReport
 from facenet_tf.errors import FacenetError
 
@@ -52,7 +52,7 @@ class IdentityCatalog:
         names: identity names (folder names), ``names[label]``.
         root: folder the catalog was scanned from ("" when built in memory).
         dropped_identities: names of identities left out for having too few images.
-        native: bool [N] or ``None``: set by :func:`check_catalog`, True where TensorFlow
+        native: bool [N] or ``None``: set by :func:`usable_catalog`, True where TensorFlow
             decodes the file's bytes itself (the rest is decoded by the reader through Pillow).
     """
 
@@ -166,7 +166,7 @@ def scan_directory(root: str, min_images: int = 2, max_identities: Optional[int]
                    report: Optional[SkipReport] = None) -> IdentityCatalog:
     """Scan ``root`` for one sub-folder per identity (images anywhere below it).
 
-    Only names are looked at here; :func:`check_catalog` decodes the images.
+    Only names are looked at here; :func:`usable_catalog` decodes the images.
 
     Args:
         root: dataset folder.
@@ -234,7 +234,7 @@ def scan_directory(root: str, min_images: int = 2, max_identities: Optional[int]
     return IdentityCatalog(tuple(paths), np.asarray(labels, np.int32), tuple(names), root, tuple(dropped))
 
 
-def check_catalog(catalog: IdentityCatalog, report: SkipReport, min_images: int = 1,
+def usable_catalog(catalog: IdentityCatalog, report: SkipReport, min_images: int = 1,
                   limits: ImageLimits = DEFAULT_LIMITS, workers: Optional[int] = None) -> IdentityCatalog:
     """Decode every image of ``catalog`` once; leave out the refused files and the identities
     left with fewer than ``min_images`` usable images.
@@ -253,7 +253,7 @@ def check_catalog(catalog: IdentityCatalog, report: SkipReport, min_images: int 
     Raises:
         FacenetError: strict mode and a bad file, or no identity left.
     """
-    results = check_files(catalog.paths, limits, workers)
+    results = inspect_images(catalog.paths, limits, workers)
     keep = np.ones(catalog.num_images, bool)
     for i, result in enumerate(results):
         if isinstance(result, BadImage):

@@ -6,7 +6,6 @@ import dataclasses
 from typing import Optional
 
 from facenet_tf import fields
-from facenet_tf.data.augment import AugmentConfig
 from facenet_tf.data.reader import MAX_PIXELS
 from facenet_tf.errors import FacenetError
 from facenet_tf.fields import setting
@@ -19,6 +18,29 @@ DEFAULT_IMAGES_PER_IDENTITY = 4
 MAX_BATCH = 16384
 #: Largest synthetic dataset: it is generated in memory (64x64 RGB: 12 KB an image).
 MAX_SYNTHETIC_IMAGES = 500_000
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation strengths; 0 disables a transform.
+
+    Each field's help and range is its :func:`~facenet_tf.fields.setting`.
+    """
+
+    flip: bool = setting(True, "random horizontal mirror (faces are near-symmetric)")
+    shift: float = setting(0.06, "max translation, fraction of height/width", low=0.0, high=0.5)
+    rotation_degrees: float = setting(8.0, "max rotation either way, degrees", low=0.0, high=180.0)
+    zoom: float = setting(0.08, "max zoom in/out, fraction", low=0.0, high=0.9)
+    brightness: float = setting(0.15, "max brightness change, fraction of the 0..255 range", low=0.0, high=1.0)
+    contrast: float = setting(0.3, "max contrast factor change", low=0.0, high=1.0)
+    gamma: float = setting(0.0, "max |log gamma| of a random gamma curve 255*(x/255)^gamma (0: off)",
+                           low=0.0, high=3.0)
+    erasing: float = setting(0.0, "probability scale of random erasing (a random patch replaced by noise; 0: off)",
+                             low=0.0, high=1.0)
+    shadow: float = setting(0.0, "max depth of a random directional shadow: the image times a ramp from 1 down to "
+                                 "1 - depth across a random direction (0: off)", low=0.0, high=1.0)
+    equalize: float = setting(0.0, "probability that an image's histogram is equalised (by its luminance, the same "
+                                   "curve on every channel; 0: off)", low=0.0, high=1.0)
 
 
 @dataclasses.dataclass(frozen=True)

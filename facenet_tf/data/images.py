@@ -17,36 +17,12 @@ from typing import Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from facenet_tf.data.reader import DEFAULT_LIMITS, BadImage, ImageLimits, check_files, read_rgb
+from facenet_tf.data.reader import DEFAULT_LIMITS, BadImage, ImageLimits, inspect_images, parse_image_size, read_rgb
 from facenet_tf.data.report import SkipReport
 from facenet_tf.errors import FacenetError
 
 __all__ = ["decode_image", "decode_resized", "load_checked_images", "load_image", "load_images", "parse_image_size",
            "read_image", "read_rgb", "resize"]
-
-
-def parse_image_size(value) -> Tuple[int, int]:
-    """``64`` / ``"64"`` / ``"112x92"`` / ``(112, 92)`` → ``(height, width)``.
-
-    Raises:
-        FacenetError: for anything else or sizes below 16 pixels.
-    """
-    try:
-        if isinstance(value, str):
-            parts = [int(p) for p in value.lower().split("x")]
-        elif isinstance(value, (int, np.integer)):
-            parts = [int(value)]
-        else:
-            parts = [int(p) for p in value]
-        if len(parts) == 1:
-            parts = parts * 2
-        if len(parts) != 2:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise FacenetError(f"image_size must be N or HxW (e.g. 64 or 112x92); received {value!r}") from None
-    if min(parts) < 16:
-        raise FacenetError(f"image_size must be at least 16x16 pixels; received {value!r}")
-    return parts[0], parts[1]
 
 
 def _pillow_decode(path: bytes, limits: ImageLimits) -> np.ndarray:
@@ -66,7 +42,7 @@ def read_image(path: tf.Tensor, native=False, limits: ImageLimits = DEFAULT_LIMI
     Args:
         path: the file.
         native: bool (tensor), True where TensorFlow decodes the file's bytes itself (plain
-            JPEG/PNG/BMP, as :func:`facenet_tf.data.reader.check_files` says); otherwise the
+            JPEG/PNG/BMP, as :func:`facenet_tf.data.reader.inspect_images` says); otherwise the
             reader decodes it through Pillow (EXIF rotation, CMYK, 16-bit, PGM, TIFF, …).
         limits: what the reader refuses (:class:`facenet_tf.data.reader.ImageLimits`).
     """
@@ -119,7 +95,7 @@ def load_checked_images(paths: Sequence[str], image_size: Tuple[int, int], repor
         FacenetError: a strict ``report`` and a bad file.
     """
     image_size = parse_image_size(image_size)
-    results = check_files(list(paths), limits)
+    results = inspect_images(list(paths), limits)
     kept = []
     for i, result in enumerate(results):
         if isinstance(result, BadImage):

@@ -69,7 +69,7 @@ def shard_path(root: str, file: Any) -> str:
     return path
 
 
-def check_shards(manifest: Dict[str, Any], root: str) -> Tuple[str, ...]:
+def verified_shard_paths(manifest: Dict[str, Any], root: str) -> Tuple[str, ...]:
     """The shard paths of ``manifest``, each inside ``root`` and of the size the manifest records.
 
     Checked before training reads a record, so a truncated, grown or missing shard is one line.
@@ -262,19 +262,19 @@ class ShardIndex:
             min_images: identities with fewer records are left out (K for training) and
                 recorded in ``report``.
             report: receives the identities left out.
-            check_files: check each shard's size against the manifest (:func:`check_shards`);
+            check_files: check each shard's size against the manifest (:func:`verified_shard_paths`);
                 ``False`` only checks that the paths stay inside ``root``.
 
         Raises:
             FacenetError: no identity has ``min_images`` records, a malformed manifest, a shard
                 path leading outside ``root``, or a shard missing or of another size than
-                recorded (:func:`check_shards`).
+                recorded (:func:`verified_shard_paths`).
         """
         try:
             names = manifest["identities"]["names"]
             num_labels = len(names)
             shards = manifest["shards"]
-            files = (check_shards(manifest, root) if check_files else
+            files = (verified_shard_paths(manifest, root) if check_files else
                      tuple(shard_path(root, shard.get("file")) for shard in shards))
             totals = np.zeros(num_labels, np.int64)
             for shard in shards:
@@ -320,3 +320,11 @@ class ShardIndex:
             labels=kept_labels.astype(np.int32),
             names=tuple(str(names[label]) for label in kept_labels),
         )
+
+
+def current_manifest(output_dir: str) -> Optional[Dict[str, Any]]:
+    """The manifest in ``output_dir`` if there is a valid one, else ``None``."""
+    try:
+        return load_manifest(output_dir)
+    except FacenetError:
+        return None

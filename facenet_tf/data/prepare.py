@@ -44,7 +44,7 @@ import numpy as np
 from facenet_tf.artifacts import atomic_path
 from facenet_tf.ownership import claim, environment_error
 from facenet_tf.data.catalog import IdentityCatalog, scan_directory
-from facenet_tf.data.manifest import FORMAT, MANIFEST_FILE, build_manifest, check_shards, join
+from facenet_tf.data.manifest import FORMAT, MANIFEST_FILE, build_manifest, verified_shard_paths, current_manifest, join
 from facenet_tf.data.prepare_config import LOCAL, PrepareConfig
 from facenet_tf.data.reader import BadImage, encode_files
 from facenet_tf.data.publish import PARTS, Plan, PrepareResult, publish
@@ -169,22 +169,12 @@ def _claim(output_dir: str, data_dir: Optional[str], allow_existing: bool):
                  inputs=[data_dir], create=False)
 
 
-def current_manifest(output_dir: str) -> Optional[Dict[str, Any]]:
-    """The manifest in ``output_dir`` if there is a valid one, else ``None``."""
-    from facenet_tf.data.manifest import load_manifest
-
-    try:
-        return load_manifest(output_dir)
-    except FacenetError:
-        return None
-
-
 def _up_to_date(plan: Plan, output_dir: str) -> Optional[PrepareResult]:
     manifest = current_manifest(output_dir)
     if manifest is None or manifest.get("plan") != plan.id or manifest.get("runner") != LOCAL:
         return None
     try:
-        check_shards(manifest, output_dir)
+        verified_shard_paths(manifest, output_dir)
     except FacenetError:
         return None
     report_path = join(output_dir, REPORT_FILE)
@@ -332,15 +322,3 @@ def _remove(path: Optional[str]) -> None:
         shutil.rmtree(path, ignore_errors=True)
     elif os.path.exists(path):
         os.unlink(path)
-
-
-def write_shards(catalog: IdentityCatalog, output_dir: str, num_shards: int = 16, seed: int = 0,
-                 progress: Optional[Callable[[int], None]] = None) -> Sequence[str]:
-    """Prepare ``catalog`` into ``output_dir`` in this process (see :func:`prepare`).
-
-    Returns:
-        The shard paths the manifest lists.
-    """
-    result = prepare_catalog(catalog, output_dir, PrepareConfig(num_shards=num_shards, seed=seed, workers=1,
-                                                                min_images=1), progress=progress)
-    return [result.path(shard["file"]) for shard in result.manifest["shards"]]

@@ -16,7 +16,7 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
-from facenet_tf.data.manifest import MANIFEST_FILE, join
+from facenet_tf.data.manifest import MANIFEST_FILE, current_manifest, join
 from facenet_tf.data.report import REPORT_FILE, SkipReport
 
 #: Finished shards of an unfinished run wait here (``data-<plan>/.parts``).
@@ -98,8 +98,6 @@ def publish(output_dir: str, manifest: Dict[str, Any], report: SkipReport, plan:
 
 def _previous_data_dirs(output_dir: str) -> Tuple[str, ...]:
     """The ``data-<plan>`` folders the current manifest of ``output_dir`` lists (written by prepare)."""
-    from facenet_tf.data.prepare import current_manifest
-
     manifest = current_manifest(output_dir)
     if manifest is None:
         return ()

@@ -1,5 +1,5 @@
 """The one image reader: every path that opens an image file (folders, prepare, align, evaluation,
-enrolment) goes through :func:`read_rgb` or :func:`check_files`, so all of them accept and refuse
+enrolment) goes through :func:`read_rgb` or :func:`inspect_images`, so all of them accept and refuse
 the same files for the same reasons.
 
 What a file becomes: uint8 ``[h, w, 3]`` RGB, upright (EXIF orientation applied), with
@@ -67,7 +67,7 @@ class ImageLimits:
 
     One object travels from a config (``DataConfig.max_image_pixels``, ``PrepareConfig.max_pixels``)
     through every function that reads files, instead of a bare number in each signature.
-    Hashable, so a verdict cached by :func:`check` is remembered per limit.
+    Hashable, so a verdict cached by :func:`inspect_image` is remembered per limit.
 
     Attributes:
         max_pixels: largest ``width × height`` accepted; a larger image is refused as
@@ -315,7 +315,7 @@ def encode_files(paths: Sequence[str], limits: ImageLimits = DEFAULT_LIMITS) -> 
     return out
 
 
-def check(path: str, limits: ImageLimits = DEFAULT_LIMITS) -> Union[bool, BadImage]:
+def inspect_image(path: str, limits: ImageLimits = DEFAULT_LIMITS) -> Union[bool, BadImage]:
     """Fully decode ``path``: its ``native`` flag, or the :class:`BadImage` that refuses it (returned, not raised).
 
     The verdict is remembered for the file's size and modification time, so a command that
@@ -339,9 +339,9 @@ def _check(path: str, size: int, mtime_ns: int, limits: ImageLimits) -> Union[bo
 _check_cached = functools.lru_cache(maxsize=100_000)(_check)
 
 
-def check_files(paths: Sequence[str], limits: ImageLimits = DEFAULT_LIMITS,
+def inspect_images(paths: Sequence[str], limits: ImageLimits = DEFAULT_LIMITS,
                 workers: Optional[int] = None) -> List[Union[bool, BadImage]]:
-    """:func:`check` every file, in parallel threads (Pillow decodes without holding the GIL).
+    """:func:`inspect_image` every file, in parallel threads (Pillow decodes without holding the GIL).
 
     Returns:
         One entry per path, in order: ``True``/``False`` (readable; decoded natively by
@@ -351,6 +351,30 @@ def check_files(paths: Sequence[str], limits: ImageLimits = DEFAULT_LIMITS,
         return []
     workers = workers or min(32, (os.cpu_count() or 1) + 2)
     if workers == 1 or len(paths) < 8:
-        return [check(p, limits) for p in paths]
+        return [inspect_image(p, limits) for p in paths]
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda p: check(p, limits), paths))
+        return list(pool.map(lambda p: inspect_image(p, limits), paths))
+
+
+def parse_image_size(value) -> Tuple[int, int]:
+    """``64`` / ``"64"`` / ``"112x92"`` / ``(112, 92)`` → ``(height, width)``.
+
+    Raises:
+        FacenetError: for anything else or sizes below 16 pixels.
+    """
+    try:
+        if isinstance(value, str):
+            parts = [int(p) for p in value.lower().split("x")]
+        elif isinstance(value, (int, np.integer)):
+            parts = [int(value)]
+        else:
+            parts = [int(p) for p in value]
+        if len(parts) == 1:
+            parts = parts * 2
+        if len(parts) != 2:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise FacenetError(f"image_size must be N or HxW (e.g. 64 or 112x92); received {value!r}") from None
+    if min(parts) < 16:
+        raise FacenetError(f"image_size must be at least 16x16 pixels; received {value!r}")
+    return parts[0], parts[1]

@@ -16,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from facenet_tf.data import images as image_ops
-from facenet_tf.data.augment import AugmentConfig, build_augmenter
+from facenet_tf.data.augment import build_augmenter
+from facenet_tf.data.config import AugmentConfig
 from facenet_tf.data.catalog import IdentityCatalog
 from facenet_tf.data.reader import DEFAULT_LIMITS, ImageLimits
 from facenet_tf.errors import FacenetError

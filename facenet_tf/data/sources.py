@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from facenet_tf.data import tfrecord
-from facenet_tf.data.catalog import check_catalog, scan_directory
+from facenet_tf.data.catalog import usable_catalog, scan_directory
 from facenet_tf.data.config import DEFAULT_IDENTITIES_PER_BATCH, DEFAULT_IMAGES_PER_IDENTITY, DataConfig
 from facenet_tf.data.images import decode_resized
 from facenet_tf.data.manifest import ShardIndex, is_prepared, load_manifest
@@ -177,7 +177,7 @@ def _folder(data: DataConfig, image_size, seed: int, load, augment) -> TrainingS
     logger.info("checking %d images", catalog.num_images)
     k = data.images_per_identity
     # Unset K is chosen from the usable counts, and identities are then left out against it.
-    catalog = check_catalog(catalog, report, min_images=k or 1, limits=limits)
+    catalog = usable_catalog(catalog, report, min_images=k or 1, limits=limits)
     if k is None:
         counts = catalog.counts()
         k = _default_k(counts, data)

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from facenet_tf.data import images as image_ops
-from facenet_tf.data.augment import AugmentConfig
+from facenet_tf.data.config import AugmentConfig
 from facenet_tf.data.manifest import ShardIndex, is_prepared, load_manifest
 from facenet_tf.data.records import FEATURES, FRAMING
 from facenet_tf.data.report import SkipReport
@@ -31,11 +31,6 @@ from facenet_tf.data.sampler import PKConfig, augmented, pk_sample
 from facenet_tf.errors import FacenetError, check_choice
 
 is_shard_dir = is_prepared
-
-
-def read_index(path: str) -> dict:
-    """The manifest of a prepared folder (see :func:`facenet_tf.data.manifest.load_manifest`)."""
-    return load_manifest(path)
 
 
 #: How records are read: ``"posix"`` (one ``os.pread`` per record, in a NumPy function per batch:

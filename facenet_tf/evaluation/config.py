@@ -48,7 +48,7 @@ class EvaluateConfig:
 
     def __post_init__(self):
         if isinstance(self.image_size, (str, int)) and not isinstance(self.image_size, bool):
-            from facenet_tf.data.images import parse_image_size
+            from facenet_tf.data.reader import parse_image_size
 
             object.__setattr__(self, "image_size", parse_image_size(self.image_size))
 

@@ -20,8 +20,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from facenet_tf.data.catalog import IdentityCatalog, check_catalog, scan_directory
-from facenet_tf.data.reader import DEFAULT_LIMITS, BadImage, ImageLimits, check_files
+from facenet_tf.data.catalog import IdentityCatalog, usable_catalog, scan_directory
+from facenet_tf.data.reader import DEFAULT_LIMITS, BadImage, ImageLimits, inspect_images
 from facenet_tf.data.report import SkipReport
 from facenet_tf.errors import FacenetError
 from facenet_tf.evaluation.identification import identification_metrics, split_enrolment
@@ -60,7 +60,7 @@ def evaluate_folder(embedder, data_dir: str, distance: Optional[str] = None, max
     """
     report = report if report is not None else SkipReport()
     catalog = scan_directory(data_dir, min_images=1, report=report)
-    catalog = check_catalog(catalog, report, min_images=1, limits=limits)
+    catalog = usable_catalog(catalog, report, min_images=1, limits=limits)
     report.log(logger, "evaluate")
     out = evaluate_catalog(embedder, catalog, distance, max_pairs, one_shot, enrol_per_identity,
                            unknown_identities, seed)
@@ -128,7 +128,7 @@ def evaluate_lfw_pairs(embedder, pairs_file: str, root: str, distance: Optional[
     paths = lfw_pair_paths(pairs, root)
     unique = sorted({p for pair in paths for p in pair})
     bad = set()
-    for path, result in zip(unique, check_files(unique, limits)):
+    for path, result in zip(unique, inspect_images(unique, limits)):
         if isinstance(result, BadImage):
             report.add(result)
             bad.add(path)

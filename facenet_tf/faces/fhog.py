@@ -33,6 +33,8 @@ import math
 
 import numpy as np
 
+from facenet_tf.errors import FacenetError
+
 F32 = np.float32
 
 #: dlib's 9 unit vectors of gradient orientation (``directions`` in fhog.h), as floats.
@@ -148,17 +150,10 @@ def resize_planes(planes: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return out
 
 
-def pyramid_up(image: np.ndarray) -> np.ndarray:
-    """dlib's ``pyramid_up(img, out, pyramid_down<2>())``: about twice the size, bilinear.
-
-    The size is dlib's ``pyr.rect_up(get_rect(img))``: each corner ``(p + (1.25, 0.75))·2``
-    rounded, so ``2W + 2`` columns and ``2H + 1`` rows.
-    """
-    return from_planes(pyramid_up_planes(to_planes(image)))
-
-
 def pyramid_up_planes(planes: np.ndarray) -> np.ndarray:
-    """:func:`pyramid_up` on planes (:func:`to_planes`)."""
+    """dlib's ``pyramid_up(img, out, pyramid_down<2>())`` on planes (:func:`to_planes`): about twice
+    the size, bilinear. The size is dlib's ``pyr.rect_up(get_rect(img))``: each corner
+    ``(p + (1.25, 0.75))·2`` rounded, so ``2W + 2`` columns and ``2H + 1`` rows."""
     rows, cols = planes.shape[1:]
     if rows * cols == 0:
         return planes[:, :0, :0]
@@ -167,13 +162,8 @@ def pyramid_up_planes(planes: np.ndarray) -> np.ndarray:
     return resize_planes(planes, bottom + 1, right + 1)
 
 
-def pyramid_down(image: np.ndarray, n: int = 6) -> np.ndarray:
-    """dlib's ``pyramid_down<N>`` (N > 3): ``⌊(N-1)·H/N⌋ × ⌊(N-1)·W/N⌋``, bilinear."""
-    return from_planes(pyramid_down_planes(to_planes(image), n))
-
-
 def pyramid_down_planes(planes: np.ndarray, n: int = 6) -> np.ndarray:
-    """:func:`pyramid_down` on planes (:func:`to_planes`)."""
+    """dlib's ``pyramid_down<N>`` (N > 3) on planes (:func:`to_planes`): ``⌊(N-1)·H/N⌋ × ⌊(N-1)·W/N⌋``, bilinear."""
     rows, cols = planes.shape[1:]
     return resize_planes(planes, ((n - 1) * rows) // n, ((n - 1) * cols) // n)
 
@@ -407,3 +397,19 @@ def _normalise_rows(centre: np.ndarray, norm: np.ndarray, out: np.ndarray) -> No
     for o in range(0, 18, 3):
         texture = texture + ((sensitive[o] + sensitive[o + 1]) + sensitive[o + 2])
     np.multiply(texture, F32(2 * 0.2357), out=out[27:31])
+
+
+def checked_image(image) -> np.ndarray:
+    """``image`` as a C-contiguous uint8 ``[H, W, 3]`` RGB or ``[H, W]`` grey array (``[H, W, 1]`` becomes grey).
+
+    Raises:
+        FacenetError: another dtype or shape, or an empty image.
+    """
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise FacenetError(f"expected a uint8 [H, W, 3] RGB or [H, W] grey image; received {image.dtype} {image.shape}")
+    if image.size == 0:
+        raise FacenetError(f"the image is empty: {image.shape}")
+    return np.ascontiguousarray(image)

@@ -51,7 +51,7 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from facenet_tf.errors import FacenetError
-from facenet_tf.faces.fhog import fhog_planes, pyramid_down_planes, pyramid_up_planes, to_planes
+from facenet_tf.faces.fhog import checked_image, fhog_planes, pyramid_down_planes, pyramid_up_planes, to_planes
 
 F32 = np.float32
 
@@ -192,7 +192,7 @@ class HogFaceDetector:
         Raises:
             FacenetError: a malformed image, ``upsample`` or ``adjust_threshold``.
         """
-        image = _checked_image(image)
+        image = checked_image(image)
         if isinstance(upsample, bool) or not isinstance(upsample, (int, np.integer)) \
                 or not 0 <= upsample <= MAX_UPSAMPLE:
             raise FacenetError(f"upsample must be an integer from 0 to {MAX_UPSAMPLE}; received {upsample!r}")
@@ -361,14 +361,3 @@ def _overlaps(a: Sequence[int], b: Sequence[int], match_thresh: float, overlap_t
     area_a = (a[2] - a[0] + 1) * (a[3] - a[1] + 1)
     area_b = (b[2] - b[0] + 1) * (b[3] - b[1] + 1)
     return inner / outer > match_thresh or inner / area_a > overlap_thresh or inner / area_b > overlap_thresh
-
-
-def _checked_image(image) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
-        raise FacenetError(f"expected a uint8 [H, W, 3] RGB or [H, W] grey image; received {image.dtype} {image.shape}")
-    if image.size == 0:
-        raise FacenetError(f"the image is empty: {image.shape}")
-    return np.ascontiguousarray(image)

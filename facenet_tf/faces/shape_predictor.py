@@ -48,6 +48,8 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from facenet_tf.errors import FacenetError
+from facenet_tf.faces.fhog import checked_image
+from facenet_tf.faces.transform import similarity_about_origin
 from facenet_tf.faces.shape_predictor_file import (  # noqa: F401  (re-exported)
     SHAPE_PREDICTOR_FILE,
     default_shape_predictor_path,
@@ -180,7 +182,7 @@ class ShapePredictor:
 
     def _feature_pixels(self, pixels: "_PixelReader", cascade: int, shape: np.ndarray, scale, origin) -> np.ndarray:
         """dlib's ``extract_feature_pixel_values`` per face: float32 ``[N, F]`` grey values, 0 outside."""
-        r00, r01, r10, r11 = _similarity_matrices(*self._centred_initial, shape)  # float32 [N, 1] each
+        r00, r01, r10, r11 = similarity_about_origin(*self._centred_initial, shape)  # float32 [N, 1] each
         dx, dy = self._delta_x[cascade], self._delta_y[cascade]
         anchor = shape[:, self.anchors[cascade]]  # [N, F, 2]
         # float32 as dlib: (m00·dx + m01·dy) + anchor, each product and sum rounded to float;
@@ -218,7 +220,7 @@ class _PixelReader:
     """
 
     def __init__(self, images, owner: np.ndarray):
-        images = [_checked_image(image) for image in images]
+        images = [checked_image(image) for image in images]
         channels = {1 if im.ndim == 2 else im.shape[2] for im in images}
         self.channels = 3 if 3 in channels else 1
         flats = []
@@ -240,41 +242,11 @@ class _PixelReader:
         return np.where(inside, grey, 0).astype(np.float32)
 
 
-def _checked_image(image) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3))):
-        raise FacenetError(f"expected a uint8 [H, W, 3] RGB or [H, W] grey image; received {image.dtype} {image.shape}")
-    if image.size == 0:
-        raise FacenetError(f"the image is empty: {image.shape}")
-    return image
-
-
 def _sequence(values, name: str) -> list:
     try:
         return list(values)
     except TypeError:
         raise FacenetError(f"{name} must be a sequence; received {type(values).__name__}") from None
-
-
-def _similarity_matrices(centred_source: np.ndarray, norm: float, target: np.ndarray):
-    """The 2×2 part of dlib's ``find_similarity_transform`` (Umeyama, double) cast to float32, per face.
-
-    For 2-D points the least-squares rotation + uniform scale is closed-form:
-    ``[[a, -b], [b, a]]`` with ``a = Σ(s·t)/Σ|s|²`` and ``b = Σ(s×t)/Σ|s|²`` over the centred
-    points (``centred_source`` and its ``norm`` = Σ|s|² are the mean shape's, fixed).
-
-    Returns:
-        float32 ``[N, 1]`` each: m00, m01, m10, m11.
-    """
-    t = target.astype(np.float64)
-    t = t - t.sum(axis=1, keepdims=True) / t.shape[1]
-    if norm == 0:
-        one, zero = np.ones((len(t), 1), np.float32), np.zeros((len(t), 1), np.float32)
-        return one, zero, zero, one
-    a = (centred_source * t).sum(axis=(1, 2)) / norm
-    b = (centred_source[:, 0] * t[:, :, 1] - centred_source[:, 1] * t[:, :, 0]).sum(axis=1) / norm
-    a, b = a[:, None], b[:, None]
-    return a.astype(np.float32), (-b).astype(np.float32), b.astype(np.float32), a.astype(np.float32)
 
 
 def _int_box(box) -> Tuple[int, int, int, int]:

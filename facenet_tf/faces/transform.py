@@ -1,8 +1,10 @@
-"""The one similarity transform of the project, and the template warp built on it.
+"""The one similarity-transform fit of the project, and the template warp built on it.
 
 A similarity transform (rotation, uniform scale, shift; no reflection or shear) fitted by
 least squares (Umeyama 1991), exactly as dlib's ``find_similarity_transform``, so that dlib
-chips (:mod:`facenet_tf.faces.chips`) stay bit-identical to ``dlib.get_face_chip``.
+chips (:mod:`facenet_tf.faces.chips`) stay bit-identical to ``dlib.get_face_chip``;
+:func:`similarity_about_origin` is its closed form batched over faces, as dlib's shape
+predictor rounds it (:mod:`facenet_tf.faces.shape_predictor`).
 
 Rule for degenerate input: ``source`` points that all coincide have no scale to fit, so
 :func:`similarity_transform` raises :class:`~facenet_tf.errors.FacenetError`. Any other input
@@ -51,6 +53,30 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     rotation = u @ sign @ vt
     scale = float(np.trace(np.diag(d) @ sign) / sigma_s)
     return np.hstack([scale * rotation, (mean_t - scale * rotation @ mean_s)[:, None]])
+
+
+def similarity_about_origin(centred_source: np.ndarray, norm: float, target: np.ndarray):
+    """The 2×2 part of :func:`similarity_transform` for many point sets against one, cast to float32:
+    dlib's shape predictor's ``find_tform_about_origin``.
+
+    The same least-squares fit (Umeyama) in its closed form for 2-D points, batched over faces
+    and in dlib's rounding (double, then float32) so the landmarks stay dlib's bit for bit;
+    the rotation + uniform scale is
+    ``[[a, -b], [b, a]]`` with ``a = Σ(s·t)/Σ|s|²`` and ``b = Σ(s×t)/Σ|s|²`` over the centred
+    points (``centred_source`` and its ``norm`` = Σ|s|² are the mean shape's, fixed).
+
+    Returns:
+        float32 ``[N, 1]`` each: m00, m01, m10, m11.
+    """
+    t = target.astype(np.float64)
+    t = t - t.sum(axis=1, keepdims=True) / t.shape[1]
+    if norm == 0:
+        one, zero = np.ones((len(t), 1), np.float32), np.zeros((len(t), 1), np.float32)
+        return one, zero, zero, one
+    a = (centred_source * t).sum(axis=(1, 2)) / norm
+    b = (centred_source[:, 0] * t[:, :, 1] - centred_source[:, 1] * t[:, :, 0]).sum(axis=1) / norm
+    a, b = a[:, None], b[:, None]
+    return a.astype(np.float32), (-b).astype(np.float32), b.astype(np.float32), a.astype(np.float32)
 
 
 def warp_face(image: np.ndarray, landmarks: np.ndarray, size: int = 112) -> np.ndarray:

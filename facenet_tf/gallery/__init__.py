@@ -10,7 +10,7 @@
   the command line calls.
 """
 
-from facenet_tf.gallery.gallery import FAISS_AUTO_MIN_ENTRIES, INDEXES, Gallery, Match, Neighbor
+from facenet_tf.gallery.gallery import Gallery, Match, Neighbor
 from facenet_tf.gallery.index import EmbeddingIndex
 
-__all__ = ["EmbeddingIndex", "FAISS_AUTO_MIN_ENTRIES", "Gallery", "INDEXES", "Match", "Neighbor"]
+__all__ = ["EmbeddingIndex", "Gallery", "Match", "Neighbor"]

@@ -13,10 +13,7 @@ from typing import Optional, Tuple
 
 from facenet_tf import fields
 from facenet_tf.fields import setting
-from facenet_tf.gallery.gallery import FAISS_AUTO_MIN_ENTRIES
-from facenet_tf.gallery.index import SEARCH_BACKENDS
-
-AUTO = "auto"
+from facenet_tf.gallery.index import AUTO, SEARCH_BACKENDS, auto_help
 
 
 class IndexChoices:
@@ -28,8 +25,7 @@ class IndexChoices:
         return (AUTO, *SEARCH_BACKENDS.names())
 
     def help(self) -> str:
-        return (f"{AUTO}: faiss from {FAISS_AUTO_MIN_ENTRIES} entries when installed, else numpy; "
-                + SEARCH_BACKENDS.help())
+        return f"{auto_help()}; {SEARCH_BACKENDS.help()}"
 
 
 @dataclasses.dataclass(frozen=True)

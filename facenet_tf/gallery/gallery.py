@@ -26,12 +26,9 @@ import numpy as np
 
 from facenet_tf.distances import DISTANCES
 from facenet_tf.errors import FacenetError, check_choice
-from facenet_tf.gallery.index import SEARCH_BACKENDS, EmbeddingIndex, faiss_available, import_faiss
+from facenet_tf.gallery.index import EmbeddingIndex, choose_backend, require_backend
 from facenet_tf.gallery.store import GalleryStore
 
-INDEXES = ("auto", *SEARCH_BACKENDS.names())
-# Below this many entries a NumPy scan is as fast as faiss and needs no extra install.
-FAISS_AUTO_MIN_ENTRIES = 50_000
 
 
 class Neighbor(NamedTuple):
@@ -100,9 +97,8 @@ class Gallery:
                 the stored one for an existing gallery.
             create: create a missing gallery (written to a temporary file, then moved
                 into place). Default ``True``.
-            index: search backend, ``"auto"`` (default: faiss from
-                ``FAISS_AUTO_MIN_ENTRIES`` entries when installed, else NumPy),
-                ``"numpy"`` or ``"faiss"``.
+            index: a name in :data:`~facenet_tf.gallery.index.SEARCH_BACKENDS`, or ``"auto"``
+                (default: by the gallery's size, :func:`~facenet_tf.gallery.index.choose_backend`).
 
         Returns:
             An open :class:`Gallery`; also a context manager that closes it.
@@ -110,7 +106,7 @@ class Gallery:
         Raises:
             FacenetError: bad argument; missing file with ``create=False``; a file that
                 is not a facenet_tf gallery; a gallery built by another model (fingerprint
-                or dim) or with another ``distance``; ``index="faiss"`` without faiss.
+                or dim) or with another ``distance``; a backend whose package is missing.
         """
         path = os.fspath(path)
         if not isinstance(model_fingerprint, str) or not model_fingerprint:
@@ -123,9 +119,7 @@ class Gallery:
             )
         if distance is not None:
             check_choice("distance", distance, DISTANCES)
-        check_choice("index", index, INDEXES)
-        if index == "faiss":
-            import_faiss()  # fail now, not at the first search
+        require_backend(index)  # fail now, not at the first search
         create_meta = None
         if create:
             create_meta = {"model_fingerprint": model_fingerprint, "embedding_dim": str(int(embedding_dim)),
@@ -266,7 +260,7 @@ class Gallery:
 
     @property
     def search_backend(self):
-        """The backend the next search uses: ``"numpy"`` or ``"faiss"``."""
+        """The name of the backend the next search uses."""
         return self._loaded()[0].backend
 
     def _check_embeddings(self, embeddings, what):
@@ -301,10 +295,7 @@ class Gallery:
         if self._cache is not None and self._cache[0] == version:
             return self._cache[1:]
         ids, names, vectors = self._store.read_all(self.embedding_dim)
-        backend = self.index
-        if backend == "auto":
-            large = len(ids) >= FAISS_AUTO_MIN_ENTRIES
-            backend = "faiss" if large and faiss_available() else "numpy"
+        backend = choose_backend(self.index, len(ids))
         self._cache = (version, EmbeddingIndex(vectors, self.distance, backend), ids, names)
         return self._cache[1:]
 

@@ -32,16 +32,15 @@ def import_faiss():
     return faiss
 
 
-def faiss_available() -> bool:
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 class NumpySearch:
     """Exact search by blocks of :func:`facenet_tf.distances.pairwise_distances_numpy`."""
+
+    #: ``"auto"`` takes the installed backend with the largest ``auto_from`` the gallery reaches.
+    auto_from = 0
+
+    @staticmethod
+    def require() -> None:
+        """Raise :class:`FacenetError` naming what to install when this backend cannot run (here: never)."""
 
     def __init__(self, embeddings: np.ndarray, distance: str):
         self.embeddings, self.distance = embeddings, distance
@@ -68,6 +67,13 @@ class NumpySearch:
 
 class FaissSearch:
     """faiss flat (exact) index picks the candidates; distances come from the shared definition."""
+
+    # Below this many entries a NumPy scan is as fast as faiss and needs no extra install.
+    auto_from = 50_000
+
+    @staticmethod
+    def require() -> None:
+        import_faiss()
 
     def __init__(self, embeddings: np.ndarray, distance: str):
         faiss = import_faiss()
@@ -101,11 +107,51 @@ class FaissSearch:
         return _sorted(d, rows)
 
 
-#: Search backends: ``(embeddings [n, dim] float32, distance) -> object with search(queries, k)``.
-#: Adding one (an approximate index, say) is one registration here plus its tests.
+#: Search backends: ``(embeddings [n, dim] float32, distance) -> object with search(queries, k)``,
+#: with ``require()`` (the install hint) and ``auto_from`` (entries from which ``"auto"`` picks it;
+#: ``None``: never). Adding one (an approximate index, say) is one registration plus its tests;
+#: the gallery names none of them.
 SEARCH_BACKENDS = Registry("index", "--index")
 SEARCH_BACKENDS.register("numpy", NumpySearch, help="exact, NumPy blocks")
 SEARCH_BACKENDS.register("faiss", FaissSearch, help="exact, faiss flat index (extra [index])")
+
+#: The index name that picks a backend by the gallery's size.
+AUTO = "auto"
+
+
+def require_backend(name: str) -> str:
+    """``name`` when it is :data:`AUTO` or a registered backend that can run here.
+
+    Raises:
+        FacenetError: an unknown name (the choices), or a backend whose package is missing (the extra).
+    """
+    if name != AUTO:
+        SEARCH_BACKENDS.get(name, "index").require()
+    return name
+
+
+def choose_backend(name: str, entries: int) -> str:
+    """The backend a search over ``entries`` rows uses: ``name``, or for :data:`AUTO` the installed
+    backend with the largest ``auto_from`` that ``entries`` reaches."""
+    if name != AUTO:
+        return name
+    usable = [e for e in SEARCH_BACKENDS.entries()
+              if e.value.auto_from is not None and entries >= e.value.auto_from and _installed(e.value)]
+    return max(usable, key=lambda e: e.value.auto_from).name
+
+
+def auto_help() -> str:
+    """How :data:`AUTO` chooses, for ``--index``'s help."""
+    steps = sorted((e.value.auto_from, e.name) for e in SEARCH_BACKENDS.entries() if e.value.auto_from is not None)
+    return f"{AUTO}: " + ", ".join(f"{name} from {start} entries" for start, name in steps) + " (when installed)"
+
+
+def _installed(backend) -> bool:
+    try:
+        backend.require()
+    except FacenetError:
+        return False
+    return True
 
 
 class EmbeddingIndex:

@@ -112,11 +112,11 @@ def enrolment_from_dir(root: str, report=None) -> Tuple[List[str], List[str]]:
     """
     import logging
 
-    from facenet_tf.data.catalog import check_catalog, scan_directory
+    from facenet_tf.data.catalog import usable_catalog, scan_directory
     from facenet_tf.data.report import SkipReport
 
     report = report if report is not None else SkipReport()
-    catalog = check_catalog(scan_directory(root, min_images=1, report=report), report, min_images=1)
+    catalog = usable_catalog(scan_directory(root, min_images=1, report=report), report, min_images=1)
     report.log(logging.getLogger("facenet_tf"), "enroll")
     return [catalog.names[label] for label in catalog.labels], list(catalog.paths)
 

@@ -42,34 +42,82 @@ Each function documents their meaning.
 Backend-neutral: written in ``keras.ops`` (one dispatch to native kernels,
 :mod:`facenet_tf.losses._native`), so the functions and classes run under
 ``KERAS_BACKEND=tensorflow``, ``jax`` or ``torch`` and import no TensorFlow under the others.
-The ``--loss`` names live in :data:`LOSSES`, a :class:`facenet_tf.registry.Registry`
-filled by the loss modules themselves: a new loss is one module plus its tests.
+The ``--loss`` names live in :data:`LOSSES`, a :class:`facenet_tf.registry.Registry`: a new
+loss is one module plus its line in the table below (or its own ``LOSSES.register``) and its
+tests. A loss takes the hyperparameters its signature declares (``margin``, ``distance`` or
+its own, given as ``--loss-options NAME=VALUE``).
 """
 
-from facenet_tf.losses._base import LOSSES, TripletLossBase
-# Import order = registration order = the order of the --loss choices.
-from facenet_tf.losses.semihard import TripletSemiHardLoss, triplet_semihard_loss  # isort: skip
-from facenet_tf.losses.hard import TripletHardLoss, triplet_hard_loss  # isort: skip
-from facenet_tf.losses.batch_all import TripletBatchAllLoss, triplet_batch_all_loss  # isort: skip
+import inspect
+from typing import Tuple
+
+from facenet_tf.errors import FacenetError
+from facenet_tf.lazy import Lazy, exports
+from facenet_tf.registry import Registry
+
+#: ``--loss`` name -> loss class or factory taking its hyperparameters (:func:`hyperparameters`).
+#: The built-in losses are listed here, each :class:`~facenet_tf.registry.Lazy` in its module,
+#: so the table (``--loss``'s choices and help) costs no Keras import; a loss defined
+#: elsewhere registers its class itself.
+LOSSES = Registry("loss", "--loss")
+LOSSES.register("semihard", Lazy("facenet_tf.losses.semihard", "TripletSemiHardLoss"),
+                help="FaceNet semi-hard: per positive pair, the closest negative beyond it")
+LOSSES.register("hard", Lazy("facenet_tf.losses.hard", "TripletHardLoss"),
+                help="batch-hard: per anchor, its farthest positive and closest negative")
+LOSSES.register("soft_hard", Lazy("facenet_tf.losses.hard", "soft_hard_loss"),
+                help="batch-hard with the softplus soft margin (margin unused)")
+LOSSES.register("batch_all", Lazy("facenet_tf.losses.batch_all", "TripletBatchAllLoss"),
+                help="batch-all: the mean over every active triplet of the batch")
+
+#: public name → module under facenet_tf.losses that defines it (imported on first use, PEP 562).
+_EXPORTS = {
+    "TripletLossBase": "_base",
+    "TripletSemiHardLoss": "semihard", "triplet_semihard_loss": "semihard",
+    "TripletHardLoss": "hard", "triplet_hard_loss": "hard",
+    "TripletBatchAllLoss": "batch_all", "triplet_batch_all_loss": "batch_all",
+}
 
 
-def get(name, margin=0.2, distance="squared_l2"):
+#: Keyword arguments of every Keras loss, not hyperparameters.
+_KERAS_ARGUMENTS = ("name", "reduction", "dtype")
+
+
+def hyperparameters(name: str) -> Tuple[str, ...]:
+    """The hyperparameters the loss registered as ``name`` takes: the keyword arguments of its
+    class or factory (``margin``, ``distance``, or its own), read from its signature."""
+    factory = LOSSES.get(name)
+    return tuple(p for p in inspect.signature(factory).parameters if p not in _KERAS_ARGUMENTS)
+
+
+def get(name, margin=0.2, distance="squared_l2", **options):
     """Loss object for a ``--loss`` name, built from :data:`LOSSES`.
+
+    A loss takes the hyperparameters its signature declares (:func:`hyperparameters`):
+    ``margin`` and ``distance`` are passed to those that take them, ``options`` are its own.
 
     Args:
         name: a name of :data:`LOSSES`: ``"semihard"``, ``"hard"``, ``"soft_hard"``
             (batch-hard with softplus; ``margin`` unused) or ``"batch_all"``.
         margin: float >= 0; default 0.2.
         distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
+        **options: the loss's own hyperparameters (``--loss-options NAME=VALUE``).
 
     Returns:
         A :class:`keras.losses.Loss` with ``compute`` (loss and statistics in one pass).
 
     Raises:
-        FacenetError: unknown ``name`` or ``distance``, or negative ``margin``.
+        FacenetError: unknown ``name`` or ``distance``, negative ``margin``, or an option the
+            loss does not take.
     """
-    return LOSSES.build(name, margin=margin, distance=distance)
+    accepted = hyperparameters(name)
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise FacenetError(f"--loss {name} takes no {', '.join(unknown)}; its hyperparameters: {', '.join(accepted)}")
+    common = {key: value for key, value in (("margin", margin), ("distance", distance)) if key in accepted}
+    return LOSSES.build(name, **common, **options)
 
 
-__all__ = ["LOSSES", "TripletBatchAllLoss", "TripletHardLoss", "TripletLossBase", "TripletSemiHardLoss", "get",
-           "triplet_batch_all_loss", "triplet_hard_loss", "triplet_semihard_loss"]
+__all__ = sorted(["LOSSES", "get", "hyperparameters", *_EXPORTS])
+
+
+__getattr__, __dir__ = exports(__name__, _EXPORTS)

@@ -1,16 +1,10 @@
-"""The shared Keras ``Loss`` base of the triplet loss classes, and the ``--loss`` table."""
+"""The shared Keras ``Loss`` base of the triplet loss classes."""
 
 import keras
 from keras import ops
 
 from facenet_tf.distances import DISTANCES
 from facenet_tf.errors import FacenetError, check_choice
-from facenet_tf.registry import Registry
-
-#: ``--loss`` name -> loss class or factory ``(margin=, distance=) -> Loss``. Each loss
-#: module registers its names with a one-line help; importing :mod:`facenet_tf.losses`
-#: registers them all.
-LOSSES = Registry("loss", "--loss", plugins=("facenet_tf.losses",))
 
 
 class TripletLossBase(keras.losses.Loss):

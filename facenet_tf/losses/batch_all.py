@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from facenet_tf.losses._base import LOSSES, TripletLossBase
+from facenet_tf.losses._base import TripletLossBase
 from facenet_tf.losses._mining import (batched_searchsorted, masked_mean, mining_stats, positive_mask, prepare,
                                        safe_divide, sort_negatives, take_rows)
 
@@ -107,7 +107,3 @@ class TripletBatchAllLoss(TripletLossBase):
     def __init__(self, margin=0.2, distance="squared_l2", name="triplet_batch_all_loss",
                  reduction="sum_over_batch_size", dtype=None):
         super().__init__(margin, distance, name, reduction, dtype)
-
-
-LOSSES.register("batch_all", TripletBatchAllLoss,
-                help="batch-all: the mean over every active triplet of the batch")

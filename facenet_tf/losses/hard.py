@@ -5,7 +5,7 @@ import functools
 import keras
 from keras import ops
 
-from facenet_tf.losses._base import LOSSES, TripletLossBase
+from facenet_tf.losses._base import TripletLossBase
 from facenet_tf.losses._mining import masked_mean, positive_mask, prepare, mining_stats
 
 
@@ -108,7 +108,5 @@ class TripletHardLoss(TripletLossBase):
         return {**super()._options(), "soft": self.soft}
 
 
-LOSSES.register("hard", TripletHardLoss,
-                help="batch-hard: per anchor, its farthest positive and closest negative")
-LOSSES.register("soft_hard", functools.partial(TripletHardLoss, soft=True),
-                help="batch-hard with the softplus soft margin (margin unused)")
+#: ``--loss soft_hard``: batch-hard with the softplus soft margin.
+soft_hard_loss = functools.partial(TripletHardLoss, soft=True)

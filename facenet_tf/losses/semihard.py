@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from facenet_tf.losses import _native
-from facenet_tf.losses._base import LOSSES, TripletLossBase
+from facenet_tf.losses._base import TripletLossBase
 from facenet_tf.losses._mining import (batched_searchsorted, first_extreme, label_groups, masked_mean,
                                        mining_stats, positive_mask, prepare, sort_negatives, take_rows)
 
@@ -178,7 +178,3 @@ class TripletSemiHardLoss(TripletLossBase):
     def __init__(self, margin=0.2, distance="squared_l2", name="triplet_semihard_loss",
                  reduction="sum_over_batch_size", dtype=None):
         super().__init__(margin, distance, name, reduction, dtype)
-
-
-LOSSES.register("semihard", TripletSemiHardLoss,
-                help="FaceNet semi-hard: per positive pair, the closest negative beyond it")

@@ -1,7 +1,8 @@
 """Models: the embedding architectures, the model contract, and the one loader every command uses.
 
 * :mod:`~facenet_tf.models.backbones`: the :data:`BACKBONES` table (add a backbone here).
-* :mod:`~facenet_tf.models.embedding`: :class:`ModelConfig` and :func:`build_embedding_model`.
+* :mod:`~facenet_tf.models.config`: :class:`ModelConfig` and the :data:`BACKBONES` table (no Keras).
+* :mod:`~facenet_tf.models.embedding`: :func:`build_embedding_model`.
 * :mod:`~facenet_tf.models.contract`: :class:`ModelContract`, what a saved model promises
   (input, alignment, distance, thresholds, fingerprint, provenance); the only module that
   reads or writes ``metadata.json``'s keys.
@@ -12,11 +13,19 @@
   weights live in :mod:`facenet_tf.pretrained` and register there (add an importer there).
 """
 
-from facenet_tf.models.backbones import BACKBONES, BN_MOMENTUM, Backbone
-from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
-from facenet_tf.models.embedding import ModelConfig, Standardize, build_embedding_model, resolve_backbone_weights
-from facenet_tf.models.loader import ModelArtifact, load_keras, load_serving, locate, model_image_size
+from facenet_tf.lazy import exports
 
-__all__ = ["BACKBONES", "BN_MOMENTUM", "Backbone", "ModelArtifact", "ModelConfig", "ModelContract", "Provenance",
-           "Standardize", "Thresholds", "build_embedding_model", "load_keras", "load_serving", "locate",
-           "model_image_size", "resolve_backbone_weights"]
+#: public name → module under facenet_tf.models that defines it. Names are imported on first
+#: use (PEP 562), so a config or a contract costs no Keras import.
+_EXPORTS = {
+    "BACKBONES": "config", "ModelConfig": "config", "BN_MOMENTUM": "backbones", "Backbone": "backbones",
+    "ModelContract": "contract", "Provenance": "contract", "Thresholds": "contract",
+    "Standardize": "embedding", "build_embedding_model": "embedding", "resolve_backbone_weights": "embedding",
+    "ModelArtifact": "loader", "load_keras": "loader", "load_serving": "loader", "locate": "loader",
+    "model_image_size": "loader",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__, __dir__ = exports(__name__, _EXPORTS)

@@ -6,7 +6,8 @@ ones, the file name of their ImageNet no-top weights in the Keras cache. Each re
 itself in :data:`BACKBONES`; ``--backbone``'s choices and help, :class:`ModelConfig`'s
 validation and :func:`facenet_tf.models.embedding.build_embedding_model` read the table.
 Adding a backbone is one ``BACKBONES.register(...)`` here (or in a module of its own
-imported below) plus its tests.
+imported below) plus its tests. Keras is imported inside the builders, so loading the table
+(``--backbone``'s choices in ``facenet-tf train --help``) costs no TensorFlow import.
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, Optional, Tuple
 
-import keras
-from keras import layers
-
-from facenet_tf.registry import Registry
+from facenet_tf.models.config import BACKBONES
 
 #: Upper bound on BatchNormalization momentum of every backbone (see :func:`_applications`).
 BN_MOMENTUM = 0.99
@@ -42,7 +40,6 @@ class Backbone:
     imagenet_file: Optional[str] = None
 
 
-BACKBONES: Registry[Backbone] = Registry("backbone", "--backbone", plugins=("facenet_tf.models.backbones",))
 
 
 def _small_cnn(inputs, image_size: Tuple[int, int], width: int = 32):
@@ -51,6 +48,8 @@ def _small_cnn(inputs, image_size: Tuple[int, int], width: int = 32):
     About 0.4M parameters and ~70M multiply-adds per 64x64 image at width 32: small
     enough to train on two CPU cores in minutes.
     """
+    from keras import layers
+
     x = layers.Conv2D(width, 5, strides=2, padding="same", use_bias=False, name="stem_conv")(inputs)
     x = layers.BatchNormalization(name="stem_bn")(x)
     x = layers.Activation("relu", name="stem_relu")(x)
@@ -64,11 +63,14 @@ def _small_cnn(inputs, image_size: Tuple[int, int], width: int = 32):
     return x
 
 
-def _applications(app: Callable) -> Callable:
-    """A ``keras.applications`` model without its top, from random weights, as a backbone."""
+def _applications(app: str) -> Callable:
+    """The ``keras.applications`` model named ``app``, without its top, from random weights, as a backbone."""
 
     def build(inputs, image_size: Tuple[int, int]):
-        backbone = app(include_top=False, weights=None, input_shape=(*image_size, 3))
+        import keras
+        from keras import layers
+
+        backbone = getattr(keras.applications, app)(include_top=False, weights=None, input_shape=(*image_size, 3))
         for layer in backbone.layers:
             # MobileNetV2's BatchNormalization averages its statistics over ~1000 steps
             # (momentum 0.999): after a run of a few hundred steps, inference would still use
@@ -83,9 +85,9 @@ def _applications(app: Callable) -> Callable:
 
 BACKBONES.register("small_cnn", Backbone(_small_cnn, 16), help="0.4M-parameter CNN, fast on CPU")
 BACKBONES.register("mobilenet_v2", Backbone(
-    _applications(keras.applications.MobileNetV2), 32,
+    _applications("MobileNetV2"), 32,
     "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"), help="keras.applications MobileNetV2")
 BACKBONES.register("inception_resnet_v2", Backbone(
-    _applications(keras.applications.InceptionResNetV2), 75,
+    _applications("InceptionResNetV2"), 75,
     "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5"),
     help="keras.applications InceptionResNetV2 (FaceNet's own)")

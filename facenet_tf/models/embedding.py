@@ -7,21 +7,16 @@ that a served SavedModel or TFLite file takes the same raw pixels as training di
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from typing import Optional, Tuple
+from typing import Optional
 
 import keras
 from keras import layers, ops
 
 from facenet_tf import fields
-from facenet_tf.data.images import parse_image_size
 from facenet_tf.errors import FacenetError, file_problem
-from facenet_tf.fields import setting
 from facenet_tf.models.backbones import BACKBONES
-
-#: Input size of a new model when :attr:`ModelConfig.image_size` is ``None``.
-DEFAULT_IMAGE_SIZE = (64, 64)
+from facenet_tf.models.config import DEFAULT_IMAGE_SIZE, ModelConfig  # noqa: F401  (declared without Keras)
 
 
 @keras.saving.register_keras_serializable(package="facenet_tf")
@@ -39,31 +34,6 @@ class Standardize(layers.Layer):
         std = ops.std(x, axis=(1, 2, 3), keepdims=True)
         size = ops.cast(ops.prod(ops.shape(x)[1:]), "float32")
         return (x - mean) / ops.maximum(std, ops.rsqrt(size))
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of the embedding model.
-
-    Each field's help, type and range is its :func:`~facenet_tf.fields.setting`. The
-    ``keras.applications`` backbones start from random weights unless ``weights`` names a
-    local file (see :func:`resolve_backbone_weights`); nothing is ever downloaded.
-    ``image_size`` also takes ``"N"`` or ``"HxW"`` text, parsed on construction.
-    """
-
-    backbone: str = setting("small_cnn", "feature extractor", choices=BACKBONES)
-    embedding_dim: int = setting(128, "size of the unit-norm embedding", low=2, high=4096)
-    image_size: Optional[Tuple[int, int]] = setting(
-        None, "input size in pixels, N or HxW (unset: 64x64 for a new model, the --init-from model's own size)",
-        low=16, high=2048)
-    dropout: float = setting(0.0, "dropout rate before the embedding layer", low=0.0, high=0.95)
-    weights: Optional[str] = setting(
-        None, "local Keras weights file for a keras.applications backbone, or 'imagenet' for the file in "
-              "~/.keras/models", flag="backbone-weights")
-
-    def __post_init__(self):
-        if isinstance(self.image_size, (str, int)) and not isinstance(self.image_size, bool):
-            object.__setattr__(self, "image_size", parse_image_size(self.image_size))
 
 
 def build_embedding_model(config: ModelConfig = ModelConfig()) -> keras.Model:

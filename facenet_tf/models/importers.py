@@ -13,7 +13,7 @@ module there (registered in its package ``__init__``) plus its tests.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional
+from typing import Callable
 
 from facenet_tf.registry import Registry
 
@@ -37,8 +37,3 @@ class Importer:
 
 
 IMPORTERS: Registry[Importer] = Registry("importer", "importer", plugins=("facenet_tf.pretrained",))
-
-
-def importer_for(architecture: str) -> Optional[Importer]:
-    """The importer whose models have ``architecture``, or ``None`` (a built-in backbone)."""
-    return next((e.value for e in IMPORTERS.entries() if e.value.architecture == architecture), None)

@@ -33,13 +33,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from facenet_tf.errors import FacenetError
-from facenet_tf.faces.dlib_files import read_dlib_bytes
+from facenet_tf.faces.dlib_files import DlibFormatError, DlibReader, read_dlib_bytes
 
 #: Layer kinds :func:`read_dlib_network` returns.
 LAYER_KINDS = ("con", "affine", "relu", "max_pool", "avg_pool", "add_prev", "fc", "tag_or_skip")
 
-# dlib's float_details marks non-finite values with these exponents.
-_SPECIAL_EXPONENTS = {32000: np.inf, 32001: -np.inf, 32002: np.nan}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,83 +98,14 @@ class DlibNetwork:
         return sum(layer.kind == kind for layer in self.layers)
 
 
-class _Corrupt(Exception):
-    """The bytes do not follow dlib's format (turned into a FacenetError with the path)."""
-
-
-class _Reader:
-    """dlib's serialisation primitives over a bytes buffer, with bounds checks."""
-
-    def __init__(self, data: bytes):
-        self.data = data
-        self.pos = 0
-
-    def _take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise _Corrupt(f"the file ends early (wanted {n} bytes at offset {self.pos})")
-        chunk = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return chunk
-
-    def int(self) -> int:
-        control = self._take(1)[0]
-        size = control & 0x0F
-        if control & 0x70 or size > 8:
-            raise _Corrupt(f"bad integer control byte 0x{control:02x} at offset {self.pos - 1}")
-        value = int.from_bytes(self._take(size), "little")
-        return -value if control & 0x80 else value
-
-    def peek_int(self) -> int:
-        start = self.pos
-        try:
-            return self.int()
-        finally:
-            self.pos = start
-
-    def float(self) -> float:
-        mantissa, exponent = self.int(), self.int()
-        if exponent in _SPECIAL_EXPONENTS:
-            return float(_SPECIAL_EXPONENTS[exponent])
-        return float(mantissa) * 2.0 ** exponent
-
-    def bool(self) -> bool:
-        char = self._take(1)
-        if char not in (b"0", b"1"):
-            raise _Corrupt(f"bad bool {char!r} at offset {self.pos - 1}")
-        return char == b"1"
-
-    def string(self, limit: int = 1 << 16) -> str:
-        size = self.int()
-        if not 0 <= size <= limit:
-            raise _Corrupt(f"implausible string length {size} at offset {self.pos}")
-        return self._take(size).decode("latin-1")
-
-    def tensor(self) -> np.ndarray:
-        version = self.int()
-        if version != 2:
-            raise _Corrupt(f"tensor version {version} (expected 2) at offset {self.pos}")
-        shape = tuple(self.int() for _ in range(4))
-        if min(shape) < 0:
-            raise _Corrupt(f"negative tensor shape {shape}")
-        count = int(np.prod(shape, dtype=np.int64))
-        raw = self._take(4 * count)
-        return np.frombuffer(raw, "<f4").astype(np.float32).reshape(shape)
-
-    def alias(self) -> Tuple[int, int, int, int]:
-        version = self.int()
-        if version != 1:
-            raise _Corrupt(f"alias_tensor version {version} (expected 1) at offset {self.pos}")
-        return tuple(self.int() for _ in range(4))
-
-
-def _read_loss(r: _Reader) -> Tuple[str, Dict[str, float]]:
+def _read_loss(r: DlibReader) -> Tuple[str, Dict[str, float]]:
     name = r.string(limit=64)
     if name == "loss_metric_2":
         return name, {"margin": r.float(), "distance_threshold": r.float()}
     raise FacenetError(f"loss layer {name!r} is not supported (supported: loss_metric_2)")
 
 
-def _read_input(r: _Reader) -> Tuple[str, Tuple[int, int], Tuple[float, float, float]]:
+def _read_input(r: DlibReader) -> Tuple[str, Tuple[int, int], Tuple[float, float, float]]:
     name = r.string(limit=64)
     if name != "input_rgb_image_sized":
         raise FacenetError(f"input layer {name!r} is not supported (supported: input_rgb_image_sized)")
@@ -185,12 +114,12 @@ def _read_input(r: _Reader) -> Tuple[str, Tuple[int, int], Tuple[float, float, f
     return name, (rows, cols), mean
 
 
-def _pool(r: _Reader, kind: str) -> DlibLayer:
+def _pool(r: DlibReader, kind: str) -> DlibLayer:
     nr, nc, sy, sx, py, px = (r.int() for _ in range(6))
     return DlibLayer(kind, {"window": (nr, nc), "strides": (sy, sx), "padding": (py, px)})
 
 
-def _read_layer(r: _Reader) -> DlibLayer:
+def _read_layer(r: DlibReader) -> DlibLayer:
     name = r.string(limit=64)
     if name == "con_4":
         params = r.tensor().ravel()
@@ -200,7 +129,7 @@ def _read_layer(r: _Reader) -> DlibLayer:
             r.float()
         size = int(np.prod(shape))
         if shape[0] != filters or shape[2:] != (rows, cols) or params.size != size + filters:
-            raise _Corrupt(f"con_ layer with {params.size} parameters does not match its shape {shape}")
+            raise DlibFormatError(f"con_ layer with {params.size} parameters does not match its shape {shape}")
         return DlibLayer("con", {"filters": filters, "kernel": (rows, cols), "strides": (sy, sx), "padding": (py, px)},
                          {"kernel": params[:size].reshape(shape), "bias": params[size:]})
     if name == "affine_":
@@ -209,7 +138,7 @@ def _read_layer(r: _Reader) -> DlibLayer:
         mode = {0: "conv", 1: "fc"}.get(r.int())
         size = int(np.prod(gamma_shape))
         if mode is None or gamma_shape != beta_shape or params.size != 2 * size:
-            raise _Corrupt(f"affine_ layer with {params.size} parameters does not match its shape {gamma_shape}")
+            raise DlibFormatError(f"affine_ layer with {params.size} parameters does not match its shape {gamma_shape}")
         shape = (gamma_shape[1],) if mode == "conv" else gamma_shape[1:]
         return DlibLayer("affine", {"mode": mode},
                          {"gamma": params[:size].reshape(shape), "beta": params[size:].reshape(shape)})
@@ -230,7 +159,7 @@ def _read_layer(r: _Reader) -> DlibLayer:
             r.float()
         size, bias_size = int(np.prod(weight_shape)), int(np.prod(bias_shape))
         if weight_shape[:2] != (inputs, outputs) or params.size != size + bias_size:
-            raise _Corrupt(f"fc_ layer with {params.size} parameters does not match {inputs}x{outputs}")
+            raise DlibFormatError(f"fc_ layer with {params.size} parameters does not match {inputs}x{outputs}")
         arrays = {"kernel": params[:size].reshape(inputs, outputs)}
         if bias_size:
             arrays["bias"] = params[size:]
@@ -239,7 +168,7 @@ def _read_layer(r: _Reader) -> DlibLayer:
                        "max_pool_2, avg_pool_2, fc_2, tag and skip layers)")
 
 
-def _skip_layer_state(r: _Reader) -> None:
+def _skip_layer_state(r: DlibReader) -> None:
     """add_layer's bookkeeping after the details: three flags and three cached tensors."""
     for _ in range(3):
         r.bool()
@@ -247,18 +176,18 @@ def _skip_layer_state(r: _Reader) -> None:
         r.tensor()
 
 
-def _parse(r: _Reader, progress: Optional[Callable[[int], None]] = None) -> DlibNetwork:
+def _parse(r: DlibReader, progress: Optional[Callable[[int], None]] = None) -> DlibNetwork:
     if r.int() != 1:
-        raise _Corrupt("no add_loss_layer header")
+        raise DlibFormatError("no add_loss_layer header")
     loss, loss_config = _read_loss(r)
     versions: List[int] = []
     # Versions are 1..3; the first int >= 4 is the length of the input layer's name.
     while r.peek_int() < 4:
         versions.append(r.int())
         if len(versions) > 100000:
-            raise _Corrupt("no input layer found")
+            raise DlibFormatError("no input layer found")
     if not versions or versions[-1] not in (2, 3) or any(v not in (1, 2) for v in versions[:-1]):
-        raise _Corrupt(f"unexpected layer versions {sorted(set(versions))}")
+        raise DlibFormatError(f"unexpected layer versions {sorted(set(versions))}")
     input_kind, input_size, input_mean = _read_input(r)
     layers: List[DlibLayer] = []
     reported = 0
@@ -274,7 +203,7 @@ def _parse(r: _Reader, progress: Optional[Callable[[int], None]] = None) -> Dlib
             progress(r.pos - reported)
             reported = r.pos
     if r.pos != len(r.data):
-        raise _Corrupt(f"{len(r.data) - r.pos} unread bytes after the network")
+        raise DlibFormatError(f"{len(r.data) - r.pos} unread bytes after the network")
     return DlibNetwork(loss, loss_config, input_kind, input_size, input_mean, tuple(layers))
 
 
@@ -295,8 +224,8 @@ def read_dlib_network(path: str, progress: Optional[Callable[[int], None]] = Non
     """
     data = read_dlib_bytes(path, f"dlib network file not found: {path}", f"cannot read dlib network file {path}")
     try:
-        return _parse(_Reader(data), progress)
-    except _Corrupt as e:
+        return _parse(DlibReader(data), progress)
+    except DlibFormatError as e:
         raise FacenetError(f"{path} is not a dlib DNN file: {e}") from None
     except FacenetError as e:
         raise FacenetError(f"{path}: {e}") from None

@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from facenet_tf.serving import tflite as tflite_lib
-from facenet_tf.artifacts import METADATA_FILE, fingerprint_weights, write_json
+from facenet_tf.artifacts import METADATA_FILE, check_loaded_model, write_json
 from facenet_tf.data import images as image_ops
 from facenet_tf.data.catalog import IMAGE_EXTENSIONS
 from facenet_tf.errors import FacenetError
@@ -119,14 +119,9 @@ def load_keras_model(model: str) -> Tuple[keras.Model, ModelContract, str]:
     keras_model, artifact = load_keras(model)
     contract = artifact.contract
     path = artifact.keras_path or artifact.saved_model_path
-    fingerprint = fingerprint_weights(keras_model.get_weights())
-    if contract is not None:
-        if contract.fingerprint != fingerprint:
-            raise FacenetError(
-                f"{artifact.metadata_path} has fingerprint {contract.fingerprint} but {path} has {fingerprint}: its "
-                f"thresholds belong to other weights; re-run training or remove the stale metadata.json"
-            )
-    else:
+    fingerprint = check_loaded_model(keras_model.get_weights(), f"model {model}",
+                                     recorded=contract.fingerprint if contract is not None else None, path=path)
+    if contract is None:
         logger.warning("no %s beside %s: exporting without thresholds or training summary", METADATA_FILE, path)
         reference = keras_model(np.zeros((1, *model_image_size(keras_model), 3), np.float32), training=False)
         contract = minimal(keras_model.name, model_image_size(keras_model), int(keras_model.output_shape[-1]),

@@ -7,7 +7,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from facenet_tf.data import images as image_ops
+from facenet_tf.data.reader import parse_image_size
 from facenet_tf.errors import FacenetError, file_problem
 
 
@@ -63,11 +63,13 @@ class Embedder:
         Raises:
             FacenetError: naming the first file that cannot be read.
         """
+        from facenet_tf.data.images import load_images  # TensorFlow: only when files are embedded
+
         require_files(paths)
         out = np.empty((len(paths), self.embedding_dim), np.float32)
         for start in range(0, len(paths), batch_size):
             chunk = paths[start:start + batch_size]
-            out[start:start + len(chunk)] = self.embed_pixels(image_ops.load_images(chunk, self.image_size), batch_size)
+            out[start:start + len(chunk)] = self.embed_pixels(load_images(chunk, self.image_size), batch_size)
             if self.progress is not None:
                 self.progress(len(chunk))
         return out
@@ -105,7 +107,7 @@ class RawPixelEmbedder(Embedder):
     def __init__(self, image_size: Tuple[int, int] = RAW_PIXELS_SIZE):
         from facenet_tf.models.contract import minimal
 
-        image_size = image_ops.parse_image_size(image_size)
+        image_size = parse_image_size(image_size)
         dim = image_size[0] * image_size[1]
         super().__init__(self._embed, image_size, dim, minimal("raw_pixels", image_size, dim, "raw-pixels"),
                          "raw-pixels", "raw-pixels")
@@ -141,7 +143,9 @@ class EigenfaceEmbedder(RawPixelEmbedder):
 
     def fit(self, paths: Sequence[str]) -> "EigenfaceEmbedder":
         """Fit the principal axes on the images at ``paths``."""
-        x = RawPixelEmbedder._embed(image_ops.load_images(paths, self.image_size).astype(np.float32)).astype(np.float64)
+        from facenet_tf.data.images import load_images
+
+        x = RawPixelEmbedder._embed(load_images(paths, self.image_size).astype(np.float32)).astype(np.float64)
         self._mean = x.mean(axis=0)
         _, _, vt = np.linalg.svd(x - self._mean, full_matrices=False)
         self._axes = vt[: self.components]

@@ -15,11 +15,19 @@
   runs at each step and epoch (validation, guards, checkpoints, TensorBoard).
 """
 
-from facenet_tf.data.config import DataConfig
-from facenet_tf.training.config import STRATEGIES, TrainConfig, config_from_dict, config_to_dict, load_config, save_config
-from facenet_tf.training.run import TrainResult, start_model, train
-from facenet_tf.training.trainer import TripletTrainer, backbone_layers, build_optimizer
+from facenet_tf.lazy import exports
 
-__all__ = ["DataConfig", "STRATEGIES", "TrainConfig", "TrainResult", "TripletTrainer",
-           "backbone_layers", "build_optimizer", "config_from_dict", "config_to_dict", "load_config",
-           "save_config", "start_model", "train"]
+#: public name → module that defines it, imported on first use (PEP 562): a
+#: :class:`TrainConfig` (``facenet-tf train --help``) costs no TensorFlow import.
+_EXPORTS = {
+    "DataConfig": "facenet_tf.data.config",
+    **{name: "facenet_tf.training.config" for name in (
+        "STRATEGIES", "TrainConfig", "config_from_dict", "config_to_dict", "load_config", "save_config")},
+    **{name: "facenet_tf.training.run" for name in ("TrainResult", "start_model", "train")},
+    **{name: "facenet_tf.training.trainer" for name in ("TripletTrainer", "backbone_layers", "build_optimizer")},
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+__getattr__, __dir__ = exports(__name__, _EXPORTS)

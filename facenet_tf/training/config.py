@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from facenet_tf import fields
 from facenet_tf import losses as losses_lib
@@ -20,7 +20,7 @@ from facenet_tf.distances import DISTANCES
 from facenet_tf.errors import FacenetError, file_problem
 from facenet_tf.fields import setting
 from facenet_tf.models.contract import ModelContract
-from facenet_tf.models.embedding import ModelConfig
+from facenet_tf.models.config import ModelConfig
 from facenet_tf.registry import Registry
 
 #: Default peak learning rate of a model trained from scratch, and of a fine-tuned start
@@ -71,6 +71,7 @@ class TrainConfig:
     steps_per_epoch: int = setting(60, "batches per epoch", low=1, high=10_000_000)
     loss: str = setting("semihard", "triplet loss", choices=losses_lib.LOSSES)
     margin: float = setting(0.2, "triplet margin alpha, in units of the distance", low=0.0, high=4.0)
+    loss_options: Tuple[str, ...] = setting((), "the loss's own hyperparameters, NAME=VALUE each (numbers)")
     distance: Optional[str] = setting(
         None, "embedding distance (unset: squared_l2, or the --init-from model's own)", choices=DISTANCES)
     learning_rate: Optional[float] = setting(
@@ -117,6 +118,23 @@ class TrainConfig:
             learning_rate=self.learning_rate or (FINETUNE_LEARNING_RATE if start is not None else SCRATCH_LEARNING_RATE),
         )
 
+    def loss_hyperparameters(self) -> Dict[str, float]:
+        """:attr:`loss_options` as ``{name: number}``.
+
+        Raises:
+            FacenetError: an option that is not ``NAME=NUMBER``.
+        """
+        options = {}
+        for option in self.loss_options:
+            key, sep, value = option.partition("=")
+            try:
+                options[key.strip()] = float(value)
+            except ValueError:
+                sep = ""
+            if not sep or not key.strip():
+                raise FacenetError(f"loss_options must be NAME=NUMBER each; received {option!r}")
+        return options
+
     def validate(self) -> None:
         """Check every field's type and range, and the rules across fields, before any work.
 
@@ -125,6 +143,12 @@ class TrainConfig:
         """
         fields.validate(self)
         self.data.validate()
+        options = self.loss_hyperparameters()
+        accepted = losses_lib.hyperparameters(self.loss) if options else ()  # reads the loss's module
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise FacenetError(f"loss_options: loss {self.loss} takes no {', '.join(unknown)}; its hyperparameters: "
+                               f"{', '.join(accepted)}")
         if self.start_weight_share and self.init_from is None:
             raise FacenetError(f"start_weight_share ({self.start_weight_share}) needs init_from: the weights to mix "
                                "with are the start model's")

@@ -4,14 +4,14 @@
 over the local GPUs (``MirroredStrategy``); ``"multi_worker"`` over the workers named in
 ``TF_CONFIG`` (``MultiWorkerMirroredStrategy``); ``"auto"`` is mirrored with more than one
 GPU, else default. Model, optimizer and trainer are built in ``strategy.scope()``.
+TensorFlow is imported inside the functions: loading the table (``--strategy``'s choices in
+``facenet-tf train --help``) costs no TensorFlow import.
 """
 
 from __future__ import annotations
 
 import json
 import os
-
-import tensorflow as tf
 
 from facenet_tf.errors import FacenetError
 from facenet_tf.training.config import STRATEGIES
@@ -23,6 +23,8 @@ def split_cpu(devices: int) -> None:
     Raises:
         FacenetError: TensorFlow's devices are already initialised in this process.
     """
+    import tensorflow as tf
+
     if devices < 1:
         return
     cpus = tf.config.list_physical_devices("CPU")
@@ -53,11 +55,15 @@ def make_strategy(name: str, cpu_devices: int = 0) -> tf.distribute.Strategy:
 
 @STRATEGIES.register("default", help="one device")
 def _default() -> tf.distribute.Strategy:
+    import tensorflow as tf
+
     return tf.distribute.get_strategy()
 
 
 @STRATEGIES.register("mirrored", help="replicas on the local GPUs (or the --cpu-devices logical CPUs)")
 def _mirrored() -> tf.distribute.Strategy:
+    import tensorflow as tf
+
     gpus = tf.config.list_logical_devices("GPU")
     devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices)
@@ -65,18 +71,22 @@ def _mirrored() -> tf.distribute.Strategy:
 
 @STRATEGIES.register("multi_worker", help="the workers named in TF_CONFIG")
 def _multi_worker() -> tf.distribute.Strategy:
+    import tensorflow as tf
+
     try:
         cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     except ValueError as err:
         raise FacenetError(f"TF_CONFIG is not valid JSON: {err}") from None
     if not cluster.get("worker") and not cluster.get("chief"):
         raise FacenetError("strategy 'multi_worker' needs TF_CONFIG naming the cluster's workers "
-                           "(see the README, 'Training on several machines')")
+                           "(see docs/distributed.md)")
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 @STRATEGIES.register("auto", help="mirrored with more than one GPU, else default")
 def _auto() -> tf.distribute.Strategy:
+    import tensorflow as tf
+
     return _mirrored() if len(tf.config.list_logical_devices("GPU")) > 1 else _default()
 
 

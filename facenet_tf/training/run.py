@@ -38,7 +38,7 @@ import tensorflow as tf
 from facenet_tf import losses as losses_lib
 from facenet_tf.faces.aligner import AlignConfig
 from facenet_tf.artifacts import METADATA_FILE, METRICS_FILE, fingerprint_weights, read_json
-from facenet_tf.data.images import parse_image_size
+from facenet_tf.data.reader import parse_image_size
 from facenet_tf.data.sources import TrainingSource, training_source
 from facenet_tf.errors import FacenetError
 from facenet_tf.models import contract as contracts
@@ -212,7 +212,8 @@ def make_trainer(config: TrainConfig, embedder: keras.Model, strategy) -> Triple
     """The :class:`TripletTrainer` of ``config``'s loss around ``embedder``, built in the
     strategy's scope (so checkpoints can be written and restored); compiled per phase."""
     with strategy.scope():
-        triplet_loss = losses_lib.get(config.loss, margin=config.margin, distance=config.distance)
+        triplet_loss = losses_lib.get(config.loss, margin=config.margin, distance=config.distance,
+                                      **config.loss_hyperparameters())
         trainer = TripletTrainer(embedder, triplet_loss, local_mining=config.local_mining, name="triplet_trainer")
         trainer(np.zeros((1, *config.model.image_size, 3), np.float32))
     return trainer
