@@ -240,3 +240,13 @@ def test_a_large_photo_is_detected_downscaled_and_boxes_come_back_in_its_pixels(
                                   read_rgb(os.path.join(orl_dir, "s31", "1.pgm")))
     [(_, [found])] = list(detect_files([path], "mtcnn"))
     assert centre_inside(found.box, (1500, 600, 1868, 1048)) and found.box[2] - found.box[0] > 200
+
+
+def test_no_align_on_a_model_recording_its_alignment_has_its_own_fingerprint(dlib_dir, recognizer):
+    """A gallery enrolled from ready chips never mixes with one of the model's own aligned faces."""
+    from facenet_tf.recognition import FaceRecognizer
+
+    chips = FaceRecognizer.load(dlib_dir, align=False)
+    assert chips.aligner is None and chips.fingerprint == recognizer.fingerprint + "+noalign"
+    [face] = chips.detect(np.zeros((150, 150, 3), np.uint8))  # ready chips: the whole image is the face
+    assert face.box == (0.0, 0.0, 150.0, 150.0)
