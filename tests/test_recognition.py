@@ -173,13 +173,13 @@ def test_enroll_refuses_several_faces_unless_face_is_given(dlib_dir, photos, tmp
     assert main(["enroll", "--model", dlib_dir, "--gallery", path, "--name", "x", "--face", "largest", group]) == 0
 
 
-def test_verify_compares_the_chosen_faces_and_says_when_there_are_several(dlib_dir, orl_dir, photos, capsys):
+def test_verify_compares_the_chosen_faces_and_says_when_there_are_several(dlib_dir, recognizer, orl_dir, photos,
+                                                                          capsys):
     root, truth = photos
-    group = str(root / "group0.png")  # s31 and s32; the central rule: no face is nearer, the first found
+    group, alone = str(root / "group0.png"), os.path.join(orl_dir, "s31", "1.pgm")  # group0: s31 and s32
+    assert recognizer.verify(group, alone).faces == (2, 1)
     capsys.readouterr()
-    assert main(["verify", "--model", dlib_dir, "--json", group, os.path.join(orl_dir, "s31", "1.pgm")]) == 0
-    assert json.loads(capsys.readouterr().out)["faces"] == [2, 1]
-    assert main(["verify", "--model", dlib_dir, group, os.path.join(orl_dir, "s31", "1.pgm")]) == 0
+    assert main(["verify", "--model", dlib_dir, group, alone]) == 0
     assert f"{group} holds 2 faces" in capsys.readouterr().out
 
 
@@ -240,3 +240,13 @@ def test_a_large_photo_is_detected_downscaled_and_boxes_come_back_in_its_pixels(
                                   read_rgb(os.path.join(orl_dir, "s31", "1.pgm")))
     [(_, [found])] = list(detect_files([path], "mtcnn"))
     assert centre_inside(found.box, (1500, 600, 1868, 1048)) and found.box[2] - found.box[0] > 200
+
+
+def test_no_align_on_a_model_recording_its_alignment_has_its_own_fingerprint(dlib_dir, recognizer):
+    """A gallery enrolled from ready chips never mixes with one of the model's own aligned faces."""
+    from facenet_tf.recognition import FaceRecognizer
+
+    chips = FaceRecognizer.load(dlib_dir, align=False)
+    assert chips.aligner is None and chips.fingerprint == recognizer.fingerprint + "+noalign"
+    [face] = chips.detect(np.zeros((150, 150, 3), np.uint8))  # ready chips: the whole image is the face
+    assert face.box == (0.0, 0.0, 150.0, 150.0)

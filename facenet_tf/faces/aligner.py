@@ -50,7 +50,9 @@ class AlignConfig:
         on_failure: ``"skip"`` leaves an image without a detected face out (and reports it);
             ``"resize"`` keeps it: with the dlib methods dlib's predictor runs in the whole
             image first (a chip as dlib-bin makes for crops), and only where that fails, or
-            with ``arcface``, the whole image is resized to ``size``.
+            with ``arcface``, the whole image is resized to ``size``. ``identify``, ``verify``
+            and ``enroll`` take this path only with evidence of a face
+            (:func:`facenet_tf.faces.found.face_evidence`).
         method: an alignment method (:data:`facenet_tf.faces.methods.ALIGN_METHODS`).
         padding: dlib chip padding (the dlib methods only), fraction of the face.
         face: which face where several are found (:data:`facenet_tf.faces.choice.FACE_CHOICES`).

@@ -91,6 +91,21 @@ def with_recorded_alignment(embedder: Embedder, workers: int = 1, **overrides) -
     return AlignedEmbedder(embedder, chosen, own=chosen == own, workers=workers)
 
 
+#: Fingerprint suffix of a model that records an alignment, used on images taken as ready chips
+#: (``--no-align``): its embeddings are not those of the model's own aligned faces.
+NO_ALIGNMENT_SUFFIX = "+noalign"
+
+
+def without_alignment(embedder: Embedder) -> Embedder:
+    """``embedder`` taking image files as they are (ready chips). When its model records an
+    alignment, the fingerprint gets :data:`NO_ALIGNMENT_SUFFIX`, so a gallery enrolled without
+    the alignment never mixes with one enrolled with it; otherwise ``embedder`` itself."""
+    if AlignConfig.from_contract(embedder.contract) is None:
+        return embedder
+    return Embedder(embedder._fn, embedder.image_size, embedder.embedding_dim, embedder.contract,
+                    embedder.fingerprint + NO_ALIGNMENT_SUFFIX, embedder.path)
+
+
 def tta_config(contract, tta: Union[TTAConfig, Mapping, None] = None) -> TTAConfig:
     """The test-time augmentation to use: ``tta`` itself, or the one the contract records with
     the fields of a mapping ``tta`` replaced (``{"mode": "flip"}``), or the recorded one (``None``)."""
@@ -106,7 +121,8 @@ def policy_embedder(model: str, *, align: Optional[bool] = None, tta: Union[TTAC
     Args:
         align: ``None``: as the model records (no alignment if it records none; any override
             given then implies alignment, as ``--align`` does); ``False``: the inputs are
-            chips (``--no-align``; overrides are ignored); ``True``: align even when the
+            chips (``--no-align``; overrides are ignored; a model recording an alignment gets
+            the fingerprint suffix :data:`NO_ALIGNMENT_SUFFIX`); ``True``: align even when the
             model records none (the default :class:`AlignConfig` with the overrides).
         tta: see :func:`tta_config`.
         image_size: the raw-pixels baseline's size.
@@ -120,7 +136,7 @@ def policy_embedder(model: str, *, align: Optional[bool] = None, tta: Union[TTAC
     embedder = load_embedder(model, image_size)
     embedder = with_tta(embedder, tta_config(embedder.contract, tta))
     if align is False:
-        return embedder
+        return without_alignment(embedder)
     aligned = with_recorded_alignment(embedder, workers=workers, **overrides)
     if aligned is embedder and (align or overrides):
         return AlignedEmbedder(embedder, with_overrides(AlignConfig(), **overrides), workers=workers)
