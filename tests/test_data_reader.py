@@ -207,3 +207,25 @@ def test_check_catalog_leaves_out_bad_files_and_small_identities(tmp_path):
     assert report.counts() == {"empty": 1, "too_few_images": 1}
     assert report.excluded == [{"identity": "bob", "images": 2, "needed": 3}]
     assert report.lines()[-1].startswith("excluded 1 identity with fewer than 3 usable images: bob (2)")
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_read_within_a_pixel_bound_keeps_the_upright_shape_and_says_the_scale(tmp_path, orientation):
+    """read_rgb_within: a large photo comes out at most max_pixels (aspect kept, EXIF applied),
+    with the scale back to read_rgb's pixels; a small one exactly as read_rgb gives it."""
+    from facenet_tf.data.reader import read_rgb_within
+
+    path = str(tmp_path / "photo.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored = np.random.default_rng(0).integers(0, 256, (300, 480, 3), dtype=np.uint8)
+    Image.fromarray(stored).save(path, exif=exif, quality=95)
+    full = read_rgb(path)
+    pixels, (sx, sy) = read_rgb_within(path, 20_000)
+    assert pixels.shape[0] * pixels.shape[1] <= 20_000 and pixels.shape[2] == 3
+    assert pixels.shape[1] * sx == pytest.approx(full.shape[1]) and pixels.shape[0] * sy == pytest.approx(full.shape[0])
+    assert sx == pytest.approx(sy, rel=0.02)  # the aspect is kept
+    same, scale = read_rgb_within(path, full.shape[0] * full.shape[1])
+    assert scale == (1.0, 1.0) and np.array_equal(same, full)
+    with pytest.raises(BadImage):
+        read_rgb_within(path, 20_000, ImageLimits(1000))
