@@ -34,6 +34,7 @@ COMMANDS = {
     "verify": "verify",
     "gallery": "gallery",
     "import-dlib": "import_dlib",
+    "serve": "serve",
 }
 
 
