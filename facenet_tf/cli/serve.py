@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 
 from facenet_tf.cli.common import DEFAULT_OUTPUT
 
@@ -50,7 +51,16 @@ def run(args: argparse.Namespace) -> int:
 
     app = create_app(config)
     # uvicorn handles SIGINT/SIGTERM: it stops accepting, finishes in-flight requests (up to the
-    # timeout), runs the app's shutdown (the worker finishes its queue) and returns.
-    uvicorn.run(app, host=config.host, port=config.port, log_level="info", timeout_graceful_shutdown=10,
-                server_header=False)
+    # timeout), runs the app's shutdown (the worker finishes its queue), then raises the signal
+    # again under the handler it found. A stop asked for by SIGTERM is a success: exit 0.
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.run(app, host=config.host, port=config.port, log_level="info", timeout_graceful_shutdown=10,
+                    server_header=False)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _stopped(signum, frame):
+    raise SystemExit(0)
