@@ -9,9 +9,6 @@ import concurrent.futures
 import io
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -26,8 +23,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 from facenet_tf.cli import main  # noqa: E402
 from facenet_tf.errors import FacenetError  # noqa: E402
 from facenet_tf.service import ServeConfig, create_app  # noqa: E402
+from serve_helpers import Server  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENROLLED = [f"s{i}" for i in range(1, 6)]
 #: The test-client app's limits: small, so oversize uploads stay cheap to send.
 MAX_UPLOAD_MB, MAX_PIXELS = 0.25, 200_000
@@ -224,51 +221,6 @@ def test_start_up_refusals_are_one_line(capsys, tmp_path, recognizer, dlib_model
 
 
 # ---- a real uvicorn server in a subprocess -------------------------------------------------------------
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``python pipelines/serve.py`` on 127.0.0.1 and a free port, its output in a log file."""
-
-    def __init__(self, model, gallery, log_path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = dict(os.environ, PYTHONPATH=REPO, TF_CPP_MIN_LOG_LEVEL="2")
-        self.log = open(log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, os.path.join(REPO, "pipelines", "serve.py"), "--model", model, "--gallery", gallery,
-             "--port", str(self.port)], stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        self._wait_until_up(timeout=180)
-
-    def _wait_until_up(self, timeout):
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"server exited with {self.process.returncode}: {self.output()[-2000:]}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.3)
-        raise AssertionError("server did not start: " + self.output()[-2000:])
-
-    def output(self):
-        self.log.flush()
-        with open(self.log.name, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
