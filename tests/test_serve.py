@@ -48,18 +48,18 @@ def png(pixels):
 
 
 @pytest.fixture(scope="module")
-def recognizer(dlib_model_dir):
+def recognizer(dlib_dir):
     from facenet_tf.service.interim import FaceRecognizer
 
-    return FaceRecognizer.load(dlib_model_dir)
+    return FaceRecognizer.load(dlib_dir)
 
 
 @pytest.fixture(scope="module")
-def client(recognizer, dlib_model_dir, orl_dir, tmp_path_factory):
+def client(recognizer, dlib_dir, orl_dir, tmp_path_factory):
     """A test client of an app whose gallery is created by its first enrolment (s1..s5, photo 1;
     s1 also photo 2)."""
     gallery = str(tmp_path_factory.mktemp("serve") / "people.gallery")
-    config = ServeConfig(model=dlib_model_dir, gallery=gallery, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_PIXELS)
+    config = ServeConfig(model=dlib_dir, gallery=gallery, max_upload_mb=MAX_UPLOAD_MB, max_pixels=MAX_PIXELS)
     with TestClient(create_app(config, recognizer)) as client:
         before = client.post("/v1/identify", files=[upload(orl(orl_dir, "s1", 5))])
         assert before.status_code == 200, before.text
@@ -170,8 +170,8 @@ def test_photo_without_a_face_is_refused(client):
     assert identify.status_code == 200 and identify.json() == {"faces": []}
 
 
-def test_token_is_required_on_v1_only(recognizer, dlib_model_dir, tmp_path):
-    config = ServeConfig(model=dlib_model_dir, gallery=str(tmp_path / "g.gallery"), token="s3cret-token",
+def test_token_is_required_on_v1_only(recognizer, dlib_dir, tmp_path):
+    config = ServeConfig(model=dlib_dir, gallery=str(tmp_path / "g.gallery"), token="s3cret-token",
                          host="0.0.0.0")
     with TestClient(create_app(config, recognizer)) as client:
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-token"},
@@ -184,19 +184,19 @@ def test_token_is_required_on_v1_only(recognizer, dlib_model_dir, tmp_path):
         assert client.get("/health").status_code == 200 and client.get("/").status_code == 200
 
 
-def test_cors_is_off_unless_asked(recognizer, dlib_model_dir, tmp_path, client):
+def test_cors_is_off_unless_asked(recognizer, dlib_dir, tmp_path, client):
     preflight = {"Origin": "https://door.example", "Access-Control-Request-Method": "POST"}
     assert "access-control-allow-origin" not in client.options("/v1/identify", headers=preflight).headers
-    config = ServeConfig(model=dlib_model_dir, gallery=str(tmp_path / "g.gallery"),
+    config = ServeConfig(model=dlib_dir, gallery=str(tmp_path / "g.gallery"),
                          cors_origin=("https://door.example",))
     with TestClient(create_app(config, recognizer)) as cors:
         answer = cors.options("/v1/identify", headers=preflight)
         assert answer.headers["access-control-allow-origin"] == "https://door.example"
 
 
-def test_start_up_refusals_are_one_line(capsys, tmp_path, recognizer, dlib_model_dir):
+def test_start_up_refusals_are_one_line(capsys, tmp_path, recognizer, dlib_dir):
     gallery = str(tmp_path / "g.gallery")
-    assert main(["serve", "--model", dlib_model_dir, "--gallery", gallery, "--host", "0.0.0.0"]) == 2
+    assert main(["serve", "--model", dlib_dir, "--gallery", gallery, "--host", "0.0.0.0"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--token" in err and "0.0.0.0" in err
     for host in ("127.0.0.1", "::1", "localhost", "127.3.2.1"):
@@ -216,7 +216,7 @@ def test_start_up_refusals_are_one_line(capsys, tmp_path, recognizer, dlib_model
     not_a_gallery = tmp_path / "notes.txt"
     not_a_gallery.write_text("my notes")
     with pytest.raises(FacenetError, match="not a facenet_tf gallery"):
-        create_app(ServeConfig(model=dlib_model_dir, gallery=str(not_a_gallery)), recognizer)
+        create_app(ServeConfig(model=dlib_dir, gallery=str(not_a_gallery)), recognizer)
     assert not_a_gallery.read_text() == "my notes"
 
 
@@ -224,8 +224,8 @@ def test_start_up_refusals_are_one_line(capsys, tmp_path, recognizer, dlib_model
 
 
 @pytest.fixture(scope="module")
-def server_files(dlib_model_dir, tmp_path_factory):
-    return dlib_model_dir, str(tmp_path_factory.mktemp("served") / "people.gallery")
+def server_files(dlib_dir, tmp_path_factory):
+    return dlib_dir, str(tmp_path_factory.mktemp("served") / "people.gallery")
 
 
 def test_real_server_concurrent_requests_sigterm_and_restart(server_files, orl_dir, tmp_path):

@@ -48,9 +48,9 @@ def photos(orl_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(dlib_model_dir, tmp_path_factory):
+def server(dlib_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser_server")
-    served = Server(dlib_model_dir, str(folder / "people.gallery"), folder / "server.log")
+    served = Server(dlib_dir, str(folder / "people.gallery"), folder / "server.log")
     yield served
     served.stop()
     shutil.rmtree(folder, ignore_errors=True)
