@@ -38,10 +38,11 @@ class Recognition:
 
         Raises:
             FacenetError: a file that is not a gallery, another model's gallery, a folder that
-                does not exist or cannot be written.
+                does not exist or cannot be written; no threshold given or recorded.
         """
         gallery_service.check_gallery_path(self.path)
         self._reopen()
+        self._threshold()
 
     def close(self) -> None:
         if self._gallery is not None:
