@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args, embedding_progress
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedding_progress, recognizer_from_args
 
 HELP = "verification (LFW protocol) and one-shot figures of a model on a folder or LFW pairs"
 
@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     config = apply_flags(EvaluateConfig(), args)
     config.validate()
     args.image_size = config.image_size  # the raw-pixels baseline's size
-    embedder = embedder_from_args(args)
+    embedder = recognizer_from_args(args).embedder  # one face per image by --face; no face: counted
     report = SkipReport(strict=config.strict)
     with embedding_progress(embedder, None, "evaluate", quiet=args.quiet):
         result = evaluate(embedder, config, report)

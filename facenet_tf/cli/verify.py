@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, add_match_arguments, embedder_from_args,
-                                   match_options)
+from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, add_match_arguments, match_options,
+                                   recognizer_from_args)
 
 HELP = "say whether two images show the same person, with their distance"
 
@@ -21,16 +21,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet_tf.gallery.service import verify
-
     threshold = match_options(args).threshold
-    embedder = embedder_from_args(args)
-    result = verify(embedder, args.image1, args.image2, threshold)
+    recognizer = recognizer_from_args(args)
+    result = recognizer.verify(args.image1, args.image2, threshold)
+    several = [f"{path} holds {n} faces: compared the one --face chooses"
+               for path, n in zip((args.image1, args.image2), result.faces) if n > 1]
     if args.json:
         print(json.dumps({"same": result.same, "distance": result.distance, "threshold": result.threshold,
-                          "metric": embedder.distance}, sort_keys=True))
+                          "metric": recognizer.distance, "faces": list(result.faces)}, sort_keys=True))
     else:
         verdict = "same person" if result.same else "different people"
         sign = "<=" if result.same else ">"
-        print(f"{verdict}: {embedder.distance} distance {result.distance:.4f} {sign} threshold {result.threshold:.4f}")
+        print(f"{verdict}: {recognizer.distance} distance {result.distance:.4f} {sign} threshold {result.threshold:.4f}")
+        for line in several:
+            print(line)
     return 0
