@@ -49,7 +49,7 @@ def png(pixels):
 
 @pytest.fixture(scope="module")
 def recognizer(dlib_dir):
-    from facenet_tf.service.interim import FaceRecognizer
+    from facenet_tf.recognition import FaceRecognizer
 
     return FaceRecognizer.load(dlib_dir)
 
@@ -92,14 +92,34 @@ def test_health_page_script_and_openapi(client):
 
 
 def test_identify_names_every_face_with_its_box(client, orl_dir):
-    assert people(client) == {"s1": 2, "s2": 1, "s3": 1, "s4": 1, "s5": 1}
+    assert {p: n for p, n in people(client).items() if p in ENROLLED} == {"s1": 2, "s2": 1, "s3": 1, "s4": 1, "s5": 1}
     for person in ENROLLED:
         answer = client.post("/v1/identify", files=[upload(orl(orl_dir, person, 6))])
         assert answer.status_code == 200, answer.text
         (face,) = answer.json()["faces"]
         assert face["name"] == person and 0 <= face["distance"] <= 0.6
-        left, top, right, bottom = face["box"]
-        assert 0 <= left < right <= 92 and 0 <= top < bottom <= 112  # ORL photos are 92x112
+        left, top, right, bottom = face["box"]  # a tight crop's box may reach past the photo's edges
+        assert right - left > 30 and bottom - top > 30
+        assert 0 < (left + right) / 2 < 92 and 0 < (top + bottom) / 2 < 112  # ORL photos are 92x112
+
+
+def test_every_face_of_a_group_photo_is_named_and_a_group_photo_is_not_enrolled(client, orl_dir):
+    from test_recognition import centre_inside, compose
+
+    for person in ("s31", "s32"):
+        files = [upload(orl(orl_dir, person, 1))]
+        assert client.post("/v1/enroll", data={"name": person}, files=files).status_code == 200
+    canvas, pasted = compose(orl_dir, [("s31", 3), ("s32", 3)])
+    group = ("image", ("group.png", png(canvas), "image/png"))
+    faces = client.post("/v1/identify", files=[group]).json()["faces"]
+    assert sorted(f["name"] for f in faces) == ["s31", "s32"]
+    for face in faces:
+        assert centre_inside(face["box"], pasted[["s31", "s32"].index(face["name"])])
+    refused = client.post("/v1/enroll", data={"name": "pair"}, files=[group])
+    assert refused.status_code == 422 and "2 faces" in refused.json()["error"]
+    assert "pair" not in people(client)
+    for person in ("s31", "s32"):
+        assert client.delete(f"/v1/people/{person}").status_code == 200
 
 
 def test_verify_compares_two_photos(client, orl_dir):

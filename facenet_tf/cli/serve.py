@@ -6,7 +6,7 @@ import argparse
 import os
 import signal
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, recognizer_from_args
 
 HELP = ("serve recognition over HTTP: enrol, identify, verify and a web page over one gallery "
         "(needs the [serve] extra)")
@@ -19,6 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from facenet_tf.cli.config_flags import add_config_flags
     from facenet_tf.service.config import ServeConfig
 
+    add_align_argument(p)
     p.add_argument("--model", default=DEFAULT_OUTPUT, help="the model to recognise with (default: %(default)s)")
     p.add_argument("--gallery", required=True, help="gallery file; created on the first enrolment if absent")
     p.add_argument("--token", default=None,
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     require_serve_extra()
     import uvicorn
 
-    app = create_app(config)
+    app = create_app(config, recognizer_from_args(args))  # the model, loaded once
     # uvicorn handles SIGINT/SIGTERM: it stops accepting, finishes in-flight requests (up to the
     # timeout), runs the app's shutdown (the worker finishes its queue), then raises the signal
     # again under the handler it found. A stop asked for by SIGTERM is a success: exit 0.

@@ -53,7 +53,7 @@ def create_app(config: ServeConfig, recognizer=None):
     from facenet_tf.service.limits import BodyLimit
 
     if recognizer is None:
-        from facenet_tf.service.interim import FaceRecognizer
+        from facenet_tf.recognition import FaceRecognizer
 
         recognizer = FaceRecognizer.load(config.model)
     recognition = Recognition(recognizer, config)

@@ -84,15 +84,23 @@ class Recognition:
     def _enroll_one(self, name: str, images: Sequence[np.ndarray]) -> int:
         names = [name] * len(images)
         gallery_service.check_enrolment(self.path, names)
-        embeddings = []
-        for i, image in enumerate(images):
-            embedding = self.recognizer.embed_face(image)
-            if embedding is None:
-                raise RequestError(f"no face found in image {i + 1} of {len(images)}: nobody was enrolled", 422)
-            embeddings.append(embedding)
+        embeddings = [self._enrolment_face(image, f"image {i + 1} of {len(images)}") for i, image in enumerate(images)]
         gallery_service.store_enrolment(self.recognizer, self.path, names, np.stack(embeddings))
         self._reopen()
         return len(images)
+
+    def _enrolment_face(self, image: np.ndarray, which: str) -> np.ndarray:
+        """The embedding of a photo's one face, as ``enroll`` takes it: a photo with no face, or
+        with several unless the server was given ``--face``, is refused (422)."""
+        faces = self.recognizer.faces(image)
+        if not faces:
+            raise RequestError(f"no face found in {which}: nobody was enrolled", 422)
+        if len(faces) == 1:
+            return faces[0].embedding
+        if not self.recognizer.face_given:
+            raise RequestError(f"{which} shows {len(faces)} faces: enrol photos of one face (or start the server "
+                               "with --face to choose one); nobody was enrolled", 422)
+        return self.recognizer.embed_face(image)
 
     def people(self, requests: Sequence[None]) -> List[Any]:
         """``[(name, entries), ...]`` sorted by name, for each request."""
@@ -124,6 +132,6 @@ def _each(items, fn) -> List[Any]:
 
 
 def _unmatched(face):
-    from facenet_tf.service.interim import FaceMatch
+    from facenet_tf.recognition import FaceMatch
 
     return FaceMatch(face, None, None, None)
