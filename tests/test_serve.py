@@ -122,6 +122,46 @@ def test_every_face_of_a_group_photo_is_named_and_a_group_photo_is_not_enrolled(
         assert client.delete(f"/v1/people/{person}").status_code == 200
 
 
+def test_identify_many_equals_identify_one_by_one(recognizer, client, orl_dir):
+    from facenet_tf.data.reader import read_rgb
+    from facenet_tf.gallery.service import open_gallery
+
+    photos = [read_rgb(orl(orl_dir, person, 8)) for person in ENROLLED] + [np.full((90, 90, 3), 0, np.uint8)]
+    with open_gallery(client.gallery, recognizer) as gallery:
+        together = recognizer.identify_many(photos, gallery, 0.6)
+        alone = [recognizer.identify(photo, gallery, 0.6) for photo in photos]
+    assert [len(m) for m in together] == [len(m) for m in alone] == [1] * len(ENROLLED) + [0]
+    for a, b in zip(together, alone):
+        assert [(m.name, m.face.box) for m in a] == [(m.name, m.face.box) for m in b]
+        np.testing.assert_allclose([m.distance for m in a], [m.distance for m in b], atol=1e-5)
+
+
+def test_micro_batcher_gathers_concurrent_jobs_and_keeps_errors_apart():
+    import asyncio
+
+    from facenet_tf.service.batcher import MicroBatcher
+
+    sizes = []
+
+    def square(xs):
+        sizes.append(len(xs))
+        return [FacenetError(f"bad {x}") if x < 0 else x * x for x in xs]
+
+    async def many(batcher):
+        return await asyncio.gather(*(batcher.submit("square", x) for x in [1, 2, -3, 4, 5, 6]),
+                                    return_exceptions=True)
+
+    batcher = MicroBatcher({"square": square}, max_batch=4, wait_s=0.05)
+    batcher.start()
+    try:
+        answers = asyncio.run(many(batcher))
+    finally:
+        batcher.stop()
+    assert answers[:2] == [1, 4] and answers[3:] == [16, 25, 36]
+    assert isinstance(answers[2], FacenetError) and str(answers[2]) == "bad -3"
+    assert sizes == [4, 2] and (batcher.batches, batcher.jobs) == (2, 6)
+
+
 def test_verify_compares_two_photos(client, orl_dir):
     same = client.post("/v1/verify", files=[upload(orl(orl_dir, "s3", 2), "image_a"),
                                             upload(orl(orl_dir, "s3", 7), "image_b")])

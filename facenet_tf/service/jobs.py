@@ -65,11 +65,18 @@ class Recognition:
 
     def identify(self, images: Sequence[np.ndarray]) -> List[Any]:
         """Every face of each photo: a list of ``FaceMatch`` per photo (distance ``None`` and
-        no name while nobody is enrolled)."""
+        no name while nobody is enrolled). The faces of all photos go to the model in one call;
+        should one photo fail, each is answered on its own, so only that one gets the error."""
         gallery = self._reopen()
+        if gallery is None:
+            return _each(images, lambda image: [_unmatched(face) for face in self.recognizer.detect(image)])
         threshold = self._threshold()
-        return _each(images, lambda image: self.recognizer.identify(image, gallery, threshold) if gallery is not None
-                     else [_unmatched(face) for face in self.recognizer.detect(image)])
+        if len(images) > 1:
+            try:
+                return self.recognizer.identify_many(images, gallery, threshold)
+            except FacenetError:
+                pass
+        return _each(images, lambda image: self.recognizer.identify(image, gallery, threshold))
 
     def verify(self, pairs: Sequence[Tuple[np.ndarray, np.ndarray]]) -> List[Any]:
         """``Verification`` of each pair (the chosen face of each photo)."""
