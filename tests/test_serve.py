@@ -214,6 +214,9 @@ def test_bad_inputs_are_4xx_json_and_change_nothing(client, orl_dir):
         assert answer.status_code == status, (what, answer.status_code, answer.text)
         body = answer.json()
         assert set(body) == {"error"} and body["error"] and "\n" not in body["error"], (what, body)
+    streamed = client.post("/v1/identify", content=(b"x" * 65536 for _ in range(8)),  # no Content-Length
+                           headers={"content-type": "multipart/form-data; boundary=zz"})
+    assert streamed.status_code == 413 and "--max-upload-mb" in streamed.json()["error"]
     not_multipart = client.post("/v1/identify", content=b"just bytes", headers={"content-type": "text/plain"})
     assert not_multipart.status_code == 422 and set(not_multipart.json()) == {"error"}
     assert client.get("/no/such/route").status_code == 404
@@ -228,6 +231,9 @@ def test_photo_without_a_face_is_refused(client):
     assert "wall" not in people(client)
     identify = client.post("/v1/identify", files=[("image", ("wall.png", flat, "image/png"))])
     assert identify.status_code == 200 and identify.json() == {"faces": []}
+    verify = client.post("/v1/verify", files=[("image_a", ("wall.png", flat, "image/png")),
+                                              ("image_b", ("wall.png", flat, "image/png"))])
+    assert verify.status_code == 400 and "no face" in verify.json()["error"]
 
 
 def test_token_is_required_on_v1_only(recognizer, dlib_dir, tmp_path):
