@@ -1,4 +1,4 @@
-"""A real ``facenet-tf serve`` process for the tests (test_serve.py, test_serve_browser.py)."""
+"""A real ``facenet-tf serve`` process for the tests, and a free port on 127.0.0.1."""
 
 import os
 import socket

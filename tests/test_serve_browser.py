@@ -2,7 +2,7 @@
 driver): enrol people through the page's file input, identify a photo, see the name and its box."""
 
 import os
-import shutil
+import time
 
 import pytest
 
@@ -10,7 +10,7 @@ pytest.importorskip("fastapi", reason="facenet-tf serve needs the [serve] extra 
 pytest.importorskip("uvicorn", reason="facenet-tf serve needs the [serve] extra (uvicorn)")
 pytest.importorskip("selenium", reason="the browser test drives Chromium with selenium (test extra)")
 
-from serve_helpers import Server  # noqa: E402
+from serve_helpers import free_port  # noqa: E402
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 #: The box colour of a recognised face (app.js).
@@ -49,11 +49,27 @@ def photos(orl_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(dlib_dir, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("browser_server")
-    served = Server(dlib_dir, str(folder / "people.gallery"), folder / "server.log")
-    yield served
-    served.stop()
-    shutil.rmtree(folder, ignore_errors=True)
+    """uvicorn on 127.0.0.1 in a thread of this process (the page needs a real server, not the test
+    client; a thread spares a second TensorFlow start-up): an object with its ``url``."""
+    import threading
+    import types
+
+    import uvicorn
+
+    from facenet_tf.service import ServeConfig, create_app
+
+    port = free_port()
+    config = ServeConfig(model=dlib_dir, gallery=str(tmp_path_factory.mktemp("browser_server") / "people.gallery"),
+                         port=port)
+    served = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    while not served.started:
+        assert thread.is_alive(), "uvicorn stopped while starting"
+        time.sleep(0.05)
+    yield types.SimpleNamespace(url=f"http://127.0.0.1:{port}")
+    served.should_exit = True
+    thread.join(timeout=30)
 
 
 def text_contains(element_id, text):
