@@ -97,6 +97,11 @@ DETECTORS.register("dlib_hog", _dlib_hog,
                         "MTCNN where it finds no face; dlib_landmarks only")
 
 
+def detector_serving(method: str) -> str:
+    """The first registered detector whose faces serve alignment ``method`` (``mtcnn`` serves every one)."""
+    return next(name for name in DETECTORS.names() if check_method(name, method) is None)
+
+
 def check_method(detector: str, method: str) -> Optional[str]:
     """``None`` if ``detector``'s faces can serve alignment ``method``, else the one-line reason."""
     allowed = SERVES.get(detector)

@@ -25,16 +25,19 @@ def with_overrides(config: AlignConfig, method: Optional[str] = None, face: Opti
                    detector: Optional[str] = None) -> AlignConfig:
     """``config`` with the given fields replaced. A detector whose faces cannot serve the
     method (:func:`~facenet_tf.faces.detectors.check_method`) gives way to the one that can:
-    a ``method`` alone moves a ``dlib_hog`` config to ``mtcnn``; a ``detector="dlib_hog"``
-    alone moves the method to ``dlib_landmarks``. Both given and incompatible: the config's
-    ``validate`` says so."""
-    from facenet_tf.faces.detectors import SERVES, check_method
+    a ``method`` alone moves a ``dlib_hog`` config to the first detector serving it
+    (:func:`~facenet_tf.faces.detectors.detector_serving`: ``mtcnn``); a ``detector="dlib_hog"``
+    alone moves the method to the first one it serves (``dlib_landmarks``). Both given and
+    incompatible: the config's ``validate`` says so."""
+    from facenet_tf.faces.detectors import check_method, detector_serving
+    from facenet_tf.faces.methods import ALIGN_METHODS
 
     chosen = dataclasses.replace(config, method=method or config.method, face=face or config.face,
                                  detector=detector or config.detector)
     if check_method(chosen.detector, chosen.method) is not None:
         if method and not detector:
-            chosen = dataclasses.replace(chosen, detector="mtcnn")
+            chosen = dataclasses.replace(chosen, detector=detector_serving(chosen.method))
         elif detector and not method:
-            chosen = dataclasses.replace(chosen, method=SERVES[chosen.detector][0])
+            served = next(m for m in ALIGN_METHODS.names() if check_method(chosen.detector, m) is None)
+            chosen = dataclasses.replace(chosen, method=served)
     return chosen
