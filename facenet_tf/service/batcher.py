@@ -66,6 +66,8 @@ class MicroBatcher:
         """Run one job and return its result (raising its exception)."""
         if kind not in self._functions:
             raise KeyError(kind)
+        if self._thread is None:  # an app used without its lifespan: fail, never wait forever
+            raise RuntimeError("the model's worker thread is not running (start the app's lifespan)")
         future: concurrent.futures.Future = concurrent.futures.Future()
         self._queue.put((kind, payload, future))
         return await asyncio.wrap_future(future)
