@@ -44,7 +44,7 @@ class ServeConfig:
     gallery: str = ""
     host: str = setting("127.0.0.1", "address to listen on; an address other than loopback needs --token")
     port: int = setting(8000, "TCP port to listen on", low=1, high=65535)
-    token: Optional[str] = None
+    token: Optional[str] = dataclasses.field(default=None, repr=False)  # kept out of logs and tracebacks
     max_upload_mb: float = setting(10.0, "largest request body accepted, in MiB (larger: 413)",
                                    low=0, low_open=True, high=4096)
     max_pixels: int = setting(MAX_PIXELS, "largest photo accepted, in pixels (width x height; larger: 413)",
