@@ -38,6 +38,7 @@ COMMANDS = {
     "gallery": "gallery",
     "import": "import_model",
     "import-dlib": "import_dlib",
+    "serve": "serve",
 }
 
 

@@ -167,13 +167,37 @@ def enroll(embedder, gallery_path: str, names: Sequence[str], paths: Sequence[st
     """
     if len(names) != len(paths):
         raise FacenetError(f"names and paths must have the same length; received {len(names)} and {len(paths)}")
-    if not paths:
+    check_enrolment(gallery_path, names)  # before minutes of embedding, not after
+    embeddings = embed_files(embedder, paths, progress)
+    return store_enrolment(embedder, gallery_path, names, embeddings, [os.path.abspath(p) for p in paths])
+
+
+def check_enrolment(gallery_path: str, names: Sequence[str]) -> None:
+    """What :func:`enroll` checks before embedding anything: at least one name, every name
+    valid, and a gallery that exists or can be created (read-only checks).
+
+    Raises:
+        FacenetError: naming the first problem.
+    """
+    if not names:
         raise FacenetError("no images to enrol")
     check_names(names)
-    check_gallery_path(gallery_path)  # before minutes of embedding, not after
-    embeddings = embed_files(embedder, paths, progress)
+    check_gallery_path(gallery_path)
+
+
+def store_enrolment(embedder, gallery_path: str, names: Sequence[str], embeddings: np.ndarray,
+                    sources: Optional[Sequence[Optional[str]]] = None) -> List[int]:
+    """Add embedded images to the gallery (created if absent) in one transaction: the step of
+    :func:`enroll` after embedding, for callers that embed otherwise (``facenet-tf serve``'s uploads).
+
+    Returns:
+        The new entries' ids.
+
+    Raises:
+        FacenetError: a gallery built by another model, or a bad name (nothing is written).
+    """
     with open_gallery(gallery_path, embedder, create=True) as gallery:
-        return gallery.enroll(names, embeddings, sources=[os.path.abspath(p) for p in paths])
+        return gallery.enroll(names, embeddings, sources=sources)
 
 
 def check_gallery_path(path: str) -> None:

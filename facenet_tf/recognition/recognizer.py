@@ -165,10 +165,17 @@ class FaceRecognizer:
     def identify(self, image: Image, gallery, threshold: Optional[float] = None) -> List[FaceMatch]:
         """Every face of a photo against ``gallery`` (a path or an open
         :class:`~facenet_tf.gallery.gallery.Gallery`), best score first; ``[]`` without a face."""
-        found = self._found(image)[0]
+        return self.identify_many([image], gallery, threshold)[0]
+
+    def identify_many(self, images: Sequence[Image], gallery, threshold: Optional[float] = None
+                      ) -> List[List[FaceMatch]]:
+        """:meth:`identify` of several photos, the faces of all of them embedded in one model call
+        (what a server does with requests that arrive together): one list per photo, in order."""
+        found = [self._found(image)[0] for image in images]
         with self._gallery(gallery) as opened:
-            limit = self.threshold(opened, threshold)
-            return self._matches(found, opened, limit)
+            matches = self._matches([f for faces in found for f in faces], opened, self.threshold(opened, threshold))
+        ends = np.cumsum([len(faces) for faces in found])
+        return [matches[end - len(faces):end] for faces, end in zip(found, ends)]
 
     def identify_files(self, paths: Sequence[str], gallery: str, threshold: Optional[float] = None, *,
                        top_k: int = 1, index: str = "auto", progress=None) -> List[PhotoIdentification]:
