@@ -93,6 +93,17 @@ def embedder_from_args(args):
     return aligned
 
 
+def add_report_arguments(p) -> None:
+    """``--report DIR`` (an HTML page with figures, :mod:`facenet_tf.evaluation.report_html`) and the
+    ownership flag for that folder."""
+    from facenet_tf.ownership import add_allow_argument
+
+    p.add_argument("--report", default=None, metavar="DIR",
+                   help="also write DIR/index.html: ROC and DET curves, distance histograms with the threshold, "
+                        "accuracy per fold, the hardest pairs' faces (needs the [report] extra)")
+    add_allow_argument(p)
+
+
 def add_match_arguments(p, only=None) -> None:
     """The matching flags (``--threshold``, ``--top-k``, ``--index``) of :class:`MatchConfig`'s fields in ``only``."""
     from facenet_tf.cli.config_flags import add_config_flags
