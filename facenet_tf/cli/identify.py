@@ -22,11 +22,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet_tf.gallery.service import identify, resolve_threshold
+    from facenet_tf.gallery.calibration import threshold_choice
+    from facenet_tf.gallery.service import identify, open_gallery
 
     match = match_options(args)
     embedder = embedder_from_args(args)
-    threshold = resolve_threshold(embedder, match.threshold)
+    with open_gallery(args.gallery, embedder) as gallery:  # its calibration; and a wrong gallery fails now
+        choice = threshold_choice(embedder, match.threshold, gallery.meta, args.gallery)
+    threshold = choice.value
     with embedding_progress(embedder, len(args.images), "identify"):
         answers = identify(embedder, args.gallery, args.images, threshold, top_k=match.top_k, index=match.index)
     if getattr(embedder, "counts", None) is not None:
@@ -36,12 +39,14 @@ def run(args: argparse.Namespace) -> int:
             "gallery": args.gallery,
             "distance": embedder.distance,
             "threshold": threshold,
+            "threshold_source": choice.source,
             "results": [{"image": a.image, "name": a.name, "distance": a.distance, "nearest": a.nearest,
                          **({"candidates": [{"name": n, "distance": d} for n, d in a.candidates]}
                             if match.top_k > 1 else {})}
                         for a in answers],
         }, sort_keys=True))
         return 0
+    print(f"{choice.describe()}", file=sys.stderr)
     for a in answers:
         if a.distance is None:
             line = f"{a.image}\tunknown\t(empty gallery)"

@@ -27,6 +27,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from facenet_tf.errors import FacenetError
+from facenet_tf.gallery.calibration import CALIBRATION_KEY, Calibration, calibrate_embeddings, threshold_choice
 from facenet_tf.gallery.config import MatchConfig
 from facenet_tf.gallery.gallery import Gallery, check_names
 from facenet_tf.gallery.store import read_meta
@@ -60,11 +61,13 @@ class Identification:
 
 @dataclasses.dataclass(frozen=True)
 class Verification:
-    """Whether two images show one person: ``same = distance <= threshold``."""
+    """Whether two images show one person: ``same = distance <= threshold``; ``threshold_source``
+    is one of :data:`~facenet_tf.gallery.calibration.SOURCES`."""
 
     same: bool
     distance: float
     threshold: float
+    threshold_source: str = "flag"
 
 
 def embed_files(embedder, paths: Sequence[str], progress: Progress = None) -> np.ndarray:
@@ -189,21 +192,14 @@ def check_gallery_path(path: str) -> None:
         raise FacenetError(f"cannot create gallery {path}: permission denied in {folder}")
 
 
-def resolve_threshold(embedder, threshold: Optional[float] = None) -> float:
-    """``threshold`` if given, else the model's calibrated threshold at the target FAR.
+def resolve_threshold(embedder, threshold: Optional[float] = None, gallery_meta: Optional[dict] = None) -> float:
+    """``threshold`` if given, else the gallery's calibrated threshold (``gallery_meta``), else the
+    model's calibrated threshold at the target FAR (:func:`~facenet_tf.gallery.calibration.threshold_choice`).
 
     Raises:
-        FacenetError: neither given nor recorded in the model's metadata.
+        FacenetError: none of them.
     """
-    if threshold is not None:
-        return float(threshold)
-    calibrated = embedder.threshold("far")
-    if calibrated is None:
-        raise FacenetError(
-            f"model {embedder.path} records no calibrated threshold (trained without validation identities?): "
-            "pass --threshold"
-        )
-    return float(calibrated)
+    return threshold_choice(embedder, threshold, gallery_meta).value
 
 
 def identify(embedder, gallery_path: str, paths: Sequence[str], threshold: Optional[float] = None,
@@ -214,7 +210,8 @@ def identify(embedder, gallery_path: str, paths: Sequence[str], threshold: Optio
         embedder: :class:`facenet_tf.serving.inference.Embedder`.
         gallery_path: an existing gallery built with this model.
         paths: query images.
-        threshold: largest accepted distance; default :func:`resolve_threshold`.
+        threshold: largest accepted distance; default :func:`resolve_threshold` (the gallery's
+            calibration, else the model's).
         progress: see :func:`embed_files`.
         top_k: also list the ``top_k`` nearest entries of each image (when > 1).
         index: search backend. ``threshold``, ``top_k`` and ``index`` follow
@@ -228,8 +225,8 @@ def identify(embedder, gallery_path: str, paths: Sequence[str], threshold: Optio
             gallery, bad image.
     """
     MatchConfig(threshold, top_k, index).validate()  # before the model's threshold or any image
-    threshold = resolve_threshold(embedder, threshold)
     with open_gallery(gallery_path, embedder, index=index) as gallery:  # fail fast, before embedding
+        threshold = resolve_threshold(embedder, threshold, gallery.meta)
         embeddings = embed_files(embedder, paths, progress)
         matches = gallery.identify(embeddings, threshold)
         nearest = gallery.search(embeddings, k=top_k) if top_k > 1 else [()] * len(matches)
@@ -240,17 +237,70 @@ def identify(embedder, gallery_path: str, paths: Sequence[str], threshold: Optio
     ]
 
 
-def verify(embedder, path_a: str, path_b: str, threshold: Optional[float] = None) -> Verification:
-    """Whether two images show the same person under the model's distance.
+def verify(embedder, path_a: str, path_b: str, threshold: Optional[float] = None,
+           gallery_path: Optional[str] = None) -> Verification:
+    """Whether two images show the same person under the model's distance, at ``threshold``, else
+    the calibrated threshold of the gallery at ``gallery_path`` (if given and calibrated), else the
+    model's (:func:`~facenet_tf.gallery.calibration.threshold_choice`).
 
     Raises:
         FacenetError: a threshold outside :class:`~facenet_tf.gallery.config.MatchConfig`'s
-            range, no threshold, or a bad image.
+            range, no threshold, another model's gallery, or a bad image.
     """
     from facenet_tf.distances import paired_distances_numpy
 
     MatchConfig(threshold=threshold).validate()
-    threshold = resolve_threshold(embedder, threshold)
+    meta = None
+    if gallery_path is not None and threshold is None:
+        with open_gallery(gallery_path, embedder) as gallery:
+            meta = gallery.meta
+    choice = threshold_choice(embedder, threshold, meta, gallery_path or "gallery")
     a, b = embed_files(embedder, [path_a, path_b])
     distance = float(paired_distances_numpy(a[None], b[None], embedder.distance)[0])
-    return Verification(distance <= threshold, distance, threshold)
+    return Verification(distance <= choice.value, distance, choice.value, choice.source)
+
+
+def calibrate(embedder, gallery_path: str, data_dir: str, far_target: float = 1e-3, report=None,
+              progress: Progress = None, pairs_out: Optional[list] = None) -> Calibration:
+    """Calibrate the gallery's threshold on labelled people and store it in the gallery.
+
+    The images of ``data_dir`` (one sub-folder per person) are embedded as :func:`enroll` embeds
+    them; the threshold is chosen at ``far_target`` on all their pairs
+    (:func:`~facenet_tf.gallery.calibration.calibrate_embeddings`) and written to the gallery's
+    ``meta`` (key :data:`~facenet_tf.gallery.calibration.CALIBRATION_KEY`), replacing an earlier
+    calibration. Nothing is written when anything fails.
+
+    Args:
+        embedder: :class:`facenet_tf.serving.inference.Embedder`.
+        gallery_path: an existing gallery built with this model.
+        data_dir: the labelled people.
+        far_target: the largest admissible false-accept rate, in (0, 1].
+        report: :class:`facenet_tf.data.report.SkipReport` for bad files (see :func:`enrolment_from_dir`).
+        progress: see :func:`embed_files`.
+        pairs_out: when a list, the measured pairs are appended to it
+            (:class:`~facenet_tf.evaluation.report_html.PairDistances`, what a report draws).
+
+    Returns:
+        The stored :class:`~facenet_tf.gallery.calibration.Calibration`.
+
+    Raises:
+        FacenetError: missing gallery or another model's; a bad folder; too few pairs; bad target.
+    """
+    from facenet_tf.evaluation.report_html import PairDistances
+
+    with open_gallery(gallery_path, embedder):  # fail fast, before embedding
+        pass
+    names, paths = enrolment_from_dir(data_dir, report)
+    embeddings = embed_files(embedder, paths, progress)
+    threshold, far, tar, result, pairs, d = calibrate_embeddings(embeddings, np.asarray(names), embedder.distance,
+                                                                 far_target)
+    calibration = Calibration(threshold, float(far_target), far, tar, int(pairs.issame.sum()),
+                              int((~pairs.issame).sum()), len(set(names)), len(paths), os.path.abspath(data_dir),
+                              embedder.distance)
+    with open_gallery(gallery_path, embedder) as gallery:
+        gallery.set_meta(CALIBRATION_KEY, calibration.to_json())
+    if pairs_out is not None:
+        p = np.asarray(paths, dtype=object)
+        pairs_out.append(PairDistances(tuple(p[pairs.idx_a]), tuple(p[pairs.idx_b]), d, pairs.issame, result,
+                                       embedder.distance))
+    return calibration
