@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from facenet_tf.cluster import METHODS, cluster_embeddings  # noqa: E402
+from facenet_tf.cluster.core import DEFAULT_METHOD  # noqa: E402
 
 
 def pair_scores(truth: np.ndarray, labels: np.ndarray) -> dict:
@@ -152,13 +153,19 @@ def synthetic(n: int, dim: int = 128, seed: int = 0):
 
 
 def scale(sizes, threshold: float) -> dict:
-    print(f"\nclustering step alone, synthetic 128-d embeddings (average linkage, threshold {threshold})")
+    import faiss  # noqa: F401  (loaded before the baseline: the k-NN graph's index)
+    import sklearn.cluster  # noqa: F401
+
+    cluster_embeddings(np.eye(4, dtype=np.float32), threshold)  # every import loaded
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\nclustering step alone, synthetic 128-d embeddings ({DEFAULT_METHOD} linkage, threshold {threshold}); "
+          f"process RSS before: {base:.0f} MiB")
     print(f"{'faces':>8s} {'seconds':>8s} {'peak RSS MiB':>12s} {'F1':>7s}")
-    out = {}
+    out = {"rss_before_mib": round(base)}
     for n in sizes:
         x, truth = synthetic(n)
         started = time.time()
-        labels = cluster_embeddings(x, threshold, "average", "l2")
+        labels = cluster_embeddings(x, threshold, DEFAULT_METHOD, "l2")
         seconds = time.time() - started
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         f1 = pair_scores(truth, labels)["f1"] if n <= 20000 else None  # the pair matrix is N²
@@ -169,7 +176,8 @@ def scale(sizes, threshold: float) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="an imported dlib model directory (facenet-tf import-dlib)")
+    parser.add_argument("--model", default=None,
+                        help="an imported dlib model directory (facenet-tf import-dlib); without it, only --scale")
     parser.add_argument("--data-dir", default=orl_dir())
     parser.add_argument("--people", default="1-40", help="ORL people, FIRST-LAST (default: %(default)s)")
     parser.add_argument("--composites", type=int, default=120, help="composite canvases (default: %(default)s)")
@@ -181,6 +189,12 @@ def main() -> None:
     if args.tiny:
         last, args.composites = min(last, first + 9), min(args.composites, 12)
     figures = {"threshold": args.threshold}
+    if args.model is None:
+        if not args.scale:
+            parser.error("give --model, or --scale SIZES for the timing alone")
+        figures["scale"] = scale(args.scale, args.threshold)
+        print(json.dumps(figures, sort_keys=True))
+        return
     images, truth = orl_faces(args.data_dir, first, last)
     vectors, persons, seconds = embed_faces(args.model, images, lambda i, box: int(truth[i]))
     print(f"ORL: {len(images)} photos, {len(vectors)} faces found, {seconds:.1f} s to detect, align and embed")

@@ -1,8 +1,8 @@
 """Group face embeddings by person: :func:`cluster_embeddings`.
 
 Two faces may share a person when their distance is within the verification threshold. The
-faces are first cut into the connected components of that "within threshold" graph; average
-(or complete) linkage never merges across components (a merge needs a mean, or a largest,
+faces are first cut into the connected components of that "within threshold" graph; complete
+(or average) linkage never merges across components (a merge needs a mean, or a largest,
 distance within the threshold, so at least one pair within it), so each component is
 clustered on its own with scikit-learn's ``AgglomerativeClustering(distance_threshold=...)``
 on its exact distance matrix. The graph comes from the full distance matrix up to
@@ -21,15 +21,19 @@ import numpy as np
 
 from facenet_tf.errors import FacenetError, check_choice
 
-#: Clustering rules: average or complete linkage (agglomerative), or DBSCAN.
-METHODS = ("average", "complete", "dbscan")
+#: Clustering rules: complete or average linkage (agglomerative), or DBSCAN.
+METHODS = ("complete", "average", "dbscan")
+#: The default rule: complete linkage (every pair of a cluster within the threshold) grouped ORL
+#: and ORL composites best with the imported dlib model, well ahead of dlib's Chinese whispers
+#: (benchmarks/cluster_quality.py, benchmarks/RESULTS.md); average linkage and DBSCAN merge people.
+DEFAULT_METHOD = "complete"
 #: Above this many faces the graph comes from k nearest neighbours, not the full matrix.
 DENSE_LIMIT = 4096
 #: Neighbours per face of the k-NN graph.
 NEIGHBOURS = 32
 
 
-def cluster_embeddings(embeddings: np.ndarray, threshold: float, method: str = "average", distance: str = "l2",
+def cluster_embeddings(embeddings: np.ndarray, threshold: float, method: str = DEFAULT_METHOD, distance: str = "l2",
                        min_size: int = 2, neighbours: int = NEIGHBOURS, dense_limit: int = DENSE_LIMIT,
                        progress: Optional[Callable[[int], None]] = None) -> np.ndarray:
     """Cluster ``embeddings`` so that each cluster is one person.
@@ -38,7 +42,7 @@ def cluster_embeddings(embeddings: np.ndarray, threshold: float, method: str = "
         embeddings: float ``[N, D]``.
         threshold: the largest distance at which two faces are the same person (the model's
             verification threshold), > 0.
-        method: one of :data:`METHODS`; default ``"average"`` linkage.
+        method: one of :data:`METHODS`; default :data:`DEFAULT_METHOD`.
         distance: a name of :data:`facenet_tf.distances.DISTANCES` (the model's).
         min_size: clusters with fewer faces are "unclustered" (label -1); default 2.
         neighbours: k of the k-NN graph (used above ``dense_limit`` faces).
