@@ -39,16 +39,14 @@ from facenet_tf.cluster.core import DEFAULT_METHOD  # noqa: E402
 
 def pair_scores(truth: np.ndarray, labels: np.ndarray) -> dict:
     """Pairwise precision, recall and F1 of ``labels`` (-1: a face alone) against ``truth``."""
+    from sklearn.metrics.cluster import pair_confusion_matrix
+
     labels = np.where(labels < 0, np.arange(len(labels)) + labels.max() + 2, labels)  # alone = own cluster
-    same_true = truth[:, None] == truth[None, :]
-    same_pred = labels[:, None] == labels[None, :]
-    upper = np.triu(np.ones_like(same_true), 1)
-    tp = int((same_true & same_pred & upper).sum())
-    pred, true = int((same_pred & upper).sum()), int((same_true & upper).sum())
-    precision = tp / pred if pred else 1.0
-    recall = tp / true if true else 1.0
+    (_, fn), (fp, tp) = pair_confusion_matrix(truth, labels)  # rows: truly same?, columns: put together?
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+    return {"precision": round(float(precision), 4), "recall": round(float(recall), 4), "f1": round(float(f1), 4)}
 
 
 def chinese_whispers(embeddings: np.ndarray, threshold: float) -> np.ndarray:
@@ -168,9 +166,9 @@ def scale(sizes, threshold: float) -> dict:
         labels = cluster_embeddings(x, threshold, DEFAULT_METHOD, "l2")
         seconds = time.time() - started
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        f1 = pair_scores(truth, labels)["f1"] if n <= 20000 else None  # the pair matrix is N²
-        out[n] = {"seconds": round(seconds, 2), "peak_rss_mib": round(rss), "f1": f1}
-        print(f"{n:8d} {seconds:8.2f} {rss:12.0f} {f1 if f1 is not None else '-':>7}")
+        f1 = pair_scores(truth, labels)["f1"]
+        out[str(n)] = {"seconds": round(seconds, 2), "peak_rss_mib": round(rss), "f1": f1}
+        print(f"{n:8d} {seconds:8.2f} {rss:12.0f} {f1:7.4f}")
     return out
 
 

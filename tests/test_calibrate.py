@@ -67,6 +67,10 @@ def test_calibrate_stores_the_threshold_at_the_far_with_its_rates(calibrated):
     assert 0.3 < stored.threshold < 0.8  # dlib's model: about 0.6 on l2
     assert stored.tar > 0.9  # ORL faces are easy for dlib's model
     assert f"threshold {stored.threshold:.4f}" in out
+    from facenet_tf.gallery.service import open_gallery_as_stored
+
+    with open_gallery_as_stored(gallery) as opened:
+        assert opened.threshold == stored.threshold  # what FaceRecognizer.threshold(gallery) reads
     assert os.path.isfile(os.path.join(report, "index.html"))
     assert len(os.listdir(os.path.join(report, "figures"))) == 4 + 12
 

@@ -203,6 +203,15 @@ class Gallery:
         """The gallery's ``meta`` rows (key → text), as read when opened and written since."""
         return dict(self._store.meta)
 
+    @property
+    def threshold(self):
+        """The threshold stored by ``facenet-tf gallery calibrate`` (float), or None when the gallery
+        is not calibrated (:mod:`facenet_tf.gallery.calibration`)."""
+        from facenet_tf.gallery.calibration import stored_calibration
+
+        stored = stored_calibration(self._store.meta, self.path)
+        return None if stored is None else float(stored.threshold)
+
     def set_meta(self, key, value):
         """Store one ``meta`` row beside the schema's (e.g. the threshold calibration,
         :mod:`facenet_tf.gallery.calibration`); the schema's own rows are never replaced."""
