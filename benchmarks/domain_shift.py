@@ -187,7 +187,7 @@ def evaluate_model(model, data_dir: str) -> dict:
     model's recorded alignment and test-time augmentation): the figures and the alignment counts.
     ``model``: a model directory, or an embedder (:func:`mixed_embedder`)."""
     from facenet_tf.evaluation.config import EvaluateConfig, evaluate
-    from facenet_tf.faces.embedder import with_recorded_alignment
+    from facenet_tf.recognition.aligned import with_recorded_alignment
     from facenet_tf.serving.inference import load_embedder
     from facenet_tf.serving.tta import TTAConfig, with_tta
 

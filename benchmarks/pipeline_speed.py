@@ -130,7 +130,7 @@ class Ours:
     def __init__(self, model: str, workers: int = 0, tta=None, detector=None, method=None):
         import dataclasses
 
-        from facenet_tf.faces.embedder import with_recorded_alignment
+        from facenet_tf.recognition.aligned import with_recorded_alignment
         from facenet_tf.serving.inference import Embedder
         from facenet_tf.serving.tta import TTAConfig, with_tta
 

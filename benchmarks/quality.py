@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _orl import orl_dir, run  # noqa: E402  (benchmarks/ is the script's folder)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from facenet_tf.faces.embedder import with_recorded_alignment  # noqa: E402
+from facenet_tf.recognition.aligned import with_recorded_alignment  # noqa: E402
 from facenet_tf.data import scan_directory  # noqa: E402
 from facenet_tf.evaluation.report import evaluate_catalog  # noqa: E402
 from facenet_tf.serving.inference import Embedder, EigenfaceEmbedder, RawPixelEmbedder  # noqa: E402

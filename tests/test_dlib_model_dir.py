@@ -19,13 +19,6 @@ pytest.importorskip("face_recognition_models", reason="dlib's model file ships i
 pytest.importorskip("mtcnn", reason="the imported model aligns faces with MTCNN (extra [align])")
 
 
-@pytest.fixture(scope="module")
-def dlib_dir(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("dlib") / "model")
-    assert main(["import-dlib", "--output-dir", out]) == 0
-    return out
-
-
 def test_import_writes_a_model_dir_with_its_input_contract(dlib_dir):
     meta = json.load(open(os.path.join(dlib_dir, "metadata.json")))
     assert sorted(os.listdir(dlib_dir)) == [".facenet_tf-owner.json", "metadata.json", "model.keras", "saved_model"]

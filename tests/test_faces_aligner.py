@@ -100,7 +100,7 @@ def _pixel_embedder(size=32):
 
 
 def test_aligned_embedder_undoes_a_shift_and_zoom(aligner, orl_dir, tmp_path):
-    from facenet_tf.faces.embedder import AlignedEmbedder
+    from facenet_tf.recognition.aligned import AlignedEmbedder
 
     image = _orl(orl_dir, "s12", 1)
     Image.fromarray(image).save(tmp_path / "a.png")

@@ -11,7 +11,7 @@ from facenet_tf.errors import FacenetError
 from facenet_tf.faces.aligner import AlignConfig, FaceAligner
 from facenet_tf.faces.detection import Face
 from facenet_tf.faces.detectors import DETECTORS, HogThenMtcnn
-from facenet_tf.faces.embedder import alignment_suffix, with_overrides
+from facenet_tf.faces.overrides import alignment_suffix, with_overrides
 from facenet_tf.faces.hog_detector import HogFaceDetector
 
 

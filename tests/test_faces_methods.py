@@ -11,7 +11,7 @@ from facenet_tf.errors import FacenetError
 from facenet_tf.faces.aligner import AlignConfig, AlignCounts, FaceAligner
 from facenet_tf.faces.chips import get_face_chip
 from facenet_tf.faces.detection import Face
-from facenet_tf.faces.embedder import alignment_suffix
+from facenet_tf.faces.overrides import alignment_suffix
 from facenet_tf.faces.methods import ALIGN_METHODS, dlib_box
 from facenet_tf.faces.templates import DLIB_5POINT_TEMPLATE
 

@@ -61,7 +61,7 @@ def test_one_shot_identification_of_held_out_orl_people(orl_dir, orl_model, tmp_
     results = answer["results"]
     assert [r["image"] for r in results] == probes
     for r in results:
-        assert set(r) == {"image", "name", "distance", "nearest"}
+        assert set(r) == {"image", "name", "distance", "nearest", "faces"}
         assert r["nearest"] in HELD_OUT and r["distance"] >= 0
         assert r["name"] == (r["nearest"] if r["distance"] <= answer["threshold"] else None)
 

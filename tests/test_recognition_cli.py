@@ -119,7 +119,7 @@ def test_identify_json_uses_the_calibrated_threshold(model_dir, people, gallery,
     assert answer["distance"] == "squared_l2"
     assert [r["image"] for r in answer["results"]] == queries
     for r in answer["results"]:
-        assert set(r) == {"image", "name", "distance", "nearest"}
+        assert set(r) == {"image", "name", "distance", "nearest", "faces"}
         assert r["name"] == (r["nearest"] if r["distance"] <= calibrated else None)
     assert answer["results"][0]["nearest"] == "id0000"
 

@@ -30,6 +30,7 @@ COMMANDS = {
     "align": "align",
     "export": "export",
     "enroll": "enroll",
+    "detect": "detect",
     "identify": "identify",
     "verify": "verify",
     "gallery": "gallery",

@@ -49,13 +49,16 @@ def add_face_arguments(p) -> None:
 
 
 def embedding_options(args):
-    """The :class:`TTAConfig` and the alignment overrides given (``{field: value}`` of
+    """The ``--tta*`` flags given (``{field: value}``, replacing the model's recorded
+    augmentation) and the alignment overrides given (``{field: value}`` of
     ``--align-method``/``--face``/``--detector``), each checked before any model is loaded.
 
     Raises:
         FacenetError: a flag of the wrong type, out of range or not a choice; ``--align``
             with ``--no-align``.
     """
+    import dataclasses
+
     from facenet_tf import fields
     from facenet_tf.cli.config_flags import apply_flags
     from facenet_tf.errors import FacenetError
@@ -67,30 +70,22 @@ def embedding_options(args):
     tta = apply_flags(TTAConfig(), args, root=TTA_ROOT)
     tta.validate()
     fields.validate(apply_flags(AlignConfig(), args, root=ALIGN_ROOT))
+    given = {f.name: getattr(tta, f.name) for f in dataclasses.fields(TTAConfig)
+             if getattr(args, TTA_ROOT + f.name, None) is not None}
     overrides = {name: getattr(args, ALIGN_ROOT + name, None) for name in ALIGN_OVERRIDES}
-    return tta, {name: value for name, value in overrides.items() if value is not None}
+    return given, {name: value for name, value in overrides.items() if value is not None}
 
 
-def embedder_from_args(args):
-    """The ``--model`` embedder, aligning image files the way the model records (unless
-    ``--no-align``), or with ``--align`` as ``facenet-tf align`` does; ``--align-method``,
-    ``--face`` and ``--detector`` override the recorded ones; the ``--tta*`` flags override the
-    test-time augmentation the model records (none unless it records one)."""
-    from facenet_tf.faces.aligner import AlignConfig
-    from facenet_tf.faces.embedder import AlignedEmbedder, with_overrides, with_recorded_alignment
-    from facenet_tf.serving.inference import load_embedder
-    from facenet_tf.cli.config_flags import apply_flags
-    from facenet_tf.serving.tta import TTAConfig, with_tta
+def recognizer_from_args(args):
+    """The ``--model`` :class:`~facenet_tf.recognition.FaceRecognizer`: ``--align`` / ``--no-align``,
+    ``--align-method`` / ``--face`` / ``--detector`` and the ``--tta*`` flags as the library's
+    policy takes them (:meth:`FaceRecognizer.load`)."""
+    from facenet_tf.recognition import FaceRecognizer
 
-    _, overrides = embedding_options(args)
-    embedder = load_embedder(args.model, getattr(args, "image_size", None))
-    embedder = with_tta(embedder, apply_flags(TTAConfig.from_contract(embedder.contract), args, root=TTA_ROOT))
-    if args.no_align:
-        return embedder
-    aligned = with_recorded_alignment(embedder, workers=0, **overrides)  # 0: processes where the detector needs them
-    if aligned is embedder and (args.align or overrides):  # an alignment flag implies --align
-        return AlignedEmbedder(embedder, with_overrides(AlignConfig(), **overrides), workers=0)
-    return aligned
+    tta, overrides = embedding_options(args)
+    align = False if args.no_align else (True if args.align else None)
+    return FaceRecognizer.load(args.model, align=align, tta=tta, image_size=getattr(args, "image_size", None),
+                               workers=0, **overrides)  # 0: processes where the detector needs them
 
 
 def add_report_arguments(p) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedder_from_args, embedding_progress
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, embedding_progress, recognizer_from_args
 
 HELP = ("enrol images of people into a gallery (one transaction: a bad IMAGE changes nothing; "
         "with --from-dir bad files are skipped and counted)")
@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strict", action="store_true",
                    help="with --from-dir: stop at the first bad image file instead of skipping it (default: skip, "
                         "count per reason on stderr); images named on the command line must all be good")
-    p.add_argument("images", nargs="*", metavar="IMAGE", help="images of --name")
+    p.add_argument("images", nargs="*", metavar="IMAGE",
+                   help="images of --name; each must show a face (one, unless --face says which)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,11 +40,11 @@ def run(args: argparse.Namespace) -> int:
         if not args.images:
             raise FacenetError(f"--name {args.name!r}: give at least one IMAGE")
         names, paths = [args.name] * len(args.images), list(args.images)
-    embedder = embedder_from_args(args)
-    with embedding_progress(embedder, len(paths), "enroll", quiet=args.quiet):
-        ids = enroll(embedder, args.gallery, names, paths)
+    recognizer = recognizer_from_args(args)
+    with embedding_progress(recognizer.embedder, len(paths), "enroll", quiet=args.quiet):
+        ids = enroll(recognizer, args.gallery, names, paths)
     skipped = f"; skipped {report.files_skipped} bad files (reasons on stderr)" if args.from_dir and report.skipped else ""
     print(f"enrolled {len(ids)} images of {len(set(names))} people into {args.gallery}{skipped}")
-    if getattr(embedder, "counts", None) is not None:
-        print(embedder.counts.summary())
+    if recognizer.counts is not None:
+        print(recognizer.counts.summary())
     return 0

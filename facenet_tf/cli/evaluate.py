@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, add_report_arguments, embedder_from_args,
-                                   embedding_progress)
+from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, add_report_arguments, embedding_progress,
+                                   recognizer_from_args)
 
 HELP = "verification (LFW protocol) and one-shot figures of a model on a folder or LFW pairs"
 
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     config.validate()
     args.image_size = config.image_size  # the raw-pixels baseline's size
     owner = claim_report(args.report, args.allow_existing_files, [config.data_dir]) if args.report else None
-    embedder = embedder_from_args(args)
+    embedder = recognizer_from_args(args).embedder  # one face per image by --face; no face: counted
     report = SkipReport(strict=config.strict)
     measured = []
     with embedding_progress(embedder, None, "evaluate", quiet=args.quiet):

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     import math
 
-    from facenet_tf.cli.common import embedder_from_args, embedding_progress
+    from facenet_tf.cli.common import embedding_progress, recognizer_from_args
     from facenet_tf.data.report import SkipReport
     from facenet_tf.errors import FacenetError
     from facenet_tf.evaluation.report_html import claim_report, model_chips, write_report
@@ -80,11 +80,11 @@ def _calibrate(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.far) and 0 < args.far <= 1):
         raise FacenetError(f"--far must be in (0, 1]; received {args.far!r}")
     owner = claim_report(args.report, args.allow_existing_files, [args.data_dir]) if args.report else None
-    embedder = embedder_from_args(args)
+    recognizer = recognizer_from_args(args)  # the embedding path of enroll
     report = SkipReport(strict=args.strict)
     measured = []
-    with embedding_progress(embedder, None, "calibrate", quiet=args.quiet):
-        calibration = calibrate(embedder, args.gallery, args.data_dir, args.far, report,
+    with embedding_progress(recognizer.embedder, None, "calibrate", quiet=args.quiet):
+        calibration = calibrate(recognizer, args.gallery, args.data_dir, args.far, report,
                                 pairs_out=measured if owner else None)
     print(f"calibrated {args.gallery}: {calibration.describe()}")
     if calibration.far_resolution > calibration.far_target:
@@ -99,7 +99,7 @@ def _calibrate(args: argparse.Namespace) -> int:
                    "impostor pairs": calibration.num_impostor, "FAR target": calibration.far_target,
                    "threshold": calibration.threshold, "FAR at threshold": calibration.far,
                    "TAR at threshold": calibration.tar, "distance": calibration.distance}
-        page = write_report(owner, measured[0], model_chips(embedder), title=f"calibration of {args.gallery}",
+        page = write_report(owner, measured[0], model_chips(recognizer.embedder), title=f"calibration of {args.gallery}",
                             summary=summary, threshold=calibration.threshold,
                             threshold_label=f"FAR <= {calibration.far_target:g}")
         print(f"report: {page}")

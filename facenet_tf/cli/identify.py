@@ -1,4 +1,4 @@
-"""``facenet-tf identify``: name the person in each image, or say ``unknown``."""
+"""``facenet-tf identify``: name every face in each image, or say ``unknown``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 
-from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, add_match_arguments, embedder_from_args,
-                                   embedding_progress, match_options)
+from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, add_match_arguments, embedding_progress,
+                                   match_options, recognizer_from_args)
 
-HELP = "identify people in images against a gallery (name and distance, or unknown)"
+HELP = "identify people in images against a gallery (every face: box, name and distance, or unknown)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,30 +17,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=DEFAULT_OUTPUT, help="the model the gallery was built with (default: %(default)s)")
     p.add_argument("--gallery", required=True, help="gallery file written by facenet-tf enroll")
     add_match_arguments(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object instead of one line per image")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object instead of lines: per image the face --face chooses (name, distance, "
+                        "nearest) and \"faces\", every face with its box")
     p.add_argument("images", nargs="+", metavar="IMAGE")
 
 
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.gallery.calibration import threshold_choice
-    from facenet_tf.gallery.service import identify, open_gallery
+    from facenet_tf.gallery.service import open_gallery
 
     match = match_options(args)
-    embedder = embedder_from_args(args)
-    with open_gallery(args.gallery, embedder) as gallery:  # its calibration; and a wrong gallery fails now
-        choice = threshold_choice(embedder, match.threshold, gallery.meta, args.gallery)
+    recognizer = recognizer_from_args(args)
+    with open_gallery(args.gallery, recognizer.embedder) as gallery:  # its calibration; a wrong gallery fails now
+        choice = threshold_choice(recognizer.embedder, match.threshold, gallery.meta, args.gallery)
     threshold = choice.value
-    with embedding_progress(embedder, len(args.images), "identify"):
-        answers = identify(embedder, args.gallery, args.images, threshold, top_k=match.top_k, index=match.index)
-    if getattr(embedder, "counts", None) is not None:
-        print(embedder.counts.summary(), file=sys.stderr)
+    with embedding_progress(recognizer.embedder, len(args.images), "identify") as bar:
+        answers = recognizer.identify_files(args.images, args.gallery, threshold, top_k=match.top_k,
+                                            index=match.index, progress=getattr(bar, "update", None))
+    if recognizer.counts is not None:
+        print(recognizer.counts.summary(), file=sys.stderr)
     if args.json:
         print(json.dumps({
             "gallery": args.gallery,
-            "distance": embedder.distance,
+            "distance": recognizer.distance,
             "threshold": threshold,
             "threshold_source": choice.source,
             "results": [{"image": a.image, "name": a.name, "distance": a.distance, "nearest": a.nearest,
+                         "faces": [f.to_json_dict() for f in a.faces],
                          **({"candidates": [{"name": n, "distance": d} for n, d in a.candidates]}
                             if match.top_k > 1 else {})}
                         for a in answers],
@@ -48,14 +52,32 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{choice.describe()}", file=sys.stderr)
     for a in answers:
-        if a.distance is None:
-            line = f"{a.image}\tunknown\t(empty gallery)"
-        elif a.name is None:
-            line = f"{a.image}\tunknown\t{a.distance:.4f}\t(nearest: {a.nearest})"
-        else:
-            line = f"{a.image}\t{a.name}\t{a.distance:.4f}"
-        if a.candidates:
-            nearest = ", ".join(f"{n} {d:.4f}" for n, d in a.candidates)
-            line += f"\t(top {len(a.candidates)}: {nearest})"
-        print(line)
+        print(_line(a))
+        if len(a.faces) > 1:
+            for i, face in enumerate(a.faces):
+                print(f"  face {i + 1}\t{_box(face.face.box)}\t{_verdict(face)}" + ("\t(chosen)" if i == a.chosen else ""))
     return 0
+
+
+def _box(box) -> str:
+    return "box " + ",".join(f"{v:.0f}" for v in box)
+
+
+def _verdict(face) -> str:
+    if face.distance is None:
+        return "unknown\t(empty gallery)"
+    if face.name is None:
+        return f"unknown\t{face.distance:.4f}\t(nearest: {face.nearest})"
+    return f"{face.name}\t{face.distance:.4f}"
+
+
+def _line(a) -> str:
+    if a.match is None:
+        return f"{a.image}\tunknown\t(no face)"
+    line = f"{a.image}\t{_verdict(a.match)}\t{_box(a.match.face.box)}"
+    if len(a.faces) > 1:
+        line += f"\t({len(a.faces)} faces)"
+    if a.candidates:
+        nearest = ", ".join(f"{n} {d:.4f}" for n, d in a.candidates)
+        line += f"\t(top {len(a.candidates)}: {nearest})"
+    return line

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, add_match_arguments, embedder_from_args,
-                                   match_options)
+from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, add_match_arguments, match_options,
+                                   recognizer_from_args)
 
 HELP = "say whether two images show the same person, with their distance"
 
@@ -23,17 +23,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet_tf.gallery.service import verify
+    from facenet_tf.gallery.calibration import threshold_choice
+    from facenet_tf.gallery.service import open_gallery
 
     threshold = match_options(args).threshold
-    embedder = embedder_from_args(args)
-    result = verify(embedder, args.image1, args.image2, threshold, args.gallery)
+    recognizer = recognizer_from_args(args)
+    meta = None
+    if args.gallery is not None and threshold is None:
+        with open_gallery(args.gallery, recognizer.embedder) as gallery:  # and a wrong gallery fails now
+            meta = gallery.meta
+    choice = threshold_choice(recognizer.embedder, threshold, meta, args.gallery or "gallery")
+    result = recognizer.verify(args.image1, args.image2, choice.value)
+    several = [f"{path} holds {n} faces: compared the one --face chooses"
+               for path, n in zip((args.image1, args.image2), result.faces) if n > 1]
     if args.json:
         print(json.dumps({"same": result.same, "distance": result.distance, "threshold": result.threshold,
-                          "threshold_source": result.threshold_source, "metric": embedder.distance}, sort_keys=True))
+                          "threshold_source": choice.source, "metric": recognizer.distance,
+                          "faces": list(result.faces)}, sort_keys=True))
     else:
         verdict = "same person" if result.same else "different people"
         sign = "<=" if result.same else ">"
-        print(f"{verdict}: {embedder.distance} distance {result.distance:.4f} {sign} threshold {result.threshold:.4f} "
-              f"({result.threshold_source})")
+        print(f"{verdict}: {recognizer.distance} distance {result.distance:.4f} {sign} threshold {result.threshold:.4f} "
+              f"({choice.source})")
+        for line in several:
+            print(line)
     return 0

@@ -27,10 +27,11 @@ import concurrent.futures
 import dataclasses
 import functools
 import io
+import math
 import numbers
 import os
 import warnings
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -234,6 +235,47 @@ def read_rgb(path: str, limits: ImageLimits = DEFAULT_LIMITS) -> np.ndarray:
         BadImage: (a :class:`FacenetError`) naming the file and the reason.
     """
     return decode(path, limits=limits).pixels
+
+
+def read_rgb_within(path: str, max_pixels: int, limits: ImageLimits = DEFAULT_LIMITS) -> Tuple[np.ndarray, Tuple[float, float]]:
+    """:func:`read_rgb` decoded at a bounded size: at most ``max_pixels`` pixels, aspect kept.
+
+    A larger image is decoded at a reduced scale where the format allows (JPEG's DCT scaling
+    through Pillow's ``draft``: a 40 MP photo never exists at full size), then resized down
+    (bilinear with Pillow's reducing filter); a smaller one is returned as :func:`read_rgb`
+    gives it. The same files are accepted and refused as by :func:`read_rgb`.
+
+    Returns:
+        ``(pixels, (scale_x, scale_y))``: uint8 ``[h, w, 3]`` and the original image's pixels
+        (upright, after EXIF orientation) per returned pixel, ``(1.0, 1.0)`` when not reduced.
+        A point ``(x, y)`` of ``pixels`` is ``(x * scale_x, y * scale_y)`` in the original.
+
+    Raises:
+        BadImage: as :func:`read_rgb`.
+    """
+    from PIL import Image
+
+    img = _open(path, str(path), limits)
+    try:
+        width, height = img.size
+        if _orientation(img) in (5, 6, 7, 8):  # a quarter turn: the upright image is height x width
+            width, height = height, width
+        factor = math.sqrt(width * height / max_pixels)
+        try:
+            img.seek(0)
+            if factor > 1 and img.format == "JPEG":
+                img.draft("RGB", (math.ceil(img.size[0] / factor), math.ceil(img.size[1] / factor)))
+            img.load()
+            pixels = _to_rgb(img)
+        except Exception as err:  # noqa: BLE001 - Pillow's decoders raise many types
+            raise _decoding_failure(str(path), err) from None
+    finally:
+        img.close()
+    if factor > 1:
+        size = (max(1, int(width / factor)), max(1, int(height / factor)))
+        if (pixels.shape[1], pixels.shape[0]) != size:
+            pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0))
+    return pixels, (width / pixels.shape[1], height / pixels.shape[0])
 
 
 def encoded(source: Union[str, bytes], name: Optional[str] = None, limits: ImageLimits = DEFAULT_LIMITS) -> bytes:

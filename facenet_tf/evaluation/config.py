@@ -3,7 +3,7 @@
 ``facenet-tf evaluate``'s flags are generated from it (:mod:`facenet_tf.cli.config_flags`),
 so each option's help, type, range and default live here only. How images become
 embeddings (the model, its alignment, test-time augmentation) is the embedder's business
-(:func:`facenet_tf.cli.common.embedder_from_args`); this config says what is measured.
+(:meth:`facenet_tf.recognition.FaceRecognizer.load`); this config says what is measured.
 """
 
 from __future__ import annotations

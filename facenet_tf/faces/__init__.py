@@ -18,8 +18,10 @@ Where each kind of change goes:
   ``align_files`` (a list of files → aligned pixels); ``chunked`` runs that chunk by chunk,
   prepared ahead in a thread or, for a detector holding the GIL (dlib's HOG), in worker
   processes. How folders are parallelised goes here.
-* ``embedder``: :class:`~facenet_tf.faces.embedder.AlignedEmbedder`, an embedder that aligns
-  image files first, and ``with_recorded_alignment`` (the alignment a model records).
+* ``found``: every face of an image with its landmarks and chip, the evidence rule that lets a
+  tight crop without a detected face keep one ("no face, no answer"), bounded-size decoding.
+* ``overrides``: the ``--align-method``/``--face``/``--detector`` overrides of a recorded
+  alignment and the fingerprint suffix of an alignment that is not the model's own.
 * ``folder``: the ``align`` use case, an aligned copy of an identity folder.
 * ``shape_predictor``: dlib's 5-point landmark predictor in NumPy (its own module).
 * ``hog_detector``: dlib's HOG frontal face detector in NumPy (boxes equal to dlib-bin's), its
@@ -28,5 +30,6 @@ Where each kind of change goes:
 * ``dlib_files``: where the packaged dlib model files are and reading one's bytes (shared with
   :mod:`facenet_tf.pretrained`'s network reader).
 
-Nothing here imports dlib; the optional ``mtcnn`` package is imported where it is used.
+Nothing here imports dlib or :mod:`facenet_tf.serving`; the optional ``mtcnn`` package is imported
+where it is used. The aligning embedder is :mod:`facenet_tf.recognition.aligned`.
 """

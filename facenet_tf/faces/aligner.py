@@ -19,13 +19,14 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Un
 import numpy as np
 
 from facenet_tf import fields
-from facenet_tf.data.reader import BadImage, read_rgb
+from facenet_tf.data.reader import BadImage
 from facenet_tf.errors import FacenetError
 from facenet_tf.fields import setting
 from facenet_tf.faces.chips import whole_image_chip
 from facenet_tf.faces.choice import DEFAULT_FACE, FACE_CHOICES
 from facenet_tf.faces.detection import Face
 from facenet_tf.faces.detectors import DETECTORS, check_method
+from facenet_tf.faces.found import face_evidence, read_bounded, resized_chip
 from facenet_tf.faces.hog_detector import MAX_UPSAMPLE
 from facenet_tf.faces.methods import ALIGN_METHODS
 
@@ -179,12 +180,14 @@ class FaceAligner:
         (with ``on_failure="resize"``: see :class:`AlignConfig`)."""
         return self.align_faces(image, self.detect(image)).chip
 
-    def align_faces(self, image: np.ndarray, faces: Sequence[Face]) -> Alignment:
-        """:meth:`align` with the faces already detected, and which path the image took."""
+    def align_faces(self, image: np.ndarray, faces: Sequence[Face], evidence: bool = False) -> Alignment:
+        """:meth:`align` with the faces already detected, and which path the image took.
+        ``evidence``: take the whole-image path (``on_failure="resize"``) only where
+        :func:`~facenet_tf.faces.found.face_evidence` finds a face ("no face, no answer")."""
         if faces:
             face = self.choose(image.shape[:2], faces)
             return Alignment(self.method.face_chip(image, face, self.config, self.predictor), "aligned", len(faces))
-        if self.config.on_failure != "resize":
+        if self.config.on_failure != "resize" or (evidence and face_evidence(self, image) is None):
             return Alignment(None, "no_face", 0)
         if self.method.no_face_chip is not None:
             chip = self.method.no_face_chip(image, self.config, self.predictor)
@@ -193,45 +196,48 @@ class FaceAligner:
         return Alignment(whole_image_chip(image, self.config.size), "resized", 0)
 
 
-def align_images(aligner: FaceAligner, paths: Sequence[str]) -> List[Union[Alignment, BadImage]]:
+def align_images(aligner: FaceAligner, paths: Sequence[str], evidence: bool = False) -> List[Union[Alignment, BadImage]]:
     """Read, detect and align image files: per file its :class:`Alignment`, or the
     :class:`~facenet_tf.data.reader.BadImage` it raised when read. The files are decoded on
-    two threads (Pillow releases the GIL) and detected in one ``detect_many`` call (batched
-    per shape)."""
+    two threads (Pillow releases the GIL), at most
+    :data:`~facenet_tf.faces.found.MAX_DETECT_PIXELS` pixels each, and detected in one
+    ``detect_many`` call (batched per shape). ``evidence``: see :meth:`FaceAligner.align_faces`."""
     read = _read_all(paths)
     good = [i for i, image in enumerate(read) if not isinstance(image, BadImage)]
     out: List[Union[Alignment, BadImage]] = list(read)
     for i, found in zip(good, aligner.detect_many([read[i] for i in good])):
-        out[i] = aligner.align_faces(read[i], found)
+        out[i] = aligner.align_faces(read[i], found, evidence)
     return out
 
 
 def align_files(aligner: FaceAligner, paths: Sequence[str], image_size,
-                progress: Optional[Callable[[int], None]] = None, batch: int = 16) -> Tuple[np.ndarray, AlignCounts]:
+                progress: Optional[Callable[[int], None]] = None, batch: int = 16, evidence: bool = False,
+                one_face: bool = False) -> Tuple[np.ndarray, AlignCounts]:
     """Aligned uint8 ``[N, H, W, 3]`` faces of image files at ``image_size``, and how many took
     each path (:class:`AlignCounts`). Detection runs on ``batch`` images at a time (one MTCNN
     call per shape among them); ``progress`` receives the number of images just aligned.
+    ``evidence``: see :meth:`FaceAligner.align_faces`; ``one_face``: a file holding several
+    faces is an error instead of being decided by the ``face`` rule.
 
     Raises:
-        FacenetError: an image without a face under ``on_failure="skip"``; a file that cannot
-            be read (:class:`~facenet_tf.data.reader.BadImage`).
+        FacenetError: an image without a face (under ``on_failure="skip"``, or without evidence
+            of one); with ``one_face``, an image with several; a file that cannot be read
+            (:class:`~facenet_tf.data.reader.BadImage`).
     """
     faces = np.empty((len(paths), *image_size, 3), np.uint8)
     counts = AlignCounts()
     for start in range(0, len(paths), batch):
         chunk = paths[start:start + batch]
-        for i, (path, done) in enumerate(zip(chunk, align_images(aligner, chunk))):
+        for i, (path, done) in enumerate(zip(chunk, align_images(aligner, chunk, evidence))):
             if isinstance(done, BadImage):
                 raise done
             if done.chip is None:
-                raise FacenetError(f"no face found in {path}: crop it by hand and leave out --align")
+                raise FacenetError(f"no face found in {path}")
+            if one_face and done.faces > 1:
+                raise FacenetError(f"{path} holds {done.faces} faces: give --face (a rule: "
+                                   f"{', '.join(FACE_CHOICES.names())}) to choose one, or crop the photo")
             counts.add(done.path, done.faces)
-            face = done.chip
-            if tuple(face.shape[:2]) != tuple(image_size):
-                from facenet_tf.data.images import resize  # TensorFlow: only where the sizes differ
-
-                face = np.round(np.asarray(resize(face, image_size))).astype(np.uint8)
-            faces[start + i] = face
+            faces[start + i] = resized_chip(done.chip, image_size)
         if progress is not None:
             progress(len(chunk))
     return faces, counts
@@ -240,10 +246,8 @@ def align_files(aligner: FaceAligner, paths: Sequence[str], image_size,
 def _read_all(paths: Sequence[str]) -> List[Union[np.ndarray, BadImage]]:
     """The decoded images of ``paths`` in order, or the :class:`BadImage` each raised."""
     def read(path: str):
-        try:
-            return read_rgb(path)
-        except BadImage as bad:
-            return bad
+        done = read_bounded(path)
+        return done if isinstance(done, BadImage) else done[0]
 
     if len(paths) < 2:
         return [read(path) for path in paths]
@@ -311,10 +315,11 @@ def chunked(task: Callable, aligner: FaceAligner, paths: Sequence[str], chunk: i
 
 
 def aligned_chunks(aligner: FaceAligner, paths: Sequence[str], image_size, chunk: int = 32,
-                   workers: int = 1) -> Iterator[Tuple[np.ndarray, AlignCounts]]:
+                   workers: int = 1, evidence: bool = False,
+                   one_face: bool = False) -> Iterator[Tuple[np.ndarray, AlignCounts]]:
     """:func:`align_files` of consecutive chunks of ``chunk`` paths, in order, prepared ahead
     (see :func:`chunked` for ``workers``). Yields ``(faces, counts)`` per chunk."""
-    return chunked(align_files, aligner, paths, chunk, workers, tuple(image_size))
+    return chunked(align_files, aligner, paths, chunk, workers, tuple(image_size), None, 16, evidence, one_face)
 
 
 #: Worker processes :func:`parallel_workers` chooses at most (each holds its own detector and

@@ -271,7 +271,8 @@ def calibrate(embedder, gallery_path: str, data_dir: str, far_target: float = 1e
     calibration. Nothing is written when anything fails.
 
     Args:
-        embedder: :class:`facenet_tf.serving.inference.Embedder`.
+        embedder: what ``enroll`` embeds with (a :class:`~facenet_tf.recognition.FaceRecognizer`, or an
+            :class:`~facenet_tf.serving.inference.Embedder`).
         gallery_path: an existing gallery built with this model.
         data_dir: the labelled people.
         far_target: the largest admissible false-accept rate, in (0, 1].
