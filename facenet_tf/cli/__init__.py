@@ -35,6 +35,7 @@ COMMANDS = {
     "verify": "verify",
     "gallery": "gallery",
     "import-dlib": "import_dlib",
+    "cluster": "cluster",
 }
 
 
