@@ -223,3 +223,10 @@ def test_our_clustering_is_at_least_as_good_as_dlibs_chinese_whispers(dlib_dir, 
 
     ours, reference = f1(cluster_embeddings(vectors, threshold)), f1(chinese_whispers(vectors, threshold))
     assert ours >= reference and ours > 0.85, (ours, reference)
+
+
+def test_duplicates_stay_together_on_the_k_nearest_graph():
+    x, truth = people([5, 5, 3], spread=0.02, seed=4)
+    x = np.concatenate([x, x, x[:2]])  # every face twice, two thrice: distances of exactly 0
+    truth = np.concatenate([truth, truth, truth[:2]])
+    assert same_partition(cluster_embeddings(x, 0.5, dense_limit=4, neighbours=6), truth)

@@ -90,7 +90,8 @@ def cluster_embeddings(embeddings: np.ndarray, threshold: float, method: str = D
 
 def _threshold_graph(x: np.ndarray, threshold: float, distance: str, neighbours: int, dense_limit: int):
     """Sparse symmetric CSR ``[N, N]``: the distance of every pair within ``threshold`` (pairs of
-    k nearest neighbours above ``dense_limit`` faces); each face also links to itself at 0."""
+    k nearest neighbours above ``dense_limit`` faces); each face also links to itself (a
+    distance of 0 is stored as the smallest float)."""
     from scipy import sparse
 
     from facenet_tf.distances import pairwise_distances_numpy
@@ -101,19 +102,42 @@ def _threshold_graph(x: np.ndarray, threshold: float, distance: str, neighbours:
         rows, cols = np.nonzero(d <= threshold)
         values = d[rows, cols]
     else:
-        from facenet_tf.gallery.index import EmbeddingIndex, faiss_available
-
-        index = EmbeddingIndex(x, distance, "faiss" if faiss_available() else "numpy")
-        d, cols = index.search(x, min(neighbours, n))
-        rows = np.repeat(np.arange(n), d.shape[1])
-        keep = d.ravel() <= threshold
-        rows, cols, values = rows[keep], cols.ravel()[keep], d.ravel()[keep]
+        rows, cols, values = _neighbour_pairs(x, threshold, distance, min(neighbours, n))
+    # A zero distance (the diagonal, duplicates) must stay a stored entry: sparse operations drop
+    # zeros, and DBSCAN and the components read stored entries.
+    values = np.maximum(values, np.finfo(np.float64).tiny)
     graph = sparse.csr_matrix((values, (rows, cols)), shape=(n, n))
-    graph = graph.maximum(graph.T).tocsr()  # symmetric: a neighbour of mine is my neighbour
-    graph.setdiag(0.0)
-    # A zero distance (the diagonal, duplicates) must stay an edge: DBSCAN reads stored entries.
-    graph.data[graph.data == 0] = np.finfo(np.float64).tiny
-    return graph
+    return graph.maximum(graph.T).tocsr()  # symmetric: a neighbour of mine is my neighbour
+
+
+def _neighbour_pairs(x: np.ndarray, threshold: float, distance: str, k: int):
+    """``(rows, cols, distances)`` of each face's ``k`` nearest neighbours within ``threshold``.
+
+    faiss (when installed) picks the candidates with a flat, exact index; their distances come
+    from the shared definition (:func:`facenet_tf.distances.paired_distances_numpy`), face by
+    neighbour, so the threshold means what it means everywhere else."""
+    from facenet_tf.distances import paired_distances_numpy
+    from facenet_tf.gallery.index import EmbeddingIndex, faiss_available
+
+    if not faiss_available():
+        d, cols = EmbeddingIndex(x, distance, "numpy").search(x, k)
+    else:
+        import faiss
+
+        from facenet_tf.distances import get, unit_rows_numpy
+
+        if get(distance).faiss_unit_inner_product:
+            index, queries = faiss.IndexFlatIP(x.shape[1]), unit_rows_numpy(x).astype(np.float32)
+        else:
+            index, queries = faiss.IndexFlatL2(x.shape[1]), x
+        index.add(queries)
+        cols = index.search(queries, k)[1].astype(np.int64)
+        d = np.concatenate([paired_distances_numpy(np.repeat(x[start:start + 4096], k, axis=0),
+                                                   x[cols[start:start + 4096].ravel()], distance)
+                            for start in range(0, len(x), 4096)]).reshape(cols.shape)
+    rows = np.repeat(np.arange(len(x)), k)
+    keep = d.ravel() <= threshold
+    return rows[keep], cols.ravel()[keep], d.ravel()[keep].astype(np.float64)
 
 
 def _cluster_component(x: np.ndarray, members: np.ndarray, graph, threshold: float, method: str, distance: str,
