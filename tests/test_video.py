@@ -1,5 +1,6 @@
 """Video: frames sampled with PyAV, the timeline of who appears when, and the annotated output."""
 
+import json
 import os
 
 import numpy as np
@@ -91,3 +92,73 @@ def test_iou():
     assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
     assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
     assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+
+
+# --------------------------------------------------------------------------- identify --video, end to end
+
+#: (person, image, first second, last second shown, slot): ORL faces on the video's canvas.
+CAST = [("s31", 3, 0.0, 1.9, 0), ("s32", 3, 1.0, 3.9, 1), ("s40", 1, 2.5, 3.9, 2)]
+GAP = 48
+
+
+@pytest.fixture(scope="module")
+def orl_video(orl_dir, tmp_path_factory):
+    """4 s at 10 fps: s31 on the left for 0–1.9 s, s32 in the middle for 1–3.9 s, the stranger s40 on
+    the right for 2.5–3.9 s (a grey canvas between)."""
+    from facenet_tf.data.reader import read_rgb
+
+    faces = {p: read_rgb(os.path.join(orl_dir, p, f"{i}.pgm")) for p, i, *_ in CAST}
+    frames = []
+    for k in range(40):
+        t = k / 10
+        canvas = np.full((112 + 2 * GAP, GAP + 3 * (92 + GAP), 3), 128, np.uint8)
+        for person, _, start, end, slot in CAST:
+            if start <= t <= end + 1e-9:
+                left = GAP + slot * (92 + GAP)
+                canvas[GAP:GAP + 112, left:left + 92] = faces[person]
+        frames.append(canvas)
+    path = tmp_path_factory.mktemp("orl_video") / "visit.mp4"
+    write_video(path, frames)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def video_gallery(dlib_dir, orl_dir, tmp_path_factory):
+    from facenet_tf.cli import main
+
+    path = str(tmp_path_factory.mktemp("video_gallery") / "people.gallery")
+    for person in ("s31", "s32"):
+        images = [os.path.join(orl_dir, person, f"{i}.pgm") for i in (1, 2)]
+        assert main(["enroll", "--model", dlib_dir, "--gallery", path, "--name", person, "--quiet", *images]) == 0
+    return path
+
+
+def test_identify_video_writes_the_timeline_as_json_lines(dlib_dir, video_gallery, orl_video, tmp_path, capsys):
+    from facenet_tf.cli import main
+
+    annotated = str(tmp_path / "annotated.mp4")
+    assert main(["identify", "--model", dlib_dir, "--gallery", video_gallery, "--video", orl_video, "--fps", "2",
+                 "--json", "--annotate", annotated]) == 0
+    out = capsys.readouterr()
+    lines = [json.loads(line) for line in out.out.splitlines()]
+    got = [(a["name"], a["start"], a["end"], a["frames"]) for a in lines]
+    assert got == [("s31", 0.0, 1.5, 4), ("s32", 1.0, 3.5, 6), (None, 2.5, 3.5, 3)]
+    left = GAP + 2 * (92 + GAP)
+    assert left - 20 < lines[2]["first_box"][0] < left + 92  # the stranger on the right
+    assert "frames/s" in out.err and "(model)" in out.err
+    from facenet_tf.video.source import sample_frames
+
+    assert len(list(sample_frames(annotated, fps=100))) == 8  # the sampled frames, annotated
+
+
+def test_identify_video_refuses_bad_files_in_one_line(dlib_dir, video_gallery, orl_video, tmp_path, capsys):
+    from facenet_tf.cli import main
+
+    bad = tmp_path / "clip.mp4"
+    bad.write_text("not a video")
+    for argv in (["--video", str(bad)], ["--video", str(tmp_path / "missing.mp4")],
+                 ["--video", orl_video, os.path.join(tmp_path, "x.png")], ["--video", orl_video, "--fps", "0"],
+                 ["--video", orl_video, "--annotate", orl_video]):
+        assert main(["identify", "--model", dlib_dir, "--gallery", video_gallery, *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err

@@ -8,6 +8,7 @@ import sys
 
 from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, add_match_arguments, embedding_progress,
                                    match_options, recognizer_from_args)
+from facenet_tf.cli.identify_video import add_video_arguments, check_video_arguments, run_video
 
 HELP = "identify people in images against a gallery (every face: box, name and distance, or unknown)"
 
@@ -20,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="print one JSON object instead of lines: per image the face --face chooses (name, distance, "
                         "nearest) and \"faces\", every face with its box")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    add_video_arguments(p)
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="photos (or --video FILE)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,9 +30,12 @@ def run(args: argparse.Namespace) -> int:
     from facenet_tf.gallery.service import open_gallery
 
     match = match_options(args)
+    check_video_arguments(args, match)
     recognizer = recognizer_from_args(args)
     with open_gallery(args.gallery, recognizer.embedder) as gallery:  # its calibration; a wrong gallery fails now
         choice = threshold_choice(recognizer.embedder, match.threshold, gallery.meta, args.gallery)
+    if args.video is not None:
+        return run_video(args, match, recognizer, choice)
     threshold = choice.value
     with embedding_progress(recognizer.embedder, len(args.images), "identify") as bar:
         answers = recognizer.identify_files(args.images, args.gallery, threshold, top_k=match.top_k,
