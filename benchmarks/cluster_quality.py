@@ -222,6 +222,8 @@ def main() -> None:
     parser.add_argument("--people", default="1-40", help="ORL people, FIRST-LAST (default: %(default)s)")
     parser.add_argument("--composites", type=int, default=120, help="composite canvases (default: %(default)s)")
     parser.add_argument("--threshold", type=float, default=0.6, help="l2 threshold (default: dlib's %(default)s)")
+    parser.add_argument("--sweep", type=float, nargs="*", default=[],
+                        help="also compare the rules on ORL at these thresholds (how FAR and FRR move the ranking)")
     parser.add_argument("--scale", type=int, nargs="*", default=[], help="synthetic sizes to time, e.g. 10000 50000")
     parser.add_argument("--tiny", action="store_true", help="10 people, 12 composites: a quick check")
     args = parser.parse_args()
@@ -239,6 +241,8 @@ def main() -> None:
     vectors, persons, seconds = embed_faces(args.model, images, lambda i, box: int(truth[i]))
     print(f"ORL: {len(images)} photos, {len(vectors)} faces found, {seconds:.1f} s to detect, align and embed")
     figures["orl"] = compare("ORL", vectors, persons, args.threshold, "l2")
+    for threshold in args.sweep:
+        figures[f"orl_at_{threshold:g}"] = compare("ORL", vectors, persons, threshold, "l2")
     canvases, pasted = composites(args.data_dir, first, last, args.composites)
 
     def person_at(i, box):
