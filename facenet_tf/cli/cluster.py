@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, add_batch_arguments
 
 HELP = ("group every face in photos or folders (searched recursively) by person: DIR/clusters.json, a contact "
         "sheet per cluster; the photos are only read")
@@ -24,9 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="linkage of the clusters (default: %(default)s; see benchmarks/RESULTS.md)")
     p.add_argument("--link", action="store_true",
                    help="also make DIR/links/cluster_NNNN/, a folder per cluster of symbolic links to its photos")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--strict", action="store_true", help="stop at the first unreadable photo (default: skip it, "
-                                                         "count it per reason)")
+    add_batch_arguments(p)
     add_allow_argument(p)
     add_align_argument(p)
     p.add_argument("paths", nargs="+", metavar="PATH", help="photos, or folders of photos")

@@ -88,6 +88,14 @@ def recognizer_from_args(args):
                                workers=0, **overrides)  # 0: processes where the detector needs them
 
 
+def add_batch_arguments(p) -> None:
+    """``--quiet`` (no progress bars) and ``--strict`` (the first bad image file stops the command)
+    for the commands that read many photos."""
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--strict", action="store_true", help="stop at the first bad image file (default: skip it, "
+                                                         "count it per reason, reasons on stderr)")
+
+
 def add_report_arguments(p) -> None:
     """``--report DIR`` (an HTML page with figures, :mod:`facenet_tf.evaluation.report_html`) and the
     ownership flag for that folder."""

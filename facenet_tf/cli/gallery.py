@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, add_report_arguments
+from facenet_tf.cli.common import DEFAULT_OUTPUT, add_align_argument, add_batch_arguments, add_report_arguments
 
 HELP = ("list the people in a gallery, remove one, or calibrate its threshold on labelled people "
         "(identify and verify then use it)")
@@ -25,9 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            help="labelled people: one sub-folder of images per person (not necessarily enrolled)")
     calibrate.add_argument("--far", type=float, default=1e-3,
                            help="largest false-accept rate admitted, in (0, 1] (default: %(default)g)")
-    calibrate.add_argument("--quiet", action="store_true", help="no progress bar")
-    calibrate.add_argument("--strict", action="store_true", help="stop at the first bad image file (default: skip "
-                                                                 "it, count it per reason)")
+    add_batch_arguments(calibrate)
     add_report_arguments(calibrate)
     add_align_argument(calibrate)
 
