@@ -86,6 +86,9 @@ def test_timeline_joins_sightings_within_the_gap():
     assert timeline[0].best_distance == 0.25 and timeline[0].last_box == moved
     assert timeline[0].to_json_dict()["first_box"] == [10, 10, 50, 50]
     assert build_timeline([], gap=1.0) == []
+    exact = build_timeline([Sighting(0.0, "bo", 0.2, box), Sighting(0.5, "bo", 0.0, box), Sighting(1.0, "bo", None, box)],
+                           gap=1.0)
+    assert exact[0].best_distance == 0.0 and exact[0].frames == 3
 
 
 def test_iou():

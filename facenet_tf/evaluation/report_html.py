@@ -79,16 +79,23 @@ def hardest_pairs(distances, issame, k: int = HARDEST) -> Tuple[np.ndarray, np.n
 
 def model_chips(embedder) -> Chips:
     """What ``embedder`` sees of image files: uint8 ``[N, H, W, 3]`` at its input size, aligned
-    the way it aligns (an :class:`~facenet_tf.faces.embedder.AlignedEmbedder`), else resized."""
+    the way it aligns (an embedder with an ``aligner``, as the recognizer's), else resized. A
+    file the aligner finds no face in (embedded from evidence in the whole image) is shown whole."""
     def chips(paths: Sequence[str]) -> np.ndarray:
-        aligner = getattr(embedder, "aligner", None)
-        if aligner is not None:
-            from facenet_tf.faces.aligner import align_files
-
-            return align_files(aligner, list(paths), embedder.image_size)[0]
         from facenet_tf.data.images import load_images
 
-        return load_images(list(paths), embedder.image_size)
+        aligner = getattr(embedder, "aligner", None)
+        if aligner is None:
+            return load_images(list(paths), embedder.image_size)
+        from facenet_tf.faces.aligner import align_files
+
+        out = []
+        for path in paths:  # a few dozen files: one by one, so one faceless file does not blank the rest
+            try:
+                out.append(align_files(aligner, [path], embedder.image_size, evidence=True)[0][0])
+            except FacenetError:
+                out.append(load_images([path], embedder.image_size)[0])
+        return np.stack(out)
     return chips
 
 

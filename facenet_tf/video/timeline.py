@@ -80,8 +80,8 @@ def build_timeline(sightings: Sequence[Sighting], gap: float, min_overlap: float
             continue
         if match["seen_at"] != s.time:  # a second face of the same name in one frame counts once
             match["frames"] += 1
-        match.update(end=s.time, last_box=s.box, seen_at=s.time,
-                     best=s.distance if match["best"] is None else min(match["best"], s.distance or match["best"]))
+        known = [d for d in (match["best"], s.distance) if d is not None]
+        match.update(end=s.time, last_box=s.box, seen_at=s.time, best=min(known) if known else None)
     everything = sorted(closed + open_, key=lambda a: (a["start"], a["name"] is None, a["name"] or ""))
     return [Appearance(a["name"], a["start"], a["end"], a["frames"], a["first_box"], a["last_box"], a["best"])
             for a in everything]
