@@ -10,7 +10,8 @@ import pytest
 
 from facenet_tf.cli import main
 from facenet_tf.errors import FacenetError
-from facenet_tf.gallery.calibration import Calibration, calibrate_embeddings, stored_calibration, threshold_choice
+from facenet_tf.evaluation.labelled import threshold_at_far
+from facenet_tf.gallery.calibration import Calibration, stored_calibration, threshold_choice
 
 
 def cli(capsys, *argv):
@@ -108,19 +109,19 @@ def test_calibrate_refuses_before_embedding(calibrated, dlib_dir, orl_people, tm
     assert status == 2 and "calibrate only" in err
 
 
-def test_calibrate_embeddings_matches_the_definition():
+def test_threshold_at_far_matches_the_definition():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(12), 5)
     centres = rng.normal(size=(12, 8))
     emb = centres[labels] + 0.4 * rng.normal(size=(60, 8))
-    threshold, far, tar, result, pairs, d = calibrate_embeddings(emb, labels, "l2", far_target=0.05)
+    threshold, far, tar, result, pairs, d = threshold_at_far(emb, labels, "l2", far_target=0.05)
     same = labels[pairs.idx_a] == labels[pairs.idx_b]
     assert far == pytest.approx(np.mean(d[~same] <= threshold)) and far <= 0.05
     assert tar == pytest.approx(np.mean(d[same] <= threshold))
     # The largest such threshold: the next larger impostor distance would break the FAR.
     assert np.mean(d[~same] <= np.min(d[~same][d[~same] > threshold])) > 0.05
     with pytest.raises(FacenetError, match="at least 2 same-person"):
-        calibrate_embeddings(emb[::5], labels[::5], "l2")
+        threshold_at_far(emb[::5], labels[::5], "l2")
 
 
 def test_threshold_choice_order_and_record_round_trip():

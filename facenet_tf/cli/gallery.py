@@ -71,7 +71,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     from facenet_tf.data.report import SkipReport
     from facenet_tf.errors import FacenetError
     from facenet_tf.evaluation.report_html import claim_report, model_chips, write_report
-    from facenet_tf.gallery.service import calibrate
+    from facenet_tf.recognition.calibration import calibrate_gallery
 
     if args.data_dir is None:
         raise FacenetError("gallery calibrate needs --data-dir: a folder with one sub-folder of images per person")
@@ -82,7 +82,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     report = SkipReport(strict=args.strict)
     measured = []
     with embedding_progress(recognizer.embedder, None, "calibrate", quiet=args.quiet):
-        calibration = calibrate(recognizer, args.gallery, args.data_dir, args.far, report,
+        calibration = calibrate_gallery(recognizer, args.gallery, args.data_dir, args.far, report,
                                 pairs_out=measured if owner else None)
     print(f"calibrated {args.gallery}: {calibration.describe()}")
     if calibration.far_resolution > calibration.far_target:

@@ -1,10 +1,10 @@
 """A gallery's own threshold, calibrated on the user's labelled people: :class:`Calibration`.
 
-``facenet-tf gallery calibrate`` embeds a folder of labelled people the way ``enroll`` does,
-measures every same-person (genuine) and different-person (impostor) pair, and chooses the
-largest threshold whose false-accept rate stays within the target
-(:func:`facenet_tf.evaluation.metrics.tar_at_far`). The choice and the rates it gives are
-stored in the gallery's ``meta`` table under :data:`CALIBRATION_KEY` (one JSON text), so
+``facenet-tf gallery calibrate`` (:func:`facenet_tf.recognition.calibration.calibrate_gallery`)
+embeds a folder of labelled people the way ``enroll`` does, measures every same-person (genuine)
+and different-person (impostor) pair, and chooses the largest threshold whose false-accept rate
+stays within the target (:func:`facenet_tf.evaluation.labelled.threshold_at_far`). The choice and
+the rates it gives are stored in the gallery's ``meta`` table under :data:`CALIBRATION_KEY` (one JSON text), so
 ``identify`` and ``verify`` use it unless ``--threshold`` is given (:func:`threshold_choice`).
 
 Resolution: with ``N`` impostor pairs the smallest FAR that can be told from zero is ``1/N``;
@@ -17,8 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from typing import NamedTuple, Optional
-
-import numpy as np
 
 from facenet_tf.errors import FacenetError
 
@@ -83,46 +81,6 @@ class Calibration:
         return (f"threshold {self.threshold:.4f} ({self.distance}) at FAR <= {self.far_target:g}: measured FAR "
                 f"{self.far:.2e}, TAR {self.tar:.4f} on {self.num_genuine} genuine and {self.num_impostor} impostor "
                 f"pairs of {self.num_people} people ({self.num_images} images)")
-
-
-def calibrate_embeddings(embeddings: np.ndarray, labels: np.ndarray, distance: str, far_target: float = 1e-3,
-                         max_pairs: Optional[int] = None, seed: int = 0):
-    """Choose the threshold at ``far_target`` from every pair of a labelled embedding set.
-
-    Args:
-        embeddings: float ``[N, D]``.
-        labels: ``[N]`` person of each embedding (ints or strings).
-        distance: a name of :data:`facenet_tf.distances.DISTANCES`.
-        far_target: the largest admissible false-accept rate, in (0, 1].
-        max_pairs: pair cap (see :func:`facenet_tf.evaluation.pairs.all_pairs`); None: all.
-        seed: pair sampling and fold assignment.
-
-    Returns:
-        ``(threshold, far, tar, result, pairs, distances)``: the threshold and the FAR/TAR it
-        gives, the :class:`~facenet_tf.evaluation.metrics.VerificationResult` (folds for a
-        report), the :class:`~facenet_tf.evaluation.pairs.PairSet` and the float64 pair
-        distances.
-
-    Raises:
-        FacenetError: fewer than 2 genuine or 2 impostor pairs; a bad ``far_target``.
-    """
-    from facenet_tf.distances import paired_distances_numpy
-    from facenet_tf.evaluation.metrics import tar_at_far, verification_metrics
-    from facenet_tf.evaluation.pairs import all_pairs
-
-    pairs = all_pairs(np.asarray(labels), max_pairs=max_pairs, seed=seed)
-    genuine = int(pairs.issame.sum())
-    impostor = pairs.num_pairs - genuine
-    if genuine < 2 or impostor < 2:
-        raise FacenetError(f"calibration needs at least 2 same-person and 2 different-person pairs; the labelled "
-                           f"images give {genuine} and {impostor}: add people, or images per person")
-    e = np.asarray(embeddings, np.float32)
-    d = paired_distances_numpy(e[pairs.idx_a], e[pairs.idx_b], distance).astype(np.float64)
-    result = verification_metrics(d, pairs.issame, n_folds=min(10, genuine, impostor), far_targets=(far_target,),
-                                  seed=seed)
-    tar, threshold = tar_at_far(result.far, result.tar, far_target, result.thresholds)
-    far = float(np.mean(d[~pairs.issame] <= threshold))
-    return threshold, far, tar, result, pairs, d
 
 
 def stored_calibration(meta: dict, where: str = "gallery") -> Optional[Calibration]:

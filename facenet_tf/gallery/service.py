@@ -27,7 +27,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from facenet_tf.errors import FacenetError
-from facenet_tf.gallery.calibration import CALIBRATION_KEY, Calibration, calibrate_embeddings, threshold_choice
+from facenet_tf.gallery.calibration import threshold_choice
 from facenet_tf.gallery.config import MatchConfig
 from facenet_tf.gallery.gallery import Gallery, check_names
 from facenet_tf.gallery.store import read_meta
@@ -258,50 +258,3 @@ def verify(embedder, path_a: str, path_b: str, threshold: Optional[float] = None
     a, b = embed_files(embedder, [path_a, path_b])
     distance = float(paired_distances_numpy(a[None], b[None], embedder.distance)[0])
     return Verification(distance <= choice.value, distance, choice.value, choice.source)
-
-
-def calibrate(embedder, gallery_path: str, data_dir: str, far_target: float = 1e-3, report=None,
-              progress: Progress = None, pairs_out: Optional[list] = None) -> Calibration:
-    """Calibrate the gallery's threshold on labelled people and store it in the gallery.
-
-    The images of ``data_dir`` (one sub-folder per person) are embedded as :func:`enroll` embeds
-    them; the threshold is chosen at ``far_target`` on all their pairs
-    (:func:`~facenet_tf.gallery.calibration.calibrate_embeddings`) and written to the gallery's
-    ``meta`` (key :data:`~facenet_tf.gallery.calibration.CALIBRATION_KEY`), replacing an earlier
-    calibration. Nothing is written when anything fails.
-
-    Args:
-        embedder: what ``enroll`` embeds with (a :class:`~facenet_tf.recognition.FaceRecognizer`, or an
-            :class:`~facenet_tf.serving.inference.Embedder`).
-        gallery_path: an existing gallery built with this model.
-        data_dir: the labelled people.
-        far_target: the largest admissible false-accept rate, in (0, 1].
-        report: :class:`facenet_tf.data.report.SkipReport` for bad files (see :func:`enrolment_from_dir`).
-        progress: see :func:`embed_files`.
-        pairs_out: when a list, the measured pairs are appended to it
-            (:class:`~facenet_tf.evaluation.report_html.PairDistances`, what a report draws).
-
-    Returns:
-        The stored :class:`~facenet_tf.gallery.calibration.Calibration`.
-
-    Raises:
-        FacenetError: missing gallery or another model's; a bad folder; too few pairs; bad target.
-    """
-    from facenet_tf.evaluation.report_html import PairDistances
-
-    with open_gallery(gallery_path, embedder):  # fail fast, before embedding
-        pass
-    names, paths = enrolment_from_dir(data_dir, report)
-    embeddings = embed_files(embedder, paths, progress)
-    threshold, far, tar, result, pairs, d = calibrate_embeddings(embeddings, np.asarray(names), embedder.distance,
-                                                                 far_target)
-    calibration = Calibration(threshold, float(far_target), far, tar, int(pairs.issame.sum()),
-                              int((~pairs.issame).sum()), len(set(names)), len(paths), os.path.abspath(data_dir),
-                              embedder.distance)
-    with open_gallery(gallery_path, embedder) as gallery:
-        gallery.set_meta(CALIBRATION_KEY, calibration.to_json())
-    if pairs_out is not None:
-        p = np.asarray(paths, dtype=object)
-        pairs_out.append(PairDistances(tuple(p[pairs.idx_a]), tuple(p[pairs.idx_b]), d, pairs.issame, result,
-                                       embedder.distance))
-    return calibration
