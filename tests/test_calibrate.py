@@ -21,13 +21,6 @@ def cli(capsys, *argv):
 
 
 @pytest.fixture(scope="module")
-def dlib_dir(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("dlib") / "model")
-    assert main(["import-dlib", "--output-dir", out]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
 def orl_people(orl_dir, tmp_path_factory):
     """``(labelled, enrolled)``: 8 ORL people × 4 images to calibrate on, 3 others × 2 enrolled."""
     root = tmp_path_factory.mktemp("orl")
