@@ -39,6 +39,7 @@ COMMANDS = {
     "import": "import_model",
     "import-dlib": "import_dlib",
     "serve": "serve",
+    "cluster": "cluster",
 }
 
 

@@ -99,6 +99,25 @@ def recognizer_from_args(args):
                                workers=0, **overrides)  # 0: processes where the detector needs them
 
 
+def add_batch_arguments(p) -> None:
+    """``--quiet`` (no progress bars) and ``--strict`` (the first bad image file stops the command)
+    for the commands that read many photos."""
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--strict", action="store_true", help="stop at the first bad image file (default: skip it, "
+                                                         "count it per reason, reasons on stderr)")
+
+
+def add_report_arguments(p) -> None:
+    """``--report DIR`` (an HTML page with figures, :mod:`facenet_tf.evaluation.report_html`) and the
+    ownership flag for that folder."""
+    from facenet_tf.ownership import add_allow_argument
+
+    p.add_argument("--report", default=None, metavar="DIR",
+                   help="also write DIR/index.html: ROC and DET curves, distance histograms with the threshold, "
+                        "accuracy per fold, the hardest pairs' faces (needs the [report] extra)")
+    add_allow_argument(p)
+
+
 def add_match_arguments(p, only=None) -> None:
     """The matching flags (``--threshold``, ``--top-k``, ``--index``) of :class:`MatchConfig`'s fields in ``only``."""
     from facenet_tf.cli.config_flags import add_config_flags

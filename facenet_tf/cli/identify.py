@@ -8,6 +8,7 @@ import sys
 
 from facenet_tf.cli.common import (DEFAULT_OUTPUT, add_align_argument, add_match_arguments, embedding_progress,
                                    match_options, recognizer_from_args)
+from facenet_tf.cli.identify_video import add_video_arguments, check_video_arguments, run_video
 
 HELP = "identify people in images against a gallery (every face: box, name and distance, or unknown)"
 
@@ -20,13 +21,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="print one JSON object instead of lines: per image the face --face chooses (name, distance, "
                         "nearest) and \"faces\", every face with its box")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    add_video_arguments(p)
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="photos (or --video FILE)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from facenet_tf.gallery.calibration import threshold_choice
+    from facenet_tf.gallery.service import open_gallery
+
     match = match_options(args)
+    check_video_arguments(args, match)
     recognizer = recognizer_from_args(args)
-    threshold = recognizer.threshold(None, match.threshold)
+    with open_gallery(args.gallery, recognizer.embedder) as gallery:  # its calibration; a wrong gallery fails now
+        choice = threshold_choice(recognizer.embedder, match.threshold, gallery.meta, args.gallery)
+    if args.video is not None:
+        return run_video(args, match, recognizer, choice)
+    threshold = choice.value
     with embedding_progress(recognizer.embedder, len(args.images), "identify") as bar:
         answers = recognizer.identify_files(args.images, args.gallery, threshold, top_k=match.top_k,
                                             index=match.index, progress=getattr(bar, "update", None))
@@ -37,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
             "gallery": args.gallery,
             "distance": recognizer.distance,
             "threshold": threshold,
+            "threshold_source": choice.source,
             "results": [{"image": a.image, "name": a.name, "distance": a.distance, "nearest": a.nearest,
                          "faces": [f.to_json_dict() for f in a.faces],
                          **({"candidates": [{"name": n, "distance": d} for n, d in a.candidates]}
@@ -44,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
                         for a in answers],
         }, sort_keys=True))
         return 0
+    print(f"{choice.describe()}", file=sys.stderr)
     for a in answers:
         print(_line(a))
         if len(a.faces) > 1:

@@ -63,8 +63,9 @@ class EvaluateConfig:
             raise FacenetError("--data-dir is required: a folder with one sub-folder per identity")
 
 
-def evaluate(embedder, config: EvaluateConfig, report=None) -> Dict[str, Any]:
-    """Run the evaluation ``config`` describes with ``embedder``.
+def evaluate(embedder, config: EvaluateConfig, report=None, pairs_out: Optional[list] = None) -> Dict[str, Any]:
+    """Run the evaluation ``config`` describes with ``embedder``; ``pairs_out``: when a list, the
+    measured pairs are appended to it (:class:`~facenet_tf.evaluation.report_html.PairDistances`).
 
     Returns:
         The figures of :func:`facenet_tf.evaluation.report.evaluate_lfw_pairs` (with
@@ -79,7 +80,7 @@ def evaluate(embedder, config: EvaluateConfig, report=None) -> Dict[str, Any]:
     limits = ImageLimits.from_config(config)
     if config.pairs:
         return evaluate_lfw_pairs(embedder, config.pairs, config.data_dir, config.distance, report=report,
-                                  limits=limits)
+                                  limits=limits, pairs_out=pairs_out)
     return evaluate_folder(embedder, config.data_dir, config.distance, config.max_pairs, config.one_shot,
                            config.enrol_per_identity, config.unknown_identities, config.seed, report=report,
-                           limits=limits)
+                           limits=limits, pairs_out=pairs_out)

@@ -28,6 +28,7 @@ from facenet_tf.evaluation.identification import identification_metrics, split_e
 from facenet_tf.evaluation.labelled import MAX_PAIRS, verify_labelled
 from facenet_tf.evaluation.metrics import verification_metrics
 from facenet_tf.evaluation.pairs import lfw_pair_paths, read_lfw_pairs
+from facenet_tf.evaluation.report_html import PairDistances
 
 
 logger = logging.getLogger("facenet_tf")
@@ -36,7 +37,7 @@ logger = logging.getLogger("facenet_tf")
 def evaluate_folder(embedder, data_dir: str, distance: Optional[str] = None, max_pairs: int = MAX_PAIRS,
                     one_shot: bool = False, enrol_per_identity: int = 1, unknown_identities: Optional[int] = None,
                     seed: int = 0, report: Optional[SkipReport] = None,
-                    limits: ImageLimits = DEFAULT_LIMITS) -> Dict[str, Any]:
+                    limits: ImageLimits = DEFAULT_LIMITS, pairs_out: Optional[list] = None) -> Dict[str, Any]:
     """Verification (and optionally one-shot identification) figures of ``embedder`` on a folder.
 
     Args:
@@ -52,6 +53,8 @@ def evaluate_folder(embedder, data_dir: str, distance: Optional[str] = None, max
         report: receives the skipped files and folders (strict: the first one raises);
             default a new, non-strict one.
         limits: what the image reader refuses (pixel limit).
+        pairs_out: when a list, the measured pairs are appended to it as a
+            :class:`~facenet_tf.evaluation.report_html.PairDistances` (what a report draws).
 
     Returns:
         Flat dict: the keys of :meth:`VerificationResult.to_json_dict` plus ``num_images``,
@@ -63,20 +66,24 @@ def evaluate_folder(embedder, data_dir: str, distance: Optional[str] = None, max
     catalog = usable_catalog(catalog, report, min_images=1, limits=limits)
     report.log(logger, "evaluate")
     out = evaluate_catalog(embedder, catalog, distance, max_pairs, one_shot, enrol_per_identity,
-                           unknown_identities, seed)
+                           unknown_identities, seed, pairs_out)
     out["skipped"] = report.counts()
     return out
 
 
 def evaluate_catalog(embedder, catalog: IdentityCatalog, distance: Optional[str] = None, max_pairs: int = MAX_PAIRS,
                      one_shot: bool = False, enrol_per_identity: int = 1, unknown_identities: Optional[int] = None,
-                     seed: int = 0) -> Dict[str, Any]:
+                     seed: int = 0, pairs_out: Optional[list] = None) -> Dict[str, Any]:
     """:func:`evaluate_folder` on an already scanned (or split) catalog."""
     distance = distance or embedder.distance
     if not np.any(catalog.counts() >= 2):
         raise FacenetError(f"{catalog.root}: no identity has 2 images, so there is no same-person pair to evaluate")
     embeddings = embedder.embed_files(catalog.paths)
-    result, pairs, _ = verify_labelled(embeddings, catalog.labels, distance, max_pairs, seed)
+    result, pairs, d = verify_labelled(embeddings, catalog.labels, distance, max_pairs, seed)
+    if pairs_out is not None:
+        paths = np.asarray(catalog.paths, dtype=object)
+        pairs_out.append(PairDistances(tuple(paths[pairs.idx_a]), tuple(paths[pairs.idx_b]), d, pairs.issame,
+                                       result, distance))
     out: Dict[str, Any] = result.to_json_dict()
     out.update(
         num_images=catalog.num_images,
@@ -114,10 +121,11 @@ def one_shot_identification(embeddings: np.ndarray, labels: np.ndarray, distance
 
 def evaluate_lfw_pairs(embedder, pairs_file: str, root: str, distance: Optional[str] = None,
                        report: Optional[SkipReport] = None,
-                       limits: ImageLimits = DEFAULT_LIMITS) -> Dict[str, Any]:
+                       limits: ImageLimits = DEFAULT_LIMITS, pairs_out: Optional[list] = None) -> Dict[str, Any]:
     """LFW protocol on ``pairs.txt``: the file's folds (View 2) or 10 stratified folds (plain list).
 
     A pair with a bad image is left out (the image is recorded in ``report``; strict: raises).
+    ``pairs_out``: as :func:`evaluate_folder`'s.
     """
     from facenet_tf.distances import paired_distances_numpy
 
@@ -146,7 +154,11 @@ def evaluate_lfw_pairs(embedder, pairs_file: str, root: str, distance: Optional[
     d = paired_distances_numpy(a, b, distance)
     issame = np.array([p.issame for p in pairs])
     folds = np.array([p.fold for p in pairs]) if pairs[0].fold is not None else None
-    out = verification_metrics(d, issame, folds=folds).to_json_dict()
+    result = verification_metrics(d, issame, folds=folds)
+    if pairs_out is not None:
+        pairs_out.append(PairDistances(tuple(p for p, _ in paths), tuple(q for _, q in paths), d, issame, result,
+                                       distance))
+    out = result.to_json_dict()
     dropped = f" ({listed - len(pairs)} left out: a bad image)" if bad else ""
     out.update(num_images=len(unique), num_identities=len({os.path.basename(os.path.dirname(p)) for p in unique}),
                distance=distance, pairs=f"{len(pairs)} pairs from {pairs_file}{dropped}", skipped=report.counts())

@@ -192,6 +192,27 @@ class Gallery:
         finally:
             self._cache = None
 
+    @property
+    def meta(self):
+        """The gallery's ``meta`` rows (key → text), as read when opened and written since."""
+        return dict(self._store.meta)
+
+    @property
+    def threshold(self):
+        """The threshold stored by ``facenet-tf gallery calibrate`` (float), or None when the gallery
+        is not calibrated (:mod:`facenet_tf.gallery.calibration`)."""
+        from facenet_tf.gallery.calibration import stored_calibration
+
+        stored = stored_calibration(self._store.meta, self.path)
+        return None if stored is None else float(stored.threshold)
+
+    def set_meta(self, key, value):
+        """Store one ``meta`` row beside the schema's (e.g. the threshold calibration,
+        :mod:`facenet_tf.gallery.calibration`); the schema's own rows are never replaced."""
+        if key in ("schema_version", "model_fingerprint", "embedding_dim", "distance", "created"):
+            raise FacenetError(f"meta key {key!r} belongs to the gallery's schema and is never replaced")
+        self._store.set_meta(key, value)
+
     def remove(self, name):
         """Remove every entry called ``name``; return how many were removed (maybe 0)."""
         try:

@@ -27,6 +27,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from facenet_tf.errors import FacenetError
+from facenet_tf.gallery.calibration import threshold_choice
 from facenet_tf.gallery.config import MatchConfig
 from facenet_tf.gallery.gallery import Gallery, check_names
 from facenet_tf.gallery.store import read_meta
@@ -60,11 +61,13 @@ class Identification:
 
 @dataclasses.dataclass(frozen=True)
 class Verification:
-    """Whether two images show one person: ``same = distance <= threshold``."""
+    """Whether two images show one person: ``same = distance <= threshold``; ``threshold_source``
+    is one of :data:`~facenet_tf.gallery.calibration.SOURCES`."""
 
     same: bool
     distance: float
     threshold: float
+    threshold_source: str = "flag"
 
 
 def embed_files(embedder, paths: Sequence[str], progress: Progress = None) -> np.ndarray:
@@ -213,21 +216,14 @@ def check_gallery_path(path: str) -> None:
         raise FacenetError(f"cannot create gallery {path}: permission denied in {folder}")
 
 
-def resolve_threshold(embedder, threshold: Optional[float] = None) -> float:
-    """``threshold`` if given, else the model's calibrated threshold at the target FAR.
+def resolve_threshold(embedder, threshold: Optional[float] = None, gallery_meta: Optional[dict] = None) -> float:
+    """``threshold`` if given, else the gallery's calibrated threshold (``gallery_meta``), else the
+    model's calibrated threshold at the target FAR (:func:`~facenet_tf.gallery.calibration.threshold_choice`).
 
     Raises:
-        FacenetError: neither given nor recorded in the model's metadata.
+        FacenetError: none of them.
     """
-    if threshold is not None:
-        return float(threshold)
-    calibrated = embedder.threshold("far")
-    if calibrated is None:
-        raise FacenetError(
-            f"model {embedder.path} records no calibrated threshold (trained without validation identities?): "
-            "pass --threshold"
-        )
-    return float(calibrated)
+    return threshold_choice(embedder, threshold, gallery_meta).value
 
 
 def identify(embedder, gallery_path: str, paths: Sequence[str], threshold: Optional[float] = None,
@@ -238,7 +234,8 @@ def identify(embedder, gallery_path: str, paths: Sequence[str], threshold: Optio
         embedder: :class:`facenet_tf.serving.inference.Embedder`.
         gallery_path: an existing gallery built with this model.
         paths: query images.
-        threshold: largest accepted distance; default :func:`resolve_threshold`.
+        threshold: largest accepted distance; default :func:`resolve_threshold` (the gallery's
+            calibration, else the model's).
         progress: see :func:`embed_files`.
         top_k: also list the ``top_k`` nearest entries of each image (when > 1).
         index: search backend. ``threshold``, ``top_k`` and ``index`` follow
@@ -252,8 +249,8 @@ def identify(embedder, gallery_path: str, paths: Sequence[str], threshold: Optio
             gallery, bad image.
     """
     MatchConfig(threshold, top_k, index).validate()  # before the model's threshold or any image
-    threshold = resolve_threshold(embedder, threshold)
     with open_gallery(gallery_path, embedder, index=index) as gallery:  # fail fast, before embedding
+        threshold = resolve_threshold(embedder, threshold, gallery.meta)
         embeddings = embed_files(embedder, paths, progress)
         matches = gallery.identify(embeddings, threshold)
         nearest = gallery.search(embeddings, k=top_k) if top_k > 1 else [()] * len(matches)
@@ -264,17 +261,24 @@ def identify(embedder, gallery_path: str, paths: Sequence[str], threshold: Optio
     ]
 
 
-def verify(embedder, path_a: str, path_b: str, threshold: Optional[float] = None) -> Verification:
-    """Whether two images show the same person under the model's distance.
+def verify(embedder, path_a: str, path_b: str, threshold: Optional[float] = None,
+           gallery_path: Optional[str] = None) -> Verification:
+    """Whether two images show the same person under the model's distance, at ``threshold``, else
+    the calibrated threshold of the gallery at ``gallery_path`` (if given and calibrated), else the
+    model's (:func:`~facenet_tf.gallery.calibration.threshold_choice`).
 
     Raises:
         FacenetError: a threshold outside :class:`~facenet_tf.gallery.config.MatchConfig`'s
-            range, no threshold, or a bad image.
+            range, no threshold, another model's gallery, or a bad image.
     """
     from facenet_tf.distances import paired_distances_numpy
 
     MatchConfig(threshold=threshold).validate()
-    threshold = resolve_threshold(embedder, threshold)
+    meta = None
+    if gallery_path is not None and threshold is None:
+        with open_gallery(gallery_path, embedder) as gallery:
+            meta = gallery.meta
+    choice = threshold_choice(embedder, threshold, meta, gallery_path or "gallery")
     a, b = embed_files(embedder, [path_a, path_b])
     distance = float(paired_distances_numpy(a[None], b[None], embedder.distance)[0])
-    return Verification(distance <= threshold, distance, threshold)
+    return Verification(distance <= choice.value, distance, choice.value, choice.source)

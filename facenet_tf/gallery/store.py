@@ -139,6 +139,15 @@ class GalleryStore:
         except sqlite3.Error as error:
             raise _sqlite_error(self.path, error, writing=True) from None
 
+    def set_meta(self, key: str, value: str) -> None:
+        """Write one ``meta`` row (e.g. ``calibration``) in its own transaction."""
+        try:
+            with self.transaction() as db:
+                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        except sqlite3.Error as error:
+            raise _sqlite_error(self.path, error, writing=True) from None
+        self.meta[key] = value
+
     def count(self) -> int:
         return self._db().execute("SELECT COUNT(*) FROM entries").fetchone()[0]
 

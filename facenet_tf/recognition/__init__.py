@@ -10,6 +10,8 @@ and only parse flags and print.
 * ``aligned``: :class:`~facenet_tf.recognition.aligned.AlignedEmbedder` and ``policy_embedder``,
   the one place deciding a model's alignment and TTA.
 * ``detect``: faces of files by detector name, without a model (``facenet-tf detect``).
+* ``calibration``: ``calibrate_gallery``, a gallery's threshold on labelled people (``gallery calibrate``).
+* ``video``: ``identify_video``, the timeline of who appears in a video (``identify --video``).
 """
 
 from facenet_tf.recognition.recognizer import FaceRecognizer
