@@ -8,6 +8,8 @@ chosen by the distance's table entry (:class:`facenet_tf.distances.Distance`).
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from facenet_tf import distances as distances_lib
@@ -136,14 +138,20 @@ def choose_backend(name: str, entries: int) -> str:
     if name != AUTO:
         return name
     usable = [e for e in SEARCH_BACKENDS.entries()
-              if e.value.auto_from is not None and entries >= e.value.auto_from and _installed(e.value)]
-    return max(usable, key=lambda e: e.value.auto_from).name
+              if _auto_from(e.value) is not None and entries >= _auto_from(e.value) and _installed(e.value)]
+    return max(usable, key=lambda e: _auto_from(e.value)).name
 
 
 def auto_help() -> str:
     """How :data:`AUTO` chooses, for ``--index``'s help."""
-    steps = sorted((e.value.auto_from, e.name) for e in SEARCH_BACKENDS.entries() if e.value.auto_from is not None)
+    steps = sorted((_auto_from(e.value), e.name) for e in SEARCH_BACKENDS.entries() if _auto_from(e.value) is not None)
     return f"{AUTO}: " + ", ".join(f"{name} from {start} entries" for start, name in steps) + " (when installed)"
+
+
+def _auto_from(backend) -> Optional[int]:
+    """The size from which :data:`AUTO` picks ``backend``; ``None`` (never by itself) for a backend
+    that declares none."""
+    return getattr(backend, "auto_from", None)
 
 
 def _installed(backend) -> bool:
