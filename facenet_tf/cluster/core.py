@@ -117,13 +117,16 @@ def _neighbour_pairs(x: np.ndarray, threshold: float, distance: str, k: int):
     from the shared definition (:func:`facenet_tf.distances.paired_distances_numpy`), face by
     neighbour, so the threshold means what it means everywhere else."""
     from facenet_tf.distances import paired_distances_numpy
-    from facenet_tf.gallery.index import EmbeddingIndex, faiss_available
+    from facenet_tf.errors import FacenetError
+    from facenet_tf.gallery.index import EmbeddingIndex, import_faiss
 
-    if not faiss_available():
+    try:
+        faiss = import_faiss()
+    except FacenetError:  # not installed: exact NumPy search instead
+        faiss = None
+    if faiss is None:
         d, cols = EmbeddingIndex(x, distance, "numpy").search(x, k)
     else:
-        import faiss
-
         from facenet_tf.distances import get, unit_rows_numpy
 
         if get(distance).faiss_unit_inner_product:
