@@ -4,16 +4,21 @@ Each sub-command is a module ``facenet_tf.cli.<name>`` with ``HELP``,
 ``add_arguments(parser)`` declaring its flags and ``run(args) -> int`` building a config and
 calling the library. ``pipelines/<name>.py`` runs the same sub-command. A
 :class:`FacenetError` (any user mistake) prints one line and exits with status 2
-(``--verbose`` also prints the traceback).
+(``--verbose`` also prints the traceback). Ctrl-C and SIGTERM stop a command the same way, through
+:class:`KeyboardInterrupt`, so every command's cleanup runs (temporary files removed, worker
+processes ended, a transaction rolled back): exit status 130 (SIGINT) or 143 (SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from typing import List, Optional
 
@@ -50,17 +55,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's :class:`KeyboardInterrupt`."""
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> "contextlib.AbstractContextManager[None]":
+    """While the block runs, SIGTERM raises :class:`Terminated`; a second one during the
+    cleanup it starts is ignored (kill -9 still ends the process). Outside the main thread
+    (no handler can be set there) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run a sub-command; returns the exit status (0 success, 2 user error)."""
+    """Run a sub-command; returns the exit status (0 success, 2 user error, 130 Ctrl-C, 143 SIGTERM)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return importlib.import_module(f"facenet_tf.cli.{COMMANDS[args.command]}").run(args)
+        with _sigterm_stops():
+            return importlib.import_module(f"facenet_tf.cli.{COMMANDS[args.command]}").run(args)
     except FacenetError as err:
         if args.verbose is True or (not isinstance(args.verbose, bool) and args.verbose >= 2):
             traceback.print_exc()
         print(f"facenet-tf {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"facenet-tf {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"facenet-tf {args.command}: interrupted", file=sys.stderr)
         return 130
