@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from typing import Any, Dict, Iterator, Optional
 
 import numpy as np

@@ -33,10 +33,10 @@ def tree_files(root: str) -> List[str]:
     return sorted(found)
 
 
-def delete_listed(root: str, listed: Optional[Iterable[str]]) -> bool:
+def delete_listed(root: str, listed: Optional[Iterable[str]], keep_root: bool = False) -> bool:
     """Delete the files ``listed`` (relative to ``root``; ``None``: everything) and then every
-    folder they leave empty, ``root`` included; anything else stays. Returns whether ``root``
-    still exists (it holds files the list does not name)."""
+    folder they leave empty, ``root`` included unless ``keep_root``; anything else stays.
+    Returns whether ``root`` still exists (it holds files the list does not name)."""
     if listed is None:
         shutil.rmtree(root)
         return False
@@ -49,7 +49,7 @@ def delete_listed(root: str, listed: Optional[Iterable[str]]) -> bool:
         while parent:
             folders.add(parent)
             parent = os.path.dirname(parent)
-    for rel in sorted(folders, key=lambda f: -f.count(os.sep)) + [""]:
+    for rel in sorted(folders, key=lambda f: -f.count(os.sep)) + ([] if keep_root else [""]):
         path = os.path.join(root, rel) if rel else root
         try:
             os.rmdir(path)  # only when empty: a folder holding a user's file stays

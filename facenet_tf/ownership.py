@@ -1,45 +1,33 @@
 """Ownership of the folders a command writes: it replaces only a folder its own kind wrote, and
 there only the files it wrote.
 
-Contract (every writing command: ``train``, ``prepare``, ``align``, ``export``, ``import-dlib``):
+Every writing command (``train``, ``prepare``, ``align``, ``export``, ``import-dlib``) first
+*claims* its output folder (:func:`claim`), before any other work:
 
-* Before any other work, the command *claims* its output folder with :func:`claim`:
+* an output equal to, inside, or holding one of its inputs (data, model, ``--init-from``) is refused;
+* a new or empty folder is taken; a folder whose record (:data:`OWNER_FILE`) names this command's
+  kind is taken; one another kind wrote is refused with one line naming what it holds ("RUN is a
+  training run written by `train`; choose another --output-dir"); any other non-empty folder is
+  refused unless ``allow_existing`` (:data:`ALLOW_FLAG`): the command then writes beside its files;
+* a top-level name the command needs that exists and is not in the record is refused;
+* the record is written (atomically) before the entries, which also proves the folder writable.
 
-  - an output folder equal to, inside, or holding one of the command's inputs (its data, its
-    model, ``--init-from``) is refused;
-  - a folder that does not exist is created; an empty one is taken as it is;
-  - a folder whose ownership record (:data:`OWNER_FILE`) names this command's *kind* is taken;
-    a folder another kind wrote is refused with one line naming what it holds (``RUN is a
-    training run written by `train`; choose another --output-dir``); any other non-empty
-    folder is refused unless ``allow_existing`` (the flag :data:`ALLOW_FLAG`, the same on every
-    command): the command then writes beside the folder's files, never over them;
-  - each top-level name the command will create that exists and is not listed in the record
-    is refused with one line, also with ``allow_existing``;
-  - the record is written (atomically) before the entries themselves. Writing it also proves
-    the folder writable: a read-only folder or a full disk is one :class:`FacenetError`.
+The record lists the top-level entries the command wrote and, inside each folder entry, the files
+it wrote there; the command deletes or replaces only those (:meth:`Ownership.remove`,
+:meth:`Ownership.publish`). A file the user put inside any sub-folder survives every re-run
+(``train --restart`` and ``--allow-existing-files`` included): a folder swapped for its new
+version takes the user's files along. Temporary siblings (``.NAME.tmp-*``) carry a marker naming
+the command and its process; the next run of that command removes those a killed run left
+(:mod:`facenet_tf.owned_tree`).
 
-* The record lists the top-level entries the command wrote and, inside each folder entry, the
-  files it wrote there. Afterwards the command deletes or replaces only those
-  (:meth:`Ownership.remove`, :meth:`Ownership.publish`): a file the user put inside any
-  sub-folder (``checkpoints/``, ``logs/``, ``saved_model/``, an identity folder, ``data-<plan>/``)
-  survives every re-run, ``train --restart`` and ``prepare --allow-existing-files`` included; a
-  folder swapped for its new version takes the user's files along.
+Records from before kinds (``facenet_tf.owner/1``) named each entry's command: one command is the
+kind; several make a folder "written by an earlier facenet-tf of unknown kind", refused. Inside
+their folder entries everything counted as the project's, and still does.
 
-* Temporary siblings (``.NAME.tmp-*``) hold a marker naming the command and its process; the next
-  run of the same command removes those a killed run left (:mod:`facenet_tf.owned_tree`).
-
-Records written before kinds existed (``facenet_tf.owner/1``) listed each entry's command: the
-kind is that command when all entries and runs name one; a folder they name several commands for
-is refused as "written by an earlier facenet-tf of unknown kind". Inside their folder entries
-everything counted as the project's, and still does (listed at the first claim).
-
-Limits, stated plainly: a record names what was written; it is not a signature, and a
-hand-edited record is believed. A file that appears inside a folder entry while the command runs
-(TensorBoard's logs are listed after each epoch) counts as the project's; one that a run killed
-with SIGKILL wrote after its last listing counts as the user's and is left in place.
-A command that checks with ``create=False`` writes the record at :meth:`Ownership.commit`, just
-before its first file, so a run refused for another reason first leaves nothing behind.
-
+Limits: a record is believed, not verified. A file that appears inside a folder entry while the
+command runs counts as the project's (TensorBoard's logs are listed after each epoch); one a run
+killed with SIGKILL wrote after its last listing counts as the user's and stays. With
+``create=False`` the record is written at :meth:`Ownership.commit`, just before the first file.
 Remote outputs (``gs://…``) are not claimed: they are written by TensorFlow's ``gfile``.
 """
 
@@ -48,29 +36,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-import json
 import os
 import shutil
-import tempfile
 import uuid
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 from facenet_tf import owned_tree
 from facenet_tf.atomic import environment_error, exchange_dirs, io_error  # noqa: F401 - re-exported for callers
 from facenet_tf.errors import FacenetError
+from facenet_tf.owner_record import (FORMAT, KINDS, MAX_RUNS, OLD_FORMATS, OWNER_FILE,  # noqa: F401 - re-exported
+                                     check_disjoint, describe, read_record, write_record)
 
-#: The ownership record in an output folder.
-OWNER_FILE = ".facenet_tf-owner.json"
 #: The flag, the same on every writing command, that lets a command write beside foreign files.
 ALLOW_FLAG = "--allow-existing-files"
-FORMAT = "facenet_tf.owner/2"
-#: Records of earlier versions, read (and rewritten as :data:`FORMAT` at the next claim).
-OLD_FORMATS = ("facenet_tf.owner/1",)
-#: Runs kept in a record's history.
-MAX_RUNS = 20
-#: What each kind of folder holds, by the command (the kind) that writes it.
-KINDS = {"train": "a training run", "import-dlib": "an imported model", "export": "an export",
-         "align": "an aligned set", "prepare": "a prepared set", "write_model_directory": "a model directory"}
 
 
 def add_allow_argument(parser) -> None:
@@ -78,60 +56,6 @@ def add_allow_argument(parser) -> None:
     parser.add_argument(ALLOW_FLAG, action="store_true",
                         help="write into an output folder that holds files facenet-tf did not write, beside them "
                              "(none of them is touched; a name the command needs that is taken is refused)")
-
-
-def check_disjoint(output: str, inputs: Iterable[Optional[str]], flag: str = "--output") -> None:
-    """Raise unless ``output`` and every input (folder or file) are apart (neither equal nor nested).
-
-    Compared by real path, so a link does not hide an overlap. ``None`` and URLs are ignored.
-    """
-    out = os.path.realpath(output)
-    for source in inputs:
-        if not source or "://" in str(source):
-            continue
-        src = os.path.realpath(source)
-        if out == src and not os.path.isdir(src):
-            raise FacenetError(f"{flag} {output} is the input file {source}: it would be overwritten; "
-                               "choose another path")
-        if out == src or out.startswith(src.rstrip(os.sep) + os.sep):
-            raise FacenetError(f"{flag} {output} is inside the input folder {source}: it would be read back as "
-                               "input; choose a folder outside it")
-        if src.startswith(out.rstrip(os.sep) + os.sep):
-            raise FacenetError(f"{flag} {output} holds the input {'folder' if os.path.isdir(src) else 'file'} {source}: "
-                               "choose a folder apart from it")
-
-
-def read_record(root: str) -> Optional[Dict]:
-    """The ownership record of ``root`` (in :data:`FORMAT`: ``kind`` is ``None`` when an old
-    record names no single kind, ``files`` maps a folder entry to its listed files or ``None``
-    for "everything in it"), or ``None`` when there is none (or it is unreadable)."""
-    try:
-        with open(os.path.join(root, OWNER_FILE)) as f:
-            record = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if (not isinstance(record, dict) or record.get("format") not in (FORMAT,) + OLD_FORMATS
-            or not isinstance(record.get("entries"), dict)):
-        return None
-    runs = [r for r in record.get("runs") or [] if isinstance(r, dict)]
-    if record["format"] in OLD_FORMATS:
-        commands = set(record["entries"].values()) | {r.get("command") for r in runs}
-        kind = commands.pop() if len(commands) == 1 else None
-        files = {name: None for name in record["entries"]}
-    else:
-        kind = record.get("kind")
-        files = {name: list(record.get("files", {}).get(name) or []) for name in record["entries"]}
-    return {"format": FORMAT, "kind": kind if kind in KINDS else None, "entries": dict(record["entries"]),
-            "files": files, "runs": runs, "created_folder": bool(record.get("created_folder")),
-            "old_kinds": sorted({str(c) for c in record["entries"].values()})}
-
-
-def describe(root: str, record: Dict) -> str:
-    """``ROOT is a training run written by `train``` (or an earlier record's unknown kind)."""
-    if record["kind"] is None:
-        by = ", ".join(f"`{c}`" for c in record["old_kinds"]) or "no command"
-        return f"{root} was written by an earlier facenet-tf of unknown kind (entries by {by})"
-    return f"{root} is {KINDS[record['kind']]} written by `{record['kind']}`"
 
 
 @dataclasses.dataclass
@@ -262,21 +186,14 @@ class Ownership:
         self._write()
 
     def remove_files(self, name: str, relpaths: Iterable[str]) -> None:
-        """Delete the files ``relpaths`` inside the folder entry ``name`` that the record lists
-        (and the folders they leave empty, never the entry itself); others stay."""
+        """Delete those of the files ``relpaths`` inside the folder entry ``name`` that the record
+        lists (and the folders they leave empty, never the entry itself); others stay."""
         listed = set(self.files.get(name) or [])
         gone = [rel for rel in relpaths if rel in listed]
-        if not gone or name not in self.entries:
-            return
-        for rel in gone:
-            path = os.path.join(self.path(name), rel)
-            if os.path.lexists(path) and not os.path.isdir(path):
-                os.unlink(path)
-        for folder in sorted({os.path.dirname(rel) for rel in gone if os.path.dirname(rel)}, key=len, reverse=True):
-            with contextlib.suppress(OSError):
-                os.rmdir(os.path.join(self.path(name), folder))  # only when empty
-        self.files[name] = sorted(listed - set(gone))
-        self._write()
+        if gone and name in self.entries:
+            owned_tree.delete_listed(self.path(name), gone, keep_root=True)
+            self.files[name] = sorted(listed - set(gone))
+            self._write()
 
     def foreign(self) -> list:
         """Top-level names in the folder the record does not list (the user's)."""
@@ -332,7 +249,9 @@ class Ownership:
         written = {n: owned_tree.tree_files(os.path.join(staged, n)) for n in names}
         stale = [n for n in self.entries if self.entries[n] == self.command and n not in names]
         self.add(*names)
-        self._carry_users(staged, names + stale)
+        carried = [(n, self._users_to_carry(n, os.path.join(staged, n))) for n in names + stale]  # all checked first
+        for name, users in carried:
+            owned_tree.carry(self.path(name), os.path.join(staged, name), users)
         if not self.foreign():
             kept = {n: c for n, c in self.entries.items() if n not in stale or os.path.lexists(os.path.join(staged, n))}
             files = {n: written.get(n, []) for n in kept}
@@ -356,15 +275,6 @@ class Ownership:
         for name in [n for n in stale if n in self.entries and not os.path.lexists(os.path.join(staged, n))]:
             self.remove(name, release=True)
         _delete(staged)
-
-    def _carry_users(self, staged: str, names: Sequence[str]) -> None:
-        """:meth:`carry_users_into` for each folder entry ``names``: its new version in
-        ``staged`` (a stale entry holding user files gets a folder of just those). Every name
-        is checked before anything is linked."""
-        plan = [(name, self._users_to_carry(name, os.path.join(staged, name))) for name in names]
-        for name, users in plan:
-            if users:
-                owned_tree.carry(self.path(name), os.path.join(staged, name), users)
 
     def carry_users_into(self, name: str, new_folder: str) -> None:
         """Link the user's files inside the folder entry ``name`` into ``new_folder``, its new
@@ -401,20 +311,7 @@ class Ownership:
                   "entries": dict(sorted(entries.items())),
                   "files": {n: sorted(files.get(n) or []) for n in sorted(entries) if files.get(n)},
                   "runs": self.runs[-MAX_RUNS:]}
-        target = path or self.path(OWNER_FILE)
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{OWNER_FILE}.tmp-", dir=os.path.dirname(target))
-            try:
-                with os.fdopen(fd, "w") as f:
-                    json.dump(record, f, indent=1)
-                    f.write("\n")
-                os.replace(tmp, target)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
-        except OSError as err:
-            raise io_error(os.path.dirname(target), err) from None
+        write_record(path or self.path(OWNER_FILE), record)
 
 
 def claim(root: str, command: str, entries: Sequence[str] = (), *, allow_existing: bool = False,
