@@ -152,3 +152,19 @@ def test_a_killed_export_leaves_no_temporary_folder_after_the_next_run(model_dir
     assert main(argv) == 0
     assert _temporaries(tmp_path, "export") == [".export.tmp-mine"] and (mine / "keep.txt").read_text() == "mine"
     assert os.path.isfile(os.path.join(out, "saved_model.pb"))
+
+
+def test_a_stopped_worker_pool_ends_its_running_workers_at_once():
+    """prepare's (and align's) pool: a consumer that stops (Ctrl-C, SIGTERM, an error) ends the
+    workers now, even mid-task, instead of waiting for their tasks."""
+    import multiprocessing
+
+    from facenet_tf.data.prepare import _ordered_map
+
+    results = _ordered_map(time.sleep, [(0.01,), (60,), (60,), (60,)], 2)
+    assert next(results) is None
+    assert len(multiprocessing.active_children()) >= 2
+    started = time.time()
+    results.close()
+    assert time.time() - started < STOP_SECONDS / 3
+    assert wait_for(lambda: not multiprocessing.active_children(), 5), multiprocessing.active_children()
