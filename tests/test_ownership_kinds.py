@@ -7,12 +7,12 @@ the folder holds. A user's file inside any sub-folder of a command's own output 
 that command (``train --restart``, an ``align`` re-run, ``prepare --allow-existing-files``).
 """
 
-import hashlib
 import json
 import os
 import shutil
 
 import pytest
+from test_ownership import run, snapshot  # the same byte-for-byte snapshot and one-line check
 
 from facenet_tf.cli import main
 
@@ -24,23 +24,6 @@ TRAIN = ["train", "--identities-per-batch", "4", "--images-per-identity", "2", "
 #: What each kind's folder is called in the refusal: "RUN is a training run written by `train`".
 HOLDS = {"train": "a training run", "import-dlib": "an imported model", "export": "an export",
          "align": "an aligned set", "prepare": "a prepared set"}
-
-
-def snapshot(folder):
-    """``{relative path: sha256}`` of every file under ``folder`` (hidden ones too)."""
-    found = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                found[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
-    return found
-
-
-def run(argv, capsys):
-    code = main([str(a) for a in argv])
-    err = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith("facenet-tf")]
-    return code, err
 
 
 def small_source(synthetic_dir, target, identities=2, images=2):
