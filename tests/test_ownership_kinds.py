@@ -121,9 +121,13 @@ def test_train_restart_keeps_user_files_in_its_sub_folders(kinds, tmp_path, caps
     run_dir = copy_of(made["train"], tmp_path / "run")
     mine = _user_files(run_dir, "checkpoints", "logs", "saved_model", "saved_model/variables")
     old_checkpoints = sorted(n for n in os.listdir(os.path.join(run_dir, "checkpoints")) if n.endswith(".h5"))
+    killed = os.path.join(run_dir, "checkpoints", ".epoch_002.weights.h5.tmp-k1ll3d_x.weights.h5")
+    with open(killed, "wb") as f:  # what a run killed while saving a checkpoint leaves
+        f.write(os.urandom(64))
     code, err = run([*TRAIN, "--restart", "--data-dir", inputs["data"], "--output-dir", run_dir], capsys)
     assert code == 0, err
     _kept(run_dir, mine)
+    assert not os.path.exists(killed)
     assert old_checkpoints and all(os.path.isfile(os.path.join(run_dir, "checkpoints", n)) for n in old_checkpoints)
     from facenet_tf.models.loader import load_keras
 

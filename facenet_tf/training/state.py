@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from typing import Any, Dict, List, Optional
 
@@ -33,6 +34,9 @@ logger = logging.getLogger("facenet_tf")
 STATE_FILE = "run_state.json"
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
+#: A checkpoint written aside (:func:`facenet_tf.atomic.atomic_path`'s name for it): what a run
+#: killed while saving leaves in ``checkpoints/``; the next run removes it.
+CHECKPOINT_TEMPORARY = re.compile(r"\.epoch_\d{3,}\.weights\.h5\.tmp-[A-Za-z0-9_]{8}\.weights\.h5")
 #: Every top-level name ``train`` writes in its output directory.
 TRAIN_ENTRIES = (STATE_FILE, CHECKPOINT_DIR, LOG_DIR, "skipped.json") + MODEL_ENTRIES
 
@@ -116,6 +120,11 @@ class RunState:
         record lists as written by ``train``); mark it running."""
         if self.owner is not None:
             self.owner.commit()
+        folder = os.path.join(self.output_dir, CHECKPOINT_DIR)
+        if self.owner is not None and self.owner.owns(CHECKPOINT_DIR) and os.path.isdir(folder):
+            for name in os.listdir(folder):  # a killed run's checkpoint, half-written aside
+                if CHECKPOINT_TEMPORARY.fullmatch(name):
+                    os.unlink(os.path.join(folder, name))
         if self.status == "new" and self.owner is not None:
             for name in (CHECKPOINT_DIR, LOG_DIR):
                 try:
