@@ -80,7 +80,9 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
-def test_sigterm_during_enroll_ends_its_workers_and_leaves_the_gallery_unchanged(model_dir, orl_dir, tmp_path):
+@pytest.mark.parametrize("sig,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["sigterm", "sigint"])
+def test_a_signal_during_enroll_ends_its_workers_and_leaves_the_gallery_unchanged(model_dir, orl_dir, tmp_path, sig,
+                                                                                  status):
     pytest.importorskip("dlib", reason="the HOG detector's worker processes need dlib (the [pretrained] extra)")
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("enrolment aligns in worker processes only with 2 or more cores")
@@ -98,12 +100,12 @@ def test_sigterm_during_enroll_ends_its_workers_and_leaves_the_gallery_unchanged
         assert wait_for(workers, 120, proc), "no worker processes started: " + (proc.stderr.read() or "")[-500:]
         time.sleep(1.0)  # let the workers take tasks
         children = descendants(proc.pid)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         proc.wait(STOP_SECONDS)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr.read()[-500:]
+    assert proc.returncode == status, proc.stderr.read()[-500:]
     assert wait_for(lambda: not any(alive(p) for p in children), 5), "worker processes outlived the command"
     # SQLite's own -wal/-shm companions may stay (a read-only check opened the file); the gallery is as it was.
     assert sha(gallery) == before and sorted(n for n in os.listdir(tmp_path) if n[-4:] not in ("-wal", "-shm")) == listing
