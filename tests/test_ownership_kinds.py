@@ -4,7 +4,8 @@ Each kind of folder (training run, imported model, export, aligned set, prepared
 for the module, at a tiny size, and copied per case. A folder of one kind given as the output of a
 command of another kind survives byte for byte, and the command exits 2 with one line naming what
 the folder holds. A user's file inside any sub-folder of a command's own output survives re-runs of
-that command (``train --restart``, an ``align`` re-run, ``prepare --allow-existing-files``).
+that command (``train --restart``, an ``align`` re-run, ``prepare --allow-existing-files``). The
+gallery, one SQLite file, and the folder kinds are never taken for one another.
 """
 
 import json
@@ -82,6 +83,38 @@ def test_a_folder_of_one_kind_is_refused_by_every_other_kind(kinds, tmp_path, ca
     assert f"is {HOLDS[owner_kind]} written by `{owner_kind}`" in err[0] and "choose another" in err[0], err
     assert snapshot(folder) == before, "the folder changed"
     assert sorted(os.listdir(tmp_path)) == ["out"], "something was left beside the folder"
+
+
+@pytest.fixture(scope="module")
+def gallery(kinds, tmp_path_factory):
+    """A gallery (one SQLite file, no owned folder) enrolled with the training run's model."""
+    made, inputs = kinds
+    person = os.path.join(inputs["small"], sorted(os.listdir(inputs["small"]))[0])
+    path = str(tmp_path_factory.mktemp("gallery") / "g.db")
+    image = os.path.join(person, sorted(os.listdir(person))[0])
+    assert main(["enroll", "--model", made["train"], "--gallery", path, "--name", "ada", "--no-align", image]) == 0
+    return path
+
+
+@pytest.mark.parametrize("kind", sorted(HOLDS))
+def test_a_gallery_and_the_folder_kinds_are_never_taken_for_one_another(kinds, gallery, tmp_path, capsys, kind):
+    """The gallery is a file: given as any command's output folder it is refused untouched, and no
+    folder of any kind is taken for a gallery."""
+    made, inputs = kinds
+    target = str(tmp_path / "g.db")
+    shutil.copy2(gallery, target)
+    before = snapshot(tmp_path)
+    code, err = run(command(kind, target, inputs), capsys)
+    assert code == 2 and len(err) == 1 and "is a file" in err[0], (code, err)
+    assert snapshot(tmp_path) == before
+    folder = copy_of(made[kind], tmp_path / "folder")
+    image = os.path.join(inputs["small"], sorted(os.listdir(inputs["small"]))[0])
+    image = os.path.join(image, sorted(os.listdir(image))[0])
+    before = snapshot(tmp_path)
+    code, err = run(["enroll", "--model", made["train"], "--gallery", folder, "--name", "bo", "--no-align", image],
+                    capsys)
+    assert code == 2 and len(err) == 1 and "not a facenet_tf gallery" in err[0], (code, err)
+    assert snapshot(tmp_path) == before
 
 
 def test_an_output_that_is_the_commands_own_input_is_refused(kinds, tmp_path, capsys):
