@@ -20,9 +20,16 @@ FORMAT = "facenet_tf.owner/2"
 OLD_FORMATS = ("facenet_tf.owner/1",)
 #: Runs kept in a record's history.
 MAX_RUNS = 20
-#: What each kind of folder holds, by the command (the kind) that writes it.
+#: What each kind of folder holds, by the command (the kind) that writes it. A kind not listed
+#: (a new command's) is still a kind of its own, described by :func:`holds`.
 KINDS = {"train": "a training run", "import-dlib": "an imported model", "export": "an export",
-         "align": "an aligned set", "prepare": "a prepared set", "write_model_directory": "a model directory"}
+         "align": "an aligned set", "prepare": "a prepared set", "write_model_directory": "a model directory",
+         "cluster": "a cluster collection", "report": "an evaluation report"}
+
+
+def holds(kind: str) -> str:
+    """What a folder of ``kind`` holds, e.g. ``"a training run"``."""
+    return KINDS.get(kind, f"the output of `{kind}`")
 
 
 def check_disjoint(output: str, inputs: Iterable[Optional[str]], flag: str = "--output") -> None:
@@ -66,7 +73,7 @@ def read_record(root: str) -> Optional[Dict]:
     else:
         kind = record.get("kind")
         files = {name: list(record.get("files", {}).get(name) or []) for name in record["entries"]}
-    return {"format": FORMAT, "kind": kind if kind in KINDS else None, "entries": dict(record["entries"]),
+    return {"format": FORMAT, "kind": kind if isinstance(kind, str) and kind else None, "entries": dict(record["entries"]),
             "files": files, "runs": runs, "created_folder": bool(record.get("created_folder")),
             "old_kinds": sorted({str(c) for c in record["entries"].values()})}
 
@@ -76,7 +83,7 @@ def describe(root: str, record: Dict) -> str:
     if record["kind"] is None:
         by = ", ".join(f"`{c}`" for c in record["old_kinds"]) or "no command"
         return f"{root} was written by an earlier facenet-tf of unknown kind (entries by {by})"
-    return f"{root} is {KINDS[record['kind']]} written by `{record['kind']}`"
+    return f"{root} is {holds(record['kind'])} written by `{record['kind']}`"
 
 
 def write_record(path: str, record: Dict) -> None:

@@ -321,7 +321,7 @@ def claim(root: str, command: str, entries: Sequence[str] = (), *, allow_existin
     Args:
         root: the output folder.
         command: the command's name, e.g. ``"prepare"``: the kind of folder it writes
-            (a key of :data:`KINDS`).
+            (described by :data:`KINDS`).
         entries: top-level names the command will create there.
         allow_existing: write beside the files of a folder facenet_tf did not create.
         inputs: the command's inputs (folders or files); ``root`` must be apart from each.
@@ -339,8 +339,9 @@ def claim(root: str, command: str, entries: Sequence[str] = (), *, allow_existin
             entry in the way, or the folder cannot be created or written (the path and the
             cause in one line).
     """
-    if command not in KINDS:
-        raise ValueError(f"command must be one of {sorted(KINDS)}; received {command!r}")
+    if not command or not isinstance(command, str):
+        raise ValueError(f"command must name the claiming command (a kind, e.g. one of {sorted(KINDS)}); "
+                         f"received {command!r}")
     check_disjoint(root, inputs, flag)
     root = os.path.abspath(root)
     if os.path.lexists(root) and not os.path.isdir(root):
