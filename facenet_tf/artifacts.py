@@ -15,81 +15,18 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from typing import Any, Dict, Iterator, Optional
 
 import numpy as np
 
+from facenet_tf import ownership
+from facenet_tf.atomic import atomic_path, exchange_dirs  # noqa: F401 - re-exported for callers
 from facenet_tf.errors import FacenetError
 
 METADATA_FILE = "metadata.json"
 METRICS_FILE = "metrics.json"
 KERAS_FILE = "model.keras"
 SAVED_MODEL_DIR = "saved_model"
-
-
-@contextlib.contextmanager
-def atomic_path(target: str, is_dir: bool = False) -> Iterator[str]:
-    """Yield a temporary sibling path; on success rename it to ``target``.
-
-    For a directory the previous ``target`` is moved aside first and deleted only after the
-    new one is in place. On an exception (or a kill) the temporary path is left or removed
-    and ``target`` keeps its previous content.
-    """
-    target = os.path.abspath(target)
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    base = os.path.basename(target)
-    if is_dir:
-        tmp = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=parent)
-    else:
-        # Keep every extension (".weights.h5", not ".h5"): Keras checks the whole suffix.
-        suffix = base[base.find(".", 1):] if "." in base[1:] else ""
-        fd, tmp = tempfile.mkstemp(prefix=f".{base}.tmp-", dir=parent, suffix=suffix)
-        os.close(fd)
-        os.unlink(tmp)
-    try:
-        yield tmp
-        if is_dir:
-            if os.path.exists(target):
-                if not exchange_dirs(tmp, target):
-                    old = tempfile.mkdtemp(prefix=f".{base}.old-", dir=parent)
-                    os.rmdir(old)
-                    os.rename(target, old)
-                    os.rename(tmp, target)
-                    tmp = old
-                shutil.rmtree(tmp, ignore_errors=True)  # now holds the previous version
-            else:
-                os.rename(tmp, target)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def exchange_dirs(a: str, b: str) -> bool:
-    """Swap two directories in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
-
-    Returns False where the call is unavailable; the caller then falls back to two renames,
-    between which ``b`` is briefly absent (its previous version sits in ``.NAME.old-*``).
-    """
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def write_json(path: str, data: Dict[str, Any]) -> None:
@@ -204,30 +141,32 @@ MODEL_ENTRIES = MODEL_FILES + (_STAGING, _STAGING + ".lock")
 
 
 @contextlib.contextmanager
-def staged_model_directory(output_dir: str, needed_bytes: int = 0) -> Iterator[str]:
+def staged_model_directory(output_dir: str, needed_bytes: int = 0, owner=None) -> Iterator[str]:
     """Write a whole model directory at once: yield a staging folder to fill with
     :data:`MODEL_FILES`, then publish them into ``output_dir``.
 
     The staging folder is marked complete before anything in ``output_dir`` changes, and
     :func:`recover_model_directory` finishes an interrupted publication, so a reader of
     ``output_dir`` (every loader calls it first) sees the previous model or the new one,
-    whole, never a mix — also after a kill during the publication. ``output_dir`` is claimed
-    (:func:`facenet_tf.ownership.claim`) unless its record already lists
-    :data:`MODEL_ENTRIES`: a folder of foreign files is refused, a foreign entry never replaced.
+    whole, never a mix — also after a kill during the publication.
 
     Args:
         output_dir: the model directory.
         needed_bytes: free space the new files need; checked first (see :func:`require_space`).
+        owner: the command's claim on ``output_dir`` (:class:`facenet_tf.ownership.Ownership`,
+            e.g. ``train``'s); ``None`` claims it as a library-written model directory
+            (kind ``write_model_directory``): a folder of foreign files, or one another kind
+            of command wrote, is refused; a foreign entry is never replaced.
 
     Raises:
         FacenetError: a foreign folder or entry, or the folder cannot be written (one line
             naming it and the cause: permission, full disk); the previous model stays.
     """
-    from facenet_tf import ownership
-
-    if not all(ownership.owned(output_dir, name) for name in MODEL_ENTRIES):
-        ownership.claim(output_dir, "write_model_directory", MODEL_ENTRIES, flag="model directory")
-    recover_model_directory(output_dir)
+    if owner is None:
+        owner = ownership.claim(output_dir, "write_model_directory", MODEL_ENTRIES, flag="model directory")
+    owner.commit()
+    owner.add(*MODEL_ENTRIES)
+    recover_model_directory(output_dir, owner)
     require_space(output_dir, needed_bytes, "model")
     stage = os.path.join(output_dir, _STAGING)
     shutil.rmtree(stage, ignore_errors=True)  # the project's own (claimed above)
@@ -247,7 +186,7 @@ def staged_model_directory(output_dir: str, needed_bytes: int = 0) -> Iterator[s
         if fault is None:
             raise
         raise fault from None
-    recover_model_directory(output_dir)
+    recover_model_directory(output_dir, owner)
 
 
 #: Free space kept on top of an estimated write, bytes.
@@ -268,18 +207,27 @@ def require_space(folder: str, needed: int, what: str) -> None:
                            f"({free / 1e6:.1f} MB free, about {(needed + SPACE_MARGIN) / 1e6:.1f} MB needed)")
 
 
-def recover_model_directory(output_dir: str) -> None:
+def recover_model_directory(output_dir: str, owner=None) -> None:
     """Finish publishing a complete staged model in ``output_dir``; drop an incomplete one.
 
     Idempotent and safe to repeat after a kill at any point: each file is moved (or, for a
     directory, swapped) into place, and the staging folder goes last. Only a staging folder
-    that the folder's ownership record lists is touched (:mod:`facenet_tf.ownership`).
-    """
-    from facenet_tf import ownership
+    that the folder's ownership record lists is touched (:mod:`facenet_tf.ownership`); the
+    user's files inside the previous ``saved_model/`` are carried into the new one.
 
+    Args:
+        owner: the claim of the command writing ``output_dir``; ``None`` (a reader) reads the
+            folder's record.
+
+    Raises:
+        FacenetError: a user's file inside ``saved_model/`` has a name the new version needs.
+    """
     stage = os.path.join(output_dir, _STAGING)
-    if not os.path.isdir(stage) or not ownership.owned(output_dir, _STAGING):
-        return  # nothing staged, or a folder the project cannot prove it wrote: left alone
+    if not os.path.isdir(stage):
+        return
+    owner = owner if owner is not None else ownership.reopen(output_dir)
+    if owner is None or not owner.owns(_STAGING):
+        return  # a folder the project cannot prove it wrote: left alone
     if not os.path.isfile(os.path.join(stage, _COMPLETE)):
         shutil.rmtree(stage, ignore_errors=True)
         return
@@ -294,17 +242,32 @@ def recover_model_directory(output_dir: str) -> None:
             source, target = os.path.join(stage, name), os.path.join(output_dir, name)
             if not os.path.exists(source):
                 continue  # published before a kill, or not part of this model
-            if os.path.isdir(source) and os.path.isdir(target):
-                if not exchange_dirs(source, target):
-                    old = os.path.join(stage, name + ".old")
-                    os.rename(target, old)
-                    os.rename(source, target)
-                    continue
-                shutil.rmtree(source)  # now the previous version
+            if os.path.isdir(source):
+                _publish_folder(owner, name, source, target)
             else:
                 os.replace(source, target)
         shutil.rmtree(stage, ignore_errors=True)
         os.unlink(lock_path)  # a process still waiting on it finds the stage gone and returns
+
+
+def _publish_folder(owner, name: str, source: str, target: str) -> None:
+    """Swap the staged folder ``source`` in for ``target``, the user's files in ``target``
+    carried over, and record the new version's files in ``owner``."""
+    from facenet_tf import owned_tree
+
+    written = owned_tree.tree_files(source)
+    if os.path.isdir(target):
+        owner.carry_users_into(name, source)
+        if not exchange_dirs(source, target):
+            old = source + ".old"
+            os.rename(target, old)
+            os.rename(source, target)
+            source = old
+        shutil.rmtree(source)  # now the previous version (the user's files live on in the new one)
+    else:
+        os.rename(source, target)
+    owner.files[name] = written
+    owner.save()
 
 
 def check_output_dir(path: str, flag: str = "--output-dir") -> None:

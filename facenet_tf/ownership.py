@@ -1,35 +1,33 @@
-"""Ownership of the folders a command writes: it deletes or replaces only what it wrote.
+"""Ownership of the folders a command writes: it replaces only a folder its own kind wrote, and
+there only the files it wrote.
 
-Contract (every writing command: ``train``, ``prepare``, ``align``, ``export``, ``import-dlib``):
+Every writing command (``train``, ``prepare``, ``align``, ``export``, ``import-dlib``) first
+*claims* its output folder (:func:`claim`), before any other work:
 
-* Before any other file, the command *claims* its output folder with :func:`claim`:
+* an output equal to, inside, or holding one of its inputs (data, model, ``--init-from``) is refused;
+* a new or empty folder is taken; a folder whose record (:data:`OWNER_FILE`) names this command's
+  kind is taken; one another kind wrote is refused with one line naming what it holds ("RUN is a
+  training run written by `train`; choose another --output-dir"); any other non-empty folder is
+  refused unless ``allow_existing`` (:data:`ALLOW_FLAG`): the command then writes beside its files;
+* a top-level name the command needs that exists and is not in the record is refused;
+* the record is written (atomically) before the entries, which also proves the folder writable.
 
-  - an output folder equal to, inside, or holding one of the command's input folders (its
-    data) is refused;
-  - a folder that does not exist is created; an empty one is taken as it is;
-  - a folder holding an ownership record (:data:`OWNER_FILE`, written by an earlier claim)
-    is taken; any other non-empty folder is refused with one line naming it, unless
-    ``allow_existing`` (the flag :data:`ALLOW_FLAG`, the same on every command): the command
-    then writes beside the folder's files, never over them;
-  - each top-level name the command will create (``entries``) that already exists and is not
-    listed in the record is refused with one line, also with ``allow_existing``;
-  - the record, listing the entries, is written (atomically) before the entries themselves.
-    Writing it also proves the folder writable: a read-only folder or a full disk is one
-    :class:`FacenetError` naming the path and the cause, and nothing else was written.
+The record lists the top-level entries the command wrote and, inside each folder entry, the files
+it wrote there; the command deletes or replaces only those (:meth:`Ownership.remove`,
+:meth:`Ownership.publish`). A file the user put inside any sub-folder survives every re-run
+(``train --restart`` and ``--allow-existing-files`` included): a folder swapped for its new
+version takes the user's files along. Temporary siblings (``.NAME.tmp-*``) carry a marker naming
+the command and its process; the next run of that command removes those a killed run left
+(:mod:`facenet_tf.owned_tree`).
 
-* Afterwards the command deletes or replaces only entries listed in the record
-  (:meth:`Ownership.remove`, :meth:`Ownership.publish`, :meth:`Ownership.owns`), never by a
-  name pattern. An entry is a top-level name of the folder; a folder entry is the command's
-  own with everything in it. Temporary siblings (``.NAME.tmp-*``) are created with unique
-  names by :func:`tempfile.mkdtemp`/``mkstemp`` and so can never be a user's file.
+Records from before kinds (``facenet_tf.owner/1``) named each entry's command: one command is the
+kind; several make a folder "written by an earlier facenet-tf of unknown kind", refused. Inside
+their folder entries everything counted as the project's, and still does.
 
-Limits, stated plainly: a name the record lists is the project's from then on — a file the user
-later puts under that very name, or inside a folder entry (``logs/``, ``checkpoints/``), is treated
-as the project's. A record names what was claimed; it is not a signature, and a hand-edited record
-is believed. A command that checks with ``create=False`` writes the record at
-:meth:`Ownership.commit`, just before its first file, so a run refused for another reason first
-leaves nothing behind.
-
+Limits: a record is believed, not verified. A file that appears inside a folder entry while the
+command runs counts as the project's (TensorBoard's logs are listed after each epoch); one a run
+killed with SIGKILL wrote after its last listing counts as the user's and stays. With
+``create=False`` the record is written at :meth:`Ownership.commit`, just before the first file.
 Remote outputs (``gs://…``) are not claimed: they are written by TensorFlow's ``gfile``.
 """
 
@@ -38,23 +36,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-import errno
-import json
 import os
 import shutil
-import tempfile
 import uuid
-from typing import Dict, Iterable, Iterator, Optional, Sequence
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
+from facenet_tf import owned_tree
+from facenet_tf.atomic import environment_error, exchange_dirs, io_error  # noqa: F401 - re-exported for callers
 from facenet_tf.errors import FacenetError
+from facenet_tf.owner_record import (FORMAT, KINDS, MAX_RUNS, OLD_FORMATS, OWNER_FILE,  # noqa: F401 - re-exported
+                                     check_disjoint, describe, read_record, write_record)
 
-#: The ownership record in an output folder.
-OWNER_FILE = ".facenet_tf-owner.json"
 #: The flag, the same on every writing command, that lets a command write beside foreign files.
 ALLOW_FLAG = "--allow-existing-files"
-FORMAT = "facenet_tf.owner/1"
-#: Runs kept in a record's history.
-MAX_RUNS = 20
 
 
 def add_allow_argument(parser) -> None:
@@ -64,74 +58,16 @@ def add_allow_argument(parser) -> None:
                              "(none of them is touched; a name the command needs that is taken is refused)")
 
 
-def io_error(path: str, err: OSError, doing: str = "write") -> FacenetError:
-    """A one-line :class:`FacenetError` for an environment fault: ``cannot write PATH: CAUSE``."""
-    cause = err.strerror or str(err)
-    if err.errno == errno.ENOSPC:
-        cause = "no space left on the device"
-    elif err.errno in (errno.EACCES, errno.EPERM):
-        cause = "permission denied"
-    elif err.errno == errno.EROFS:
-        cause = "read-only file system"
-    return FacenetError(f"cannot {doing} {path}: {cause}")
-
-
-#: Causes, as the OS and TensorFlow's file system word them, of an environment fault.
-_CAUSES = (("No space left on device", "no space left on the device"), ("Permission denied", "permission denied"),
-           ("Read-only file system", "read-only file system"), ("Disk quota exceeded", "disk quota exceeded"))
-
-
-def environment_error(err: BaseException, path: str) -> Optional[FacenetError]:
-    """The one-line :class:`FacenetError` for an environment fault raised while writing ``path``
-    (an :class:`OSError`, or a library error such as TensorFlow's whose message names the OS
-    cause); ``None`` when ``err`` is something else."""
-    if isinstance(err, OSError):
-        return io_error(getattr(err, "filename", None) or path, err)
-    text = str(getattr(err, "message", None) or err)
-    for needle, cause in _CAUSES:
-        if needle in text:
-            return FacenetError(f"cannot write {path}: {cause}")
-    return None
-
-
-def check_disjoint(output: str, inputs: Iterable[Optional[str]], flag: str = "--output") -> None:
-    """Raise unless ``output`` and every input folder are apart (neither equal nor nested).
-
-    Compared by real path, so a link does not hide an overlap. ``None`` and URLs are ignored.
-    """
-    out = os.path.realpath(output)
-    for source in inputs:
-        if not source or "://" in str(source):
-            continue
-        src = os.path.realpath(source)
-        if out == src or out.startswith(src.rstrip(os.sep) + os.sep):
-            raise FacenetError(f"{flag} {output} is inside the input folder {source}: it would be read back as "
-                               "input; choose a folder outside it")
-        if src.startswith(out.rstrip(os.sep) + os.sep):
-            raise FacenetError(f"{flag} {output} holds the input folder {source}: choose a folder apart from it")
-
-
-def read_record(root: str) -> Optional[Dict]:
-    """The ownership record of ``root``, or ``None`` when there is none (or it is unreadable)."""
-    try:
-        with open(os.path.join(root, OWNER_FILE)) as f:
-            record = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("format") != FORMAT or not isinstance(record.get("entries"), dict):
-        return None
-    return record
-
-
 @dataclasses.dataclass
 class Ownership:
     """A claimed output folder.
 
     Attributes:
         root: the folder (absolute path).
-        command: the command that claimed it, e.g. ``"train"``.
+        command: the command that claimed it, e.g. ``"train"``: the folder's kind.
         run_id: this run's id (random), recorded in the history.
         entries: top-level names the record lists as written by facenet_tf: name → command.
+        files: for each entry, the files (paths relative to it) the project wrote inside it.
         created_folder: whether facenet_tf created ``root`` itself.
         runs: the record's history of claims.
     """
@@ -140,11 +76,13 @@ class Ownership:
     command: str
     run_id: str
     entries: Dict[str, str]
+    files: Dict[str, List[str]]
     created_folder: bool
     runs: list
     pending: tuple = ()
     committed: bool = False
     created_now: bool = False
+    users: Dict[str, set] = dataclasses.field(default_factory=dict)
 
     def commit(self) -> None:
         """Create the folder if needed and write the record with the claimed entries (once).
@@ -193,20 +131,68 @@ class Ownership:
         for name in new:
             _check_name(name)
             if os.path.lexists(self.path(name)):
-                raise FacenetError(f"{self.path(name)} exists and was not written by facenet-tf {self.command}: "
-                                   "it is never replaced; move it away or choose another output folder")
+                raise _taken(self.path(name), self.command)
         if new:
             self.entries.update({n: self.command for n in new})
+            self.files.update({n: [] for n in new})
+            self._write()
+
+    def add_files(self, name: str, relpaths: Iterable[str]) -> None:
+        """Record files inside the folder entry ``name`` (claimed with :meth:`add`) as this
+        command's, before creating them.
+
+        Raises:
+            FacenetError: one of them exists and is not the project's (never replaced).
+        """
+        listed = set(self.files.setdefault(name, []))
+        new = [rel for rel in relpaths if rel not in listed]
+        for rel in new:
+            if os.path.lexists(os.path.join(self.path(name), rel)):
+                raise _taken(os.path.join(self.path(name), rel), self.command)
+        if new:
+            self.files[name] = sorted(listed | set(new))
+            self._write()
+
+    def list_new_files(self, name: str) -> None:
+        """Record as this command's the files that appeared inside the folder entry ``name``
+        since the claim (written by a library on the command's behalf, e.g. TensorBoard's logs)."""
+        folder = self.path(name)
+        if name not in self.entries or not os.path.isdir(folder):
+            return
+        known = set(self.files.get(name) or []) | self.users.get(name, set())
+        new = [rel for rel in owned_tree.tree_files(folder) if rel not in known
+               and not any(rel.startswith(u + os.sep) for u in self.users.get(name, ()))]
+        if new:
+            self.files[name] = sorted(set(self.files.get(name) or []) | set(new))
             self._write()
 
     def remove(self, name: str, release: bool = False) -> None:
-        """Delete the entry ``name`` if the record lists it; a name the record does not list is
-        left alone. The name stays claimed (the command writes it again), unless ``release``."""
+        """Delete the entry ``name`` if the record lists it: a file, or inside a folder the
+        files the record lists (a folder left holding the user's files stays). A name the record
+        does not list is left alone. The name stays claimed (the command writes it again),
+        unless ``release`` and nothing of the user's is left there."""
         if name not in self.entries:
             return
-        _delete(self.path(name))
-        if release:
+        path = self.path(name)
+        kept = False
+        if os.path.isdir(path) and not os.path.islink(path):
+            kept = owned_tree.delete_listed(path, self.files.get(name) or [])
+        elif os.path.lexists(path):
+            os.unlink(path)
+        self.files[name] = []
+        if release and not kept:
             del self.entries[name]
+            del self.files[name]
+        self._write()
+
+    def remove_files(self, name: str, relpaths: Iterable[str]) -> None:
+        """Delete those of the files ``relpaths`` inside the folder entry ``name`` that the record
+        lists (and the folders they leave empty, never the entry itself); others stay."""
+        listed = set(self.files.get(name) or [])
+        gone = [rel for rel in relpaths if rel in listed]
+        if gone and name in self.entries:
+            owned_tree.delete_listed(self.path(name), gone, keep_root=True)
+            self.files[name] = sorted(listed - set(gone))
             self._write()
 
     def foreign(self) -> list:
@@ -221,15 +207,19 @@ class Ownership:
     def staged(self) -> Iterator[str]:
         """Yield a new temporary sibling of ``root`` to fill; when the block succeeds, commit the
         claim and :meth:`publish` the sibling into ``root``; when it fails, remove the sibling
-        (``root`` is unchanged). Environment faults become one line (:func:`io_error`)."""
+        (``root`` is unchanged). Temporary siblings a killed run of this command left are removed
+        first (:func:`facenet_tf.owned_tree.remove_stale_staging`). Environment faults become one
+        line (:func:`io_error`)."""
         parent = os.path.dirname(self.root)
         try:
             os.makedirs(parent, exist_ok=True)
-            tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(self.root)}.tmp-", dir=parent)
+            owned_tree.remove_stale_staging(self.root, self.command)
+            tmp = owned_tree.make_staging(self.root, self.command)
         except OSError as err:
             raise io_error(parent, err) from None
         try:
             yield tmp
+            os.remove(os.path.join(tmp, owned_tree.STAGING_MARKER))
             self.commit()
             self.publish(tmp)
         except Exception as err:  # noqa: BLE001 - environment faults become one line, the rest passes
@@ -244,7 +234,8 @@ class Ownership:
     def publish(self, staged: str) -> None:
         """Move every top-level entry of the folder ``staged`` (a temporary sibling) into
         ``root``, replacing this command's previous entries, and delete the previous entries
-        of this command that ``staged`` does not hold. ``staged`` is removed.
+        of this command that ``staged`` does not hold. Inside a replaced folder entry, the
+        user's files are carried over into the new version. ``staged`` is removed.
 
         When ``root`` holds nothing but the project's entries, the whole folder is swapped in
         one step (a reader sees the old version or the new one); otherwise entry by entry,
@@ -254,49 +245,73 @@ class Ownership:
             FacenetError: ``staged`` holds a name that exists in ``root`` and is not the
                 project's (checked before anything moves).
         """
-        from facenet_tf.artifacts import exchange_dirs
-
-        names = sorted(n for n in os.listdir(staged) if n != OWNER_FILE)
+        names = sorted(n for n in os.listdir(staged) if n not in (OWNER_FILE, owned_tree.STAGING_MARKER))
+        written = {n: owned_tree.tree_files(os.path.join(staged, n)) for n in names}
         stale = [n for n in self.entries if self.entries[n] == self.command and n not in names]
         self.add(*names)
+        carried = [(n, self._users_to_carry(n, os.path.join(staged, n))) for n in names + stale]  # all checked first
+        for name, users in carried:
+            owned_tree.carry(self.path(name), os.path.join(staged, name), users)
         if not self.foreign():
-            self._write(os.path.join(staged, OWNER_FILE), {n: c for n, c in self.entries.items() if n not in stale})
+            kept = {n: c for n, c in self.entries.items() if n not in stale or os.path.lexists(os.path.join(staged, n))}
+            files = {n: written.get(n, []) for n in kept}
+            self._write(os.path.join(staged, OWNER_FILE), kept, files)
             os.chmod(staged, os.stat(self.root).st_mode & 0o7777)  # the folder keeps its permissions
             if exchange_dirs(staged, self.root):
-                _delete(staged)  # the previous version: nothing but the project's entries
-                self.entries = {n: c for n, c in self.entries.items() if n not in stale}
+                owned_tree.mark_staging(staged, self.root, self.command)  # the previous version, ours alone
+                _delete(staged)
+                self.entries, self.files = kept, files
                 return
             os.remove(os.path.join(staged, OWNER_FILE))
-        for name in names:
+        for name in names + [n for n in stale if os.path.lexists(os.path.join(staged, n))]:
             source, target = os.path.join(staged, name), self.path(name)
             target_is_dir = os.path.isdir(target) and not os.path.islink(target)
-            if os.path.isdir(source) and target_is_dir and exchange_dirs(source, target):
-                continue  # ``source`` now holds the previous version, deleted with ``staged``
-            if os.path.lexists(target) and (target_is_dir or os.path.isdir(source)):
-                _delete(target)
-            os.replace(source, target)
-        for name in stale:
+            if not (os.path.isdir(source) and target_is_dir and exchange_dirs(source, target)):
+                if os.path.lexists(target) and (target_is_dir or os.path.isdir(source)):
+                    _delete(target)  # its user files were carried into ``source``
+                os.replace(source, target)
+            self.files[name] = written.get(name, [])
+            self._write()
+        for name in [n for n in stale if n in self.entries and not os.path.lexists(os.path.join(staged, n))]:
             self.remove(name, release=True)
         _delete(staged)
 
-    def _write(self, path: Optional[str] = None, entries: Optional[Dict[str, str]] = None) -> None:
-        record = {"format": FORMAT, "created_folder": self.created_folder,
-                  "entries": dict(sorted((self.entries if entries is None else entries).items())),
+    def carry_users_into(self, name: str, new_folder: str) -> None:
+        """Link the user's files inside the folder entry ``name`` into ``new_folder``, its new
+        version, so they survive when it replaces the entry.
+
+        Raises:
+            FacenetError: a user's file has a name the new version needs (nothing linked).
+        """
+        users = self._users_to_carry(name, new_folder)
+        if users:
+            owned_tree.carry(self.path(name), new_folder, users)
+
+    def _users_to_carry(self, name: str, new_folder: str) -> List[str]:
+        target = self.path(name)
+        if not (os.path.isdir(target) and not os.path.islink(target)):
+            return []
+        users = owned_tree.unlisted(target, self.files.get(name))
+        if users and os.path.lexists(new_folder) and not os.path.isdir(new_folder):
+            raise _taken(os.path.join(target, users[0]), self.command)
+        for rel in users:
+            if os.path.lexists(os.path.join(new_folder, rel)):
+                raise _taken(os.path.join(target, rel), self.command)
+        return users
+
+    def save(self) -> None:
+        """Write the record as it stands (after changing :attr:`files` directly)."""
+        self._write()
+
+    def _write(self, path: Optional[str] = None, entries: Optional[Dict[str, str]] = None,
+               files: Optional[Dict[str, List[str]]] = None) -> None:
+        entries = self.entries if entries is None else entries
+        files = self.files if files is None else files
+        record = {"format": FORMAT, "kind": self.command, "created_folder": self.created_folder,
+                  "entries": dict(sorted(entries.items())),
+                  "files": {n: sorted(files.get(n) or []) for n in sorted(entries) if files.get(n)},
                   "runs": self.runs[-MAX_RUNS:]}
-        target = path or self.path(OWNER_FILE)
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{OWNER_FILE}.tmp-", dir=os.path.dirname(target))
-            try:
-                with os.fdopen(fd, "w") as f:
-                    json.dump(record, f, indent=1)
-                    f.write("\n")
-                os.replace(tmp, target)
-            except BaseException:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-                raise
-        except OSError as err:
-            raise io_error(os.path.dirname(target), err) from None
+        write_record(path or self.path(OWNER_FILE), record)
 
 
 def claim(root: str, command: str, entries: Sequence[str] = (), *, allow_existing: bool = False,
@@ -305,10 +320,11 @@ def claim(root: str, command: str, entries: Sequence[str] = (), *, allow_existin
 
     Args:
         root: the output folder.
-        command: the command's name, e.g. ``"prepare"``.
+        command: the command's name, e.g. ``"prepare"``: the kind of folder it writes
+            (described by :data:`KINDS`).
         entries: top-level names the command will create there.
         allow_existing: write beside the files of a folder facenet_tf did not create.
-        inputs: the command's input folders; ``root`` must be apart from each.
+        inputs: the command's inputs (folders or files); ``root`` must be apart from each.
         flag: the option named in messages.
         create: create the folder and write the record now; ``False`` only checks, and
             :meth:`Ownership.commit` writes them later (so a run refused for another reason
@@ -318,15 +334,21 @@ def claim(root: str, command: str, entries: Sequence[str] = (), *, allow_existin
         :class:`Ownership`.
 
     Raises:
-        FacenetError: an overlap with an input, ``root`` is a file, a foreign non-empty folder
-            without ``allow_existing``, a foreign entry in the way, or the folder cannot be
-            created or written (the path and the cause in one line).
+        FacenetError: an overlap with an input, ``root`` is a file, a folder another kind of
+            command wrote, a foreign non-empty folder without ``allow_existing``, a foreign
+            entry in the way, or the folder cannot be created or written (the path and the
+            cause in one line).
     """
+    if not command or not isinstance(command, str):
+        raise ValueError(f"command must name the claiming command (a kind, e.g. one of {sorted(KINDS)}); "
+                         f"received {command!r}")
     check_disjoint(root, inputs, flag)
     root = os.path.abspath(root)
     if os.path.lexists(root) and not os.path.isdir(root):
         raise FacenetError(f"{flag} {root} is a file; expected a folder")
     record = read_record(root) if os.path.isdir(root) else None
+    if record is not None and record["kind"] != command:
+        raise FacenetError(f"{describe(root, record)}; choose another {flag}")
     if not os.path.isdir(root):
         _check_creatable(root, flag)
     elif record is None:
@@ -338,27 +360,57 @@ def claim(root: str, command: str, entries: Sequence[str] = (), *, allow_existin
             shown = ", ".join(existing[:3]) + (" ..." if len(existing) > 3 else "")
             raise FacenetError(f"{flag} {root} holds files facenet-tf {command} did not write ({shown}): give a new "
                                f"or empty folder, or {ALLOW_FLAG} to write beside them (they are never touched)")
+    own = Ownership(root, command, uuid.uuid4().hex[:12], {}, {}, not os.path.isdir(root), [])
     if record is not None:
-        own = Ownership(root, command, uuid.uuid4().hex[:12], dict(record["entries"]),
-                        bool(record.get("created_folder")), list(record.get("runs") or []))
-    else:
-        own = Ownership(root, command, uuid.uuid4().hex[:12], {}, not os.path.isdir(root), [])
+        own.entries, own.created_folder, own.runs = record["entries"], record["created_folder"], record["runs"]
+        _list_files(own, record)
     own.runs.append({"command": command, "run_id": own.run_id,
                      "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
     own.pending = tuple(entries)
     for name in entries:
         if name not in own.entries and os.path.lexists(own.path(name)):
-            raise FacenetError(f"{own.path(name)} exists and was not written by facenet-tf {command}: it is never "
-                               "replaced; move it away or choose another output folder")
+            raise _taken(own.path(name), command)
     if create:
         own.commit()
     return own
 
 
-def owned(root: str, name: str) -> bool:
-    """True if ``root``'s ownership record lists the top-level entry ``name``."""
+def reopen(root: str) -> Optional[Ownership]:
+    """The claim an earlier run left on ``root``, as its kind's :class:`Ownership` (to finish
+    what that run started, e.g. a model publication a kill interrupted); ``None`` when ``root``
+    has no record of a known kind. Adds nothing to the record's history."""
     record = read_record(root)
-    return record is not None and name in record["entries"]
+    if record is None or record["kind"] is None:
+        return None
+    own = Ownership(os.path.abspath(root), record["kind"], uuid.uuid4().hex[:12], record["entries"], {},
+                    record["created_folder"], record["runs"], committed=True)
+    _list_files(own, record)
+    return own
+
+
+def owned(root: str, name: str, command: Optional[str] = None) -> bool:
+    """True if ``root``'s ownership record lists the top-level entry ``name`` (and, when
+    ``command`` is given, the folder is of that kind)."""
+    record = read_record(root)
+    return record is not None and name in record["entries"] and command in (None, record["kind"])
+
+
+def _list_files(own: Ownership, record: Dict) -> None:
+    """Fill ``own.files`` from ``record`` (an earlier record's folder entries: everything in
+    them) and ``own.users``, the user's items found in the folder entries now."""
+    for name in own.entries:
+        listed = record["files"].get(name)
+        folder = own.path(name)
+        if listed is None:
+            listed = owned_tree.tree_files(folder) if os.path.isdir(folder) else []
+        own.files[name] = listed
+        if os.path.isdir(folder) and not os.path.islink(folder):
+            own.users[name] = set(owned_tree.unlisted(folder, listed))
+
+
+def _taken(path: str, command: str) -> FacenetError:
+    return FacenetError(f"{path} exists and was not written by facenet-tf {command}: it is never replaced; "
+                        "move it away or choose another output folder")
 
 
 def _check_creatable(root: str, flag: str) -> None:

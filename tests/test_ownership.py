@@ -69,17 +69,17 @@ def assert_kept(path, before):
 
 def test_claim_refuses_foreign_folders_and_entries_and_records_what_it_writes(tmp_path):
     fresh = tmp_path / "fresh"
-    own = ownership.claim(str(fresh), "demo", ("a.json",))
+    own = ownership.claim(str(fresh), "align", ("a.json",))
     record = json.loads((fresh / ownership.OWNER_FILE).read_text())
-    assert record["entries"] == {"a.json": "demo"} and record["created_folder"] is True
+    assert record["entries"] == {"a.json": "align"} and record["created_folder"] is True
     assert own.owns("a.json") and not own.owns("notes.txt")
 
     before = user_folder(tmp_path / "user", "a.json")
     with pytest.raises(FacenetError, match="did not write .*--allow-existing-files"):
-        ownership.claim(str(tmp_path / "user"), "demo", ("a.json",))
-    with pytest.raises(FacenetError, match="a.json exists and was not written by facenet-tf demo"):
-        ownership.claim(str(tmp_path / "user"), "demo", ("a.json",), allow_existing=True)
-    beside = ownership.claim(str(tmp_path / "user"), "demo", ("b.json",), allow_existing=True)
+        ownership.claim(str(tmp_path / "user"), "align", ("a.json",))
+    with pytest.raises(FacenetError, match="a.json exists and was not written by facenet-tf align"):
+        ownership.claim(str(tmp_path / "user"), "align", ("a.json",), allow_existing=True)
+    beside = ownership.claim(str(tmp_path / "user"), "align", ("b.json",), allow_existing=True)
     (tmp_path / "user" / "b.json").write_text("{}")
     beside.remove("a.json")  # not the project's: left alone
     beside.remove("b.json")
@@ -93,17 +93,17 @@ def test_claim_refuses_an_output_equal_to_inside_or_holding_an_input(tmp_path):
     for output, words in ((data, "inside the input folder"), (data / "out", "inside the input folder"),
                           (tmp_path, "holds the input folder")):
         with pytest.raises(FacenetError, match=words):
-            ownership.claim(str(output), "demo", inputs=[str(data)])
+            ownership.claim(str(output), "align", inputs=[str(data)])
     os.symlink(data, tmp_path / "link")
     with pytest.raises(FacenetError, match="inside the input folder"):
-        ownership.claim(str(tmp_path / "link" / "out"), "demo", inputs=[str(data)])
+        ownership.claim(str(tmp_path / "link" / "out"), "align", inputs=[str(data)])
     assert not (data / "out").exists()
 
 
 def test_publish_replaces_only_the_previous_entries_of_the_command(tmp_path):
     root = tmp_path / "out"
     before = user_folder(root)
-    own = ownership.claim(str(root), "demo", allow_existing=True)
+    own = ownership.claim(str(root), "align", allow_existing=True)
     for version, names in ((1, ("a", "b")), (2, ("a",))):
         stage = tmp_path / f"stage{version}"
         for name in names:

@@ -4,7 +4,9 @@ Each sub-command is a module ``facenet_tf.cli.<name>`` with ``HELP``,
 ``add_arguments(parser)`` declaring its flags and ``run(args) -> int`` building a config and
 calling the library. ``pipelines/<name>.py`` runs the same sub-command. A
 :class:`FacenetError` (any user mistake) prints one line and exits with status 2
-(``--verbose`` also prints the traceback).
+(``--verbose`` also prints the traceback). Ctrl-C and SIGTERM stop a command the same way, through
+:class:`KeyboardInterrupt`, so every command's cleanup runs (temporary files removed, worker
+processes ended, a transaction rolled back): exit status 130 (SIGINT) or 143 (SIGTERM).
 
 Quiet and quick: a command's flags are declared only when that command is parsed (so
 ``facenet-tf --help`` reads no config), configs import no TensorFlow, and TensorFlow's
@@ -16,9 +18,12 @@ takes ``--json``: the long ones end with a few human lines, plus their JSON with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
 import traceback
 from typing import Callable, List, Optional
 
@@ -88,12 +93,36 @@ def build_parser(lazy: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's :class:`KeyboardInterrupt`."""
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> "contextlib.AbstractContextManager[None]":
+    """While the block runs, SIGTERM raises :class:`Terminated`; a second one during the
+    cleanup it starts is ignored (kill -9 still ends the process). Outside the main thread
+    (no handler can be set there) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _verbose(args: argparse.Namespace) -> bool:
     return args.verbose is True or (not isinstance(args.verbose, bool) and args.verbose >= 2)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run a sub-command; returns the exit status (0 success, 2 user error)."""
+    """Run a sub-command; returns the exit status (0 success, 2 user error, 130 Ctrl-C, 143 SIGTERM)."""
     from facenet_tf.cli import quiet
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -102,12 +131,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser(lazy=True).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return importlib.import_module(f"facenet_tf.cli.{COMMANDS[args.command]}").run(args)
+        with _sigterm_stops():
+            return importlib.import_module(f"facenet_tf.cli.{COMMANDS[args.command]}").run(args)
     except FacenetError as err:
         if _verbose(args):
             traceback.print_exc()
         print(f"facenet-tf {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"facenet-tf {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"facenet-tf {args.command}: interrupted", file=sys.stderr)
         return 130

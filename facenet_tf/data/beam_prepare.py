@@ -129,15 +129,19 @@ def run_beam(plan, output_dir: str, config, report: SkipReport, owner=None):
         owner.add(plan.data_dir)
 
     def discard():
-        gfile.rmtree(work)
         if owner is not None:
-            owner.remove(plan.data_dir, release=True)
+            owner.list_new_files(plan.data_dir)
+            owner.remove(plan.data_dir, release=True)  # what this run wrote there, never a user's file
             owner.discard()
-        elif created and not gfile.listdir(output_dir):
+            return
+        gfile.rmtree(work)
+        if created and not gfile.listdir(output_dir):
             gfile.rmtree(output_dir)
 
-    if gfile.exists(work):
-        gfile.rmtree(work)  # Beam does not resume: a plan is rewritten whole
+    if owner is not None:
+        owner.remove(plan.data_dir)  # Beam does not resume: a plan is rewritten whole
+    elif gfile.exists(work):
+        gfile.rmtree(work)
     gfile.makedirs(work)
     inputs = _write_inputs(plan, work)
     num_shards = len(plan.shards)
@@ -161,6 +165,8 @@ def run_beam(plan, output_dir: str, config, report: SkipReport, owner=None):
         shards.append((file, len(records), size, records))
     for name in gfile.glob(join(work, "skipped-*.jsonl")) + [inputs]:
         gfile.remove(name)
+    if owner is not None:
+        owner.list_new_files(plan.data_dir)
     manifest = build_manifest(plan=plan.id, runner=config.runner, source=plan.source, transform=plan.transform,
                               names=plan.names, shards=shards, min_images=config.min_images, report=report)
     publish(output_dir, manifest, report, plan, owner)

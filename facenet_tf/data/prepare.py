@@ -195,13 +195,16 @@ def _run_local(plan: Plan, output_dir: str, config: PrepareConfig, report: SkipR
     if owner is not None:
         owner.commit()
         owner.add(plan.data_dir, *plan.temporaries)
+        owner.add_files(plan.data_dir, plan.data_files)
     work = os.path.join(output_dir, plan.data_dir)
     parts = os.path.join(work, PARTS)
     os.makedirs(parts, exist_ok=True)
-    for folder in (work, parts):  # temporaries of a killed run
-        for name in os.listdir(folder):
-            if name.startswith(".") and name != PARTS:
-                _remove(os.path.join(folder, name))
+    for rel in plan.data_files:  # temporaries of a killed run: only the names this plan writes
+        if os.path.basename(rel).startswith(".") and os.path.isfile(os.path.join(work, rel)):
+            os.unlink(os.path.join(work, rel))
+    for name in os.listdir(parts):  # a killed run's part records, written aside (atomic_path's names)
+        if name.startswith(".shard-") and ".json.tmp-" in name:
+            _remove(os.path.join(parts, name))
     finished = [s for s in range(len(plan.shards))
                 if os.path.isfile(_part_path(parts, s)) and os.path.isfile(join(output_dir, plan.shard_file(s)))]
     pending = sorted(set(range(len(plan.shards))) - set(finished))
@@ -291,8 +294,11 @@ def _ordered_map(fn, args: Sequence[tuple], workers: int) -> Iterator:
         return
     import multiprocessing
 
+    from facenet_tf.workers import ignore_interrupts, stop_pool
+
     # spawn: workers import only the reader (no TensorFlow), and never inherit TF's threads.
-    pool = concurrent.futures.ProcessPoolExecutor(min(workers, len(args)), mp_context=multiprocessing.get_context("spawn"))
+    pool = concurrent.futures.ProcessPoolExecutor(min(workers, len(args)), mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=ignore_interrupts)
     queue: collections.deque = collections.deque()
     remaining = iter(args)
     try:
@@ -309,10 +315,10 @@ def _ordered_map(fn, args: Sequence[tuple], workers: int) -> Iterator:
             if following is not None:
                 queue.append(pool.submit(fn, *following))
             yield result
-    finally:
-        for future in queue:
-            future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:  # the caller stopped early, an error, Ctrl-C or SIGTERM: end the workers now
+        stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _remove(path: Optional[str]) -> None:

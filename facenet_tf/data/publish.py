@@ -59,6 +59,18 @@ class Plan:
         return f"{self.data_dir}/shard-{shard:05d}-of-{len(self.shards):05d}.tfrecord"
 
     @property
+    def data_files(self) -> Tuple[str, ...]:
+        """What the local runner writes inside :attr:`data_dir`: the shards, each shard's
+        temporary name while it is written, and the ``.parts/`` records (relative paths)."""
+        shards = [self.shard_file(s).split("/", 1)[1] for s in range(len(self.shards))]
+        return tuple(shards + [f".{name}.tmp" for name in shards] + list(self.part_files))
+
+    @property
+    def part_files(self) -> Tuple[str, ...]:
+        """The ``.parts/`` records of finished shards (relative to :attr:`data_dir`)."""
+        return tuple(f"{PARTS}/shard-{s:05d}.json" for s in range(len(self.shards)))
+
+    @property
     def temporaries(self) -> Tuple[str, ...]:
         """The temporary names :func:`publish` writes beside the manifest."""
         return tuple(f".{name}.tmp-{self.id}" for name in (REPORT_FILE, MANIFEST_FILE))
@@ -92,7 +104,9 @@ def publish(output_dir: str, manifest: Dict[str, Any], report: SkipReport, plan:
         if name != plan.data_dir and gfile.isdir(join(output_dir, name)):
             gfile.rmtree(join(output_dir, name))
     parts = join(join(output_dir, plan.data_dir), PARTS)
-    if gfile.exists(parts):
+    if owner is not None:
+        owner.remove_files(plan.data_dir, plan.part_files)  # only its own: a user's file there stays
+    elif gfile.exists(parts):
         gfile.rmtree(parts)
 
 

@@ -341,6 +341,9 @@ _worker_aligner: Optional[FaceAligner] = None
 
 def _start_worker(config: AlignConfig) -> None:
     global _worker_aligner
+    from facenet_tf.workers import ignore_interrupts
+
+    ignore_interrupts()
     _worker_aligner = FaceAligner(config)
 
 
@@ -373,11 +376,13 @@ def _in_processes(task: Callable, aligner: FaceAligner, paths: Sequence[str], ch
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    from facenet_tf.workers import stop_pool
+
     starts = collections.deque(range(0, len(paths), chunk))
     pending: "collections.deque" = collections.deque()
     context = multiprocessing.get_context("spawn")
-    with _environment(WORKER_ENVIRONMENT), ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_start_worker, initargs=(aligner.config,)) as pool:
+    with _environment(WORKER_ENVIRONMENT):
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(aligner.config,))
         try:
             while starts or pending:
                 while starts and len(pending) < workers + 1:
@@ -391,9 +396,11 @@ def _in_processes(task: Callable, aligner: FaceAligner, paths: Sequence[str], ch
                     for start in sorted([s for s, _ in pending] + list(starts)):
                         yield task(aligner, paths[start:start + chunk], *args)
                     pending.clear()
-                    return
+                    starts.clear()
+                    break
                 pending.popleft()
                 yield result
-        finally:  # the caller stopped early, or an error: start nothing more
-            for _, future in pending:
-                future.cancel()
+        except BaseException:  # the caller stopped early, an error, Ctrl-C or SIGTERM: end the workers now
+            stop_pool(pool)
+            raise
+        pool.shutdown(wait=True)

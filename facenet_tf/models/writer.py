@@ -41,12 +41,14 @@ WRITTEN_STEPS = ("model.keras", "saved_model/", "metadata.json")
 
 def write_model_directory(model: keras.Model, output_dir: str, contract: ModelContract,
                           metrics: Optional[Dict[str, Any]] = None,
-                          progress: Optional[Callable[[int], None]] = None) -> None:
+                          progress: Optional[Callable[[int], None]] = None, owner=None) -> None:
     """Write a model directory: ``model.keras``, ``saved_model/``, ``metadata.json`` and
     (when given) ``metrics.json``, published together (:func:`staged_model_directory`):
     a reader sees the previous model or this one, whole. What ``train`` and
     ``import-dlib`` write. ``progress``, when given, receives 1 after each of
     :data:`WRITTEN_STEPS` (the SavedModel, whose signatures are traced, takes longest).
+    ``owner``: the writing command's claim on ``output_dir`` (``train``'s, ``import-dlib``'s);
+    ``None`` claims it as a library-written model directory (see :func:`staged_model_directory`).
 
     Raises:
         FacenetError: a weight is NaN or infinite (nothing is written).
@@ -54,7 +56,7 @@ def write_model_directory(model: keras.Model, output_dir: str, contract: ModelCo
     require_finite_weights(model, f"model for {output_dir}")
     # model.keras and saved_model/ each hold the weights once (+ structure): checked before writing.
     needed = 3 * sum(int(np.asarray(w).nbytes) for w in model.weights)
-    with staged_model_directory(output_dir, needed_bytes=needed) as stage:
+    with staged_model_directory(output_dir, needed_bytes=needed, owner=owner) as stage:
         done = progress if progress is not None else (lambda n: None)
         model.save(os.path.join(stage, KERAS_FILE))
         done(1)

@@ -61,7 +61,7 @@ def import_dlib(output_dir: str, dat_path: Optional[str] = None, allow_existing_
 
     check_output_dir(output_dir)
     owner = claim(output_dir, "import-dlib", MODEL_ENTRIES, allow_existing=allow_existing_files,
-                  flag="--output-dir", create=False)
+                  inputs=[dat_path], flag="--output-dir", create=False)
     start = steps if steps is not None else no_steps
     path = dat_path if dat_path is not None else default_dat_path()
     model = load_dlib_model(path, steps=start)
@@ -90,7 +90,7 @@ def import_dlib(output_dir: str, dat_path: Optional[str] = None, allow_existing_
                                                "license": "CC0 (dlib)"}),
     )
     write_model_directory(model, output_dir, contract,
-                          progress=start(f"writing {output_dir}", len(WRITTEN_STEPS), "file"))
+                          progress=start(f"writing {output_dir}", len(WRITTEN_STEPS), "file"), owner=owner)
     return contract
 
 

@@ -244,7 +244,7 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig(),
         raise FacenetError(f"--output {output!r} would replace the model being exported ({source}); choose another path")
     if os.path.isfile(output):
         raise FacenetError(f"--output {output!r} is a file; expected a directory path")
-    owner = claim(output, "export", EXPORT_ENTRIES, allow_existing=allow_existing_files, create=False)
+    owner = claim(output, "export", EXPORT_ENTRIES, allow_existing=allow_existing_files, inputs=[model], create=False)
     if variants:
         _require_litert()  # before minutes of conversion, not after
 

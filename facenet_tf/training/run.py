@@ -116,8 +116,11 @@ def train(config: TrainConfig, verbose: int = 1, restart: bool = False,
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(config.seed)
-    with _precision(config.mixed_precision):
-        return _run(config, strategy, run_state, verbose, chief)
+    try:
+        with _precision(config.mixed_precision):
+            return _run(config, strategy, run_state, verbose, chief)
+    finally:  # also when stopped (an error, Ctrl-C, SIGTERM): its logs are train's to remove later
+        run_state.list_logs()
 
 
 def _run(config: TrainConfig, strategy, run_state: RunState, verbose: int, chief: bool) -> TrainResult:
@@ -352,7 +355,7 @@ def publish(embedder: keras.Model, run_state: RunState, contract: ModelContract,
     if not chief:
         shutil.rmtree(run_state.output_dir, ignore_errors=True)
         return
-    write_model_directory(embedder, run_state.output_dir, contract, metrics)
+    write_model_directory(embedder, run_state.output_dir, contract, metrics, owner=run_state.owner)
     if source.skipped is not None:
         source.skipped.write(os.path.join(run_state.output_dir, SKIPPED_FILE))
     run_state.finish()

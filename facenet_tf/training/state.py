@@ -10,7 +10,9 @@ removes the older run's checkpoints and logs, so files of two runs never mix.
 
 The output directory is claimed first (:mod:`facenet_tf.ownership`): a folder of the user's
 files is refused unless ``allow_existing``, none of them is ever touched, and "removes" above
-means only the entries the ownership record lists as written by ``train``.
+means only the files the ownership record lists as written by ``train`` (a user's file inside
+``checkpoints/`` or ``logs/`` stays). Each checkpoint is recorded before it is written,
+TensorBoard's log files after each epoch and when the run ends.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from typing import Any, Dict, List, Optional
 
@@ -31,6 +34,9 @@ logger = logging.getLogger("facenet_tf")
 STATE_FILE = "run_state.json"
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = "logs"
+#: A checkpoint written aside (:func:`facenet_tf.atomic.atomic_path`'s name for it): what a run
+#: killed while saving leaves in ``checkpoints/``; the next run removes it.
+CHECKPOINT_TEMPORARY = re.compile(r"\.epoch_\d{3,}\.weights\.h5\.tmp-[A-Za-z0-9_]{8}\.weights\.h5")
 #: Every top-level name ``train`` writes in its output directory.
 TRAIN_ENTRIES = (STATE_FILE, CHECKPOINT_DIR, LOG_DIR, "skipped.json") + MODEL_ENTRIES
 
@@ -79,7 +85,7 @@ class RunState:
         check_output_dir(output_dir)
         data_dir = (config_dict.get("data") or {}).get("data_dir")
         owner = ownership.claim(output_dir, "train", TRAIN_ENTRIES, allow_existing=allow_existing,
-                                inputs=[data_dir], flag="--output-dir", create=False)
+                                inputs=[data_dir, config_dict.get("init_from")], flag="--output-dir", create=False)
         state = cls._decide(output_dir, config_dict, restart)
         state.owner = owner
         return state
@@ -114,6 +120,11 @@ class RunState:
         record lists as written by ``train``); mark it running."""
         if self.owner is not None:
             self.owner.commit()
+        folder = os.path.join(self.output_dir, CHECKPOINT_DIR)
+        if self.owner is not None and self.owner.owns(CHECKPOINT_DIR) and os.path.isdir(folder):
+            for name in os.listdir(folder):  # a killed run's checkpoint, half-written aside
+                if CHECKPOINT_TEMPORARY.fullmatch(name):
+                    os.unlink(os.path.join(folder, name))
         if self.status == "new" and self.owner is not None:
             for name in (CHECKPOINT_DIR, LOG_DIR):
                 try:
@@ -128,6 +139,9 @@ class RunState:
         epochs, then record it, with the epoch's ``logs``, as the point to resume from;
         return the checkpoint's path."""
         path = self.checkpoint(epoch)
+        if self.owner is not None:
+            self.owner.add_files(CHECKPOINT_DIR, [os.path.basename(path)])
+            self.owner.list_new_files(LOG_DIR)
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             require_space(os.path.dirname(path), checkpoint_bytes(trainer, self.checkpoint(epoch - 1)), "checkpoint")
@@ -142,7 +156,13 @@ class RunState:
 
     def finish(self) -> None:
         """Mark the run finished (the final model is written)."""
+        self.list_logs()
         self._write("finished", self.epoch)
+
+    def list_logs(self) -> None:
+        """Record the log files this run wrote so far as ``train``'s (see the module docstring)."""
+        if self.owner is not None and self.owner.committed:
+            self.owner.list_new_files(LOG_DIR)
 
     def _write(self, status: str, epoch: int) -> None:
         write_json(os.path.join(self.output_dir, STATE_FILE), {"key": self.key, "status": status, "epoch": epoch,

@@ -1,0 +1,172 @@
+"""Issue 28: SIGTERM ends a command and all its worker processes within seconds, with nothing
+half-written, and the temporary files of a killed command are removed by its next run."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLI = [sys.executable, "-c", "import sys; from facenet_tf.cli import main; sys.exit(main(sys.argv[1:]))"]
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
+#: Seconds a command may take to end after SIGTERM (generous: the test machine is shared).
+STOP_SECONDS = 30
+
+
+def descendants(pid):
+    """Pids of every live process below ``pid`` (children, their children, ...), from /proc."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(condition, seconds, proc=None):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if condition():
+            return True
+        if proc is not None and proc.poll() is not None:
+            return False
+        time.sleep(0.1)
+    return False
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A small model directory (random weights, 32x32 input, 8-D embeddings)."""
+    from facenet_tf.artifacts import fingerprint_weights
+    from facenet_tf.models import ModelConfig, build_embedding_model
+    from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
+    from facenet_tf.models.writer import write_model_directory
+
+    model = build_embedding_model(ModelConfig(image_size=(32, 32), embedding_dim=8))
+    path = str(tmp_path_factory.mktemp("signals") / "model")
+    contract = ModelContract(architecture="small_cnn", image_size=(32, 32), embedding_dim=8,
+                             fingerprint=fingerprint_weights(model.get_weights()),
+                             thresholds=Thresholds(best_accuracy=0.8, at_far=0.6, far=1e-3),
+                             provenance=Provenance(training_data="test"))
+    write_model_directory(model, path, contract, {})
+    return path
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
+@pytest.mark.parametrize("sig,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["sigterm", "sigint"])
+def test_a_signal_during_enroll_ends_its_workers_and_leaves_the_gallery_unchanged(model_dir, orl_dir, tmp_path, sig,
+                                                                                  status):
+    pytest.importorskip("dlib", reason="the HOG detector's worker processes need dlib (the [pretrained] extra)")
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("enrolment aligns in worker processes only with 2 or more cores")
+    from facenet_tf.cli import main
+
+    gallery = str(tmp_path / "g.db")
+    first = os.path.join(orl_dir, "s1", sorted(os.listdir(os.path.join(orl_dir, "s1")))[0])
+    assert main(["enroll", "--model", model_dir, "--gallery", gallery, "--name", "ada", "--no-align", first]) == 0
+    before, listing = sha(gallery), sorted(os.listdir(tmp_path))
+    proc = subprocess.Popen([*CLI, "enroll", "--model", model_dir, "--gallery", gallery, "--from-dir", orl_dir,
+                             "--align-method", "dlib_landmarks", "--detector", "dlib_hog", "--quiet"],
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        workers = lambda: sum("spawn_main" in _cmdline(p) for p in descendants(proc.pid)) >= 2  # noqa: E731
+        assert wait_for(workers, 120, proc), "no worker processes started: " + (proc.stderr.read() or "")[-500:]
+        time.sleep(1.0)  # let the workers take tasks
+        children = descendants(proc.pid)
+        proc.send_signal(sig)
+        proc.wait(STOP_SECONDS)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == status, proc.stderr.read()[-500:]
+    assert wait_for(lambda: not any(alive(p) for p in children), 5), "worker processes outlived the command"
+    # SQLite's own -wal/-shm companions may stay (a read-only check opened the file); the gallery is as it was.
+    assert sha(gallery) == before and sorted(n for n in os.listdir(tmp_path) if n[-4:] not in ("-wal", "-shm")) == listing
+    from facenet_tf.gallery.store import GalleryStore
+
+    with GalleryStore.open(gallery) as store:
+        assert store.names() == [("ada", 1)]
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _temporaries(parent, name):
+    return sorted(n for n in os.listdir(parent) if n.startswith(f".{name}.tmp-"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_killed_export_leaves_no_temporary_folder_after_the_next_run(model_dir, tmp_path, sig):
+    from facenet_tf.cli import main
+
+    out = str(tmp_path / "export")
+    argv = ["export", "--model", model_dir, "--output", out]
+    proc = subprocess.Popen([*CLI, *argv], stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        started = lambda: any(os.path.exists(os.path.join(tmp_path, t, "saved_model.pb"))  # noqa: E731
+                              for t in _temporaries(tmp_path, "export"))
+        assert wait_for(started, 180, proc), "export wrote nothing aside: " + (proc.stderr.read() or "")[-500:]
+        proc.send_signal(sig)
+        proc.wait(STOP_SECONDS)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not os.path.exists(os.path.join(out, "saved_model.pb")), "killed before publishing: nothing published"
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 128 + signal.SIGTERM and not _temporaries(tmp_path, "export")
+    else:
+        assert _temporaries(tmp_path, "export"), "kill -9 leaves the temporary folder (the next run removes it)"
+    mine = tmp_path / ".export.tmp-mine"  # the user's, named like one: no marker, never removed
+    mine.mkdir()
+    (mine / "keep.txt").write_text("mine")
+    assert main(argv) == 0
+    assert _temporaries(tmp_path, "export") == [".export.tmp-mine"] and (mine / "keep.txt").read_text() == "mine"
+    assert os.path.isfile(os.path.join(out, "saved_model.pb"))
+
+
+def test_a_stopped_worker_pool_ends_its_running_workers_at_once():
+    """prepare's (and align's) pool: a consumer that stops (Ctrl-C, SIGTERM, an error) ends the
+    workers now, even mid-task, instead of waiting for their tasks."""
+    import multiprocessing
+
+    from facenet_tf.data.prepare import _ordered_map
+
+    results = _ordered_map(time.sleep, [(0.01,), (60,), (60,), (60,)], 2)
+    assert next(results) is None
+    assert len(multiprocessing.active_children()) >= 2
+    started = time.time()
+    results.close()
+    assert time.time() - started < STOP_SECONDS / 3
+    assert wait_for(lambda: not multiprocessing.active_children(), 5), multiprocessing.active_children()
