@@ -73,11 +73,11 @@ def embedding_options(args):
 
 def embedder_from_args(args):
     """The ``--model`` embedder, aligning image files the way the model records (unless
-    ``--no-align``), or with ``--align`` as ``facenet-tf align`` does; ``--align-method``,
+    ``--no-align``: then the fingerprint says so), or with ``--align`` as ``facenet-tf align`` does; ``--align-method``,
     ``--face`` and ``--detector`` override the recorded ones; the ``--tta*`` flags override the
     test-time augmentation the model records (none unless it records one)."""
     from facenet_tf.faces.aligner import AlignConfig
-    from facenet_tf.faces.embedder import AlignedEmbedder, with_overrides, with_recorded_alignment
+    from facenet_tf.faces.embedder import AlignedEmbedder, with_overrides, with_recorded_alignment, without_alignment
     from facenet_tf.serving.inference import load_embedder
     from facenet_tf.cli.config_flags import apply_flags
     from facenet_tf.serving.tta import TTAConfig, with_tta
@@ -86,7 +86,7 @@ def embedder_from_args(args):
     embedder = load_embedder(args.model, getattr(args, "image_size", None))
     embedder = with_tta(embedder, apply_flags(TTAConfig.from_contract(embedder.contract), args, root=TTA_ROOT))
     if args.no_align:
-        return embedder
+        return without_alignment(embedder)
     aligned = with_recorded_alignment(embedder, workers=0, **overrides)  # 0: processes where the detector needs them
     if aligned is embedder and (args.align or overrides):  # an alignment flag implies --align
         return AlignedEmbedder(embedder, with_overrides(AlignConfig(), **overrides), workers=0)

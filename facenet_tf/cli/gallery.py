@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
         raise FacenetError("gallery remove needs --name")
     if args.action == "list" and args.name is not None:
         raise FacenetError("gallery list takes no --name")
-    with open_gallery_as_stored(args.gallery) as gallery:
+    with open_gallery_as_stored(args.gallery, read_only=args.action == "list") as gallery:
         if args.action == "remove":
             removed = gallery.remove(args.name)
             if not removed:

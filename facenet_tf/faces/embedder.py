@@ -77,6 +77,21 @@ def alignment_suffix(config: AlignConfig) -> str:
     return f"+aligned{config.size}:{config.method}:{config.face}{detector}"
 
 
+#: Fingerprint suffix of a model that records an alignment, used on images taken as ready chips
+#: (``--no-align``): its embeddings are not those of the model's own aligned faces.
+NO_ALIGNMENT_SUFFIX = "+noalign"
+
+
+def without_alignment(embedder: Embedder) -> Embedder:
+    """``embedder`` taking image files as they are (ready chips). When its model records an
+    alignment, the fingerprint gets :data:`NO_ALIGNMENT_SUFFIX`, so a gallery enrolled without
+    the alignment never mixes with one enrolled with it; otherwise ``embedder`` itself."""
+    if AlignConfig.from_contract(embedder.contract) is None:
+        return embedder
+    return Embedder(embedder._fn, embedder.image_size, embedder.embedding_dim, embedder.contract,
+                    embedder.fingerprint + NO_ALIGNMENT_SUFFIX, embedder.path)
+
+
 def with_overrides(config: AlignConfig, method: Optional[str] = None, face: Optional[str] = None,
                    detector: Optional[str] = None) -> AlignConfig:
     """``config`` with the given fields replaced. A detector whose faces cannot serve the

@@ -1,0 +1,185 @@
+"""Issue 28: what is read back is checked (gallery rows, names, pairs files, shard records) and
+every message names the real cause in the user's terms."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+import unicodedata
+
+import numpy as np
+import pytest
+
+from facenet_tf.cli import main
+from facenet_tf.errors import FacenetError
+from facenet_tf.gallery import Gallery
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLI = [sys.executable, "-c", "import sys; from facenet_tf.cli import main; sys.exit(main(sys.argv[1:]))"]
+
+
+def _one_line(capsys, command, *words):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"facenet-tf {command}: error:"), err
+    for word in words:
+        assert word in err[0], err
+    return err[0]
+
+
+def _first_image(folder, person=0, image=0):
+    person = os.path.join(folder, sorted(os.listdir(folder))[person])
+    return os.path.join(person, sorted(os.listdir(person))[image])
+
+
+# --- galleries ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def enrolled(synthetic_dir, tmp_path):
+    """A raw-pixels gallery of two people (ada: 2 images, bob: 1)."""
+    gallery = str(tmp_path / "g.db")
+    assert main(["enroll", "--model", "raw-pixels", "--gallery", gallery, "--name", "ada",
+                 _first_image(synthetic_dir, 0, 0), _first_image(synthetic_dir, 0, 1)]) == 0
+    assert main(["enroll", "--model", "raw-pixels", "--gallery", gallery, "--name", "bob",
+                 _first_image(synthetic_dir, 1, 0)]) == 0
+    return gallery
+
+
+def _damage(gallery, name, blob):
+    with sqlite3.connect(gallery) as db:
+        db.execute("UPDATE entries SET embedding = ? WHERE id = (SELECT MAX(id) FROM entries WHERE name = ?)",
+                   (blob, name))
+
+
+@pytest.mark.parametrize("problem", ["short", "nan", "inf", "text"])
+def test_a_damaged_gallery_row_is_an_integrity_error_naming_its_person(enrolled, synthetic_dir, capsys, problem):
+    with Gallery.open(enrolled, "raw-pixels", 56 * 46, create=False) as gallery:
+        _, _, vectors = gallery._store.read_all(gallery.embedding_dim)
+    row = vectors[-1].copy()
+    blob = {"short": row[:-3].tobytes(), "nan": np.where(np.arange(len(row)) == 5, np.nan, row).astype("<f4").tobytes(),
+            "inf": np.full_like(row, np.inf).tobytes(), "text": "not bytes"}[problem]
+    _damage(enrolled, "bob", blob)
+    capsys.readouterr()
+    assert main(["identify", "--model", "raw-pixels", "--gallery", enrolled, "--threshold", "1",
+                 _first_image(synthetic_dir, 1, 0)]) == 2
+    line = _one_line(capsys, "identify", enrolled, "damaged", "'bob'", "gallery remove")
+    assert "reshape" not in line
+    with Gallery.open(enrolled, "raw-pixels", 56 * 46, create=False) as gallery:
+        with pytest.raises(FacenetError, match="'bob'"):
+            gallery.search(vectors[:1])
+    # the way out the message names works on the damaged gallery
+    assert main(["gallery", "remove", "--gallery", enrolled, "--name", "bob"]) == 0
+    assert main(["identify", "--model", "raw-pixels", "--gallery", enrolled, "--threshold", "1",
+                 _first_image(synthetic_dir, 0, 0)]) == 0
+
+
+def test_names_are_one_person_after_nfc_and_trimming(tmp_path):
+    nfc, nfd = unicodedata.normalize("NFC", "Zoë"), unicodedata.normalize("NFD", "Zoë")
+    assert nfc != nfd
+    with Gallery.open(str(tmp_path / "g.db"), "m", 4) as gallery:
+        gallery.enroll([nfc, nfd, "alice ", "alice", "\talice\u00a0"], np.eye(5, 4) + 1)
+        assert gallery.list() == [("Zoë", 2), ("alice", 3)]
+        assert {n.name for n in gallery.search(np.ones((1, 4)), k=5)[0]} == {"Zoë", "alice"}
+        assert gallery.remove(nfd + " ") == 2 and gallery.remove(" alice") == 3 and len(gallery) == 0
+
+
+def test_an_empty_name_is_named_as_the_flag(synthetic_dir, tmp_path, capsys):
+    for name in ("", "   "):
+        assert main(["enroll", "--model", "raw-pixels", "--gallery", str(tmp_path / "g.db"), "--name", name,
+                     _first_image(synthetic_dir)]) == 2
+        line = _one_line(capsys, "enroll", "--name is empty")
+        assert "names[" not in line
+    assert not os.path.exists(tmp_path / "g.db")
+
+
+def test_threshold_inf_must_be_finite(synthetic_dir, capsys):
+    image = _first_image(synthetic_dir)
+    for value in ("inf", "nan", "-inf"):
+        assert main(["verify", "--model", "raw-pixels", f"--threshold={value}", image, image]) == 2
+        _one_line(capsys, "verify", "threshold must be a finite number")
+
+
+def _without_dac_override(argv):
+    """Run the CLI as root without CAP_DAC_OVERRIDE, so file permissions apply as to any user."""
+    import shlex
+    import shutil
+
+    env = {**os.environ, "PYTHONPATH": REPO}
+    if os.geteuid() != 0:
+        return subprocess.run([*CLI, *argv], capture_output=True, text=True, env=env)
+    if shutil.which("capsh") is None:
+        pytest.skip("running as root without capsh: cannot drop CAP_DAC_OVERRIDE to test a read-only gallery")
+    command = " ".join(shlex.quote(a) for a in [*CLI, *argv])
+    return subprocess.run(["capsh", "--drop=cap_dac_override,cap_fowner", "--", "-c", command], capture_output=True,
+                          text=True, env=env)
+
+
+def test_a_read_only_gallery_can_be_listed(enrolled, tmp_path):
+    folder = os.path.dirname(enrolled)
+    os.chmod(enrolled, 0o444)
+    try:
+        listed = _without_dac_override(["gallery", "list", "--gallery", enrolled])
+        assert listed.returncode == 0, listed.stderr[-2000:]
+        assert "ada\t2" in listed.stdout and "bob\t1" in listed.stdout
+        os.chmod(folder, 0o555)  # nor can a -shm file be made beside it
+        listed = _without_dac_override(["gallery", "list", "--gallery", enrolled])
+        assert listed.returncode == 0 and "bob\t1" in listed.stdout, listed.stderr[-2000:]
+        removed = _without_dac_override(["gallery", "remove", "--gallery", enrolled, "--name", "bob"])
+        assert removed.returncode == 2 and "cannot write gallery" in removed.stderr, removed.stderr[-2000:]
+    finally:
+        os.chmod(folder, 0o755)
+        os.chmod(enrolled, 0o644)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs of 2 MB (root and mount(8) only; else the test is skipped)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill ({proc.stderr.strip() or 'not root'})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_while_enrolling_into_a_gallery_says_no_space(small_disk, tmp_path):
+    import shutil
+
+    gallery = str(small_disk / "g.db")
+    with Gallery.open(gallery, "m", 128) as g:
+        g.enroll(["ada"], np.ones((1, 128)))
+    with open(small_disk / "filler", "wb") as f:
+        f.write(b"\0" * shutil.disk_usage(small_disk).free)
+    with pytest.raises(FacenetError, match="no space left on the device") as caught:
+        with Gallery.open(gallery, "m", 128) as g:
+            g.enroll(["bob"] * 50, np.ones((50, 128)))
+    assert "I/O" not in str(caught.value)
+    os.remove(small_disk / "filler")
+    with Gallery.open(gallery, "m", 128) as g:
+        assert g.list() == [("ada", 1)]
+
+
+def test_no_align_on_a_model_that_records_its_alignment_has_its_own_fingerprint(monkeypatch):
+    from facenet_tf.cli import build_parser
+    from facenet_tf.cli.common import embedder_from_args
+    from facenet_tf.models.contract import ModelContract
+    from facenet_tf.serving import inference
+    from facenet_tf.serving.inference import Embedder
+
+    contract = ModelContract(architecture="dlib_resnet_v1", image_size=(150, 150), embedding_dim=4,
+                             fingerprint="f" * 16, alignment={"method": "dlib_landmarks", "detector": "dlib_hog",
+                                                              "size": 150})
+    recorded = Embedder(lambda x: x[:, 0, 0, :1], (150, 150), 4, contract, "f" * 16, "m")
+    plain = Embedder(lambda x: x[:, 0, 0, :1], (150, 150), 4, None, "p" * 16, "p")
+    prints = {}
+    for model, embedder in (("recorded", recorded), ("plain", plain)):
+        monkeypatch.setattr(inference, "load_embedder", lambda path, image_size=None, e=embedder: e)
+        for flags in ([], ["--no-align"]):
+            args = build_parser().parse_args(["identify", "--gallery", "g", *flags, "x.png"])
+            prints[model, tuple(flags)] = embedder_from_args(args).fingerprint
+    assert prints["recorded", ()] == "f" * 16  # galleries enrolled the default way stay valid
+    assert prints["recorded", ("--no-align",)] == "f" * 16 + "+noalign"
+    assert prints["plain", ()] == prints["plain", ("--no-align",)] == "p" * 16
