@@ -183,3 +183,41 @@ def test_no_align_on_a_model_that_records_its_alignment_has_its_own_fingerprint(
     assert prints["recorded", ()] == "f" * 16  # galleries enrolled the default way stay valid
     assert prints["recorded", ("--no-align",)] == "f" * 16 + "+noalign"
     assert prints["plain", ()] == prints["plain", ("--no-align",)] == "p" * 16
+
+
+# --- shards ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, synthetic_dir):
+    out = tmp_path_factory.mktemp("prepared") / "p"
+    assert main(["prepare", "--data-dir", synthetic_dir, "--output", str(out), "--shards", "2", "--workers", "1",
+                 "--quiet"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("where", ["payload", "framing"])
+def test_damaged_shard_bytes_of_the_right_size_are_one_line_and_the_run_is_not_left_running(
+        prepared, tmp_path, capsys, where):
+    import json
+    import shutil
+
+    folder = tmp_path / "damaged"
+    shutil.copytree(prepared, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    shard = folder / manifest["shards"][1]["file"]
+    data = bytearray(shard.read_bytes())
+    if where == "payload":  # every record's bytes after its framing: names, paths, pixels
+        for start in range(0, len(data), 97):
+            data[start + 20:start + 40] = b"\xff" * 20
+    else:
+        data[:] = b"\xfe" * len(data)
+    shard.write_bytes(bytes(data))
+    run = tmp_path / "run"
+    argv = ["train", "--data-dir", str(folder), "--output-dir", str(run), "--identities-per-batch", "4",
+            "--images-per-identity", "2", "--image-size", "32", "--epochs", "1", "--steps-per-epoch", "2",
+            "--embedding-dim", "8", "--validation-identities", "0", "--verbose", "0"]
+    assert main(argv) == 2
+    line = _one_line(capsys, "train", str(shard), "record")
+    assert "UnicodeDecodeError" not in line and "codec" not in line
+    state = json.loads((run / "run_state.json").read_text())
+    assert state["status"] == "stopped", state
