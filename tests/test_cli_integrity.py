@@ -221,3 +221,28 @@ def test_damaged_shard_bytes_of_the_right_size_are_one_line_and_the_run_is_not_l
     assert "UnicodeDecodeError" not in line and "codec" not in line
     state = json.loads((run / "run_state.json").read_text())
     assert state["status"] == "stopped", state
+
+
+# --- one extension set for every reader ----------------------------------------------------------------
+
+def test_prepare_reads_the_avif_files_identify_reads_and_reports_heic_it_cannot_decode(synthetic_dir, tmp_path):
+    from PIL import Image, features
+
+    from facenet_tf.data.catalog import check_catalog, scan_directory
+    from facenet_tf.data.report import SkipReport
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF codec (Pillow >= 11.2 wheels have one)")
+    root = tmp_path / "people"
+    for person in range(2):
+        (root / f"p{person}").mkdir(parents=True)
+        for image in range(2):
+            Image.open(_first_image(synthetic_dir, person, image)).convert("RGB").save(
+                root / f"p{person}" / f"{image}.avif")
+    (root / "p0" / "phone.heic").write_bytes(b"\0\0\0\x18ftypheic" + b"\0" * 64)
+    report = SkipReport()
+    catalog = check_catalog(scan_directory(str(root), min_images=1, report=report), report)
+    assert sorted(os.path.basename(p) for p in catalog.paths) == ["0.avif", "0.avif", "1.avif", "1.avif"]
+    heic = [s for s in report.skipped if s["path"].endswith("phone.heic")]
+    heif_plugin = "HEIF" in Image.registered_extensions().get(".heic", "")
+    assert heif_plugin or (len(heic) == 1 and heic[0]["reason"] in ("not_an_image", "corrupt")), report.skipped

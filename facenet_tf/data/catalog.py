@@ -34,7 +34,12 @@ from facenet_tf.errors import FacenetError
 
 logger = logging.getLogger("facenet_tf")
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".pgm", ".ppm", ".pnm", ".webp", ".tif", ".tiff")
+#: The file names every folder reader (prepare, train, evaluate, enroll --from-dir, align, export's
+#: calibration set) takes as images. AVIF is decoded by Pillow >= 11.2; HEIC/HEIF only with a
+#: Pillow plugin (pillow-heif): without one such a file is listed, refused by the reader and
+#: reported as skipped, never silently ignored.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".pgm", ".ppm", ".pnm", ".webp", ".tif", ".tiff",
+                    ".avif", ".heic", ".heif")
 
 
 def natural_key(text: str) -> Tuple:
