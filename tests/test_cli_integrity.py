@@ -246,3 +246,105 @@ def test_prepare_reads_the_avif_files_identify_reads_and_reports_heic_it_cannot_
     heic = [s for s in report.skipped if s["path"].endswith("phone.heic")]
     heif_plugin = "HEIF" in Image.registered_extensions().get(".heic", "")
     assert heif_plugin or (len(heic) == 1 and heic[0]["reason"] in ("not_an_image", "corrupt")), report.skipped
+
+
+# --- messages in the user's terms -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory, synthetic_dir):
+    out = tmp_path_factory.mktemp("trained") / "m"
+    assert main(["train", "--data-dir", synthetic_dir, "--output-dir", str(out), "--identities-per-batch", "4",
+                 "--images-per-identity", "2", "--image-size", "32", "--embedding-dim", "8", "--epochs", "1",
+                 "--steps-per-epoch", "1", "--validation-identities", "0", "--verbose", "0"]) == 0
+    return out
+
+
+def test_one_identity_is_said_in_the_users_terms(synthetic_dir, tmp_path, capsys):
+    one = tmp_path / "one" / "ada"
+    one.mkdir(parents=True)
+    for i in range(3):
+        os.link(_first_image(synthetic_dir, 0, i), one / f"{i}.png")
+    assert main(["train", "--data-dir", str(tmp_path / "one"), "--output-dir", str(tmp_path / "run"), "--epochs", "1",
+                 "--image-size", "32"]) == 2
+    line = _one_line(capsys, "train", "holds 1 identity", "training needs at least 2")
+    assert "-1" not in line
+
+
+def test_commands_without_strict_do_not_suggest_it(tmp_path, capsys):
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("<html>not an image</html>")
+    assert main(["verify", "--model", "raw-pixels", "--threshold", "1", str(bad), str(bad)]) == 2
+    line = _one_line(capsys, "verify", str(bad), "not an image")
+    assert "--strict" not in line
+    gallery = tmp_path / "g.db"
+    with Gallery.open(str(gallery), "raw-pixels", 56 * 46) as g:
+        g.enroll(["ada"], np.ones((1, 56 * 46)))
+    assert main(["identify", "--model", "raw-pixels", "--gallery", str(gallery), "--threshold", "1", str(bad)]) == 2
+    assert "--strict" not in _one_line(capsys, "identify", str(bad))
+
+
+def test_a_model_without_metadata_json_says_so(trained_model, synthetic_dir, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "bare"
+    shutil.copytree(trained_model, folder)
+    os.remove(folder / "metadata.json")
+    shutil.rmtree(folder / "saved_model")  # it carries a copy in its assets: a folder of model.keras alone
+    image = _first_image(synthetic_dir)
+    assert main(["verify", "--model", str(folder), image, image]) == 2
+    line = _one_line(capsys, "verify", "metadata.json", "--threshold")
+    assert "records no calibrated threshold" not in line
+    assert main(["verify", "--model", str(trained_model), image, image]) == 2  # trained without validation
+    _one_line(capsys, "verify", "records no calibrated threshold")
+
+
+def test_a_truncated_model_keras_is_not_file_not_found(trained_model, synthetic_dir, tmp_path, capsys):
+    data = (trained_model / "model.keras").read_bytes()
+    image = _first_image(synthetic_dir)
+    for name, content in (("half.keras", data[:len(data) // 2]), ("empty.keras", b""), ("tail.keras", data[:-40])):
+        (tmp_path / name).write_bytes(content)
+        assert main(["verify", "--model", str(tmp_path / name), "--threshold", "1", image, image]) == 2
+        line = _one_line(capsys, "verify", name)
+        assert "not found" not in line.lower(), line
+        assert any(word in line for word in ("truncated", "empty", "damaged")), line
+
+
+def test_align_names_the_users_file_not_the_temporary_folder(synthetic_dir, tmp_path, capsys):
+    pytest.importorskip("mtcnn")
+    from PIL import Image
+
+    person = tmp_path / "data" / "ada"
+    person.mkdir(parents=True)
+    face = Image.open(_first_image(synthetic_dir)).convert("RGB")
+    long = "x" * 250
+    face.save(person / f"{long}.jpg")
+    face.save(person / f"{long}.png")  # both become <name>.png: the second one's name grows past the limit
+    out = tmp_path / "aligned"
+    assert main(["align", "--data-dir", str(tmp_path / "data"), "--output", str(out), "--on-failure", "resize"]) == 2
+    line = _one_line(capsys, "align", str(person / long), str(out / "ada"), "too long")
+    assert ".tmp" not in line
+    assert not os.path.exists(out)
+
+
+def test_the_tensorboard_hint_quotes_a_path_with_spaces(tmp_path, monkeypatch, capsys):
+    import shlex
+    from types import SimpleNamespace
+
+    import facenet_tf.training
+
+    out = tmp_path / "my runs" / "run 1"
+    monkeypatch.setattr(facenet_tf.training, "train", lambda config, **kwargs: SimpleNamespace(
+        already_finished=False, output_dir=str(out), metrics={}))
+    assert main(["train", "--output-dir", str(out)]) == 0
+    hint = [line for line in capsys.readouterr().out.splitlines() if line.startswith("TensorBoard:")]
+    assert hint == [f"TensorBoard: tensorboard --logdir {shlex.quote(str(out / 'logs'))}"]
+    assert shlex.split(hint[0])[-1] == str(out / "logs")
+
+
+def test_train_flags_are_named_not_only_their_config_paths(tmp_path, capsys):
+    for flag, value, words in (("--identities-per-batch", "0", "(--identities-per-batch) must be 2..8192"),
+                               ("--augment-zoom", "5", "(--augment-zoom) must be 0..0.9"),
+                               ("--dropout", "2", "(--dropout) must be")):
+        assert main(["train", flag, value, "--output-dir", str(tmp_path / "run")]) == 2
+        _one_line(capsys, "train", words)
+    assert not os.path.exists(tmp_path / "run")

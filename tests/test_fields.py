@@ -57,7 +57,7 @@ def test_rules_across_fields_refuse_settings_that_never_form_triplets():
 
 @pytest.mark.parametrize("values, words", [
     ({"epochs": "5"}, "epochs must be an integer"),
-    ({"data": {"identities_per_batch": 10_000_000, "images_per_identity": 100}}, "identities_per_batch must be"),
+    ({"data": {"identities_per_batch": 10_000_000, "images_per_identity": 100}}, "data.identities_per_batch (--identities-per-batch) must be"),
     ({"data": {"synthetic_identities": 100_000, "synthetic_images_per_identity": 10_000}}, "generated in memory"),
     ({"model": {"image_size": "huge"}}, "image_size must be N or HxW"),
     ({"data": []}, "must be a JSON object"),

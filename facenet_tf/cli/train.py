@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 
 HELP = "train an embedding model with online triplet mining"
 
@@ -50,16 +51,18 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from facenet_tf.training import train
+    from facenet_tf.cli.config_flags import flags_named
+    from facenet_tf.training import TrainConfig, train
 
-    result = train(config_from_args(args), verbose=args.verbose, restart=args.restart,
-                   allow_existing_files=args.allow_existing_files)
+    with flags_named(TrainConfig, PREFIXES):
+        result = train(config_from_args(args), verbose=args.verbose, restart=args.restart,
+                       allow_existing_files=args.allow_existing_files)
     if result.already_finished:
         print(f"the run in {result.output_dir} already finished (same configuration): nothing to do; "
               f"--restart trains it again")
         print(json.dumps(result.metrics, sort_keys=True, default=float))
         return 0
     print(f"wrote {os.path.join(result.output_dir, 'model.keras')}, saved_model/, metadata.json, metrics.json")
-    print(f"TensorBoard: tensorboard --logdir {os.path.join(result.output_dir, 'logs')}")
+    print(f"TensorBoard: tensorboard --logdir {shlex.quote(os.path.join(result.output_dir, 'logs'))}")
     print(json.dumps(result.metrics, sort_keys=True, default=float))
     return 0

@@ -195,11 +195,18 @@ def resolve_threshold(embedder, threshold: Optional[float] = None) -> float:
     """``threshold`` if given, else the model's calibrated threshold at the target FAR.
 
     Raises:
-        FacenetError: neither given nor recorded in the model's metadata.
+        FacenetError: neither given nor recorded in the model's metadata (or the model has
+            no ``metadata.json``: said so).
     """
     if threshold is not None:
         return float(threshold)
     calibrated = embedder.threshold("far")
+    if calibrated is None and os.path.exists(embedder.path):
+        from facenet_tf.models.loader import metadata_of
+
+        if metadata_of(embedder.path) is None:
+            raise FacenetError(f"model {embedder.path} has no metadata.json beside it, where a trained model records "
+                               "its calibrated threshold: restore it, or pass --threshold")
     if calibrated is None:
         raise FacenetError(
             f"model {embedder.path} records no calibrated threshold (trained without validation identities?): "
