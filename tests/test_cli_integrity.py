@@ -321,7 +321,7 @@ def test_align_names_the_users_file_not_the_temporary_folder(synthetic_dir, tmp_
     face.save(person / f"{long}.png")  # both become <name>.png: the second one's name grows past the limit
     out = tmp_path / "aligned"
     assert main(["align", "--data-dir", str(tmp_path / "data"), "--output", str(out), "--on-failure", "resize"]) == 2
-    line = _one_line(capsys, "align", str(person / long), str(out / "ada"), "too long")
+    line = _one_line(capsys, "align", str(person / long), str(out / "ada"), "name is too long", "rename")
     assert ".tmp" not in line
     assert not os.path.exists(out)
 

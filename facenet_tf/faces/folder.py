@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import itertools
 import os
 from typing import Callable, List, Optional
@@ -101,8 +102,10 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
                 Image.fromarray(face).save(target)
             except OSError as err:  # named by the user's file and the output's name, not the temporary folder
                 final = os.path.join(output_dir, catalog.names[label], os.path.basename(target))
-                raise FacenetError(f"cannot write the aligned copy of {path} as {final}: "
-                                   f"{err.strerror or err}") from None
+                name = len(os.fsencode(os.path.basename(target)))
+                cause = (f"its name is too long for the file system ({name} bytes): rename the image"
+                         if err.errno == errno.ENAMETOOLONG else err.strerror or str(err))
+                raise FacenetError(f"cannot write the aligned copy of {path} as {final}: {cause}") from None
             written += 1
         if not written:
             raise FacenetError(f"no face found in any of the {catalog.num_images} images of {data_dir}")
