@@ -6,6 +6,7 @@ Scripts are found by listing benchmarks/*.py: a new one must get its tiny argume
 machine): only that each script runs to its end.
 """
 
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -82,18 +83,10 @@ def dlib_model(tmp_path_factory):
     return str(out)
 
 
-def test_every_benchmark_script_has_tiny_arguments():
-    missing = sorted(set(scripts()) - set(TINY))
-    assert not missing, f"add the tiny arguments of {', '.join(missing)} to TINY in tests/test_benchmarks.py"
-    assert not set(TINY) - set(scripts()), f"TINY names scripts that are gone: {sorted(set(TINY) - set(scripts()))}"
-
-
-@pytest.mark.parametrize("script", scripts())
-def test_benchmark_runs_at_a_tiny_size_and_ends_with_its_json_line(script, request, tmp_path, synthetic_dir):
-    if script not in TINY:
-        pytest.fail(f"{script} has no tiny arguments in TINY (tests/test_benchmarks.py)")
-    needs, argv = TINY[script]
-    places = {"tmp": str(tmp_path), "synthetic": synthetic_dir}
+def _places(script, request, tmp, synthetic_dir):
+    """The ``{name}`` values of ``script``'s arguments; skips (raises) when something it needs is absent."""
+    needs, _ = TINY[script]
+    places = {"tmp": str(tmp), "synthetic": synthetic_dir}
     for need in needs:
         if need == "orl":
             places["orl"] = request.getfixturevalue("orl_dir")
@@ -102,10 +95,51 @@ def test_benchmark_runs_at_a_tiny_size_and_ends_with_its_json_line(script, reque
             places["dlib"] = request.getfixturevalue("dlib_model")
         else:
             pytest.importorskip(need, reason=f"{script} needs {need}")
+    return places
+
+
+def _run(script, places):
     env = {**os.environ, "PYTHONPATH": REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "FACENET_TF_DATA": os.path.dirname(places.get("orl", os.path.join(tmp_path, "no_orl", "orl_faces")))}
-    proc = subprocess.run([sys.executable, os.path.join(BENCHMARKS, script), *(_fill(a, places) for a in argv)],
-                          capture_output=True, text=True, cwd=REPO, env=env, timeout=900)
+           "FACENET_TF_DATA": os.path.dirname(places.get("orl", os.path.join(places["tmp"], "no_orl", "orl_faces")))}
+    argv = [_fill(a, places) for a in TINY[script][1]]
+    return subprocess.run([sys.executable, os.path.join(BENCHMARKS, script), *argv], capture_output=True, text=True,
+                          cwd=REPO, env=env, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def runs(request, tmp_path_factory, synthetic_dir):
+    """Every script of :data:`TINY` started once, two at a time (most of each run is TensorFlow's start-up
+    and graph building, on one core): script → its future ``CompletedProcess``, or the skip it raised.
+    The scripts needing the imported dlib model are started last, once it is made."""
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+    started = {}
+    for script in sorted(TINY, key=lambda name: "dlib" in TINY[name][0]):
+        if script not in scripts():
+            continue
+        try:
+            places = _places(script, request, tmp_path_factory.mktemp(script[:-3]), synthetic_dir)
+        except pytest.skip.Exception as skipped:
+            started[script] = skipped
+            continue
+        started[script] = pool.submit(_run, script, places)
+    yield started
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def test_every_benchmark_script_has_tiny_arguments():
+    missing = sorted(set(scripts()) - set(TINY))
+    assert not missing, f"add the tiny arguments of {', '.join(missing)} to TINY in tests/test_benchmarks.py"
+    assert not set(TINY) - set(scripts()), f"TINY names scripts that are gone: {sorted(set(TINY) - set(scripts()))}"
+
+
+@pytest.mark.parametrize("script", scripts())
+def test_benchmark_runs_at_a_tiny_size_and_ends_with_its_json_line(script, runs):
+    if script not in TINY:
+        pytest.fail(f"{script} has no tiny arguments in TINY (tests/test_benchmarks.py)")
+    run = runs[script]
+    if isinstance(run, pytest.skip.Exception):
+        pytest.skip(str(run))
+    proc = run.result()
     assert proc.returncode == 0, f"{script} exited {proc.returncode}:\n{proc.stderr[-4000:]}"
     lines = proc.stdout.strip().splitlines()
     assert lines, f"{script} printed nothing"
