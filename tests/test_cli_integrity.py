@@ -3,8 +3,6 @@ every message names the real cause in the user's terms."""
 
 import os
 import sqlite3
-import subprocess
-import sys
 import unicodedata
 
 import numpy as np
@@ -14,16 +12,8 @@ from facenet_tf.cli import main
 from facenet_tf.errors import FacenetError
 from facenet_tf.gallery import Gallery
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLI = [sys.executable, "-c", "import sys; from facenet_tf.cli import main; sys.exit(main(sys.argv[1:]))"]
-
-
-def _one_line(capsys, command, *words):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"facenet-tf {command}: error:"), err
-    for word in words:
-        assert word in err[0], err
-    return err[0]
+from conftest import cli_without_dac_override  # tests/ is on sys.path
+from test_cli_misuse import _one_line, trained_model  # noqa: F401  (a fixture, shared)
 
 
 def _first_image(folder, person=0, image=0):
@@ -98,51 +88,21 @@ def test_threshold_inf_must_be_finite(synthetic_dir, capsys):
         _one_line(capsys, "verify", "threshold must be a finite number")
 
 
-def _without_dac_override(argv):
-    """Run the CLI as root without CAP_DAC_OVERRIDE, so file permissions apply as to any user."""
-    import shlex
-    import shutil
-
-    env = {**os.environ, "PYTHONPATH": REPO}
-    if os.geteuid() != 0:
-        return subprocess.run([*CLI, *argv], capture_output=True, text=True, env=env)
-    if shutil.which("capsh") is None:
-        pytest.skip("running as root without capsh: cannot drop CAP_DAC_OVERRIDE to test a read-only gallery")
-    command = " ".join(shlex.quote(a) for a in [*CLI, *argv])
-    return subprocess.run(["capsh", "--drop=cap_dac_override,cap_fowner", "--", "-c", command], capture_output=True,
-                          text=True, env=env)
-
-
 def test_a_read_only_gallery_can_be_listed(enrolled, tmp_path):
     folder = os.path.dirname(enrolled)
     os.chmod(enrolled, 0o444)
     try:
-        listed = _without_dac_override(["gallery", "list", "--gallery", enrolled])
+        listed = cli_without_dac_override(["gallery", "list", "--gallery", enrolled])
         assert listed.returncode == 0, listed.stderr[-2000:]
         assert "ada\t2" in listed.stdout and "bob\t1" in listed.stdout
         os.chmod(folder, 0o555)  # nor can a -shm file be made beside it
-        listed = _without_dac_override(["gallery", "list", "--gallery", enrolled])
+        listed = cli_without_dac_override(["gallery", "list", "--gallery", enrolled])
         assert listed.returncode == 0 and "bob\t1" in listed.stdout, listed.stderr[-2000:]
-        removed = _without_dac_override(["gallery", "remove", "--gallery", enrolled, "--name", "bob"])
+        removed = cli_without_dac_override(["gallery", "remove", "--gallery", enrolled, "--name", "bob"])
         assert removed.returncode == 2 and "cannot write gallery" in removed.stderr, removed.stderr[-2000:]
     finally:
         os.chmod(folder, 0o755)
         os.chmod(enrolled, 0o644)
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A tmpfs of 2 MB (root and mount(8) only; else the test is skipped)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill ({proc.stderr.strip() or 'not root'})")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_full_disk_while_enrolling_into_a_gallery_says_no_space(small_disk, tmp_path):
@@ -250,15 +210,6 @@ def test_prepare_reads_the_avif_files_identify_reads_and_reports_heic_it_cannot_
 
 # --- messages in the user's terms -----------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def trained_model(tmp_path_factory, synthetic_dir):
-    out = tmp_path_factory.mktemp("trained") / "m"
-    assert main(["train", "--data-dir", synthetic_dir, "--output-dir", str(out), "--identities-per-batch", "4",
-                 "--images-per-identity", "2", "--image-size", "32", "--embedding-dim", "8", "--epochs", "1",
-                 "--steps-per-epoch", "1", "--validation-identities", "0", "--verbose", "0"]) == 0
-    return out
-
-
 def test_one_identity_is_said_in_the_users_terms(synthetic_dir, tmp_path, capsys):
     one = tmp_path / "one" / "ada"
     one.mkdir(parents=True)
@@ -299,7 +250,8 @@ def test_a_model_without_metadata_json_says_so(trained_model, synthetic_dir, tmp
 
 
 def test_a_truncated_model_keras_is_not_file_not_found(trained_model, synthetic_dir, tmp_path, capsys):
-    data = (trained_model / "model.keras").read_bytes()
+    with open(os.path.join(trained_model, "model.keras"), "rb") as f:
+        data = f.read()
     image = _first_image(synthetic_dir)
     for name, content in (("half.keras", data[:len(data) // 2]), ("empty.keras", b""), ("tail.keras", data[:-40])):
         (tmp_path / name).write_bytes(content)
