@@ -218,7 +218,7 @@ def test_one_identity_is_said_in_the_users_terms(synthetic_dir, tmp_path, capsys
     assert main(["train", "--data-dir", str(tmp_path / "one"), "--output-dir", str(tmp_path / "run"), "--epochs", "1",
                  "--image-size", "32"]) == 2
     line = _one_line(capsys, "train", "holds 1 identity", "training needs at least 2")
-    assert "-1" not in line
+    assert "between 0 and -1" not in line
 
 
 def test_commands_without_strict_do_not_suggest_it(tmp_path, capsys):
