@@ -21,6 +21,7 @@ of 32. Run from the repository root (needs ai-edge-litert, the extra ``facenet_t
 import argparse
 import datetime
 import importlib.metadata
+import json
 import os
 import platform
 import tempfile
@@ -128,10 +129,15 @@ def main():
           f"load average {os.getloadavg()[0]:.1f}; Python {platform.python_version()}, TF {tf.__version__}, "
           f"Keras {keras.__version__}, ai-edge-litert {importlib.metadata.version('ai-edge-litert')}, "
           f"numpy {np.__version__}; {args.threads} thread(s)")
+    figures = {}
     with tempfile.TemporaryDirectory() as workdir:
         for backbone in args.backbones:
             size = BACKBONES[backbone]
             rows, export_s = measure(backbone, size, args.embedding_dim, args.repeats, args.threads, workdir)
+            figures[backbone] = {"export_seconds": round(export_s, 1), **{
+                name: {"mb": round(size_mb, 3), "ms_one_image": round(ms_one, 3), "ms_per_image_batch32": round(ms_batch, 3),
+                       "min_cosine": None if check is None else round(float(check.min_cosine), 6)}
+                for name, size_mb, ms_one, ms_batch, check in rows}}
             print(f"\n{backbone} {size[0]}x{size[1]}, {args.embedding_dim}-d, random weights; "
                   f"export with all checks {export_s:.0f} s\n")
             print("| format | MB | 1 image ms | batch of 32, ms/image | x Keras (1 image) | min cosine vs Keras | max abs diff |")
@@ -141,6 +147,7 @@ def main():
                 cos = "reference" if check is None else f"{check.min_cosine:.6f}"
                 diff = "" if check is None else f"{check.max_abs_diff:.2g}"
                 print(f"| {name} | {size_mb:.2f} | {ms_one:.2f} | {ms_batch:.2f} | {reference / ms_one:.1f} | {cos} | {diff} |")
+    print(json.dumps(figures, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ Run from the repository root (needs faiss-cpu, the extra ``facenet_tf[index]``):
 """
 
 import argparse
+import json
 import os
 import platform
 import sqlite3
@@ -95,7 +96,7 @@ def main():
     print(f"exact k=1 search, squared_l2, {args.dim}-d float32 unit vectors\n")
     print("| entries | backend | build s | 1 query ms | batch of 100 ms/query | same top-1 |")
     print("|---:|---|---:|---:|---:|---|")
-    ratios = []
+    ratios, figures = [], {"search": {}, "enrolment": {}}
     for n in args.sizes:
         vectors = unit_vectors(rng, n, args.dim)
         queries = unit_vectors(rng, args.queries, args.dim)
@@ -105,6 +106,10 @@ def main():
                 vectors, queries, backend, args.single_repeats, args.batch_repeats
             )
         same = np.array_equal(results["numpy"]["rows"], results["faiss"]["rows"])
+        figures["search"][n] = {backend: {"build_s": round(r["build"], 4), "one_query_ms": round(r["single"] * 1e3, 4),
+                                          "batch_ms_per_query": round(r["batch"] * 1e3, 4)}
+                                for backend, r in results.items()}
+        figures["search"][n]["same_top1"] = bool(same)
         for backend, r in results.items():
             print(
                 f"| {n:,} | {backend} | {r['build']:.3f} | {r['single'] * 1e3:.3f} | "
@@ -127,6 +132,8 @@ def main():
         enrol, load = time_enrolment(rng, n, args.dim, batch_size)
         label = f"{n:,} entries, {n // batch_size} enroll() call(s) of {batch_size:,}"
         print(f"| {label} | {n / enrol:,.0f} | {load:.3f} |")
+        figures["enrolment"][f"{n}x{batch_size}"] = {"entries_per_s": round(n / enrol), "reopen_load_search_s": round(load, 3)}
+    print(json.dumps(figures, sort_keys=True))
 
 
 if __name__ == "__main__":

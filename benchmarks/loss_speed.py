@@ -52,6 +52,8 @@ def main():
     parser.add_argument("--ratio-sizes", default="512,1024,2048,4096",
                         help="batch sizes of the semi-hard / batch-hard table; empty to skip")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--impls", default=",".join(OURS + ("naive", "tfa")),
+                        help="implementations of the main table, comma-separated (default: %(default)s)")
     parser.add_argument("--backends", default="tensorflow,jax,torch",
                         help="Keras backends of the semi-hard / batch-hard table")
     parser.add_argument("--baseline", help="checkout whose TF losses to time side by side")
@@ -72,8 +74,10 @@ def main():
     if sizes:
         print(header(), flush=True)
     for size in sizes:
-        row = {"B": size}
-        for impl in OURS + ("naive", "tfa"):
+        row = {"B": size, **{impl: "not run (--impls)" for impl in OURS + ("naive", "tfa")}}
+        for impl in [i for i in args.impls.split(",") if i]:
+            if impl not in OURS + ("naive", "tfa"):
+                parser.error(f"--impls: {impl!r} is not one of {', '.join(OURS + ('naive', 'tfa'))}")
             if impl == "tfa" and not args.tfa_python:
                 row[impl] = "not run (no --tfa-python)"
                 continue

@@ -38,12 +38,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work-dir", default="/tmp/pipeline_speed", help="where the composites are (written)")
     parser.add_argument("--images", type=int, default=16, help="composites per case (default: %(default)s)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="a smoke run: 4 ORL images and only --images composites written (figures mean nothing)")
     args = parser.parse_args()
     from mtcnn import MTCNN
 
     from facenet_tf.faces.detection import MtcnnDetector
 
-    sets = build_sets(orl_paths(orl_dir(), 64), orl_paths(orl_dir(), 200), args.work_dir, 0)
+    orl_count, faces = (4, args.images) if args.tiny else (64, 200)  # 200: the composites pipeline_speed.py writes
+    sets = build_sets(orl_paths(orl_dir(), orl_count), orl_paths(orl_dir(), faces), args.work_dir, 0)
     load = {name: [np.asarray(Image.open(p).convert("RGB")) for p in paths]
             for name, paths in sets.items() if name in ("orl", "vga", "mixed")}
     orl, vga, mixed = load["orl"], load["vga"][:args.images], load["mixed"][:args.images]

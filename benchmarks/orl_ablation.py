@@ -1,6 +1,6 @@
 """One ORL ablation run: the default recipe with JSON overrides, trained on s1–s30, scored on s31–s40.
 
-Prints held-out verification after every epoch and a RESULT line (the same
+Prints held-out verification after every epoch, a RESULT line and, last, the same as JSON (the same
 ``HeldOutVerification`` code as ``train.py``/``evaluate.py``). Overrides are TrainConfig fields;
 ``augment``, ``model`` and ``data`` take dicts of AugmentConfig / ModelConfig / DataConfig fields.
 
@@ -51,8 +51,12 @@ def main() -> None:
         print(f"{args.name} epoch {e + 1} (step {(e + 1) * config.steps_per_epoch}): loss {h['loss'][e]:.4f} "
               f"accuracy {h['val_accuracy'][e]:.4f} AUC {h['val_auc'][e]:.4f} TAR@FAR=1e-3 {h['val_tar_at_far_1e-3'][e]:.4f}")
     v = result.metrics["validation"]
+    seconds = time.time() - started
     print(f"RESULT {args.name} {args.overrides} accuracy={v['accuracy']:.4f} auc={v['auc']:.4f} "
-          f"tar@far1e-3={v['val_at_far_1e-3']:.4f} seconds={time.time() - started:.0f}")
+          f"tar@far1e-3={v['val_at_far_1e-3']:.4f} seconds={seconds:.0f}")
+    print(json.dumps({"name": args.name, "overrides": json.loads(args.overrides), "accuracy": round(v["accuracy"], 4),
+                      "auc": round(v["auc"], 4), "val_at_far_1e-3": round(v["val_at_far_1e-3"], 4),
+                      "seconds": round(seconds, 1)}, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--backbone", default="small_cnn")
     parser.add_argument("--steps", type=int, default=12, help="timed steps per model (default: %(default)s)")
+    parser.add_argument("--xla", choices=("off", "on", "both"), default="both",
+                        help="time without XLA, with it, or both (default: %(default)s)")
     args = parser.parse_args()
 
     batch = args.identities * args.images_per_identity
@@ -63,7 +65,7 @@ def main() -> None:
           f"{args.images_per_identity}")
     figures = {"batch": batch, "device": device.device_type, "tensorflow": tf.__version__}
     print(f"{'XLA':<5} {'triplet img/s':>14} {'softmax img/s':>14} {'triplet/softmax time':>21}")
-    for jit in (False, True):
+    for jit in {"off": (False,), "on": (True,), "both": (False, True)}[args.xla]:
         triplet, softmax = trainers(config, args.identities, jit)
         for _ in range(3):  # compile and warm up
             triplet.train_on_batch(x, y)

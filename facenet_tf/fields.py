@@ -134,6 +134,8 @@ def check_value(name: str, hint, value: Any, field_rule: Optional[Rule]) -> None
         if nullable:
             return
         raise FacenetError(f"{name} must be {_type_name(inner)}; received null")
+    if inner is float and isinstance(value, float) and not math.isfinite(value):
+        raise FacenetError(f"{name} must be a finite number; received {value!r}")
     if not _has_type(inner, value):
         raise FacenetError(f"{name} must be {_type_name(inner)}; received {value!r} ({type(value).__name__})")
     if field_rule is None:

@@ -1,6 +1,7 @@
 """Shared fixtures: where the real data lives, and small generated datasets."""
 
 import os
+import sys
 
 import pytest
 
@@ -45,3 +46,41 @@ def dlib_dir(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("dlib") / "model")
     assert main(["import-dlib", "--output-dir", out]) == 0
     return out
+
+
+#: The command line in a fresh interpreter (``facenet_tf.cli`` has no ``__main__``).
+CLI = [sys.executable, "-c", "import sys; from facenet_tf.cli import main; sys.exit(main(sys.argv[1:]))"]
+
+
+def cli_without_dac_override(argv):
+    """Run the CLI as root without CAP_DAC_OVERRIDE, so file permissions apply as to any user
+    (anyone else: as is); skips the test as root without capsh."""
+    import shlex
+    import shutil
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": REPO}
+    if os.geteuid() != 0:
+        return subprocess.run([*CLI, *argv], capture_output=True, text=True, env=env)
+    if shutil.which("capsh") is None:
+        pytest.skip("running as root without capsh: cannot drop CAP_DAC_OVERRIDE to test read-only files")
+    command = " ".join(shlex.quote(a) for a in [*CLI, *argv])
+    return subprocess.run(["capsh", "--drop=cap_dac_override,cap_fowner", "--", "-c", command], capture_output=True,
+                          text=True, env=env)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A tmpfs of 2 MB (root and mount(8) only; else the test is skipped)."""
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill ({proc.stderr.strip() or 'not root'})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -12,7 +12,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.mark.parametrize("argv,message", [
     (["train", "--data-dir", "/no/such/folder"], "does not exist"),
-    (["train", "--backbone", "vgg"], "backbone must be one of"),
+    (["train", "--backbone", "vgg"], "(--backbone) must be one of"),
     (["train", "--loss", "arcface"], "loss must be one of"),
     (["train", "--image-size", "12x"], "image_size"),
     (["evaluate", "--model", "/no/such/model", "--data-dir", "."], "no model at"),

@@ -43,7 +43,7 @@ def cases():
         (T + ["--images-per-identity", "1", "--output-dir", "{root}/o5"], "images_per_identity", "{root}/o5"),
         (["train", "--backbone", "mobilenet_v2", "--image-size", "16", "--output-dir", "{root}/o6"], "at least",
          "{root}/o6"),
-        (T + ["--backbone", "vgg", "--output-dir", "{root}/o7"], "backbone must be one of", "{root}/o7"),
+        (T + ["--backbone", "vgg", "--output-dir", "{root}/o7"], "(--backbone) must be one of", "{root}/o7"),
         (T + ["--loss", "arcface", "--output-dir", "{root}/o8"], "loss must be one of", "{root}/o8"),
         (T + ["--distance", "manhattan", "--output-dir", "{root}/o9"], "distance must be one of", "{root}/o9"),
         (T + ["--strategy", "tpu", "--output-dir", "{root}/o10"], "strategy must be one of", "{root}/o10"),

@@ -196,8 +196,11 @@ def test_a_bad_pgm_is_named_in_the_report_and_the_strict_error(orl_style, tmp_pa
 
     source = training_source(DataConfig(data_dir=orl_style, identities_per_batch=2, validation_identities=0),
                              (32, 32), seed=0)
-    assert source.skipped.skipped == [{"path": bad, "reason": "truncated", "kind": "file",
-                                       "detail": "ValueError: buffer is not large enough"}]
+    # The project's own category; the detail is the decoder's words, which change across Pillow releases
+    # ("buffer is not large enough" up to 12, "image file is truncated" from 13): not asserted.
+    [skipped] = source.skipped.skipped
+    assert {k: skipped[k] for k in ("path", "reason", "kind")} == {"path": bad, "reason": "truncated", "kind": "file"}
+    assert skipped["detail"]
     assert source.num_images == 29
     base = ["--image-size", "32", "--identities-per-batch", "2", "--validation-identities", "0", "--verbose", "0"]
     commands = {

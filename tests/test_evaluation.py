@@ -1,6 +1,7 @@
 """Tests of facenet_tf.evaluation: hand-computed cases, closed forms and loop references."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -265,6 +266,58 @@ def test_read_lfw_pairs_errors(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(FacenetError, match=message):
         read_lfw_pairs(path)
+
+
+def test_pairs_file_is_strict_utf8_with_the_bom_ignored(tmp_path):
+    path = tmp_path / "pairs.txt"
+    path.write_bytes("\ufeffZoë 1 2\nAnn 1 Bob 2\n".encode("utf-8"))
+    assert read_lfw_pairs(path)[0].path_a_key == ("Zoë", 1)  # not "\ufeffZoë"
+    path.write_bytes("Ann 1 2\nZo\xeb 1 2\n".encode("latin-1"))
+    with pytest.raises(FacenetError, match=r"pairs.txt.*, line 2: not UTF-8 text \(byte 0xeb\)"):
+        read_lfw_pairs(path)
+
+
+@pytest.mark.parametrize("line", ["Ann 1 1", "Ann 3 Ann 3", "Ann 03 Ann 3"])
+def test_a_pair_naming_one_image_twice_is_refused(tmp_path, line):
+    path = tmp_path / "pairs.txt"
+    path.write_text(f"Bob 1 2\n{line}\n")
+    with pytest.raises(FacenetError, match=r"line 2: the pair names the same image twice \(Ann"):
+        read_lfw_pairs(path)
+
+
+def test_a_repeated_pair_is_counted_once_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "pairs.txt"
+    path.write_text("Ann 1 2\nAnn 1 Bob 2\nAnn 2 1\nBob 2 Ann 1\nCid 1 2\n")
+    with caplog.at_level("WARNING", logger="facenet_tf"):
+        pairs = read_lfw_pairs(path)
+    assert [(p.path_a_key, p.path_b_key) for p in pairs] == [
+        (("Ann", 1), ("Ann", 2)), (("Ann", 1), ("Bob", 2)), (("Cid", 1), ("Cid", 2))]
+    assert "line 3 repeats the pair of line 1 (Ann 2 1)" in caplog.text
+    assert "line 4 repeats the pair of line 2 (Bob 2 Ann 1)" in caplog.text
+
+
+def test_fewer_pairs_than_folds_is_said_in_the_users_terms(tmp_path, synthetic_dir, capsys):
+    from facenet_tf.cli import main
+
+    people = sorted(os.listdir(synthetic_dir))[:2]
+    root = tmp_path / "lfw"
+    for name in people:
+        (root / name).mkdir(parents=True)
+        for i, image in enumerate(sorted(os.listdir(os.path.join(synthetic_dir, name)))[:2], 1):
+            os.link(os.path.join(synthetic_dir, name, image), root / name / f"{name}_{i:04d}.png")
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(f"{people[0]} 1 2\n{people[1]} 1 2\n{people[0]} 1 {people[1]} 2\n")
+    assert main(["evaluate", "--model", "raw-pixels", "--data-dir", str(root), "--pairs", str(pairs)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"facenet-tf evaluate: error: pairs file {pairs} has 3 pairs: the LFW protocol's 10 folds need "
+                   "at least 10"], err
+    few = tmp_path / "few"
+    for name in people:
+        os.makedirs(few / name)
+        os.link(root / name / f"{name}_0001.png", few / name / "a.png")
+    os.link(root / people[0] / f"{people[0]}_0002.png", few / people[0] / "b.png")
+    assert main(["evaluate", "--model", "raw-pixels", "--data-dir", str(few)]) == 2
+    assert "gives 3 pairs of images: the protocol's 10 folds need at least 10" in capsys.readouterr().err
 
 
 def test_lfw_pair_paths(tmp_path):

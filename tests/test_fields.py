@@ -27,7 +27,7 @@ def test_every_numeric_field_has_a_range_a_machine_can_hold_and_every_field_a_ru
     ("epochs", "5", "epochs must be an integer"),
     ("epochs", True, "epochs must be an integer"),
     ("epochs", 10**9, "epochs must be 1..100000"),
-    ("margin", float("nan"), "margin must be a number"),
+    ("margin", float("nan"), "margin must be a finite number"),
     ("learning_rate", 0.0, "learning_rate must be > 0"),
     ("jit_compile", "yes", "jit_compile must be true or false"),
     ("data.identities_per_batch", 100_000, "identities_per_batch must be 2..8192"),
@@ -57,7 +57,7 @@ def test_rules_across_fields_refuse_settings_that_never_form_triplets():
 
 @pytest.mark.parametrize("values, words", [
     ({"epochs": "5"}, "epochs must be an integer"),
-    ({"data": {"identities_per_batch": 10_000_000, "images_per_identity": 100}}, "identities_per_batch must be"),
+    ({"data": {"identities_per_batch": 10_000_000, "images_per_identity": 100}}, "data.identities_per_batch (--identities-per-batch) must be"),
     ({"data": {"synthetic_identities": 100_000, "synthetic_images_per_identity": 10_000}}, "generated in memory"),
     ({"model": {"image_size": "huge"}}, "image_size must be N or HxW"),
     ({"data": []}, "must be a JSON object"),
@@ -118,7 +118,7 @@ def test_every_command_config_field_has_a_rule_and_a_finite_range(cls):
     (lambda m: m["AlignConfig"](method="eyes"), "method (--align-method) must be one of arcface, dlib_chip"),
     (lambda m: m["TTAConfig"](jitters=True), "jitters (--tta-jitters) must be an integer; received True (bool)"),
     (lambda m: m["TTAConfig"](mode="rotate"), "mode (--tta) must be one of none, flip, jitter; received 'rotate'"),
-    (lambda m: m["MatchConfig"](threshold=float("inf")), "threshold must be a number; received inf (float)"),
+    (lambda m: m["MatchConfig"](threshold=float("inf")), "threshold must be a finite number; received inf"),
     (lambda m: m["MatchConfig"](threshold=2e6), "threshold must be 0..1000000; received 2000000.0"),
     (lambda m: m["MatchConfig"](top_k=0), "top_k must be 1..1000; received 0"),
     (lambda m: m["MatchConfig"](index="annoy"), "index must be one of auto, numpy"),

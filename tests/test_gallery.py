@@ -140,7 +140,7 @@ def test_bad_options_name_the_argument(path):
     with Gallery.open(path, "m", DIM) as gallery:
         with pytest.raises(FacenetError, match="k must be a positive integer"):
             gallery.search(np.zeros((1, DIM)), k=0)
-        with pytest.raises(FacenetError, match="threshold must be a number"):
+        with pytest.raises(FacenetError, match="threshold must be a finite number"):
             gallery.identify(np.zeros((1, DIM)), threshold=float("nan"))
 
 

@@ -190,7 +190,7 @@ def test_kill_during_final_write_leaves_the_old_or_the_new_model(tmp_path, kill_
 
 # --- Issue 20: environment faults are one line naming the path and the cause ----------------------
 
-CLI = [sys.executable, "-c", "import sys; from facenet_tf.cli import main; sys.exit(main(sys.argv[1:]))"]
+from conftest import CLI, cli_without_dac_override  # noqa: E402  (tests/ is on sys.path)
 SMALL_TRAIN = ["train", "--identities-per-batch", "4", "--images-per-identity", "2", "--image-size", "32",
                "--embedding-dim", "8", "--validation-identities", "0", "--steps-per-epoch", "2", "--epochs", "1",
                "--verbose", "0"]
@@ -205,20 +205,6 @@ def _one_line(proc, *words):
     return lines[0]
 
 
-def _without_dac_override(argv):
-    """Run the CLI as root without CAP_DAC_OVERRIDE, so file permissions apply as to any user."""
-    import shlex
-    import shutil as sh
-
-    if os.geteuid() != 0:
-        return subprocess.run([*CLI, *argv], capture_output=True, text=True)
-    if sh.which("capsh") is None:
-        pytest.skip("running as root without capsh: cannot drop CAP_DAC_OVERRIDE to test a read-only folder")
-    command = " ".join(shlex.quote(a) for a in [*CLI, *argv])
-    return subprocess.run(["capsh", "--drop=cap_dac_override,cap_fowner", "--", "-c", command], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": REPO})
-
-
 @pytest.fixture
 def read_only(tmp_path):
     folder = tmp_path / "read_only"
@@ -229,12 +215,12 @@ def read_only(tmp_path):
 
 
 def test_read_only_folder_is_one_line_for_prepare_enroll_and_train(read_only, synthetic_dir, tmp_path):
-    proc = _without_dac_override(["prepare", "--data-dir", synthetic_dir, "--output", str(read_only / "p"), "--quiet"])
+    proc = cli_without_dac_override(["prepare", "--data-dir", synthetic_dir, "--output", str(read_only / "p"), "--quiet"])
     _one_line(proc, str(read_only))
-    proc = _without_dac_override(["enroll", "--model", "raw-pixels", "--gallery", str(read_only / "g.db"),
+    proc = cli_without_dac_override(["enroll", "--model", "raw-pixels", "--gallery", str(read_only / "g.db"),
                                   "--name", "ada", _first_image(synthetic_dir)])
     _one_line(proc, "g.db", "ermission denied")
-    proc = _without_dac_override([*SMALL_TRAIN, "--data-dir", synthetic_dir, "--output-dir", str(read_only / "t")])
+    proc = cli_without_dac_override([*SMALL_TRAIN, "--data-dir", synthetic_dir, "--output-dir", str(read_only / "t")])
     _one_line(proc, str(read_only))
     assert os.listdir(read_only) == []
 
@@ -242,21 +228,6 @@ def test_read_only_folder_is_one_line_for_prepare_enroll_and_train(read_only, sy
 def _first_image(folder):
     person = os.path.join(folder, sorted(os.listdir(folder))[0])
     return os.path.join(person, sorted(os.listdir(person))[0])
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A tmpfs of 2 MB (root and mount(8) only; else the test is skipped)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill ({proc.stderr.strip() or 'not root'})")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def _fill(folder, leave):

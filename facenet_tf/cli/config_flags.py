@@ -16,6 +16,7 @@ screen. Several configs can share one parser: ``root`` keeps their ``dest`` apar
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import typing
 from typing import Any, Collection, Dict, Mapping, Optional
@@ -31,6 +32,22 @@ def flag_name(path: str, prefixes: Dict[str, str], field: Optional[dataclasses.F
         return rule.flag
     parent, _, name = path.rpartition(".")
     return (prefixes.get(parent, "") + name).replace("_", "-")
+
+
+@contextlib.contextmanager
+def flags_named(cls, prefixes: Optional[Dict[str, str]] = None):
+    """Re-raise a :class:`FacenetError` that names a nested field of ``cls`` by its config path
+    (``data.identities_per_batch must be …``) with the field's flag added, so a command-line user
+    reads the flag they typed (``data.identities_per_batch (--identities-per-batch) must be …``)."""
+    try:
+        yield
+    except FacenetError as err:
+        text = str(err)
+        for path, _, field in fields.leaves(cls):
+            if "." in path and text.startswith(path + " ") and not text.startswith(path + " (--"):
+                flag = flag_name(path, prefixes or {}, field)
+                raise FacenetError(f"{path} (--{flag}){text[len(path):]}") from err
+        raise
 
 
 def add_config_flags(p: argparse.ArgumentParser, cls, prefixes: Optional[Dict[str, str]] = None, defaults=None, *,

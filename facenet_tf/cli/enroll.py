@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.data.report import SkipReport
     from facenet_tf.errors import FacenetError
+    from facenet_tf.gallery.gallery import normalize_names
     from facenet_tf.gallery.service import enroll, enrolment_from_dir
 
     if (args.from_dir is None) == (args.name is None):
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         report = SkipReport(strict=args.strict)
         names, paths = enrolment_from_dir(args.from_dir, report)
     else:
+        normalize_names([args.name], what="--name")
         if not args.images:
             raise FacenetError(f"--name {args.name!r}: give at least one IMAGE")
         names, paths = [args.name] * len(args.images), list(args.images)

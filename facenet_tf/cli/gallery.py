@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
             raise FacenetError(f"--{given[0].replace('_', '-')} is for gallery calibrate only")
     if args.action == "calibrate":
         return _calibrate(args)
-    with open_gallery_as_stored(args.gallery) as gallery:
+    with open_gallery_as_stored(args.gallery, read_only=args.action == "list") as gallery:
         if args.action == "remove":
             removed = gallery.remove(args.name)
             if not removed:

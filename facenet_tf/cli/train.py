@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 
 HELP = "train an embedding model with online triplet mining"
 
@@ -50,19 +51,23 @@ def config_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.cli.common import print_summary
+    from facenet_tf.cli.config_flags import flags_named
+    from facenet_tf.training.config import TrainConfig
 
     config = config_from_args(args)
-    config.validate()  # a wrong flag is one line before TensorFlow is imported
-    from facenet_tf.training.run import train
+    with flags_named(TrainConfig, PREFIXES):
+        config.validate()  # a wrong flag is one line before TensorFlow is imported
+        from facenet_tf.training.run import train
 
-    result = train(config, verbose=args.verbose, restart=args.restart, allow_existing_files=args.allow_existing_files)
+        result = train(config, verbose=args.verbose, restart=args.restart,
+                       allow_existing_files=args.allow_existing_files)
     if result.already_finished:
         lines = [f"the run in {result.output_dir} already finished (same configuration): nothing to do; "
                  f"--restart trains it again"]
     else:
         lines = [f"wrote {os.path.join(result.output_dir, 'model.keras')}, saved_model/, metadata.json, metrics.json"]
     lines += [_figures(result.metrics),
-              f"TensorBoard: tensorboard --logdir {os.path.join(result.output_dir, 'logs')}"]
+              f"TensorBoard: tensorboard --logdir {shlex.quote(os.path.join(result.output_dir, 'logs'))}"]
     print_summary(lines, result.metrics, args)
     return 0
 

@@ -34,7 +34,12 @@ from facenet_tf.errors import FacenetError
 
 logger = logging.getLogger("facenet_tf")
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".pgm", ".ppm", ".pnm", ".webp", ".tif", ".tiff")
+#: The file names every folder reader (prepare, train, evaluate, enroll --from-dir, align, export's
+#: calibration set) takes as images. AVIF is decoded by Pillow >= 11.2; HEIC/HEIF only with a
+#: Pillow plugin (pillow-heif): without one such a file is listed, refused by the reader and
+#: reported as skipped, never silently ignored.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".pgm", ".ppm", ".pnm", ".webp", ".tif", ".tiff",
+                    ".avif", ".heic", ".heif")
 
 
 def natural_key(text: str) -> Tuple:
@@ -98,9 +103,13 @@ class IdentityCatalog:
             ``(train, validation)``; ``validation`` is empty when the argument is 0.
 
         Raises:
-            FacenetError: if fewer than 2 identities would remain for training.
+            FacenetError: fewer than 2 identities, or fewer than 2 would remain for training.
         """
         n = self.num_identities
+        if n < 2:
+            where = self.root if self.root else "the data"
+            raise FacenetError(f"{where} holds {n} {'identity' if n == 1 else 'identities'} with usable images: "
+                               "training needs at least 2 (one sub-folder of images per person)")
         if validation_identities < 0 or n - validation_identities < 2:
             raise FacenetError(
                 f"validation_identities must be between 0 and {n - 2} for a dataset of {n} "

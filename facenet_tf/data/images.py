@@ -79,7 +79,7 @@ def load_images(paths: Sequence[str], image_size: Tuple[int, int], batch_size: i
     Raises:
         FacenetError: naming the first file (in order) the reader refuses, and why.
     """
-    pixels, _ = load_checked_images(paths, image_size, SkipReport(strict=True), batch_size, limits)
+    pixels, _ = load_checked_images(paths, image_size, SkipReport(strict=True, hint=False), batch_size, limits)
     return pixels
 
 

@@ -35,10 +35,13 @@ class SkipReport:
 
     Args:
         strict: raise on the first skipped file or folder instead of recording it.
+        hint: the strict error adds how ``--strict`` changes this (default); ``False`` for a
+            command that has no ``--strict`` (every image it is given must be good).
     """
 
-    def __init__(self, strict: bool = False):
+    def __init__(self, strict: bool = False, hint: bool = True):
         self.strict = strict
+        self.hint = hint
         self.skipped: List[Dict[str, str]] = []
         self.excluded: List[Dict[str, Any]] = []
 
@@ -55,6 +58,8 @@ class SkipReport:
     def add(self, bad: BadImage, kind: str = "file") -> None:
         """Record a :class:`BadImage` (raised again in strict mode, with a hint)."""
         if self.strict:
+            if not self.hint:
+                raise StrictError(str(bad))
             raise StrictError(f"{bad} (--strict stops at the first bad {kind}; without it the {kind} is skipped "
                                "and reported)")
         self.skipped.append({"path": bad.path, "reason": bad.reason, "detail": bad.detail, "kind": kind})

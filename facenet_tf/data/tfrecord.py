@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from facenet_tf.data import images as image_ops
 from facenet_tf.data.config import AugmentConfig
-from facenet_tf.data.manifest import ShardIndex, is_prepared, load_manifest
+from facenet_tf.data.manifest import ShardIndex, is_prepared, load_manifest, verified_shard_paths
 from facenet_tf.data.records import FEATURES, FRAMING
 from facenet_tf.data.report import SkipReport
 from facenet_tf.data.sampler import PKConfig, augmented, pk_sample
@@ -110,6 +110,36 @@ def decode_record(record: tf.Tensor, image_size: Tuple[int, int]) -> tf.Tensor:
     """Serialized record → float32 ``[H, W, 3]`` pixels in 0..255."""
     image = tf.io.parse_single_example(record, {"image": FEATURES["image"]})["image"]
     return image_ops.resize(image_ops.decode_image(image), image_size)
+
+
+def damaged_record(shard_dir: str) -> Optional[str]:
+    """The first damaged record of a prepared folder, as one line naming its shard and number, or
+    ``None`` when every record is whole.
+
+    Training reads records by byte offset without their checksums (the fast path), so bytes
+    damaged after ``prepare`` (same size: the manifest's size check passes) only show as a
+    decoding error deep in TensorFlow; this scan, run after such an error, names the cause:
+    each record's CRC (TensorFlow's TFRecord reader checks it), then its ``tf.train.Example``
+    and text fields.
+    """
+    from google.protobuf.message import DecodeError
+
+    for path in verified_shard_paths(load_manifest(shard_dir), shard_dir):
+        records = iter(tf.data.TFRecordDataset(path).as_numpy_iterator())
+        number = 0
+        while True:
+            number += 1
+            try:
+                data = next(records, None)
+                if data is None:
+                    break
+                features = tf.train.Example.FromString(data).features.feature
+                for name in ("identity", "path"):
+                    features[name].bytes_list.value[0].decode("utf-8")
+            except (tf.errors.OpError, DecodeError, UnicodeDecodeError, IndexError):
+                return (f"shard {path} is damaged at record {number} (its bytes do not match their checksum or "
+                        "record format): re-run 'facenet-tf prepare'")
+    return None
 
 
 def pk_dataset_from_shards(shard_dir: str, image_size, config: PKConfig = PKConfig(),

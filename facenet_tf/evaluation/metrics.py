@@ -212,11 +212,15 @@ class VerificationResult:
         return out
 
 
+#: Folds of the LFW protocol when a set of pairs names none (a plain pairs list, a folder's pairs).
+FOLDS = 10
+
+
 def verification_metrics(
     distances,
     issame,
     folds=None,
-    n_folds=10,
+    n_folds=FOLDS,
     far_targets=(1e-3, 1e-2),
     balanced=True,
     seed=0,
@@ -358,8 +362,10 @@ def _fold_ids(same, folds, n_folds, seed):
         if np.unique(folds).size < 2:
             raise FacenetError("folds must name at least 2 distinct folds")
         return folds
-    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or not 2 <= n_folds <= same.size:
-        raise FacenetError(f"n_folds must be an int in [2, {same.size}]; received {n_folds!r}")
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise FacenetError(f"n_folds must be an integer of at least 2; received {n_folds!r}")
+    if n_folds > same.size:
+        raise FacenetError(f"n_folds={n_folds} needs at least {n_folds} pairs (one per fold); received {same.size}")
     rng = np.random.default_rng(seed)
     fold_ids = np.empty(same.size, dtype=np.int64)
     offset = 0

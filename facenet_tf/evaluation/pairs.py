@@ -8,12 +8,15 @@ and :func:`lfw_pair_paths` turns them into paths, so parsing needs no image fold
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from facenet_tf.errors import FacenetError
+
+logger = logging.getLogger("facenet_tf")
 
 # Above this many i < j pairs, negatives are sampled by rejection instead of enumerated.
 _ENUMERATE_LIMIT = 2_000_000
@@ -42,7 +45,10 @@ def read_lfw_pairs(path):
     * A plain list (``pairsDevTrain.txt``, or any list): an optional first line with one
       number, then same- and different-person lines in any order; ``fold`` is None.
 
-    Fields are separated by any whitespace; blank lines are skipped.
+    Fields are separated by any whitespace; blank lines are skipped. The file is UTF-8 (a
+    byte-order mark is ignored). A pair naming the same image twice is refused: it would
+    score as a perfect match. A pair listed again (in either order) is counted once: the
+    repeat is left out with a warning naming both lines.
 
     Args:
         path: path of the pairs file.
@@ -51,14 +57,11 @@ def read_lfw_pairs(path):
         list of :class:`Pair`, in file order.
 
     Raises:
-        FacenetError: if the file cannot be read, a line is malformed (the message gives
-            its line number), or a View 2 file breaks the announced layout.
+        FacenetError: if the file cannot be read or is not UTF-8, a line is malformed or
+            names one image twice (the message gives its line number), or a View 2 file
+            breaks the announced layout.
     """
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except OSError as err:
-        raise FacenetError(f"cannot read pairs file {path!r}: {err.strerror}") from None
+    lines = _read_lines(path)
     rows = [(number, line.split()) for number, line in enumerate(lines, 1) if line.strip()]
     if not rows:
         raise FacenetError(f"pairs file {path!r} holds no pairs")
@@ -66,15 +69,51 @@ def read_lfw_pairs(path):
     first_number, header = rows[0]
     if len(header) == 2:
         n_folds, per_class = (_positive_int(path, first_number, field, "header") for field in header)
-        return _read_view2(path, rows[1:], n_folds, per_class)
+        return _once(path, _read_view2(path, rows[1:], n_folds, per_class))
     if len(header) == 1:
         _positive_int(path, first_number, header[0], "header")
         rows = rows[1:]
     pairs = []
     for number, fields in rows:
         key_a, key_b, issame = _parse_pair(path, number, fields)
-        pairs.append(Pair(key_a, key_b, issame, None))
+        pairs.append((number, Pair(key_a, key_b, issame, None)))
+    return _once(path, pairs)
+
+
+def _read_lines(path):
+    """The file's lines, decoded strictly as UTF-8 (a leading byte-order mark dropped)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as err:
+        raise FacenetError(f"cannot read pairs file {path!r}: {err.strerror or err}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise FacenetError(f"pairs file {path!r}, line {line}: not UTF-8 text (byte 0x{data[err.start]:02x}); "
+                           "save the file as UTF-8") from None
+    return text.splitlines()
+
+
+def _once(path, numbered):
+    """The pairs of ``(line number, Pair)`` with each pair counted once (in either order): a
+    repeat is left out with a warning naming its line and the first one."""
+    first, pairs = {}, []
+    for number, pair in numbered:
+        key = frozenset((pair.path_a_key, pair.path_b_key))
+        if key in first:
+            logger.warning("pairs file %r, line %d repeats the pair of line %d (%s): counted once", path, number,
+                           first[key], _pair_text(pair))
+            continue
+        first[key] = number
+        pairs.append(pair)
     return pairs
+
+
+def _pair_text(pair):
+    (name_a, i), (name_b, j) = pair.path_a_key, pair.path_b_key
+    return f"{name_a} {i} {j}" if pair.issame else f"{name_a} {i} {name_b} {j}"
 
 
 def lfw_pair_paths(pairs, root, ext=None):
@@ -278,17 +317,18 @@ def _read_view2(path, rows, n_folds, per_class):
                 f"here ({per_class} same then {per_class} different per fold); "
                 f"received {' '.join(fields)!r}"
             )
-        pairs.append(Pair(key_a, key_b, issame, fold))
+        pairs.append((number, Pair(key_a, key_b, issame, fold)))
     return pairs
 
 
 def _parse_pair(path, number, fields):
-    if len(fields) == 3:
-        name, i, j = fields
-        return (name, _positive_int(path, number, i)), (name, _positive_int(path, number, j)), True
-    if len(fields) == 4:
-        name_a, i, name_b, j = fields
-        return (name_a, _positive_int(path, number, i)), (name_b, _positive_int(path, number, j)), False
+    if len(fields) in (3, 4):
+        name_a, i, name_b, j = fields if len(fields) == 4 else (fields[0], fields[1], fields[0], fields[2])
+        key_a, key_b = (name_a, _positive_int(path, number, i)), (name_b, _positive_int(path, number, j))
+        if key_a == key_b:
+            raise FacenetError(f"pairs file {path!r}, line {number}: the pair names the same image twice "
+                               f"({name_a} {key_a[1]}); a pair needs two images")
+        return key_a, key_b, len(fields) == 3
     raise FacenetError(
         f"pairs file {path!r}, line {number}: expected 'name i j' or 'name1 i name2 j'; "
         f"received {' '.join(fields)!r}"

@@ -26,7 +26,7 @@ from facenet_tf.data.report import SkipReport
 from facenet_tf.errors import FacenetError
 from facenet_tf.evaluation.identification import identification_metrics, split_enrolment
 from facenet_tf.evaluation.labelled import MAX_PAIRS, verify_labelled
-from facenet_tf.evaluation.metrics import verification_metrics
+from facenet_tf.evaluation.metrics import FOLDS, verification_metrics
 from facenet_tf.evaluation.pairs import lfw_pair_paths, read_lfw_pairs
 from facenet_tf.evaluation.report_html import PairDistances
 
@@ -78,6 +78,10 @@ def evaluate_catalog(embedder, catalog: IdentityCatalog, distance: Optional[str]
     distance = distance or embedder.distance
     if not np.any(catalog.counts() >= 2):
         raise FacenetError(f"{catalog.root}: no identity has 2 images, so there is no same-person pair to evaluate")
+    num_pairs = min(catalog.num_images * (catalog.num_images - 1) // 2, max_pairs)
+    if num_pairs < FOLDS:
+        raise FacenetError(f"{catalog.root} gives {num_pairs} pairs of images: the protocol's {FOLDS} folds need at "
+                           f"least {FOLDS} (add images{'' if num_pairs < max_pairs else ' or raise --max-pairs'})")
     embeddings = embedder.embed_files(catalog.paths)
     result, pairs, d = verify_labelled(embeddings, catalog.labels, distance, max_pairs, seed)
     if pairs_out is not None:
@@ -132,6 +136,7 @@ def evaluate_lfw_pairs(embedder, pairs_file: str, root: str, distance: Optional[
     distance = distance or embedder.distance
     report = report if report is not None else SkipReport()
     pairs = read_lfw_pairs(pairs_file)
+    _enough_pairs(pairs, pairs_file, "")
     listed = len(pairs)
     paths = lfw_pair_paths(pairs, root)
     unique = sorted({p for pair in paths for p in pair})
@@ -146,6 +151,7 @@ def evaluate_lfw_pairs(embedder, pairs_file: str, root: str, distance: Optional[
         if not kept:
             raise FacenetError(f"{pairs_file}: every pair has a bad image")
         pairs, paths = [pairs[i] for i in kept], [paths[i] for i in kept]
+        _enough_pairs(pairs, pairs_file, " with a good image each")
         unique = sorted({p for pair in paths for p in pair})
     index = {p: i for i, p in enumerate(unique)}
     embeddings = embedder.embed_files(unique)
@@ -163,3 +169,10 @@ def evaluate_lfw_pairs(embedder, pairs_file: str, root: str, distance: Optional[
     out.update(num_images=len(unique), num_identities=len({os.path.basename(os.path.dirname(p)) for p in unique}),
                distance=distance, pairs=f"{len(pairs)} pairs from {pairs_file}{dropped}", skipped=report.counts())
     return out
+
+
+def _enough_pairs(pairs, pairs_file: str, which: str) -> None:
+    """A plain list of pairs is split into :data:`FOLDS` folds: refuse fewer pairs, in the user's terms."""
+    if pairs[0].fold is None and len(pairs) < FOLDS:
+        raise FacenetError(f"pairs file {pairs_file} has {len(pairs)} pairs{which}: the LFW protocol's {FOLDS} folds "
+                           f"need at least {FOLDS}")

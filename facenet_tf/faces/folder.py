@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import itertools
 import os
 from typing import Callable, List, Optional
@@ -97,7 +98,14 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
             target = os.path.join(folder, stem + ".png")
             if os.path.exists(target):  # a.jpg and a.png in one folder
                 target = os.path.join(folder, os.path.basename(path) + ".png")
-            Image.fromarray(face).save(target)
+            try:
+                Image.fromarray(face).save(target)
+            except OSError as err:  # named by the user's file and the output's name, not the temporary folder
+                final = os.path.join(output_dir, catalog.names[label], os.path.basename(target))
+                name = len(os.fsencode(os.path.basename(target)))
+                cause = (f"its name is too long for the file system ({name} bytes): rename the image"
+                         if err.errno == errno.ENAMETOOLONG else err.strerror or str(err))
+                raise FacenetError(f"cannot write the aligned copy of {path} as {final}: {cause}") from None
             written += 1
         if not written:
             raise FacenetError(f"no face found in any of the {catalog.num_images} images of {data_dir}")

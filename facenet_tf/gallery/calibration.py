@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from typing import NamedTuple, Optional
 
 from facenet_tf.errors import FacenetError
@@ -117,6 +118,12 @@ def threshold_choice(embedder, threshold: Optional[float] = None, gallery_meta: 
                                f"{embedder.distance}: calibrate again or pass --threshold")
         return ThresholdChoice(float(stored.threshold), SOURCES[1])
     calibrated = embedder.threshold("far")
+    if calibrated is None and os.path.exists(embedder.path):
+        from facenet_tf.models.loader import metadata_of
+
+        if metadata_of(embedder.path) is None:
+            raise FacenetError(f"model {embedder.path} has no metadata.json beside it, where a trained model records "
+                               "its calibrated threshold: restore it, or pass --threshold")
     if calibrated is None:
         raise FacenetError(
             f"model {embedder.path} records no calibrated threshold (trained without validation identities?): "

@@ -20,6 +20,7 @@ import dataclasses
 import math
 import numbers
 import os
+import unicodedata
 from typing import NamedTuple
 
 import numpy as np
@@ -84,7 +85,7 @@ class Gallery:
 
     @classmethod
     def open(
-        cls, path, model_fingerprint, embedding_dim, distance=None, create=True, index="auto"
+        cls, path, model_fingerprint, embedding_dim, distance=None, create=True, index="auto", read_only=False
     ):
         """Open the gallery at ``path``, creating it if absent and ``create`` is true.
 
@@ -99,6 +100,8 @@ class Gallery:
                 into place). Default ``True``.
             index: a name in :data:`~facenet_tf.gallery.index.SEARCH_BACKENDS`, or ``"auto"``
                 (default: by the gallery's size, :func:`~facenet_tf.gallery.index.choose_backend`).
+            read_only: open an existing gallery for reading only (search, identify, list), so a
+                gallery this process may not write can still be read. Default ``False``.
 
         Returns:
             An open :class:`Gallery`; also a context manager that closes it.
@@ -121,10 +124,10 @@ class Gallery:
             check_choice("distance", distance, DISTANCES)
         require_backend(index)  # fail now, not at the first search
         create_meta = None
-        if create:
+        if create and not read_only:
             create_meta = {"model_fingerprint": model_fingerprint, "embedding_dim": str(int(embedding_dim)),
                            "distance": distance or "squared_l2"}
-        store = GalleryStore.open(path, create_meta)
+        store = GalleryStore.open(path, create_meta, read_only=read_only)
         try:
             _check_model(path, store.meta, model_fingerprint, int(embedding_dim), distance)
         except FacenetError:
@@ -157,8 +160,9 @@ class Gallery:
 
         Args:
             names: sequence of ``n`` non-empty printable strings (no newline or other control
-                character: a name is printed one per line); a name may repeat (several
-                images of one person) and may already be enrolled.
+                character: a name is printed one per line), stored as :func:`normalize_name`
+                makes them; a name may repeat (several images of one person) and may already
+                be enrolled.
             embeddings: ``(n, embedding_dim)`` finite numbers, stored as float32;
                 non-zero rows for a cosine gallery.
             sources: optional sequence of ``n`` source paths (str, path-like or None).
@@ -173,14 +177,13 @@ class Gallery:
             raise FacenetError(
                 f"names must be a sequence of strings; received the string {names!r}"
             )
-        names = list(names)
+        names = normalize_names(names)
         vectors = self._check_embeddings(embeddings, "embeddings")
         if len(names) != len(vectors):
             raise FacenetError(
                 f"names and embeddings must have the same length; received {len(names)} "
                 f"names and {len(vectors)} embeddings"
             )
-        check_names(names)
         sources = [None] * len(names) if sources is None else list(sources)
         if len(sources) != len(names):
             raise FacenetError(
@@ -214,9 +217,10 @@ class Gallery:
         self._store.set_meta(key, value)
 
     def remove(self, name):
-        """Remove every entry called ``name``; return how many were removed (maybe 0)."""
+        """Remove every entry called ``name`` (compared as :func:`normalize_name` stores it);
+        return how many were removed (maybe 0)."""
         try:
-            return self._store.delete(name)
+            return self._store.delete(normalize_name(name))
         finally:
             self._cache = None
 
@@ -263,11 +267,11 @@ class Gallery:
             ``q`` :class:`Match` objects.
 
         Raises:
-            FacenetError: ``threshold`` not a number (or NaN), or bad queries.
+            FacenetError: ``threshold`` not a finite number, or bad queries.
         """
         real = isinstance(threshold, numbers.Real) and not isinstance(threshold, bool)
-        if not real or math.isnan(threshold):
-            raise FacenetError(f"threshold must be a number; received {threshold!r}")
+        if not real or not math.isfinite(threshold):
+            raise FacenetError(f"threshold must be a finite number; received {threshold!r}")
         matches = []
         for neighbors in self.search(query_embeddings, k=1):
             if not neighbors:
@@ -278,6 +282,15 @@ class Gallery:
             name = nearest.name if known else None
             matches.append(Match(name, nearest.distance, nearest.entry_id, nearest.name))
         return matches
+
+    def check(self) -> None:
+        """Read every entry now, as the first search does, so a damaged entry (wrong length, NaN
+        or inf) is one line naming its person before any query is embedded.
+
+        Raises:
+            FacenetError: a damaged entry.
+        """
+        self._loaded()
 
     @property
     def search_backend(self):
@@ -321,15 +334,36 @@ class Gallery:
         return self._cache[1:]
 
 
-def check_names(names) -> None:
-    """Raise :class:`FacenetError` unless every name is a non-empty, printable string (no
-    newline, tab or other control character: names are printed one per line)."""
+def normalize_name(name: str) -> str:
+    """A person's name as stored and compared: Unicode NFC, surrounding white space removed, so
+    ``"Zoë"`` typed as one code point or as ``e`` + diaeresis, and ``"alice "``, are one person."""
+    return unicodedata.normalize("NFC", name).strip() if isinstance(name, str) else name
+
+
+def normalize_names(names, what: str = "names[{i}]") -> list:
+    """``names`` as :func:`normalize_name` stores them, each checked: a non-empty, printable
+    string (no newline, tab or other control character: names are printed one per line).
+
+    Args:
+        names: sequence of names.
+        what: how a message calls the ``i``-th name (``"names[{i}]"``; the command line: ``"--name"``).
+
+    Raises:
+        FacenetError: naming the first bad name.
+    """
+    normalized = []
     for i, name in enumerate(names):
-        if not isinstance(name, str) or not name.strip():
-            raise FacenetError(f"names[{i}] must be a non-empty string; received {name!r}")
+        label = what.format(i=i)
+        if not isinstance(name, str):
+            raise FacenetError(f"{label} must be a string; received {name!r}")
+        name = normalize_name(name)
+        if not name:
+            raise FacenetError(f"{label} is empty")
         if not name.isprintable():
-            raise FacenetError(f"names[{i}] must be printable text (no newline, tab or control character); "
+            raise FacenetError(f"{label} must be printable text (no newline, tab or control character); "
                                f"received {name!r}")
+        normalized.append(name)
+    return normalized
 
 
 def _check_model(path, meta, model_fingerprint, embedding_dim, distance):

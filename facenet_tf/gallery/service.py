@@ -29,7 +29,7 @@ import numpy as np
 from facenet_tf.errors import FacenetError
 from facenet_tf.gallery.calibration import threshold_choice
 from facenet_tf.gallery.config import MatchConfig
-from facenet_tf.gallery.gallery import Gallery, check_names
+from facenet_tf.gallery.gallery import Gallery, normalize_names
 from facenet_tf.gallery.store import read_meta
 from facenet_tf.serving.inference import require_files
 
@@ -124,9 +124,10 @@ def enrolment_from_dir(root: str, report=None) -> Tuple[List[str], List[str]]:
     return [catalog.names[label] for label in catalog.labels], list(catalog.paths)
 
 
-def open_gallery(path: str, embedder, create: bool = False, index: str = "auto") -> Gallery:
+def open_gallery(path: str, embedder, create: bool = False, index: str = "auto", read_only: bool = False) -> Gallery:
     """Open the gallery at ``path`` for ``embedder``'s fingerprint, dimension and distance,
-    searching with ``index`` (:class:`facenet_tf.gallery.config.MatchConfig`).
+    searching with ``index`` (:class:`facenet_tf.gallery.config.MatchConfig`); ``read_only``:
+    see :meth:`Gallery.open`.
 
     Raises:
         FacenetError: missing gallery (unless ``create``), or one built by another model.
@@ -134,11 +135,11 @@ def open_gallery(path: str, embedder, create: bool = False, index: str = "auto")
     if not create and not os.path.isfile(path):
         raise FacenetError(f"gallery {path} does not exist: enrol someone first (facenet-tf enroll)")
     return Gallery.open(path, embedder.fingerprint, embedder.embedding_dim, distance=embedder.distance,
-                        create=create, index=index)
+                        create=create, index=index, read_only=read_only)
 
 
-def open_gallery_as_stored(path: str) -> Gallery:
-    """Open an existing gallery without a model, for listing and removing entries.
+def open_gallery_as_stored(path: str, read_only: bool = False) -> Gallery:
+    """Open an existing gallery without a model, for listing (``read_only``) and removing entries.
 
     :meth:`Gallery.open` wants the model's fingerprint and dimension; here they are read
     from the gallery itself (read-only), so the gallery's own checks still apply.
@@ -147,7 +148,8 @@ def open_gallery_as_stored(path: str) -> Gallery:
         FacenetError: missing file or not a facenet_tf gallery.
     """
     meta = read_meta(path)
-    return Gallery.open(path, meta["model_fingerprint"], int(meta["embedding_dim"]), create=False)
+    return Gallery.open(path, meta["model_fingerprint"], int(meta["embedding_dim"]), create=False,
+                        read_only=read_only)
 
 
 def enroll(embedder, gallery_path: str, names: Sequence[str], paths: Sequence[str],
@@ -184,7 +186,7 @@ def check_enrolment(gallery_path: str, names: Sequence[str]) -> None:
     """
     if not names:
         raise FacenetError("no images to enrol")
-    check_names(names)
+    normalize_names(names)  # a name the gallery refuses fails now (the gallery stores them normalised)
     check_gallery_path(gallery_path)
 
 
@@ -249,7 +251,8 @@ def identify(embedder, gallery_path: str, paths: Sequence[str], threshold: Optio
             gallery, bad image.
     """
     MatchConfig(threshold, top_k, index).validate()  # before the model's threshold or any image
-    with open_gallery(gallery_path, embedder, index=index) as gallery:  # fail fast, before embedding
+    with open_gallery(gallery_path, embedder, index=index, read_only=True) as gallery:  # fail fast, before embedding
+        gallery.check()
         threshold = resolve_threshold(embedder, threshold, gallery.meta)
         embeddings = embed_files(embedder, paths, progress)
         matches = gallery.identify(embeddings, threshold)

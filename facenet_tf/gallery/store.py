@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import shlex
 import sqlite3
 import tempfile
+import urllib.parse
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -54,13 +56,16 @@ class GalleryStore:
         self._connection = connection
 
     @classmethod
-    def open(cls, path: str, create_meta: Optional[Dict[str, str]] = None) -> "GalleryStore":
+    def open(cls, path: str, create_meta: Optional[Dict[str, str]] = None,
+             read_only: bool = False) -> "GalleryStore":
         """Open the gallery file at ``path``.
 
         Args:
             path: gallery file.
             create_meta: when the file is absent, create it with these ``meta`` rows
                 (``schema_version`` and ``created`` are added). ``None``: it must exist.
+            read_only: open for reading only (listing, identifying), so a gallery the user
+                may not write (a read-only file or folder) can still be read; writes then fail.
 
         A file that is not a facenet_tf gallery is refused before it is opened for writing,
         so it is left byte for byte as it was.
@@ -77,8 +82,10 @@ class GalleryStore:
             read_meta(path)  # read-only: a foreign file is refused untouched
         connection = None
         try:
-            connection = sqlite3.connect(path, timeout=30, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
+            connection = _connect_read_only(path) if read_only else sqlite3.connect(path, timeout=30,
+                                                                                     isolation_level=None)
+            if not read_only:
+                connection.execute("PRAGMA journal_mode=WAL")
             meta = dict(connection.execute("SELECT key, value FROM meta"))
         except sqlite3.Error as error:
             if connection is not None:
@@ -160,14 +167,33 @@ class GalleryStore:
         return self._db().execute("PRAGMA data_version").fetchone()[0]
 
     def read_all(self, embedding_dim: int) -> Tuple[np.ndarray, List[str], np.ndarray]:
-        """Every entry: ``(int64 ids [n], names, float32 embeddings [n, dim])`` in id order."""
+        """Every entry: ``(int64 ids [n], names, float32 embeddings [n, dim])`` in id order.
+
+        Raises:
+            FacenetError: an entry whose embedding is not ``embedding_dim`` finite float32 (a
+                damaged file), naming the entry's person: never skipped, never reshaped.
+        """
         ids, names, blobs = [], [], []
+        size = 4 * embedding_dim
         for entry_id, name, blob in self._db().execute("SELECT id, name, embedding FROM entries ORDER BY id"):
+            if not isinstance(blob, bytes) or len(blob) != size:
+                found = f"{len(blob)} bytes" if isinstance(blob, bytes) else f"a {type(blob).__name__}"
+                raise self._damaged(entry_id, name, f"holds {found}, not {size} ({embedding_dim} float32)")
             ids.append(entry_id)
             names.append(name)
             blobs.append(blob)
         vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(ids), embedding_dim)
+        bad = ~np.isfinite(vectors).all(axis=1)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise self._damaged(ids[row], names[row], "holds NaN or inf")
         return np.asarray(ids, dtype=np.int64), names, vectors
+
+    def _damaged(self, entry_id: int, name: str, problem: str) -> FacenetError:
+        return FacenetError(
+            f"gallery {self.path} is damaged: the embedding of entry {entry_id} ({name!r}) {problem}; remove that "
+            f"person (facenet-tf gallery remove --gallery {shlex.quote(self.path)} --name {shlex.quote(str(name))}) "
+            "and enrol them again")
 
 
 def read_meta(path: str) -> Dict[str, str]:
@@ -188,7 +214,7 @@ def read_meta(path: str) -> Dict[str, str]:
     if header != SQLITE_HEADER:
         raise FacenetError(f"{path} is not a facenet_tf gallery (not an SQLite file); it was left untouched")
     try:
-        connection = sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True)
+        connection = _connect_read_only(path)
         try:
             meta = dict(connection.execute("SELECT key, value FROM meta"))
         finally:
@@ -199,12 +225,38 @@ def read_meta(path: str) -> Dict[str, str]:
     return meta
 
 
+def _connect_read_only(path: str) -> sqlite3.Connection:
+    """A read-only connection. A WAL gallery in a folder this process cannot write (no ``-shm``
+    file can be made) is read as immutable: nobody can be writing it there either."""
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path))
+    connection = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=30, isolation_level=None)
+    try:
+        connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError:
+        connection.close()
+        if os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+            raise
+        return sqlite3.connect(uri + "?immutable=1", uri=True, isolation_level=None)
+
+
+def _disk_full(path: str) -> bool:
+    """Whether the file system holding ``path`` has (almost) no space left: SQLite reports a
+    failed write into its WAL or shared-memory file as a bare "disk I/O error"."""
+    try:
+        stat = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < (1 << 20)
+
+
 def _sqlite_error(path: str, error: sqlite3.Error, writing: bool = False) -> FacenetError:
     """One line naming the real cause: a full disk or a read-only file is not "not a gallery"."""
     text = str(error)
     lowered = text.lower()
     if "disk is full" in lowered or "disk i/o" in lowered:
-        cause = "no space left on the device" if "full" in lowered else text
+        full = "full" in lowered or _disk_full(path)
+        cause = "no space left on the device" if full else text
         return FacenetError(f"cannot write gallery {path}: {cause}; nothing was changed")
     if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered or "permission" in lowered:
         return FacenetError(f"cannot write gallery {path}: {text} (check the permissions of the file and its folder)")

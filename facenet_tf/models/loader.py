@@ -122,10 +122,48 @@ def read_keras_file(path: str):
     import keras
 
     register_custom_objects()
+    problem = _keras_file_problem(path)
+    if problem:
+        raise FacenetError(f"cannot load Keras model {path}: {problem}")
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as err:  # noqa: BLE001 - a corrupt or foreign file is the user's
         raise FacenetError(f"cannot load Keras model {path}: {str(err).splitlines()[0]}") from None
+
+
+def _keras_file_problem(path: str) -> Optional[str]:
+    """Why ``path`` cannot be a ``.keras`` file (a zip archive), in the user's terms, or ``None``:
+    Keras itself calls a truncated file "File not found"."""
+    import zipfile
+
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            return "the file is empty (0 bytes)"
+        if not zipfile.is_zipfile(path):
+            return (f"the file ({size} bytes) is not a whole .keras archive: truncated (an interrupted copy or "
+                    "download?) or not a Keras model")
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except OSError as err:
+        return err.strerror or str(err)
+    except zipfile.BadZipFile as err:
+        return f"the .keras archive is damaged ({err})"
+    if damaged is not None:
+        return f"the .keras archive is damaged (its member {damaged} fails its checksum)"
+    return None
+
+
+def metadata_of(path: str) -> Optional[str]:
+    """The ``metadata.json`` describing the artifact a model was loaded from (a ``.keras`` file or
+    a SavedModel folder, as :func:`load_serving`'s ``path``), found as :func:`locate` finds it;
+    ``None`` when there is none."""
+    if os.path.isfile(path):
+        candidates = [os.path.join(os.path.dirname(path), METADATA_FILE)]
+    else:
+        candidates = [os.path.join(path, "assets", METADATA_FILE),
+                      os.path.join(os.path.dirname(path.rstrip("/")), METADATA_FILE), os.path.join(path, METADATA_FILE)]
+    return next((c for c in candidates if os.path.isfile(c)), None)
 
 
 def load_keras(path: str, model_config=None, checkpoint_wrapper: Optional[Callable] = None,

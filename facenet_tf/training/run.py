@@ -119,6 +119,9 @@ def train(config: TrainConfig, verbose: int = 1, restart: bool = False,
     try:
         with _precision(config.mixed_precision):
             return _run(config, strategy, run_state, verbose, chief)
+    except FacenetError:
+        run_state.stop()
+        raise
     finally:  # also when stopped (an error, Ctrl-C, SIGTERM): its logs are train's to remove later
         run_state.list_logs()
 
@@ -134,9 +137,15 @@ def _run(config: TrainConfig, strategy, run_state: RunState, verbose: int, chief
     trainer = make_trainer(config, embedder, strategy)
     run_state.start()
     callbacks = make_callbacks(config, source, embedder, run_state, fine_tuning)
-    fit_phases(trainer, source.dataset, plan_phases(config), resume, callbacks, run_state, config, strategy, verbose,
-               freeze_normalization=fine_tuning and config.freeze_normalization,
-               freeze_top=config.freeze_top_layers if fine_tuning else 0)
+    try:
+        fit_phases(trainer, source.dataset, plan_phases(config), resume, callbacks, run_state, config, strategy,
+                   verbose, freeze_normalization=fine_tuning and config.freeze_normalization,
+                   freeze_top=config.freeze_top_layers if fine_tuning else 0)
+    except tf.errors.OpError as err:
+        damaged = _damaged_shards(config)
+        if damaged is None:
+            raise
+        raise FacenetError(damaged) from err
     trained_validation = mix_with_start(config, embedder, callbacks.validation)
     history = history_columns(run_state.history)
     metrics = final_metrics(history, resume, source, callbacks, time.time() - started)
@@ -145,6 +154,15 @@ def _run(config: TrainConfig, strategy, run_state: RunState, verbose: int, chief
     contract = describe_model(embedder, config, start, source, _thresholds(callbacks.validation))
     publish(embedder, run_state, contract, metrics, source, chief)
     return TrainResult(embedder, config.output_dir, metrics, contract, history)
+
+
+def _damaged_shards(config: TrainConfig) -> Optional[str]:
+    """After TensorFlow failed reading the data: the damaged record of prepared shards, if that is the cause."""
+    from facenet_tf.data.manifest import is_prepared
+    from facenet_tf.data.tfrecord import damaged_record
+
+    data_dir = config.data.data_dir
+    return damaged_record(data_dir) if data_dir is not None and is_prepared(data_dir) else None
 
 
 def start_model(config: TrainConfig) -> Tuple[keras.Model, Optional[ModelContract]]:

@@ -154,6 +154,12 @@ class RunState:
         self._write("running", epoch)
         return path
 
+    def stop(self) -> None:
+        """Mark a started run stopped by an error (it resumes from its last checkpoint, as after a
+        kill); nothing is written for a run that never started."""
+        if os.path.isfile(os.path.join(self.output_dir, STATE_FILE)):
+            self._write("stopped", self.epoch)
+
     def finish(self) -> None:
         """Mark the run finished (the final model is written)."""
         self.list_logs()
