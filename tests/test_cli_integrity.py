@@ -188,7 +188,7 @@ def test_damaged_shard_bytes_of_the_right_size_are_one_line_and_the_run_is_not_l
 def test_prepare_reads_the_avif_files_identify_reads_and_reports_heic_it_cannot_decode(synthetic_dir, tmp_path):
     from PIL import Image, features
 
-    from facenet_tf.data.catalog import check_catalog, scan_directory
+    from facenet_tf.data.catalog import scan_directory, usable_catalog
     from facenet_tf.data.report import SkipReport
 
     if not features.check("avif"):
@@ -201,7 +201,7 @@ def test_prepare_reads_the_avif_files_identify_reads_and_reports_heic_it_cannot_
                 root / f"p{person}" / f"{image}.avif")
     (root / "p0" / "phone.heic").write_bytes(b"\0\0\0\x18ftypheic" + b"\0" * 64)
     report = SkipReport()
-    catalog = check_catalog(scan_directory(str(root), min_images=1, report=report), report)
+    catalog = usable_catalog(scan_directory(str(root), min_images=1, report=report), report)
     assert sorted(os.path.basename(p) for p in catalog.paths) == ["0.avif", "0.avif", "1.avif", "1.avif"]
     heic = [s for s in report.skipped if s["path"].endswith("phone.heic")]
     heif_plugin = "HEIF" in Image.registered_extensions().get(".heic", "")
