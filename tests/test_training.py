@@ -29,7 +29,7 @@ def test_loss_falls_on_synthetic_identities(tmp_path):
 
     keras.utils.set_random_seed(0)
     images, catalog = synthetic_identities(30, 6, (32, 32), seed=0)
-    config = TrainConfig(epochs=1, steps_per_epoch=80, learning_rate=3e-3, warmup_steps=5)
+    config = TrainConfig(epochs=1, steps_per_epoch=160, learning_rate=3e-3, warmup_steps=5)
     model = build_embedding_model(ModelConfig(image_size=(32, 32), embedding_dim=16))
     trainer = TripletTrainer(model, losses.get("semihard"))
     trainer.compile(optimizer=build_optimizer(config.learning_rate, config.epochs * config.steps_per_epoch,
@@ -41,7 +41,7 @@ def test_loss_falls_on_synthetic_identities(tmp_path):
         return np.mean([float(losses.triplet_semihard_loss(y, model(x, training=False))) for x, y in fixed])
 
     before = held_loss()
-    trainer.fit(ds, epochs=1, steps_per_epoch=80, verbose=0)
+    trainer.fit(ds, epochs=1, steps_per_epoch=160, verbose=0)
     after = held_loss()
     assert after < 0.6 * before, (before, after)
 
