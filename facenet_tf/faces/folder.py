@@ -10,6 +10,8 @@ import itertools
 import os
 from typing import Callable, List, Optional
 
+import numpy as np
+
 from facenet_tf.data.reader import BadImage
 from facenet_tf.data.report import REPORT_FILE, SkipReport
 from facenet_tf.errors import FacenetError
@@ -64,8 +66,6 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
     """
     import logging
 
-    from PIL import Image
-
     from facenet_tf.data.catalog import scan_directory
     from facenet_tf.ownership import claim
 
@@ -92,20 +92,7 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
             if face is None:
                 no_face.append(path)
                 continue
-            folder = os.path.join(tmp, catalog.names[label])
-            os.makedirs(folder, exist_ok=True)
-            stem = os.path.splitext(os.path.basename(path))[0]
-            target = os.path.join(folder, stem + ".png")
-            if os.path.exists(target):  # a.jpg and a.png in one folder
-                target = os.path.join(folder, os.path.basename(path) + ".png")
-            try:
-                Image.fromarray(face).save(target)
-            except OSError as err:  # named by the user's file and the output's name, not the temporary folder
-                final = os.path.join(output_dir, catalog.names[label], os.path.basename(target))
-                name = len(os.fsencode(os.path.basename(target)))
-                cause = (f"its name is too long for the file system ({name} bytes): rename the image"
-                         if err.errno == errno.ENAMETOOLONG else err.strerror or str(err))
-                raise FacenetError(f"cannot write the aligned copy of {path} as {final}: {cause}") from None
+            _write_chip(face, path, tmp, output_dir, catalog.names[label])
             written += 1
         if not written:
             raise FacenetError(f"no face found in any of the {catalog.num_images} images of {data_dir}")
@@ -113,3 +100,29 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
             report.write(os.path.join(tmp, REPORT_FILE))
     report.log(logging.getLogger("facenet_tf"), "align")
     return AlignReport(written, no_face, catalog.num_identities, report, counts)
+
+
+def _write_chip(chip: np.ndarray, path: str, staging: str, output_dir: str, identity: str) -> None:
+    """Save the aligned ``chip`` of the user's image ``path`` as ``<identity>/<stem>.png`` in the
+    staging folder (``<name>.png`` where another extension took the stem). A failure names the
+    user's file and the output's name, never the temporary folder.
+
+    Raises:
+        FacenetError: the PNG cannot be written (e.g. a name too long for the file system).
+    """
+    from PIL import Image
+
+    folder = os.path.join(staging, identity)
+    os.makedirs(folder, exist_ok=True)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    target = os.path.join(folder, stem + ".png")
+    if os.path.exists(target):  # a.jpg and a.png in one folder
+        target = os.path.join(folder, os.path.basename(path) + ".png")
+    try:
+        Image.fromarray(chip).save(target)
+    except OSError as err:
+        final = os.path.join(output_dir, identity, os.path.basename(target))
+        name = len(os.fsencode(os.path.basename(target)))
+        cause = (f"its name is too long for the file system ({name} bytes): rename the image"
+                 if err.errno == errno.ENAMETOOLONG else err.strerror or str(err))
+        raise FacenetError(f"cannot write the aligned copy of {path} as {final}: {cause}") from None
