@@ -126,12 +126,13 @@ def test_no_align_on_a_model_that_records_its_alignment_has_its_own_fingerprint(
     from facenet_tf.cli import build_parser
     from facenet_tf.cli.common import recognizer_from_args
     from facenet_tf.models.contract import ModelContract
+    from facenet_tf.models.recorded import RecordedAlignment
     from facenet_tf.recognition import aligned
     from facenet_tf.serving.inference import Embedder
 
     contract = ModelContract(architecture="dlib_resnet_v1", image_size=(150, 150), embedding_dim=4,
-                             fingerprint="f" * 16, alignment={"method": "dlib_landmarks", "detector": "dlib_hog",
-                                                              "size": 150})
+                             fingerprint="f" * 16, alignment=RecordedAlignment(method="dlib_landmarks",
+                                                                                detector="dlib_hog", size=150))
     recorded = Embedder(lambda x: x[:, 0, 0, :1], (150, 150), 4, contract, "f" * 16, "m")
     plain = Embedder(lambda x: x[:, 0, 0, :1], (150, 150), 4, None, "p" * 16, "p")
     prints = {}

@@ -77,12 +77,10 @@ class AlignConfig:
 
     @classmethod
     def from_contract(cls, contract) -> Optional["AlignConfig"]:
-        """The alignment a model's :class:`~facenet_tf.models.contract.ModelContract` records, or ``None``."""
-        recorded = contract.alignment if contract is not None else None
-        if not recorded:
-            return None
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in recorded.items() if k in names})
+        """The alignment a model's :class:`~facenet_tf.models.contract.ModelContract` records
+        (fields it leaves out take this class's defaults), or ``None``."""
+        recorded = contract.alignment.given() if contract is not None and contract.alignment is not None else {}
+        return cls(**recorded) if recorded else None
 
     def validate(self) -> None:
         """Check every field's type, range and choice (:func:`facenet_tf.fields.validate`).

@@ -20,6 +20,7 @@ from facenet_tf.lazy import exports
 _EXPORTS = {
     "BACKBONES": "config", "ModelConfig": "config", "BN_MOMENTUM": "backbones", "Backbone": "backbones",
     "ModelContract": "contract", "Provenance": "contract", "Thresholds": "contract",
+    "RecordedAlignment": "recorded", "RecordedTTA": "recorded",
     "Standardize": "embedding", "build_embedding_model": "embedding", "resolve_backbone_weights": "embedding",
     "ModelArtifact": "loader", "load_keras": "loader", "load_serving": "loader", "locate": "loader",
     "model_image_size": "loader",

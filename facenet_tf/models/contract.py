@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from facenet_tf import fields
 from facenet_tf.errors import FacenetError
+from facenet_tf.models.recorded import RecordedAlignment, RecordedTTA
 
 #: The JSON form written today; :meth:`ModelContract.from_json` reads it.
 FORMAT = "facenet_tf/1"
@@ -74,10 +75,11 @@ class ModelContract:
         fingerprint: :func:`facenet_tf.artifacts.fingerprint_weights` of the weights this
             contract describes.
         preprocessing: how pixels are fed (text for people; the model does the rest).
-        alignment: how faces must be aligned for it (the fields of
-            :class:`facenet_tf.faces.aligner.AlignConfig`), or ``None``: images are used as given.
+        alignment: how faces must be aligned for it
+            (:class:`~facenet_tf.models.recorded.RecordedAlignment`), or ``None``: images are
+            used as given.
         tta: the test-time augmentation the embedding commands apply unless ``--tta`` is given
-            (the fields of :class:`facenet_tf.serving.tta.TTAConfig`), or ``None``: none.
+            (:class:`~facenet_tf.models.recorded.RecordedTTA`), or ``None``: none.
         input_contract: an imported model's own input description, or ``None``.
         thresholds: :class:`Thresholds`, or ``None`` when none were measured.
         margin: the triplet margin it was trained with, or ``None``.
@@ -92,8 +94,8 @@ class ModelContract:
     normalized: bool = True
     distance: str = "squared_l2"
     preprocessing: str = PREPROCESSING
-    alignment: Optional[Dict[str, Any]] = None
-    tta: Optional[Dict[str, Any]] = None
+    alignment: Optional[RecordedAlignment] = None
+    tta: Optional[RecordedTTA] = None
     input_contract: Optional[Dict[str, Any]] = None
     thresholds: Optional[Thresholds] = None
     margin: Optional[float] = None
@@ -102,14 +104,18 @@ class ModelContract:
 
     def to_json(self) -> Dict[str, Any]:
         """The versioned JSON form (``metadata.json``)."""
-        return {"format": FORMAT, **fields.to_dict(self)}
+        return {"format": FORMAT, **{f.name: _json(getattr(self, f.name)) for f in dataclasses.fields(self)}}
 
     @classmethod
     def from_json(cls, values: Any, where: str = "metadata.json") -> "ModelContract":
         """Read the JSON form, checking the format and every field's type.
 
         Also reads the form written before the contract existed (same ``format``, with
-        ``backbone``, flat ``training_data``/``config``/``pretrained_from`` keys).
+        ``backbone``, flat ``training_data``/``config``/``pretrained_from`` keys), and files
+        without ``alignment`` or ``tta`` (none recorded). ``alignment`` and ``tta`` are read by
+        their records (:mod:`facenet_tf.models.recorded`: keys left out take the configs'
+        defaults, unknown keys are kept and written back), so :meth:`to_json` gives back the
+        object read.
 
         Raises:
             FacenetError: not an object, another format, or a field of the wrong type.
@@ -121,7 +127,10 @@ class ModelContract:
                                "(written by another program or a newer facenet_tf)")
         values = _upgrade({k: v for k, v in values.items() if k != "format"})
         try:
-            contract = fields.from_dict(cls, values, where)
+            records = {name: None if values.get(name) is None else record.from_json(values[name], name)
+                       for name, record in _RECORDS.items()}
+            rest = {k: v for k, v in values.items() if k not in _RECORDS}
+            contract = dataclasses.replace(fields.from_dict(cls, rest, where), **records)
             fields.validate(contract)
         except FacenetError as err:
             raise FacenetError(f"{where}: {err}") from None
@@ -138,6 +147,14 @@ class ModelContract:
         if self.thresholds is None:
             return None
         return self.thresholds.at_far if which == "far" else self.thresholds.best_accuracy
+
+
+# Fields whose JSON objects their record reads and writes (it keeps their shape; see recorded.py).
+_RECORDS = {"alignment": RecordedAlignment, "tta": RecordedTTA}
+
+
+def _json(value: Any) -> Any:
+    return value.to_json() if isinstance(value, tuple(_RECORDS.values())) else fields.to_dict(value)
 
 
 # Keys of the pre-contract form that now live elsewhere.

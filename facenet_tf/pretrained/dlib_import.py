@@ -20,6 +20,7 @@ from typing import Optional
 
 from facenet_tf.artifacts import check_output_dir, sha256_files
 from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
+from facenet_tf.models.recorded import RecordedAlignment, RecordedTTA
 from facenet_tf.models.importers import IMPORTERS, Importer
 from facenet_tf.pretrained.dlib_resnet import DLIB_INPUT_CONTRACT, default_dat_path, load_dlib_model
 from facenet_tf.progress import StepStart, no_steps
@@ -79,10 +80,10 @@ def import_dlib(output_dir: str, dat_path: Optional[str] = None, allow_existing_
         distance=DLIB_INPUT_CONTRACT["distance"],
         preprocessing=("float32 RGB pixels 0..255 of a 150x150 dlib face chip; (x - mean(122.782, 117.001, "
                        "104.298)) / 256 inside the model; output not L2-normalised"),
-        alignment={"method": "dlib_landmarks", "detector": "dlib_hog", "hog_upsample": 1,
-                   "size": DLIB_INPUT_CONTRACT["image_size"][0], "padding": DLIB_INPUT_CONTRACT["padding"],
-                   "on_failure": "resize", "min_confidence": 0.9},
-        tta={"mode": "flip"},
+        alignment=RecordedAlignment(method="dlib_landmarks", detector="dlib_hog", hog_upsample=1,
+                                    size=DLIB_INPUT_CONTRACT["image_size"][0], padding=DLIB_INPUT_CONTRACT["padding"],
+                                    on_failure="resize", min_confidence=0.9),
+        tta=RecordedTTA(mode="flip"),
         input_contract={k: list(v) if isinstance(v, tuple) else v for k, v in DLIB_INPUT_CONTRACT.items()},
         thresholds=Thresholds(best_accuracy=DLIB_THRESHOLD, at_far=DLIB_THRESHOLD, far=None,
                               source="dlib's same-person threshold"),

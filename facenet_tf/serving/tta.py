@@ -63,13 +63,9 @@ class TTAConfig:
     @classmethod
     def from_contract(cls, contract) -> "TTAConfig":
         """The augmentation a model's :class:`~facenet_tf.models.contract.ModelContract` records
-        (``tta``), or none."""
-        recorded = getattr(contract, "tta", None) or {}
-        if not isinstance(recorded, dict):
-            raise FacenetError(f"the model's metadata.json: tta must be an object of {cls.__name__} fields; "
-                               f"received {recorded!r}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in recorded.items() if k in names})
+        (``tta``; fields it leaves out take this class's defaults), or none."""
+        recorded = getattr(contract, "tta", None)
+        return cls(**recorded.given()) if recorded is not None else cls()
 
     @property
     def suffix(self) -> str:
