@@ -1,5 +1,6 @@
-"""The contract's typed ``alignment`` and ``tta`` records (facenet_tf.models.recorded): files
-written before them load, and what is written back has the same shape, byte for byte."""
+"""The contract's typed ``alignment`` and ``tta`` records (facenet_tf.models.recorded) and
+``provenance.pretrained_from``: files written before them load, and what is written back has
+the same shape, byte for byte."""
 
 import dataclasses
 import json
@@ -8,7 +9,7 @@ import pytest
 
 from facenet_tf.errors import FacenetError
 from facenet_tf.faces.aligner import AlignConfig
-from facenet_tf.models.contract import ModelContract
+from facenet_tf.models.contract import ImportedFile, ModelContract
 from facenet_tf.models.recorded import RecordedAlignment, RecordedTTA
 from facenet_tf.serving.tta import TTAConfig
 
@@ -37,6 +38,7 @@ def test_an_imported_models_metadata_round_trips_byte_for_byte_and_gives_its_con
     assert contract.alignment == RecordedAlignment(method="dlib_landmarks", detector="dlib_hog", hog_upsample=1,
                                                    size=150, padding=0.25, on_failure="resize", min_confidence=0.9)
     assert contract.tta == RecordedTTA(mode="flip")
+    assert contract.provenance.pretrained_from == ImportedFile("dlib.dat", "ab" * 32, "CC0 (dlib)")
     assert _bytes(contract.to_json()) == _bytes(IMPORTED)
     # Keys the writer left out (face; jitters, seed) take the configs' defaults.
     assert AlignConfig.from_contract(contract) == AlignConfig(method="dlib_landmarks", detector="dlib_hog", size=150,
@@ -74,3 +76,10 @@ def test_each_record_holds_exactly_its_configs_fields(record, config):
     # The configs sit above models/ and cannot be imported there: this is what keeps the two in step.
     assert [f.name for f in dataclasses.fields(record) if f.name != "extra"] == \
         [f.name for f in dataclasses.fields(config)]
+
+
+def test_a_pretrained_from_without_its_sha256_is_refused():
+    broken = json.loads(_bytes(IMPORTED))
+    del broken["provenance"]["pretrained_from"]["sha256"]
+    with pytest.raises(FacenetError, match="m/metadata.json: .*sha256"):
+        ModelContract.from_json(broken, "m/metadata.json")

@@ -19,7 +19,7 @@ from facenet_tf.lazy import exports
 #: use (PEP 562), so a config or a contract costs no Keras import.
 _EXPORTS = {
     "BACKBONES": "config", "ModelConfig": "config", "BN_MOMENTUM": "backbones", "Backbone": "backbones",
-    "ModelContract": "contract", "Provenance": "contract", "Thresholds": "contract",
+    "ImportedFile": "contract", "ModelContract": "contract", "Provenance": "contract", "Thresholds": "contract",
     "RecordedAlignment": "recorded", "RecordedTTA": "recorded",
     "Standardize": "embedding", "build_embedding_model": "embedding", "resolve_backbone_weights": "embedding",
     "ModelArtifact": "loader", "load_keras": "loader", "load_serving": "loader", "locate": "loader",

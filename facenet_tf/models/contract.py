@@ -42,19 +42,36 @@ class Thresholds:
 
 
 @dataclasses.dataclass(frozen=True)
+class ImportedFile:
+    """The file an imported model was converted from.
+
+    Attributes:
+        file: its name (no folder).
+        sha256: the SHA-256 of its bytes, hex.
+        license: the licence of its weights.
+    """
+
+    file: str
+    sha256: str
+    license: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Provenance:
     """Where a model came from.
 
     Attributes:
         training_data: description of the data it was trained on, or ``None``.
         validation_identities: identities held out during training.
-        pretrained_from: the imported file (``file``, ``sha256``, ``license``), or ``None``.
-        config: the :class:`~facenet_tf.training.TrainConfig` as JSON, or ``None``.
+        pretrained_from: the :class:`ImportedFile` a model was converted from (a model
+            fine-tuned from it keeps it), or ``None``.
+        config: the :class:`~facenet_tf.training.TrainConfig` as JSON (its schema is the
+            training package's, above this one), or ``None``.
     """
 
     training_data: Optional[str] = None
     validation_identities: Tuple[str, ...] = ()
-    pretrained_from: Optional[Dict[str, Any]] = None
+    pretrained_from: Optional[ImportedFile] = None
     config: Optional[Dict[str, Any]] = None
 
 

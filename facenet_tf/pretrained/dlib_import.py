@@ -19,7 +19,7 @@ import os
 from typing import Optional
 
 from facenet_tf.artifacts import check_output_dir, sha256_files
-from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
+from facenet_tf.models.contract import ImportedFile, ModelContract, Provenance, Thresholds
 from facenet_tf.models.recorded import RecordedAlignment, RecordedTTA
 from facenet_tf.models.importers import IMPORTERS, Importer
 from facenet_tf.pretrained.dlib_resnet import DLIB_INPUT_CONTRACT, default_dat_path, load_dlib_model
@@ -87,8 +87,7 @@ def import_dlib(output_dir: str, dat_path: Optional[str] = None, allow_existing_
         input_contract={k: list(v) if isinstance(v, tuple) else v for k, v in DLIB_INPUT_CONTRACT.items()},
         thresholds=Thresholds(best_accuracy=DLIB_THRESHOLD, at_far=DLIB_THRESHOLD, far=None,
                               source="dlib's same-person threshold"),
-        provenance=Provenance(pretrained_from={"file": os.path.basename(path), "sha256": sha256_files([path]),
-                                               "license": "CC0 (dlib)"}),
+        provenance=Provenance(pretrained_from=ImportedFile(os.path.basename(path), sha256_files([path]), "CC0 (dlib)")),
     )
     write_model_directory(model, output_dir, contract,
                           progress=start(f"writing {output_dir}", len(WRITTEN_STEPS), "file"), owner=owner)
