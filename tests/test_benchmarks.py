@@ -23,6 +23,8 @@ BENCHMARKS = os.path.join(REPO, "benchmarks")
 #: folder; {synthetic}: a small generated identity folder.
 TINY = {
     "alignment_vs_dlib.py": (("orl", "dlib", "mtcnn"), ["--stride", "50"]),
+    "cluster_quality.py": (("orl", "dlib"), ["--model", "{dlib}", "--data-dir", "{orl}", "--tiny"]),
+    "cnn_vs_dlib.py": (("orl", "dlib"), ["--tiny"]),
     "domain_shift.py": (("orl", "dlib"), ["--model", "{dlib}", "--data-dir", "{orl}", "--work-dir", "{tmp}/work",
                                           "--recipes", "defaults", "--seeds", "0", "--epochs", "1",
                                           "--steps-per-epoch", "1", "--tiny"]),
@@ -35,8 +37,10 @@ TINY = {
     "input_speed.py": ((), ["--data-dir", "{synthetic}", "--image-size", "32", "--identities-per-batch", "4",
                             "--images-per-identity", "2", "--steps", "2", "--rounds", "1", "--index-images", "2000",
                             "--index-identities", "200"]),
+    "large_photo.py": (("orl", "mtcnn"), ["--megapixels", "1"]),
     "loss_speed.py": ((), ["--sizes", "8", "--impls", "semihard", "--ratio-sizes", "", "--repeats", "1"]),
     "mtcnn_graphs.py": (("orl", "mtcnn"), ["--work-dir", "{tmp}/work", "--images", "2", "--tiny"]),
+    "no_face.py": (("orl", "mtcnn"), ["--people", "1", "--per-kind", "1"]),
     "orl_ablation.py": (("orl",), ["tiny", '{"epochs": 1, "steps_per_epoch": 1, "model": {"image_size": [32, 32], '
                                    '"embedding_dim": 8}, "data": {"identities_per_batch": 4, "images_per_identity": 2}}',
                                    "--data-dir", "{orl6}", "--validation-identities", "2"]),
@@ -46,6 +50,7 @@ TINY = {
                               "--steps-per-epoch", "1", "--image-size", "32x32"]),
     "train_step.py": ((), ["--identities", "4", "--images-per-identity", "2", "--image-size", "32", "--steps", "1",
                            "--xla", "off"]),
+    "service_load.py": (("orl", "dlib", "fastapi"), ["--model", "{dlib}", "--tiny"]),
     "tta.py": (("orl", "dlib", "mtcnn"), ["--model", "{dlib}", "--data-dir", "{orl}", "--people", "39-40",
                                           "--jitters", "2"]),
 }
