@@ -11,9 +11,12 @@ Two parts, in one run, on images generated deterministically (seeded) from ORL:
   image, side by side, and how many images give the same detections (every box equal, scores
   within 1e-3).
 * **recall** (``--recall``, default on): per kind of face, the share of pasted faces a
-  detector finds (a box whose centre lies in the face's pasted rectangle) and the boxes that
-  hit no face. Kinds: ``bystanders`` (two ORL people side by side on a 260×180 canvas, 1.15× and
-  0.75×, as ``benchmarks/face_choice.py``), ``rotated`` (one face turned 30°, 50°, 70°), ``small``
+  detector finds (a box whose centre lies in the face's pasted rectangle), the boxes that
+  hit no face ("stray"), the faces found by more than one box ("twice") and the wall time per
+  image (the CNN's first image of each shape includes tracing its graph). Kinds: ``bystanders``
+  (two ORL people side by side on a 260×180 canvas, 1.15× and 0.75×, as
+  ``benchmarks/face_choice.py``), ``group`` (2–4 people 72 px wide on a 420×200 canvas, every
+  other one turned 45°), ``rotated`` (one face turned 30°, 50°, 70°), ``small``
   (one face 48, 36, 28 px wide on a 200×160 canvas), ``dark`` (one face on a dark background at
   25 %, 15 %, 10 % brightness, lit hard from one side), ``orl_crops`` (ORL s31–s40 as they are:
   tight 92×112 crops) and ``harsh_crops`` (the same under ``benchmarks/domain_shift.py``'s
@@ -21,8 +24,9 @@ Two parts, in one run, on images generated deterministically (seeded) from ORL:
   grey, uniform noise, a smooth background: only boxes on them, "stray", count). Detectors: ``hog`` (dlib's HOG
   alone, upsampled once, the project's port), ``dlib_hog`` (HOG, MTCNN where HOG finds nothing: the project's detector of that name),
   ``mtcnn`` (score ≥ 0.9), ``dlib_cnn`` (upsampled once) and ``hog>cnn>mtcnn`` (HOG, the CNN
-  where HOG finds nothing, MTCNN where neither does: a candidate default), all through the
-  project's code.
+  where HOG finds nothing, MTCNN where neither does) and ``dlib_hog_cnn`` (HOG's faces plus the
+  CNN faces HOG does not cover, MTCNN where neither finds one: the project's detector of that
+  name), all through the project's code.
 
 ``--tiny`` (CI): one small size, three photos, two people per recall kind. The last line is one
 JSON object.
