@@ -262,7 +262,8 @@ def main():
         print("\nrecall (stray boxes/faces found twice) [ms per image]  " + " ".join(f"{n:>22}" for n in names))
         for kind, by_name in table.items():
             cells = " ".join(f"{by_name[n]['recall'] if by_name[n]['faces'] else float('nan'):>7.2f} "
-                             f"({by_name[n]['stray_boxes']:>2}/{by_name[n]['duplicates']:>2}) [{by_name[n]['ms_per_image']:>4.0f}]"
+                             f"({by_name[n]['stray_boxes']:>2}/{by_name[n]['duplicates']:>2}) "
+                             f"[{by_name[n]['ms_per_image']:>4.0f}]"
                              for n in names)
             print(f"{kind:>11} {by_name[names[0]]['faces']:>4} faces  {cells}")
         result["recall"] = table

@@ -123,6 +123,7 @@ def test_dlib_hog_cnn_reports_every_face_once_with_hogs_own_rectangles(hog_cnn, 
     assert sorted(h for face in hits for h in face) == [0, 1, 2]  # every face, once, and no stray box
     assert [f.predictor_box for f in found[:2]] == [tuple(int(v) for v in box) for box in hog.boxes]
     assert [f.confidence for f in found[:2]] == [float(s) for s in hog.scores]
-    assert hits[2] == [1] and found[2].predictor_box in [tuple(b) for b in hog_cnn._cnn._cnn.detect(image, 1).boxes.tolist()]
+    cnn_boxes = [tuple(box) for box in hog_cnn._cnn._cnn.detect(image, 1).boxes.tolist()]
+    assert hits[2] == [1] and found[2].predictor_box in cnn_boxes  # the turned face: the CNN's rectangle
     assert len(on_blank) == 1 and on_blank[0].predictor_box is None  # neither finds one: MTCNN's face
     assert hog_cnn._mtcnn.calls == [1]
