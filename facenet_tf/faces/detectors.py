@@ -170,6 +170,9 @@ class HogCnnThenMtcnn(HogThenMtcnn):
     first), then the added CNN faces (best first); the ``confident`` face rule compares them
     as they are.
 
+    A folder is detected in worker processes as for ``dlib_hog`` (HOG's scan holds the GIL);
+    each worker builds its own CNN.
+
     Args:
         upsample: how many times the image is doubled before each scan (dlib-bin's pipelines use 1).
         min_confidence: the MTCNN score of the fallback.
