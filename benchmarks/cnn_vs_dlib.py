@@ -11,9 +11,12 @@ Two parts, in one run, on images generated deterministically (seeded) from ORL:
   image, side by side, and how many images give the same detections (every box equal, scores
   within 1e-3).
 * **recall** (``--recall``, default on): per kind of face, the share of pasted faces a
-  detector finds (a box whose centre lies in the face's pasted rectangle) and the boxes that
-  hit no face. Kinds: ``bystanders`` (two ORL people side by side on a 260×180 canvas, 1.15× and
-  0.75×, as ``benchmarks/face_choice.py``), ``rotated`` (one face turned 30°, 50°, 70°), ``small``
+  detector finds (a box whose centre lies in the face's pasted rectangle), the boxes that
+  hit no face ("stray"), the faces found by more than one box ("twice") and the wall time per
+  image (the CNN's first image of each shape includes tracing its graph). Kinds: ``bystanders``
+  (two ORL people side by side on a 260×180 canvas, 1.15× and 0.75×, as
+  ``benchmarks/face_choice.py``), ``group`` (2–4 people 72 px wide on a 420×200 canvas, every
+  other one turned 45°), ``rotated`` (one face turned 30°, 50°, 70°), ``small``
   (one face 48, 36, 28 px wide on a 200×160 canvas), ``dark`` (one face on a dark background at
   25 %, 15 %, 10 % brightness, lit hard from one side), ``orl_crops`` (ORL s31–s40 as they are:
   tight 92×112 crops) and ``harsh_crops`` (the same under ``benchmarks/domain_shift.py``'s
@@ -21,8 +24,9 @@ Two parts, in one run, on images generated deterministically (seeded) from ORL:
   grey, uniform noise, a smooth background: only boxes on them, "stray", count). Detectors: ``hog`` (dlib's HOG
   alone, upsampled once, the project's port), ``dlib_hog`` (HOG, MTCNN where HOG finds nothing: the project's detector of that name),
   ``mtcnn`` (score ≥ 0.9), ``dlib_cnn`` (upsampled once) and ``hog>cnn>mtcnn`` (HOG, the CNN
-  where HOG finds nothing, MTCNN where neither does: a candidate default), all through the
-  project's code.
+  where HOG finds nothing, MTCNN where neither does) and ``dlib_hog_cnn`` (HOG's faces plus the
+  CNN faces HOG does not cover, MTCNN where neither finds one: the project's detector of that
+  name), all through the project's code.
 
 ``--tiny`` (CI): one small size, three photos, two people per recall kind. The last line is one
 JSON object.
@@ -49,7 +53,7 @@ from facenet_tf.faces.cnn_detector import CnnFaceDetector  # noqa: E402
 
 SCORE_TOLERANCE = 1e-3
 UPSAMPLE = 1
-RECALL_KINDS = ("bystanders", "rotated", "small", "dark", "orl_crops", "harsh_crops", "faceless")
+RECALL_KINDS = ("bystanders", "group", "rotated", "small", "dark", "orl_crops", "harsh_crops", "faceless")
 
 
 def _face(person: int, image: int, width: int) -> Image.Image:
@@ -101,6 +105,13 @@ def recall_images(kind, people, seed):
             canvas = _canvas((260, 180), rng)
             rects = [_paste(canvas, _face(person, 1 + p % 10, 106), 20, 25, 0.0, rng),
                      _paste(canvas, _face(1 + (person + 17) % 40, 2 + p % 9, 69), 170, 60, 0.0, rng)]
+            images.append((np.asarray(canvas), rects))
+        elif kind == "group":  # 2-4 people on one canvas, every other one turned 45 degrees
+            canvas, rects = _canvas((420, 200), rng), []
+            for slot in range(2 + p % 3):
+                angle = 45.0 * (-1) ** p if slot % 2 else 0.0
+                rects.append(_paste(canvas, _face(1 + (person + 11 * slot) % 40, 1 + (p + slot) % 10, 72),
+                                    8 + 102 * slot, 30 + 10 * (slot % 2), angle, rng))
             images.append((np.asarray(canvas), rects))
         elif kind == "rotated":
             for angle in (30, 50, 70):
@@ -161,14 +172,15 @@ def time_sizes(ours, reference, sizes, photos_per_size):
 
 
 def _hits(boxes, rects):
-    """(faces found, boxes hitting no face): a box finds a face when its centre is inside the face's rectangle."""
-    found, stray = set(), 0
+    """(faces found, boxes hitting no face, faces found more than once): a box finds a face when
+    its centre is inside the face's rectangle."""
+    found, stray = [], 0
     for left, top, right, bottom in boxes:
         cx, cy = (left + right) / 2, (top + bottom) / 2
         inside = [i for i, r in enumerate(rects) if r[0] <= cx <= r[2] and r[1] <= cy <= r[3]]
-        found.update(inside)
+        found += inside
         stray += not inside
-    return len(found), stray
+    return len(set(found)), stray, sum(found.count(i) > 1 for i in set(found))
 
 
 def recall(detectors, people):
@@ -177,23 +189,26 @@ def recall(detectors, people):
         images = recall_images(kind, people, seed=len(kind))
         total = sum(len(rects) for _, rects in images)
         for name, detect in detectors.items():
-            found = stray = 0
+            found = stray = twice = 0
+            start = time.perf_counter()
             for image, rects in images:
-                f, s = _hits(detect(image), rects)
-                found += f
-                stray += s
+                f, s, d = _hits(detect(image), rects)
+                found, stray, twice = found + f, stray + s, twice + d
             table.setdefault(kind, {})[name] = {"recall": found / total if total else None, "faces": total,
-                                                "stray_boxes": stray}
+                                                "stray_boxes": stray, "duplicates": twice,
+                                                "ms_per_image": 1000 * (time.perf_counter() - start) / len(images)}
     return table
 
 
 def _detectors(cnn):
     from facenet_tf.faces.detection import MtcnnDetector
-    from facenet_tf.faces.detectors import HogThenMtcnn
+    from facenet_tf.faces.detectors import HogCnnThenMtcnn, HogThenMtcnn
     from facenet_tf.faces.hog_detector import HogFaceDetector
 
     hog, mtcnn = HogFaceDetector.load(), MtcnnDetector(0.9)
     hog_then_mtcnn = HogThenMtcnn(UPSAMPLE, 0.9, hog)
+    hog_cnn = HogCnnThenMtcnn(UPSAMPLE, 0.9, hog, cnn)
+    hog_cnn._mtcnn = hog_then_mtcnn._mtcnn = mtcnn
 
     def xywh(faces):
         return [(f.box[0], f.box[1], f.box[0] + f.box[2] - 1, f.box[1] + f.box[3] - 1) for f in faces]
@@ -206,7 +221,8 @@ def _detectors(cnn):
             "dlib_hog": lambda image: xywh(hog_then_mtcnn.detect(image)),
             "mtcnn": lambda image: xywh(mtcnn.detect(image)),
             "dlib_cnn": lambda image: cnn.detect(image, UPSAMPLE).boxes.tolist(),
-            "hog>cnn>mtcnn": chain}
+            "hog>cnn>mtcnn": chain,
+            "dlib_hog_cnn": lambda image: xywh(hog_cnn.detect(image))}
 
 
 def main():
@@ -243,11 +259,13 @@ def main():
     if args.recall:
         table = recall(_detectors(cnn), max(1, args.people))
         names = list(next(iter(table.values())))
-        print("\nrecall (stray boxes)  " + " ".join(f"{n:>14}" for n in names))
+        print("\nrecall (stray boxes/faces found twice) [ms per image]  " + " ".join(f"{n:>22}" for n in names))
         for kind, by_name in table.items():
-            cells = " ".join(f"{by_name[n]['recall'] if by_name[n]['faces'] else float('nan'):>8.2f} "
-                             f"({by_name[n]['stray_boxes']:>3})" for n in names)
-            print(f"{kind:>10} {by_name[names[0]]['faces']:>4} faces  {cells}")
+            cells = " ".join(f"{by_name[n]['recall'] if by_name[n]['faces'] else float('nan'):>7.2f} "
+                             f"({by_name[n]['stray_boxes']:>2}/{by_name[n]['duplicates']:>2}) "
+                             f"[{by_name[n]['ms_per_image']:>4.0f}]"
+                             for n in names)
+            print(f"{kind:>11} {by_name[names[0]]['faces']:>4} faces  {cells}")
         result["recall"] = table
     print(json.dumps(result))
 

@@ -10,6 +10,7 @@ against the old rule (any image without a detected face becomes a whole-image fa
 
     python benchmarks/no_face.py                       # all 40 ORL people, 12 faceless images per kind
     python benchmarks/no_face.py --people 2 --per-kind 1   # smoke size
+    python benchmarks/no_face.py --dlib-detector dlib_hog_cnn --no-mtcnn   # another dlib detector
 
 Ends with one JSON line.
 """
@@ -86,6 +87,8 @@ def main() -> int:
     p.add_argument("--people", type=int, default=40, help="ORL people (10 images each)")
     p.add_argument("--per-kind", type=int, default=12, help="faceless images per kind and size")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dlib-detector", default="dlib_hog", help="detector of the dlib pipeline (dlib_hog, dlib_hog_cnn)")
+    p.add_argument("--no-mtcnn", dest="mtcnn", action="store_false", help="measure the dlib pipeline only")
     args = p.parse_args()
 
     from facenet_tf.data.reader import read_rgb
@@ -98,11 +101,10 @@ def main() -> int:
     rng = np.random.default_rng(args.seed)
     blank = {kind: [faceless(kind, rng, size) for size in ((112, 92), (250, 250)) for _ in range(args.per_kind)]
              for kind in KINDS}
-    pipelines = {
-        "dlib (hog, dlib_landmarks)": AlignConfig(size=150, method="dlib_landmarks", detector="dlib_hog",
-                                                  on_failure="resize"),
-        "mtcnn (arcface)": AlignConfig(on_failure="resize"),
-    }
+    pipelines = {f"dlib ({args.dlib_detector}, dlib_landmarks)": AlignConfig(
+        size=150, method="dlib_landmarks", detector=args.dlib_detector, on_failure="resize")}
+    if args.mtcnn:
+        pipelines["mtcnn (arcface)"] = AlignConfig(on_failure="resize")
     figures = {"orl_images": len(orl), "faceless_per_kind": 2 * args.per_kind}
     print(f"{'pipeline':28s} {'ORL kept':>10s} {'faceless kept':>14s}  per kind (of {2 * args.per_kind})   s")
     for name, config in pipelines.items():

@@ -24,7 +24,7 @@ def test_import_writes_a_model_dir_with_its_input_contract(dlib_dir):
     assert sorted(os.listdir(dlib_dir)) == [".facenet_tf-owner.json", "metadata.json", "model.keras", "saved_model"]
     assert meta["image_size"] == [150, 150] and meta["embedding_dim"] == 128 and meta["distance"] == "l2"
     assert meta["alignment"]["method"] == "dlib_landmarks" and meta["alignment"]["padding"] == 0.25
-    assert meta["alignment"]["detector"] == "dlib_hog" and meta["tta"] == {"mode": "flip"}
+    assert meta["alignment"]["detector"] == "dlib_hog_cnn" and meta["tta"] == {"mode": "flip"}
     assert meta["input_contract"]["mean"] == [122.782, 117.001, 104.298]
     assert meta["thresholds"]["at_far"] == 0.6
 

@@ -10,7 +10,7 @@ from PIL import Image
 from facenet_tf.errors import FacenetError
 from facenet_tf.faces.aligner import AlignConfig, FaceAligner
 from facenet_tf.faces.detection import Face
-from facenet_tf.faces.detectors import DETECTORS, HogThenMtcnn
+from facenet_tf.faces.detectors import DETECTORS, HogCnnThenMtcnn, HogThenMtcnn
 from facenet_tf.faces.overrides import alignment_suffix, with_overrides
 from facenet_tf.faces.hog_detector import HogFaceDetector
 
@@ -31,12 +31,12 @@ def _orl(orl_dir, person, index):
 
 
 def test_registered_with_help_and_the_method_rule():
-    assert DETECTORS.names() == ("mtcnn", "dlib_hog", "dlib_cnn")
+    assert DETECTORS.names() == ("mtcnn", "dlib_hog", "dlib_cnn", "dlib_hog_cnn")
     assert "dlib_landmarks" in DETECTORS.help()
     AlignConfig(detector="dlib_hog", method="dlib_landmarks").validate()
     with pytest.raises(FacenetError, match=r"detector .dlib_hog. gives .* dlib_landmarks; received 'arcface'"):
         AlignConfig(detector="dlib_hog").validate()
-    with pytest.raises(FacenetError, match=r"detector must be one of mtcnn, dlib_hog, dlib_cnn"):
+    with pytest.raises(FacenetError, match=r"detector must be one of mtcnn, dlib_hog, dlib_cnn, dlib_hog_cnn"):
         AlignConfig(detector="haar").validate()
     with pytest.raises(FacenetError, match="hog_upsample"):
         AlignConfig(detector="dlib_hog", method="dlib_landmarks", hog_upsample=9).validate()
@@ -90,3 +90,40 @@ def test_dlib_hog_pipeline_gives_dlib_bins_own_chips(orl_dir):
         assert done.path == "aligned"
         np.testing.assert_array_equal(done.chip, want)
     assert compared >= 4
+
+
+def _group(orl_dir):
+    """Three ORL people on a grey canvas, the middle one turned 45 degrees (which HOG misses),
+    and the rectangle each is pasted in."""
+    canvas, rects = Image.new("RGB", (420, 190), (128, 128, 128)), []
+    for (person, angle), left in zip((("s31", 0), ("s33", 45), ("s36", 0)), (12, 130, 300)):
+        face = Image.fromarray(_orl(orl_dir, person, 1)).rotate(angle, Image.Resampling.BILINEAR, expand=True,
+                                                               fillcolor=(128, 128, 128))
+        canvas.paste(face, (left, 20))
+        rects.append((left, 20, left + face.size[0] - 1, 20 + face.size[1] - 1))
+    return np.asarray(canvas), rects
+
+
+@pytest.fixture(scope="module")
+def hog_cnn():
+    pytest.importorskip("face_recognition_models", reason="dlib's CNN face detector file needs the pretrained extra")
+    detector = HogCnnThenMtcnn(upsample=1)
+    detector._mtcnn = FakeMtcnn()
+    return detector
+
+
+def test_dlib_hog_cnn_reports_every_face_once_with_hogs_own_rectangles(hog_cnn, orl_dir):
+    image, rects = _group(orl_dir)
+    blank = np.full((112, 92, 3), 128, np.uint8)
+    found, on_blank = hog_cnn.detect_many([image, blank])
+    hog = hog_cnn._hog.detect(image, 1)
+    assert len(hog.boxes) == 2, "the composite must hold a face HOG misses beside faces it finds"
+    centres = [((f.box[0] + f.box[2] / 2), (f.box[1] + f.box[3] / 2)) for f in found]
+    hits = [[i for i, (l, t, r, b) in enumerate(rects) if l <= x <= r and t <= y <= b] for x, y in centres]
+    assert sorted(h for face in hits for h in face) == [0, 1, 2]  # every face, once, and no stray box
+    assert [f.predictor_box for f in found[:2]] == [tuple(int(v) for v in box) for box in hog.boxes]
+    assert [f.confidence for f in found[:2]] == [float(s) for s in hog.scores]
+    cnn_boxes = [tuple(box) for box in hog_cnn._cnn._cnn.detect(image, 1).boxes.tolist()]
+    assert hits[2] == [1] and found[2].predictor_box in cnn_boxes  # the turned face: the CNN's rectangle
+    assert len(on_blank) == 1 and on_blank[0].predictor_box is None  # neither finds one: MTCNN's face
+    assert hog_cnn._mtcnn.calls == [1]

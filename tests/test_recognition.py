@@ -206,11 +206,15 @@ def test_recognizer_api_every_face(recognizer, gallery, orl_dir):
         recognizer.verify(canvas, black)
 
 
-def test_a_tight_crop_keeps_its_face_with_evidence(recognizer, orl_dir):
-    """s37/4 is the one ORL crop neither HOG nor MTCNN finds as it is: padded, it is found."""
+def test_a_tight_crop_keeps_its_face_with_evidence(recognizer, dlib_dir, orl_dir):
+    """s37/4 is the one ORL crop neither HOG nor MTCNN finds as it is (``--detector dlib_hog``):
+    padded, it is found. The recorded detector (HOG plus dlib's CNN) finds it as it is."""
     from facenet_tf.data.reader import read_rgb
+    from facenet_tf.recognition import FaceRecognizer
 
     image = read_rgb(os.path.join(orl_dir, "s37", "4.pgm"))
+    assert len(recognizer.aligner.detect(image)) == 1
+    recognizer = FaceRecognizer.load(dlib_dir, detector="dlib_hog")
     assert recognizer.aligner.detect(image) == []
     [face] = recognizer.detect(image)
     left, top, right, bottom = face.box

@@ -13,8 +13,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--detector", default="mtcnn", choices=DETECTORS.names(),
                    help="how faces are found (default: %(default)s); landmarks: MTCNN's (eye centres, nose, mouth "
-                        "corners), for dlib_hog faces dlib's 5-point predictor's (right eye outer and inner corner, "
-                        "left eye outer and inner corner, nose base; right = the image's right)")
+                        "corners), for the dlib detectors' faces (dlib_hog, dlib_cnn, dlib_hog_cnn) dlib's 5-point "
+                        "predictor's (right eye outer and inner corner, left eye outer and inner corner, nose base; "
+                        "right = the image's right)")
     p.add_argument("--min-confidence", type=float, default=0.9, help="MTCNN score below which a face is not reported")
     p.add_argument("--json", action="store_true",
                    help='one JSON object per image and line: {"image": PATH, "faces": [{"box": [l, t, r, b], '

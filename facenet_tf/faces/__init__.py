@@ -11,7 +11,7 @@ Where each kind of change goes:
 * ``detection``: the MTCNN detector wrapper (its networks as TensorFlow graphs, batches per
   image shape) and :class:`~facenet_tf.faces.detection.Face` (a
   face's box, score, five landmarks and, from dlib's detector, the rectangle dlib's predictor
-  takes). ``detectors``: the detectors by name (``--detector mtcnn|dlib_hog|dlib_cnn``). A new detector
+  takes). ``detectors``: the detectors by name (``--detector mtcnn|dlib_hog|dlib_cnn|dlib_hog_cnn``). A new detector
   is one registration in ``detectors``.
 * ``aligner``: :class:`~facenet_tf.faces.aligner.AlignConfig` (how faces are cropped) and
   :class:`~facenet_tf.faces.aligner.FaceAligner` (detector → landmarks → chip), and

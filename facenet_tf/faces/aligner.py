@@ -57,10 +57,11 @@ class AlignConfig:
         padding: dlib chip padding (the dlib methods only), fraction of the face.
         face: which face where several are found (:data:`facenet_tf.faces.choice.FACE_CHOICES`).
         detector: a face detector (:data:`facenet_tf.faces.detectors.DETECTORS`): ``mtcnn``,
-            or ``dlib_hog`` (dlib's HOG detector, MTCNN where it finds nothing; with
-            ``dlib_landmarks`` the chips are dlib-bin's own). Contracts written before this
+            ``dlib_hog`` (dlib's HOG detector, MTCNN where it finds nothing; with
+            ``dlib_landmarks`` the chips are dlib-bin's own), ``dlib_cnn`` or ``dlib_hog_cnn``
+            (HOG's faces plus the CNN faces HOG misses). Contracts written before this
             field read as ``mtcnn``.
-        hog_upsample: how many times ``dlib_hog`` doubles the image before scanning.
+        hog_upsample: how many times the dlib detectors double the image before scanning.
     """
 
     size: int = setting(112, "side of the square crops in pixels", low=16, high=2048)

@@ -8,6 +8,11 @@
   where it finds no face, MTCNN's faces (their boxes mapped to dlib-like ones by
   :func:`facenet_tf.faces.boxes.dlib_box_from_mtcnn`). HOG faces carry no MTCNN landmarks, so
   this detector serves ``dlib_landmarks`` only.
+* ``dlib_cnn``: dlib's CNN (MMOD) face detector (:mod:`facenet_tf.faces.cnn_detector`), dlib's
+  rectangles; ``dlib_landmarks`` only.
+* ``dlib_hog_cnn``: every HOG face (dlib's exact boxes, so chips stay dlib-bin's own where HOG
+  fires), plus every CNN face that no HOG face covers (dlib's own overlap rule), MTCNN only where
+  neither finds a face; ``dlib_landmarks`` only (:class:`HogCnnThenMtcnn`).
 
 A detector is a factory ``(config) -> object`` with ``detect_many(images) -> [[Face, ...], ...]``;
 ``config`` is the :class:`~facenet_tf.faces.aligner.AlignConfig`. Adding one is one
@@ -69,22 +74,31 @@ class HogThenMtcnn:
     def hog_faces(self, image: np.ndarray) -> List[Face]:
         """The HOG detections of uint8 ``[H, W, 3]``, best first, as faces whose
         ``predictor_box`` is dlib's rectangle."""
-        found = self._hog.detect(image, self.upsample)
-        return [Face((float(l), float(t), float(r - l + 1), float(b - t + 1)), float(score), None,
-                     predictor_box=(int(l), int(t), int(r), int(b)))
-                for (l, t, r, b), score in zip(found.boxes, found.scores)]
+        return _dlib_faces(self._hog.detect(image, self.upsample))
+
+    def dlib_faces(self, images: Sequence[np.ndarray]) -> List[List[Face]]:
+        """The faces dlib's detectors find in each image (here HOG's)."""
+        return [self.hog_faces(image) for image in images]
 
     def detect(self, image: np.ndarray) -> List[Face]:
         return self.detect_many([image])[0]
 
     def detect_many(self, images: Sequence[np.ndarray]) -> List[List[Face]]:
-        """HOG faces per image; MTCNN (batched) on the images without one."""
-        found = [self.hog_faces(image) for image in images]
+        """:meth:`dlib_faces` per image; MTCNN (batched) on the images without one."""
+        found = self.dlib_faces(images)
         missing = [i for i, faces in enumerate(found) if not faces]
         if missing:
             for i, faces in zip(missing, self.mtcnn().detect_many([images[i] for i in missing])):
                 found[i] = faces
         return found
+
+
+def _dlib_faces(found) -> List[Face]:
+    """Faces from a dlib detector's ``boxes`` (``[N, 4]`` left, top, right, bottom, inclusive)
+    and ``scores``: the rectangle is the ``predictor_box`` dlib's shape predictor takes as is."""
+    return [Face((float(l), float(t), float(r - l + 1), float(b - t + 1)), float(score), None,
+                 predictor_box=(int(l), int(t), int(r), int(b)))
+            for (l, t, r, b), score in zip(found.boxes, found.scores)]
 
 
 def _dlib_hog(config) -> HogThenMtcnn:
@@ -126,18 +140,66 @@ class CnnFaces:
         self.upsample = upsample
         self._cnn = cnn or CnnFaceDetector.load()
 
+    @property
+    def nms(self):
+        """dlib's ``(iou, percent covered)`` overlap thresholds of this detector's suppression."""
+        return self._cnn.nms
+
     def detect(self, image: np.ndarray) -> List[Face]:
         return self.detect_many([image])[0]
 
     def detect_many(self, images: Sequence[np.ndarray]) -> List[List[Face]]:
         """The faces of each image, best first (images of one shape in one TensorFlow batch)."""
-        return [[Face((float(l), float(t), float(r - l + 1), float(b - t + 1)), float(score), None,
-                      predictor_box=(int(l), int(t), int(r), int(b)))
-                 for (l, t, r, b), score in zip(found.boxes, found.scores)]
-                for found in self._cnn.detect_many(images, self.upsample)]
+        return [_dlib_faces(found) for found in self._cnn.detect_many(images, self.upsample)]
 
 
 DETECTORS.register("dlib_cnn", lambda config: CnnFaces(config.hog_upsample),
                    help="dlib's CNN (MMOD) face detector in Keras (its exact boxes, upsampled --hog-upsample "
                         "times); dlib_landmarks only")
 SERVES["dlib_cnn"] = ("dlib_landmarks",)
+
+
+class HogCnnThenMtcnn(HogThenMtcnn):
+    """dlib's HOG faces, plus the CNN faces HOG does not cover, MTCNN where neither finds one.
+
+    A CNN face is dropped when it overlaps a HOG face by either detector's own non-maximum
+    suppression rule (dlib's ``test_box_overlap`` with HOG's and with the CNN's thresholds):
+    on ORL and generated photos the two boxes of one face overlap at IoU 0.54 or more, above
+    both rules' ~0.34. Scores stay each detector's own (both are a margin above that
+    detector's threshold, 0 at it, but on different scales): HOG faces come first (best
+    first), then the added CNN faces (best first); the ``confident`` face rule compares them
+    as they are.
+
+    A folder is detected in worker processes as for ``dlib_hog`` (HOG's scan holds the GIL);
+    each worker builds its own CNN.
+
+    Args:
+        upsample: how many times the image is doubled before each scan (dlib-bin's pipelines use 1).
+        min_confidence: the MTCNN score of the fallback.
+        hog: a :class:`~facenet_tf.faces.hog_detector.HogFaceDetector` (default: the packaged one).
+        cnn: a :class:`~facenet_tf.faces.cnn_detector.CnnFaceDetector` (default: the packaged one).
+    """
+
+    def __init__(self, upsample: int = 1, min_confidence: float = 0.9, hog=None, cnn=None):
+        super().__init__(upsample, min_confidence, hog)
+        self._cnn = CnnFaces(upsample, cnn)
+
+    def _covered(self, box, hog_boxes) -> bool:
+        from facenet_tf.faces.hog_detector import _overlaps
+
+        rules = ((self._hog.match_thresh, self._hog.overlap_thresh), self._cnn.nms)
+        return any(_overlaps(h, box, *rule) for h in hog_boxes for rule in rules)
+
+    def dlib_faces(self, images: Sequence[np.ndarray]) -> List[List[Face]]:
+        """HOG's faces, then the CNN faces (batched by image shape) no HOG face covers, per image."""
+        found = super().dlib_faces(images)
+        for faces, extra in zip(found, self._cnn.detect_many(images)):
+            hog_boxes = [face.predictor_box for face in faces]
+            faces.extend(face for face in extra if not self._covered(face.predictor_box, hog_boxes))
+        return found
+
+
+DETECTORS.register("dlib_hog_cnn", lambda config: HogCnnThenMtcnn(config.hog_upsample, config.min_confidence),
+                   help="dlib's HOG faces (its exact boxes), plus the CNN faces HOG misses (dlib's overlap rule), "
+                        "MTCNN where neither finds one; dlib_landmarks only")
+SERVES["dlib_hog_cnn"] = ("dlib_landmarks",)

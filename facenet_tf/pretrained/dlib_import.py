@@ -5,9 +5,10 @@
 (:mod:`~facenet_tf.pretrained.dlib_resnet`) and writes a normal model directory
 (``model.keras``, ``saved_model/``, ``metadata.json``) that every command accepts. The
 metadata records the input contract: 150×150 RGB dlib face chips made as dlib-bin makes
-them (dlib's HOG detector upsampled once → dlib's 5-point predictor in its box → dlib's chip,
-padding 0.25; MTCNN where the HOG detector finds no face; the predictor in the whole image
-where neither does), the mean of the image's and its mirror's embeddings (``tta``), dlib's
+them (dlib's HOG detector upsampled once, plus dlib's CNN detector's faces that HOG misses
+(``dlib_hog_cnn``, chosen by measurement in ``benchmarks/RESULTS.md``) → dlib's 5-point
+predictor in its box → dlib's chip, padding 0.25; MTCNN where neither detector finds a face;
+the predictor in the whole image where none does), the mean of the image's and its mirror's embeddings (``tta``), dlib's
 per-channel mean and 1/256 scale (inside the model), Euclidean distance and dlib's
 same-person threshold 0.6. ``evaluate``, ``enroll``, ``identify`` and ``verify`` apply the
 alignment and augmentation without flags; ``train --init-from`` fine-tunes it on aligned chips.
@@ -80,7 +81,7 @@ def import_dlib(output_dir: str, dat_path: Optional[str] = None, allow_existing_
         distance=DLIB_INPUT_CONTRACT["distance"],
         preprocessing=("float32 RGB pixels 0..255 of a 150x150 dlib face chip; (x - mean(122.782, 117.001, "
                        "104.298)) / 256 inside the model; output not L2-normalised"),
-        alignment=RecordedAlignment(method="dlib_landmarks", detector="dlib_hog", hog_upsample=1,
+        alignment=RecordedAlignment(method="dlib_landmarks", detector="dlib_hog_cnn", hog_upsample=1,
                                     size=DLIB_INPUT_CONTRACT["image_size"][0], padding=DLIB_INPUT_CONTRACT["padding"],
                                     on_failure="resize", min_confidence=0.9),
         tta=RecordedTTA(mode="flip"),
