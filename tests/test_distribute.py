@@ -170,7 +170,7 @@ def precision_runs(tmp_path_factory):
     (``served``: input dtype, output dtype, largest |norm - 1|; None if the run failed)."""
     root = tmp_path_factory.mktemp("precision")
     outs = {name: str(root / name) for name in PRECISION}
-    procs = _train_at_once(*[([*args, "--epochs", "3", "--steps-per-epoch", "8", "--learning-rate", "3e-3",
+    procs = _train_at_once(*[([*args, "--epochs", "3", "--steps-per-epoch", "32", "--learning-rate", "3e-3",
                                "--no-augment"], outs[name]) for name, args in PRECISION.items()])
     runs = dict(zip(PRECISION, procs))
     good = [name for name in PRECISION if runs[name].returncode == 0]
