@@ -9,6 +9,8 @@ import pytest
 from facenet_tf.cluster import METHODS, cluster_embeddings
 from facenet_tf.errors import FacenetError
 
+import composites  # tests/ is on sys.path
+
 pytest.importorskip("sklearn", reason="clustering needs the [cluster] extra (scikit-learn)")
 
 
@@ -99,22 +101,11 @@ def test_bad_arguments_are_one_line_errors(crowd):
 #: Composite photos: ORL (person, image) per face, left to right.
 PHOTOS = [[(1, 1), (2, 1), (3, 1)], [(2, 2), (3, 2), (4, 2)], [(3, 3), (4, 3), (1, 3)], [(4, 4), (1, 4), (2, 4)],
           [(1, 5), (5, 5)], [(5, 6), (2, 6), (3, 6)]]
-GAP = 48
 
 
 def compose(orl_dir, faces):
-    """``(canvas uint8 [H, W, 3], [(left, top, right, bottom)] of each pasted face)``."""
-    from facenet_tf.data.reader import read_rgb
-
-    crops = [read_rgb(os.path.join(orl_dir, f"s{person}", f"{i}.pgm")) for person, i in faces]
-    height, width = crops[0].shape[:2]
-    canvas = np.full((height + 2 * GAP, GAP + len(crops) * (width + GAP), 3), 128, np.uint8)
-    boxes = []
-    for k, crop in enumerate(crops):
-        left = GAP + k * (width + GAP)
-        canvas[GAP:GAP + height, left:left + width] = crop
-        boxes.append((left, GAP, left + width, GAP + height))
-    return canvas, boxes
+    """:func:`composites.compose` of ORL ``(person number, image)`` pairs."""
+    return composites.compose(orl_dir, [(f"s{person}", image) for person, image in faces])
 
 
 @pytest.fixture(scope="module")

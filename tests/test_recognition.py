@@ -13,28 +13,12 @@ import pytest
 
 from facenet_tf.cli import main
 
+from composites import compose  # tests/ is on sys.path
+
 ENROLLED = ["s31", "s32", "s36", "s38"]
 #: Composites: (person, image) per face, left to right (images dlib's HOG detector finds).
 COMPOSITES = [[("s31", 3), ("s32", 3)], [("s36", 5), ("s38", 5), ("s31", 7)],
               [("s32", 9), ("s36", 9), ("s38", 9), ("s31", 9)]]
-GAP = 48
-
-
-def compose(orl_dir, faces, gap=GAP, background=128):
-    """``(canvas uint8 [H, W, 3], [(left, top, right, bottom)] of each pasted face)``."""
-    from facenet_tf.data.reader import read_rgb
-
-    crops = [read_rgb(os.path.join(orl_dir, person, f"{i}.pgm")) for person, i in faces]
-    height, width = crops[0].shape[:2]
-    canvas = np.full((height + 2 * gap, gap + len(crops) * (width + gap), 3), background, np.uint8)
-    boxes = []
-    for k, crop in enumerate(crops):
-        left = gap + k * (width + gap)
-        canvas[gap:gap + height, left:left + width] = crop
-        boxes.append((left, gap, left + width, gap + height))
-    return canvas, boxes
-
-
 def faceless_images():
     """name → uint8 image without a face."""
     rng = np.random.default_rng(0)
