@@ -56,8 +56,9 @@ def test_one_shot_identification_of_held_out_orl_people(orl_dir, orl_model, tmp_
 
     assert main(["identify", "--model", orl_model, "--gallery", gallery, "--json", *probes]) == 0
     answer = json.loads(capsys.readouterr().out)
-    assert set(answer) == {"gallery", "distance", "threshold", "results"}
+    assert set(answer) == {"gallery", "distance", "threshold", "threshold_source", "results"}
     assert answer["distance"] == "squared_l2" and answer["threshold"] > 0
+    assert answer["threshold_source"] == "model"  # the gallery is not calibrated, no --threshold
     results = answer["results"]
     assert [r["image"] for r in results] == probes
     for r in results:
