@@ -27,6 +27,7 @@ def stop_pool(pool) -> None:
     # The pool's process table is private, but Python < 3.14 has no public way
     # (ProcessPoolExecutor.terminate_workers) to stop a worker that is running a task.
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    writer = getattr(getattr(pool, "_result_queue", None), "_writer", None)  # shutdown drops the queue
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
@@ -36,3 +37,9 @@ def stop_pool(pool) -> None:
         if process.is_alive():
             process.kill()
             process.join(STOP_TIMEOUT)
+    # A worker ended while sending a result leaves half a message in the result pipe, and the
+    # pool's manager thread waits for the rest forever (this process holds the pipe's write end
+    # too), which blocks the interpreter's exit. With the workers gone, closing that end turns
+    # the wait into an end of file: the pool counts itself broken and its thread ends.
+    if writer is not None:
+        writer.close()

@@ -170,3 +170,27 @@ def test_a_stopped_worker_pool_ends_its_running_workers_at_once():
     results.close()
     assert time.time() - started < STOP_SECONDS / 3
     assert wait_for(lambda: not multiprocessing.active_children(), 5), multiprocessing.active_children()
+
+
+STOPPED_MID_RESULT = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from facenet_tf.data.prepare import _ordered_map
+
+results = _ordered_map(bytes, [(1,)] + [(64 << 20,)] * 3, 2)  # 64 MB results: still in the pipe when stopped
+assert next(results) == b"\\0"
+time.sleep(0.2)  # the next worker is sending its result
+results.close()
+print("stopped")
+"""
+
+
+def test_a_pool_stopped_while_a_worker_sends_its_result_lets_the_process_exit():
+    """A worker ended mid-send leaves half a message in the result pipe; the process must still
+    exit (the pool's manager thread would otherwise wait for the rest forever at exit)."""
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", STOPPED_MID_RESULT, repo], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "stopped" in proc.stdout, proc.stderr[-2000:]
