@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from typing import Any, Dict, Iterator, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 from facenet_tf.errors import FacenetError
 
@@ -236,6 +236,46 @@ def from_dict(cls, values: Dict[str, Any], where: str = "config"):
             value = tuple(value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def options_config(cls, options: Sequence[str], base: Dict[str, Any], where: str, owner: str):
+    """An instance of config dataclass ``cls`` (a plug-in's settings) from ``NAME=VALUE`` texts
+    (``--detector-options upsample=2``), each value read as its field's type, over ``base``
+    values and then the fields' defaults; validated (:func:`validate`).
+
+    Args:
+        options: ``NAME=VALUE`` texts; a later one for a name replaces an earlier one.
+        base: ``{name: value}`` taken where no option names the field.
+        where: the option's name in messages (``"detector_options"``).
+        owner: what the settings belong to, in messages (``"detector dlib_hog"``).
+
+    Raises:
+        FacenetError: one line: an option not ``NAME=VALUE``, a name ``cls`` lacks (with the
+            names it has), or a value of the wrong type or range.
+    """
+    hints = typing.get_type_hints(cls)
+    values = dict(base)
+    for option in options:
+        key, sep, text = option.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise FacenetError(f"{where} must be NAME=VALUE each; received {option!r}")
+        if key not in hints:
+            raise FacenetError(f"{where}: {owner} takes no {key}; its settings: {', '.join(hints) or 'none'}")
+        values[key] = _read_text(f"{where}: {key}", text.strip(), _optional(hints[key])[0])
+    config = cls(**values)
+    validate(config, prefix=f"{where}: ")
+    return config
+
+
+def _read_text(name: str, text: str, hint) -> Any:
+    """``text`` as a value of type ``hint`` (int, float, bool as true/false, or text)."""
+    try:
+        if hint is bool:
+            return {"true": True, "false": False}[text.lower()]
+        return hint(text) if hint in (int, float) else text
+    except (KeyError, ValueError):
+        raise FacenetError(f"{name} must be {_type_name(hint)}; received {text!r}") from None
 
 
 def is_list(hint) -> bool:

@@ -155,3 +155,69 @@ def test_a_registered_importer_is_reachable_through_facenet_tf_import(tmp_path, 
         assert "NAME must be one of" in capsys.readouterr().err
     finally:
         del IMPORTERS._entries["fake"]
+
+
+class _SquareFaces:
+    """A test detector: one square face of ``side`` pixels at the top left of every image,
+    with five landmarks inside it."""
+
+    def __init__(self, side):
+        self.side = side
+
+    def detect(self, image):
+        return self.detect_many([image])[0]
+
+    def detect_many(self, images):
+        import numpy as np
+
+        from facenet_tf.faces.detection import Face
+
+        points = np.float64([[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.35, 0.8], [0.65, 0.8]]) * self.side
+        return [[Face((0.0, 0.0, float(self.side), float(self.side)), 1.0, points)] for _ in images]
+
+
+def test_a_registered_detector_with_its_own_setting_is_validated_built_and_offered_by_the_cli(tmp_path, capsys):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from facenet_tf.cli import build_parser, main
+    from facenet_tf.faces.aligner import AlignConfig, FaceAligner
+    from facenet_tf.faces.detectors import DETECTORS, Detector
+    from facenet_tf.faces.overrides import with_overrides
+    from facenet_tf.fields import setting
+
+    @dataclasses.dataclass(frozen=True)
+    class SquareSettings:
+        side: int = setting(20, "side of the face in pixels", low=2, high=4096)
+
+    DETECTORS.register("square_test", Detector(lambda s: _SquareFaces(s.side), SquareSettings, ("arcface",)),
+                       help="a test detector")
+    try:
+        config = AlignConfig(size=32, detector="square_test", detector_options=("side=30",))
+        config.validate()
+        aligner = FaceAligner(config)
+        image = np.full((60, 60, 3), 128, np.uint8)
+        assert aligner.detect(image)[0].box == (0.0, 0.0, 30.0, 30.0) and aligner.align(image).shape == (32, 32, 3)
+        assert FaceAligner(AlignConfig(detector="square_test")).detect(image)[0].box[2] == 20.0  # its default
+        with pytest.raises(FacenetError, match="^detector_options: side must be 2..4096; received 1$"):
+            AlignConfig(detector="square_test", detector_options=("side=1",)).validate()
+        with pytest.raises(FacenetError, match="^detector_options: detector square_test takes no upsample; its "
+                                               "settings: side$"):
+            AlignConfig(detector="square_test", detector_options=("upsample=2",)).validate()
+        with pytest.raises(FacenetError, match="serves --align-method arcface; received 'dlib_chip'"):
+            AlignConfig(detector="square_test", method="dlib_chip").validate()
+        assert with_overrides(AlignConfig(method="dlib_chip"), detector="square_test").method == "arcface"
+
+        align = build_parser()._subparsers._group_actions[0].choices["align"]
+        assert "square_test: a test detector" in {a.dest: a.help for a in align._actions}["detector"]
+        Image.fromarray(image).save(tmp_path / "a.png")
+        assert main(["detect", str(tmp_path / "a.png"), "--detector", "square_test", "--json",
+                     "--detector-options", "side=24"]) == 0
+        assert json.loads(capsys.readouterr().out.splitlines()[-1])["faces"][0]["box"] == [0, 0, 24, 24]
+        assert main(["detect", str(tmp_path / "a.png"), "--detector", "square_test",
+                     "--detector-options", "side=big"]) == 2
+        assert "detector_options: side must be an integer; received 'big'" in capsys.readouterr().err
+    finally:
+        del DETECTORS._entries["square_test"]

@@ -17,6 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "predictor's (right eye outer and inner corner, left eye outer and inner corner, nose base; "
                         "right = the image's right)")
     p.add_argument("--min-confidence", type=float, default=0.9, help="MTCNN score below which a face is not reported")
+    p.add_argument("--detector-options", nargs="+", default=(), metavar="NAME=VALUE",
+                   help="the detector's own settings (e.g. upsample=2 for the dlib detectors)")
     p.add_argument("--json", action="store_true",
                    help='one JSON object per image and line: {"image": PATH, "faces": [{"box": [l, t, r, b], '
                         '"score": s, "landmarks": [[x, y] x5]}]}')
@@ -26,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from facenet_tf.recognition.detect import detect_files
 
-    for path, faces in detect_files(args.images, args.detector, args.min_confidence):
+    for path, faces in detect_files(args.images, args.detector, args.min_confidence, args.detector_options):
         if args.json:
             print(json.dumps({"image": path, "faces": [f.to_json_dict() for f in faces]}), flush=True)
             continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -31,6 +31,10 @@ from facenet_tf.faces.hog_detector import MAX_UPSAMPLE
 from facenet_tf.faces.methods import ALIGN_METHODS
 
 ON_FAILURE = ("skip", "resize")
+
+#: The fields that predate the detectors' own settings, and the setting of the same meaning each
+#: gives its value to (in every detector having it; ``detector_options`` take precedence).
+DETECTOR_FIELDS = {"min_confidence": "min_confidence", "hog_upsample": "upsample"}
 
 #: How an image became a chip, the keys of :class:`AlignCounts`: a detected face aligned;
 #: no face detected but dlib's predictor placed landmarks in the whole image; the whole image
@@ -62,6 +66,10 @@ class AlignConfig:
             (HOG's faces plus the CNN faces HOG misses). Contracts written before this
             field read as ``mtcnn``.
         hog_upsample: how many times the dlib detectors double the image before scanning.
+        detector_options: the detector's own settings, ``NAME=VALUE`` each: the fields of its
+            entry's ``settings`` dataclass (:class:`~facenet_tf.faces.detectors.Detector`;
+            ``min_confidence`` and ``hog_upsample`` give theirs, :data:`DETECTOR_FIELDS`, and
+            these replace them). See :meth:`detector_settings`.
     """
 
     size: int = setting(112, "side of the square crops in pixels", low=16, high=2048)
@@ -75,13 +83,31 @@ class AlignConfig:
     detector: str = setting("mtcnn", "how faces are found", choices=DETECTORS)
     hog_upsample: int = setting(1, "times the image is doubled before dlib's HOG scan (detector dlib_hog)",
                                 low=0, high=MAX_UPSAMPLE)
+    detector_options: Tuple[str, ...] = setting((), "the detector's own settings, NAME=VALUE each (e.g. upsample=2)")
 
     @classmethod
     def from_contract(cls, contract) -> Optional["AlignConfig"]:
         """The alignment a model's :class:`~facenet_tf.models.contract.ModelContract` records
         (fields it leaves out take this class's defaults), or ``None``."""
         recorded = contract.alignment.given() if contract is not None and contract.alignment is not None else {}
+        if "detector_options" in recorded:  # a JSON list
+            recorded["detector_options"] = tuple(recorded["detector_options"])
         return cls(**recorded) if recorded else None
+
+    def detector_settings(self) -> Any:
+        """The settings of :attr:`detector`: an instance of its entry's ``settings`` dataclass,
+        each field the dataclass default, or the value of this config's field feeding it
+        (:data:`DETECTOR_FIELDS`), or of ``detector_options``; validated.
+
+        Raises:
+            FacenetError: an option that is not ``NAME=VALUE``, names no setting of the
+                detector, or whose value has the wrong type or range (one line naming it).
+        """
+        settings = DETECTORS.get(self.detector).settings
+        known = {f.name for f in dataclasses.fields(settings)}
+        given = {name: getattr(self, field) for field, name in DETECTOR_FIELDS.items() if name in known}
+        return fields.options_config(settings, self.detector_options, given, "detector_options",
+                                     f"detector {self.detector}")
 
     def validate(self) -> None:
         """Check every field's type, range and choice (:func:`facenet_tf.fields.validate`).
@@ -93,6 +119,7 @@ class AlignConfig:
         problem = check_method(self.detector, self.method)
         if problem:
             raise FacenetError(problem)
+        self.detector_settings()
 
 
 @dataclasses.dataclass
@@ -146,7 +173,7 @@ class FaceAligner:
         self.method = ALIGN_METHODS.get(config.method)
         self.choose = FACE_CHOICES.get(config.face)
         self._predictor = predictor
-        self._detector = DETECTORS.get(config.detector)(config)
+        self._detector = DETECTORS.get(config.detector).build(config.detector_settings())
 
     def predictor(self):
         """dlib's 5-point shape predictor, loaded on first use.

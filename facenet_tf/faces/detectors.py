@@ -14,31 +14,77 @@
   fires), plus every CNN face that no HOG face covers (dlib's own overlap rule), MTCNN only where
   neither finds a face; ``dlib_landmarks`` only (:class:`HogCnnThenMtcnn`).
 
-A detector is a factory ``(config) -> object`` with ``detect_many(images) -> [[Face, ...], ...]``;
-``config`` is the :class:`~facenet_tf.faces.aligner.AlignConfig`. Adding one is one
-registration here (plus its tests).
+Each entry is a :class:`Detector`: a factory ``(settings) -> object`` with
+``detect_many(images) -> [[Face, ...], ...]``, the frozen dataclass of its own settings
+(fields declared with :func:`~facenet_tf.fields.setting`, so they are typed, ranged and
+validated like every config field; users give them as ``--detector-options NAME=VALUE``)
+and the alignment methods its faces serve. Adding a detector, with settings of its own, is
+one registration (in any module of a package :data:`DETECTORS` loads, or here) plus its tests.
 """
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence
+import dataclasses
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from facenet_tf.faces.detection import Face
+from facenet_tf.faces.hog_detector import MAX_UPSAMPLE
+from facenet_tf.fields import setting
 from facenet_tf.registry import Registry
 
+
+@dataclasses.dataclass(frozen=True)
+class Detector:
+    """A :data:`DETECTORS` entry.
+
+    Attributes:
+        build: ``(settings) -> detector``, the detector having ``detect(image)`` and
+            ``detect_many(images)`` (uint8 ``[H, W, 3]`` in, :class:`Face` lists out).
+        settings: the frozen dataclass of its settings, every field with a default (its
+            ``--detector-options`` names; :func:`facenet_tf.faces.aligner.AlignConfig.detector_settings`).
+        serves: the alignment methods its faces serve; ``None``: every one (faces with MTCNN's landmarks).
+    """
+
+    build: Callable[[Any], Any]
+    settings: type
+    serves: Optional[Tuple[str, ...]] = None
+
+
 #: Face detectors by name; ``--detector`` chooses one.
-DETECTORS: "Registry[Any]" = Registry("face detector", "--detector")
+DETECTORS: "Registry[Detector]" = Registry("face detector", "--detector")
 
-#: Alignment methods a detector's faces can serve (absent: every method).
-SERVES = {"dlib_hog": ("dlib_landmarks",)}
+#: What the dlib detectors' rectangles (no five landmarks) serve.
+DLIB_LANDMARKS_ONLY = ("dlib_landmarks",)
 
 
-def _mtcnn(config) -> Any:
+@dataclasses.dataclass(frozen=True)
+class MtcnnSettings:
+    """``mtcnn``'s settings."""
+
+    min_confidence: float = setting(0.9, "MTCNN score below which no face is found", low=0, high=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class CnnSettings:
+    """``dlib_cnn``'s settings."""
+
+    upsample: int = setting(1, "times the image is doubled before the scan", low=0, high=MAX_UPSAMPLE)
+
+
+@dataclasses.dataclass(frozen=True)
+class HogSettings:
+    """``dlib_hog``'s and ``dlib_hog_cnn``'s settings: dlib's scans, then MTCNN where they find nothing."""
+
+    upsample: int = setting(1, "times the image is doubled before each dlib scan", low=0, high=MAX_UPSAMPLE)
+    min_confidence: float = setting(0.9, "MTCNN score of the fallback below which no face is found", low=0, high=1)
+
+
+def _mtcnn(settings: MtcnnSettings) -> Any:
     from facenet_tf.faces.detection import MtcnnDetector
 
-    return MtcnnDetector(config.min_confidence)
+    return MtcnnDetector(settings.min_confidence)
 
 
 class HogThenMtcnn:
@@ -101,12 +147,10 @@ def _dlib_faces(found) -> List[Face]:
             for (l, t, r, b), score in zip(found.boxes, found.scores)]
 
 
-def _dlib_hog(config) -> HogThenMtcnn:
-    return HogThenMtcnn(config.hog_upsample, config.min_confidence)
-
-
-DETECTORS.register("mtcnn", _mtcnn, help="MTCNN: boxes and five landmarks (every alignment method)")
-DETECTORS.register("dlib_hog", _dlib_hog,
+DETECTORS.register("mtcnn", Detector(_mtcnn, MtcnnSettings),
+                   help="MTCNN: boxes and five landmarks (every alignment method)")
+DETECTORS.register("dlib_hog", Detector(lambda s: HogThenMtcnn(s.upsample, s.min_confidence), HogSettings,
+                                        DLIB_LANDMARKS_ONLY),
                    help="dlib's HOG detector (its exact boxes, so dlib_landmarks makes dlib-bin's own chips), "
                         "MTCNN where it finds no face; dlib_landmarks only")
 
@@ -118,7 +162,7 @@ def detector_serving(method: str) -> str:
 
 def check_method(detector: str, method: str) -> Optional[str]:
     """``None`` if ``detector``'s faces can serve alignment ``method``, else the one-line reason."""
-    allowed = SERVES.get(detector)
+    allowed = DETECTORS.get(detector).serves
     if allowed is None or method in allowed:
         return None
     return (f"detector {detector!r} gives boxes without MTCNN's landmarks: it serves "
@@ -153,10 +197,9 @@ class CnnFaces:
         return [_dlib_faces(found) for found in self._cnn.detect_many(images, self.upsample)]
 
 
-DETECTORS.register("dlib_cnn", lambda config: CnnFaces(config.hog_upsample),
-                   help="dlib's CNN (MMOD) face detector in Keras (its exact boxes, upsampled --hog-upsample "
-                        "times); dlib_landmarks only")
-SERVES["dlib_cnn"] = ("dlib_landmarks",)
+DETECTORS.register("dlib_cnn", Detector(lambda s: CnnFaces(s.upsample), CnnSettings, DLIB_LANDMARKS_ONLY),
+                   help="dlib's CNN (MMOD) face detector in Keras (its exact boxes, the image doubled --hog-upsample "
+                        "times, or upsample=N of --detector-options); dlib_landmarks only")
 
 
 class HogCnnThenMtcnn(HogThenMtcnn):
@@ -199,7 +242,7 @@ class HogCnnThenMtcnn(HogThenMtcnn):
         return found
 
 
-DETECTORS.register("dlib_hog_cnn", lambda config: HogCnnThenMtcnn(config.hog_upsample, config.min_confidence),
+DETECTORS.register("dlib_hog_cnn", Detector(lambda s: HogCnnThenMtcnn(s.upsample, s.min_confidence), HogSettings,
+                                            DLIB_LANDMARKS_ONLY),
                    help="dlib's HOG faces (its exact boxes), plus the CNN faces HOG misses (dlib's overlap rule), "
                         "MTCNN where neither finds one; dlib_landmarks only")
-SERVES["dlib_hog_cnn"] = ("dlib_landmarks",)

@@ -28,12 +28,15 @@ def with_overrides(config: AlignConfig, method: Optional[str] = None, face: Opti
     a ``method`` alone moves a ``dlib_hog`` config to the first detector serving it
     (:func:`~facenet_tf.faces.detectors.detector_serving`: ``mtcnn``); a ``detector="dlib_hog"``
     alone moves the method to the first one it serves (``dlib_landmarks``). Both given and
-    incompatible: the config's ``validate`` says so."""
+    incompatible: the config's ``validate`` says so. A new detector drops ``detector_options``
+    (the settings of the one it replaces)."""
     from facenet_tf.faces.detectors import check_method, detector_serving
     from facenet_tf.faces.methods import ALIGN_METHODS
 
     chosen = dataclasses.replace(config, method=method or config.method, face=face or config.face,
                                  detector=detector or config.detector)
+    if chosen.detector != config.detector:  # the options were the other detector's settings
+        chosen = dataclasses.replace(chosen, detector_options=())
     if check_method(chosen.detector, chosen.method) is not None:
         if method and not detector:
             chosen = dataclasses.replace(chosen, detector=detector_serving(chosen.method))

@@ -60,6 +60,7 @@ class RecordedAlignment(_Recorded):
     face: Optional[str] = None
     detector: Optional[str] = None
     hog_upsample: Optional[int] = None
+    detector_options: Optional[Tuple[str, ...]] = None
     extra: Tuple[Tuple[str, Any], ...] = ()
 
 

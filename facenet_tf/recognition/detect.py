@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterator, List, Sequence, Tuple
 
 import numpy as np
@@ -13,9 +14,11 @@ from facenet_tf.recognition.results import DetectedFace
 DETECT_CHUNK = 16
 
 
-def face_detector(detector: str = "mtcnn", min_confidence: float = 0.9):
+def face_detector(detector: str = "mtcnn", min_confidence: float = 0.9, detector_options: Sequence[str] = ()):
     """A :class:`~facenet_tf.faces.aligner.FaceAligner` whose detector is ``detector`` (a name in
-    :data:`~facenet_tf.faces.detectors.DETECTORS`), with an alignment method it serves.
+    :data:`~facenet_tf.faces.detectors.DETECTORS`) with its settings ``detector_options``
+    (``NAME=VALUE`` each, :meth:`~facenet_tf.faces.aligner.AlignConfig.detector_settings`), with an
+    alignment method it serves.
 
     Raises:
         FacenetError: an unknown detector, or its extra is missing.
@@ -23,11 +26,12 @@ def face_detector(detector: str = "mtcnn", min_confidence: float = 0.9):
     from facenet_tf.faces.aligner import AlignConfig, FaceAligner
     from facenet_tf.faces.overrides import with_overrides
 
-    return FaceAligner(with_overrides(AlignConfig(min_confidence=min_confidence), detector=detector))
+    config = with_overrides(AlignConfig(min_confidence=min_confidence), detector=detector)
+    return FaceAligner(dataclasses.replace(config, detector_options=tuple(detector_options)))
 
 
-def detect_files(paths: Sequence[str], detector: str = "mtcnn",
-                 min_confidence: float = 0.9) -> Iterator[Tuple[str, List[DetectedFace]]]:
+def detect_files(paths: Sequence[str], detector: str = "mtcnn", min_confidence: float = 0.9,
+                 detector_options: Sequence[str] = ()) -> Iterator[Tuple[str, List[DetectedFace]]]:
     """``(path, faces)`` per file in order: every face the detector finds, best score first, boxes
     and landmarks in the file's own pixels (files are detected at a bounded size,
     :data:`~facenet_tf.faces.found.MAX_DETECT_PIXELS`). Landmarks: MTCNN's, or for faces of
@@ -41,7 +45,7 @@ def detect_files(paths: Sequence[str], detector: str = "mtcnn",
 
     paths = list(paths)
     require_files(paths)
-    aligner = face_detector(detector, min_confidence)
+    aligner = face_detector(detector, min_confidence, detector_options)
     for start in range(0, len(paths), DETECT_CHUNK):
         chunk = paths[start:start + DETECT_CHUNK]
         read = [read_bounded(path) for path in chunk]
