@@ -96,6 +96,50 @@ def test_a_registered_loss_with_its_own_hyperparameter_is_built_from_the_config(
         del losses.LOSSES._entries["semihard_scaled"]
 
 
+def _mine_farthest_negative(candidates, margin, reduce):
+    """A test miner: per positive pair, the anchor's farthest negative (the easiest one)."""
+    from keras import ops
+
+    from facenet_tf.losses._mining import positive_mask
+    from facenet_tf.losses.margin import Mined
+
+    dist, same = candidates.dist, candidates.same
+    positive = positive_mask(same, candidates.self_col) & ops.any(~same, axis=1)[:, None]
+    farthest = ops.max(ops.where(same, 0.0, dist), axis=1, keepdims=True)
+    return reduce(Mined(dist, ops.broadcast_to(farthest, ops.shape(dist)), positive))
+
+
+def test_a_registered_miner_is_offered_validated_and_used_through_the_config():
+    import numpy as np
+
+    from facenet_tf import losses
+    from facenet_tf.cli import build_parser
+    from facenet_tf.losses.margin import Miner
+    from facenet_tf.training import TrainConfig
+
+    losses.MINERS.register("easiest_test", Miner(_mine_farthest_negative), help="a test miner")
+    try:
+        config = TrainConfig(loss="hard", miner="easiest_test")
+        config.validate()
+        loss = losses.get(config.loss, margin=config.margin, distance="squared_l2", miner=config.miner)
+        labels = np.array([0, 0, 1, 1, 2])
+        emb = np.random.default_rng(3).normal(size=(5, 4)).astype("float32")
+        d = ((emb[:, None] - emb[None]) ** 2).sum(-1)
+        pairs = [(a, p) for a in range(5) for p in range(5) if a != p and labels[a] == labels[p]]
+        want = np.mean([max(d[a, p] - d[a][labels != labels[a]].max() + config.margin, 0) for a, p in pairs])
+        assert loss.miner == "easiest_test" and float(loss(labels, emb)) == pytest.approx(want, rel=1e-5)
+        assert type(loss).from_config(loss.get_config()).miner == "easiest_test"
+        train = build_parser()._subparsers._group_actions[0].choices["train"]
+        assert "easiest_test: a test miner" in {a.dest: a.help for a in train._actions}["miner"]
+        with pytest.raises(FacenetError, match="miner must be one of semihard, hardest, all, easiest_test; "
+                                               "received 'nearest'"):
+            TrainConfig(miner="nearest").validate()
+        with pytest.raises(FacenetError, match="soft=True needs a miner of one negative per triplet"):
+            losses.get("soft_hard", miner="all")
+    finally:
+        del losses.MINERS._entries["easiest_test"]
+
+
 class _PlainScan:
     """A test backend: a plain scan, which ``auto`` prefers from 2 entries."""
 

@@ -46,6 +46,12 @@ The ``--loss`` names live in :data:`LOSSES`, a :class:`facenet_tf.registry.Regis
 loss is one module plus its line in the table below (or its own ``LOSSES.register``) and its
 tests. A loss takes the hyperparameters its signature declares (``margin``, ``distance`` or
 its own, given as ``--loss-options NAME=VALUE``).
+
+Mining is a piece of its own (:mod:`facenet_tf.losses.margin`): each triplet loss is the
+margin loss of the triplets a *miner* chooses, and each ``--loss`` name stands for its miner
+(``semihard``: ``semihard``; ``hard``, ``soft_hard``: ``hardest``; ``batch_all``: ``all``),
+which ``miner=`` (``--miner``) replaces. The miners live in :data:`MINERS`: a new one is one
+:class:`~facenet_tf.losses.margin.Miner` registered there, plus its tests.
 """
 
 import inspect
@@ -69,27 +75,40 @@ LOSSES.register("soft_hard", Lazy("facenet_tf.losses.hard", "soft_hard_loss"),
 LOSSES.register("batch_all", Lazy("facenet_tf.losses.batch_all", "TripletBatchAllLoss"),
                 help="batch-all: the mean over every active triplet of the batch")
 
+#: ``--miner`` name -> :class:`~facenet_tf.losses.margin.Miner` (lazy, as :data:`LOSSES`).
+MINERS = Registry("miner", "--miner")
+MINERS.register("semihard", Lazy("facenet_tf.losses.semihard", "SEMIHARD"),
+                help="per positive pair, the closest negative beyond it (else the farthest)")
+MINERS.register("hardest", Lazy("facenet_tf.losses.hard", "HARDEST"),
+                help="per anchor, its farthest positive and closest negative")
+MINERS.register("all", Lazy("facenet_tf.losses.batch_all", "ALL"),
+                help="every triplet within the margin (the hinge loss only)")
+
 #: public name → module under facenet_tf.losses that defines it (imported on first use, PEP 562).
 _EXPORTS = {
     "TripletLossBase": "_base",
+    "triplet_margin_loss": "margin", "Miner": "margin", "Mined": "margin", "Candidates": "margin",
     "TripletSemiHardLoss": "semihard", "triplet_semihard_loss": "semihard",
     "TripletHardLoss": "hard", "triplet_hard_loss": "hard",
     "TripletBatchAllLoss": "batch_all", "triplet_batch_all_loss": "batch_all",
 }
 
 
-#: Keyword arguments of every Keras loss, not hyperparameters.
-_KERAS_ARGUMENTS = ("name", "reduction", "dtype")
+#: Keyword arguments of every Keras loss, and the miner (``--miner``): not hyperparameters.
+_KERAS_ARGUMENTS = ("name", "reduction", "dtype", "miner")
+
+
+def _parameters(name: str) -> Tuple[str, ...]:
+    return tuple(inspect.signature(LOSSES.get(name)).parameters)
 
 
 def hyperparameters(name: str) -> Tuple[str, ...]:
     """The hyperparameters the loss registered as ``name`` takes: the keyword arguments of its
     class or factory (``margin``, ``distance``, or its own), read from its signature."""
-    factory = LOSSES.get(name)
-    return tuple(p for p in inspect.signature(factory).parameters if p not in _KERAS_ARGUMENTS)
+    return tuple(p for p in _parameters(name) if p not in _KERAS_ARGUMENTS)
 
 
-def get(name, margin=0.2, distance="squared_l2", **options):
+def get(name, margin=0.2, distance="squared_l2", miner=None, **options):
     """Loss object for a ``--loss`` name, built from :data:`LOSSES`.
 
     A loss takes the hyperparameters its signature declares (:func:`hyperparameters`):
@@ -100,24 +119,36 @@ def get(name, margin=0.2, distance="squared_l2", **options):
             (batch-hard with softplus; ``margin`` unused) or ``"batch_all"``.
         margin: float >= 0; default 0.2.
         distance: one of :data:`facenet_tf.distances.DISTANCES`; default ``"squared_l2"``.
+        miner: a name of :data:`MINERS` replacing the loss's own, or ``None`` (default).
         **options: the loss's own hyperparameters (``--loss-options NAME=VALUE``).
 
     Returns:
         A :class:`keras.losses.Loss` with ``compute`` (loss and statistics in one pass).
 
     Raises:
-        FacenetError: unknown ``name`` or ``distance``, negative ``margin``, or an option the
-            loss does not take.
+        FacenetError: unknown ``name``, ``distance`` or ``miner``, negative ``margin``, an
+            option the loss does not take, or a ``miner`` for a loss that takes none.
     """
     accepted = hyperparameters(name)
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise FacenetError(f"--loss {name} takes no {', '.join(unknown)}; its hyperparameters: {', '.join(accepted)}")
     common = {key: value for key, value in (("margin", margin), ("distance", distance)) if key in accepted}
+    if miner is not None:
+        common["miner"] = check_miner(name, miner)
     return LOSSES.build(name, **common, **options)
 
 
-__all__ = sorted(["LOSSES", "get", "hyperparameters", *_EXPORTS])
+def check_miner(name: str, miner: str) -> str:
+    """``miner`` when it is a name of :data:`MINERS` and the loss registered as ``name`` takes
+    a miner (a ``miner`` keyword argument); else :class:`FacenetError` saying which."""
+    MINERS.check(miner)
+    if "miner" not in _parameters(name):
+        raise FacenetError(f"--loss {name} takes no --miner (it mines its own way); received {miner!r}")
+    return miner
+
+
+__all__ = sorted(["LOSSES", "MINERS", "check_miner", "get", "hyperparameters", *_EXPORTS])
 
 
 __getattr__, __dir__ = exports(__name__, _EXPORTS)

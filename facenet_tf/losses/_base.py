@@ -1,24 +1,33 @@
-"""The shared Keras ``Loss`` base of the triplet loss classes."""
+"""The shared Keras ``Loss`` base of the triplet loss classes: options checked, the
+:func:`~facenet_tf.losses.margin.triplet_margin_loss` of the chosen miner, config."""
 
 import keras
 from keras import ops
 
 from facenet_tf.distances import DISTANCES
 from facenet_tf.errors import FacenetError, check_choice
+from facenet_tf.losses.margin import miner_entry, triplet_margin_loss
 
 
 class TripletLossBase(keras.losses.Loss):
-    """Shared constructor, checks and config of the triplet loss classes."""
+    """Shared constructor, checks and config of the triplet loss classes.
 
-    _function = None
+    ``miner``: a name of :data:`facenet_tf.losses.MINERS` (``None``: the class's
+    :attr:`default_miner`, the one its ``--loss`` name stands for).
+    """
+
+    #: The miner of the class's ``--loss`` name.
+    default_miner = "semihard"
 
     def __init__(self, margin=0.2, distance="squared_l2", name=None,
-                 reduction="sum_over_batch_size", dtype=None):
+                 reduction="sum_over_batch_size", dtype=None, miner=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if not margin >= 0:
             raise FacenetError(f"margin must be >= 0; received {margin!r}")
         self.margin = float(margin)
         self.distance = check_choice("distance", distance, DISTANCES)
+        self.miner = miner or type(self).default_miner
+        miner_entry(self.miner)
 
     def __call__(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
@@ -28,12 +37,12 @@ class TripletLossBase(keras.losses.Loss):
         return super().__call__(y_true, y_pred)
 
     def _options(self):
-        return {"margin": self.margin, "distance": self.distance}
+        return {"margin": self.margin, "distance": self.distance, "miner": self.miner}
 
     def call(self, y_true, y_pred):
         # Loss.__call__ has cast the labels to the loss dtype (exact below 2**24, so int32
         # holds them; JAX has no int64 unless x64 is enabled).
-        return type(self)._function(ops.cast(y_true, "int32"), y_pred, **self._options())
+        return triplet_margin_loss(ops.cast(y_true, "int32"), y_pred, **self._options())
 
     def compute(self, labels, embeddings, ref_labels=None, ref_embeddings=None,
                 anchor_offset=None, return_stats=False):
@@ -55,7 +64,7 @@ class TripletLossBase(keras.losses.Loss):
         Returns:
             The scalar loss, or ``(loss, stats)`` with ``return_stats``; see the function.
         """
-        return type(self)._function(
+        return triplet_margin_loss(
             ops.convert_to_tensor(labels), embeddings, return_stats=return_stats,
             ref_labels=ref_labels, ref_embeddings=ref_embeddings,
             anchor_offset=anchor_offset, **self._options())

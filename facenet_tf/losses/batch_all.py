@@ -4,8 +4,9 @@ import keras
 from keras import ops
 
 from facenet_tf.losses._base import TripletLossBase
-from facenet_tf.losses._mining import (batched_searchsorted, masked_mean, mining_stats, positive_mask, prepare,
-                                       safe_divide, sort_negatives, take_rows)
+from facenet_tf.losses._mining import (batched_searchsorted, masked_mean, positive_mask, safe_divide, sort_negatives,
+                                       take_rows)
+from facenet_tf.losses.margin import Candidates, Mined, Miner, triplet_margin_loss
 
 
 def triplet_batch_all_loss(labels, embeddings, margin=0.2, distance="squared_l2",
@@ -49,8 +50,14 @@ def triplet_batch_all_loss(labels, embeddings, margin=0.2, distance="squared_l2"
         FacenetError: ``distance`` is not one of :data:`DISTANCES`, or the reference
             arguments are inconsistent.
     """
-    _, _, emb, dist, same, self_col = prepare(
-        labels, embeddings, distance, ref_labels, ref_embeddings, anchor_offset)
+    return triplet_margin_loss(labels, embeddings, margin, distance, "all", False, return_stats,
+                               ref_labels=ref_labels, ref_embeddings=ref_embeddings, anchor_offset=anchor_offset)
+
+
+def mine_all(candidates: Candidates, margin, reduce):
+    """The ``all`` miner (:func:`triplet_batch_all_loss`): every active triplet, as one group
+    per positive pair with its summed hinge ``k (D[a, p] + margin) - S`` (see there)."""
+    dist, same, self_col = candidates.dist, candidates.same, candidates.self_col
     positive, negative = positive_mask(same, self_col), ~same
     num_neg, order, sorted_neg = sort_negatives(dist, negative)
     # Sorted negative distances again, now differentiable, 0 past the last negative.
@@ -68,20 +75,20 @@ def triplet_batch_all_loss(labels, embeddings, margin=0.2, distance="squared_l2"
     pair_sum = count_f * (dist + margin - centre) - total
     num_active = ops.sum(count_f)
 
-    loss = safe_divide(ops.sum(ops.where(positive, pair_sum, 0.0)), num_active)
-    if not return_stats:
-        return loss
-    num_valid = ops.sum(ops.where(positive, ops.cast(num_neg, dist.dtype)[:, None], 0.0))
-    not_beyond = batched_searchsorted(sorted_neg, plain, side="right")  # D[a, n] <= D[a, p]
-    semihard = ops.where(positive, ops.maximum(count - not_beyond, 0), 0)
-    return loss, mining_stats(emb, {
-        "active_fraction": safe_divide(num_active, num_valid),
-        "semihard_fraction": safe_divide(ops.cast(ops.sum(semihard), dist.dtype),
-                                          num_valid),
-        "mean_positive_distance": masked_mean(dist, positive),
-        "mean_negative_distance": safe_divide(
-            ops.sum(ops.where(positive, total + count_f * centre, 0.0)), num_active),
-    })
+    def stats():
+        num_valid = ops.sum(ops.where(positive, ops.cast(num_neg, dist.dtype)[:, None], 0.0))
+        not_beyond = batched_searchsorted(sorted_neg, plain, side="right")  # D[a, n] <= D[a, p]
+        semihard = ops.where(positive, ops.maximum(count - not_beyond, 0), 0)
+        return (safe_divide(num_active, num_valid),
+                safe_divide(ops.cast(ops.sum(semihard), dist.dtype), num_valid),
+                masked_mean(dist, positive),
+                safe_divide(ops.sum(ops.where(positive, total + count_f * centre, 0.0)), num_active))
+
+    return reduce(Mined(dist, None, positive, hinge=pair_sum, count=count_f, stats=stats))
+
+
+#: ``--miner all``: its entries are groups, so it serves the hinge (not the soft margin).
+ALL = Miner(mine_all, one_negative=False)
 
 
 @keras.saving.register_keras_serializable(package="facenet_tf")
@@ -96,14 +103,15 @@ class TripletBatchAllLoss(TripletLossBase):
             passes through unchanged. Default ``"sum_over_batch_size"``.
         dtype: Keras loss dtype (labels are cast to it by ``Loss.__call__``, so they must
             be exact in it: below 2**24 for float32); default ``keras.backend.floatx()``.
+        miner: a name of :data:`facenet_tf.losses.MINERS`; default ``"all"``.
 
     Raises:
-        FacenetError: ``margin < 0`` or unknown ``distance``; a ``sample_weight`` at call
-            time (one scalar for the whole batch cannot be weighted per sample).
+        FacenetError: ``margin < 0``, unknown ``distance`` or ``miner``; a ``sample_weight``
+            at call time (one scalar for the whole batch cannot be weighted per sample).
     """
 
-    _function = staticmethod(triplet_batch_all_loss)
+    default_miner = "all"
 
     def __init__(self, margin=0.2, distance="squared_l2", name="triplet_batch_all_loss",
-                 reduction="sum_over_batch_size", dtype=None):
-        super().__init__(margin, distance, name, reduction, dtype)
+                 reduction="sum_over_batch_size", dtype=None, miner="all"):
+        super().__init__(margin, distance, name, reduction, dtype, miner)

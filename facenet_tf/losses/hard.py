@@ -5,8 +5,10 @@ import functools
 import keras
 from keras import ops
 
+from facenet_tf.errors import FacenetError
 from facenet_tf.losses._base import TripletLossBase
-from facenet_tf.losses._mining import masked_mean, positive_mask, prepare, mining_stats
+from facenet_tf.losses._mining import positive_mask
+from facenet_tf.losses.margin import Candidates, Mined, Miner, miner_entry, triplet_margin_loss
 
 
 def triplet_hard_loss(labels, embeddings, margin=0.2, soft=False, distance="squared_l2",
@@ -52,8 +54,14 @@ def triplet_hard_loss(labels, embeddings, margin=0.2, soft=False, distance="squa
         FacenetError: ``distance`` is not one of :data:`DISTANCES`, or the reference
             arguments are inconsistent.
     """
-    _, _, emb, dist, same, self_col = prepare(
-        labels, embeddings, distance, ref_labels, ref_embeddings, anchor_offset)
+    return triplet_margin_loss(labels, embeddings, margin, distance, "hardest", soft, return_stats,
+                               ref_labels=ref_labels, ref_embeddings=ref_embeddings, anchor_offset=anchor_offset)
+
+
+def mine_hardest(candidates: Candidates, margin, reduce):
+    """The ``hardest`` miner (:func:`triplet_hard_loss`): per anchor with a positive and a
+    negative, its farthest positive and closest negative; one triplet per anchor."""
+    dist, same, self_col = candidates.dist, candidates.same, candidates.self_col
     positive, negative = positive_mask(same, self_col), ~same
     has_neg = ops.any(negative, axis=1)
     has_pos = ops.any(positive, axis=1) & has_neg  # no negative, no triplet
@@ -62,20 +70,11 @@ def triplet_hard_loss(labels, embeddings, margin=0.2, soft=False, distance="squa
     pos_dist = ops.max(ops.where(positive, dist, 0.0), axis=1, initial=0.0)
     neg_dist = ops.where(has_neg, ops.min(ops.where(negative, dist, float("inf")), axis=1,
                                           initial=float("inf")), 0.0)
-    gap = pos_dist - neg_dist
-    anchor_loss = ops.softplus(gap) if soft else ops.maximum(gap + margin, 0.0)
+    return reduce(Mined(pos_dist, neg_dist, has_pos))
 
-    loss = masked_mean(anchor_loss, has_pos)
-    if not return_stats:
-        return loss
-    active = gap > 0.0 if soft else gap + margin > 0.0
-    return loss, mining_stats(emb, {
-        "active_fraction": masked_mean(ops.cast(active, dist.dtype), has_pos),
-        "semihard_fraction": masked_mean(
-            ops.cast((gap < 0.0) & (gap + margin > 0.0), dist.dtype), has_pos),
-        "mean_positive_distance": masked_mean(pos_dist, has_pos),
-        "mean_negative_distance": masked_mean(neg_dist, has_pos),
-    })
+
+#: ``--miner hardest``.
+HARDEST = Miner(mine_hardest)
 
 
 @keras.saving.register_keras_serializable(package="facenet_tf")
@@ -91,18 +90,23 @@ class TripletHardLoss(TripletLossBase):
             passes through unchanged. Default ``"sum_over_batch_size"``.
         dtype: Keras loss dtype (labels are cast to it by ``Loss.__call__``, so they must
             be exact in it: below 2**24 for float32); default ``keras.backend.floatx()``.
+        miner: a name of :data:`facenet_tf.losses.MINERS`; default ``"hardest"``.
 
     Raises:
-        FacenetError: ``margin < 0`` or unknown ``distance``; a ``sample_weight`` at call
-            time (one scalar for the whole batch cannot be weighted per sample).
+        FacenetError: ``margin < 0``, unknown ``distance`` or ``miner``, ``soft`` with a miner
+            of groups; a ``sample_weight`` at call time (one scalar for the whole batch cannot
+            be weighted per sample).
     """
 
-    _function = staticmethod(triplet_hard_loss)
+    default_miner = "hardest"
 
     def __init__(self, margin=0.2, soft=False, distance="squared_l2",
-                 name="triplet_hard_loss", reduction="sum_over_batch_size", dtype=None):
-        super().__init__(margin, distance, name, reduction, dtype)
+                 name="triplet_hard_loss", reduction="sum_over_batch_size", dtype=None, miner="hardest"):
+        super().__init__(margin, distance, name, reduction, dtype, miner)
         self.soft = bool(soft)
+        if self.soft and not miner_entry(self.miner).one_negative:
+            raise FacenetError(f"soft=True needs a miner of one negative per triplet; miner {self.miner} sums the "
+                               "hinge of its triplets")
 
     def _options(self):
         return {**super()._options(), "soft": self.soft}

@@ -5,8 +5,9 @@ from keras import ops
 
 from facenet_tf.losses import _native
 from facenet_tf.losses._base import TripletLossBase
-from facenet_tf.losses._mining import (batched_searchsorted, first_extreme, label_groups, masked_mean,
-                                       mining_stats, positive_mask, prepare, sort_negatives, take_rows)
+from facenet_tf.losses._mining import (batched_searchsorted, first_extreme, label_groups, positive_mask, sort_negatives,
+                                       take_rows)
+from facenet_tf.losses.margin import Candidates, Mined, Miner, triplet_margin_loss
 
 # Semi-hard mining takes its fast path when no anchor's label occurs in more than this
 # many reference rows (P×K batches: K); past it, it sorts each anchor's negatives.
@@ -65,25 +66,26 @@ def triplet_semihard_loss(labels, embeddings, margin=0.2, distance="squared_l2",
         FacenetError: ``distance`` is not one of :data:`DISTANCES`, or the reference
             arguments are inconsistent.
     """
-    labels, ref_labels, emb, dist, same, self_col = prepare(
-        labels, embeddings, distance, ref_labels, ref_embeddings, anchor_offset)
+    return triplet_margin_loss(labels, embeddings, margin, distance, "semihard", False, return_stats,
+                               ref_labels=ref_labels, ref_embeddings=ref_embeddings, anchor_offset=anchor_offset)
+
+
+def mine_semihard(candidates: Candidates, margin, reduce):
+    """The ``semihard`` miner (:func:`triplet_semihard_loss`): per positive pair, the closest
+    negative beyond the positive, else the farthest; one triplet per positive pair. Each way
+    (compact or sorted, chosen at run time) hands its triplets to ``reduce``."""
+    labels, ref_labels, dist, same, self_col = candidates
     if dist.shape[1] == 0:  # empty reference: no triplet, and no column to gather from
-        terms = (ops.sum(dist),) * 5
-    else:
-        perm, start, end = label_groups(labels, ref_labels)
-        terms = _native.cond(
-            ops.max(end - start, initial=0) <= COMPACT_GROUP,
-            lambda: _semihard_compact(dist, same, self_col, perm, start, end, margin),
-            lambda: _semihard_sorted(dist, same, self_col, margin))
-    if not return_stats:
-        return terms[0]
-    return terms[0], mining_stats(emb, dict(zip(
-        ("active_fraction", "semihard_fraction", "mean_positive_distance",
-         "mean_negative_distance"), terms[1:])))
+        return reduce(Mined(dist, dist, ops.zeros_like(same)))
+    perm, start, end = label_groups(labels, ref_labels)
+    return _native.cond(
+        ops.max(end - start, initial=0) <= COMPACT_GROUP,
+        lambda: reduce(_semihard_compact(dist, same, self_col, perm, start, end)),
+        lambda: reduce(_semihard_sorted(dist, same, self_col)))
 
 
-def _semihard_compact(dist, same, self_col, perm, start, end, margin):
-    """Semi-hard terms when every anchor's label occupies at most ``COMPACT_GROUP``
+def _semihard_compact(dist, same, self_col, perm, start, end) -> Mined:
+    """Semi-hard triplets when every anchor's label occupies at most ``COMPACT_GROUP``
     reference rows: anchor ``a``'s candidate positives are ``perm[start[a]:end[a]]``
     (``[B, G]``), and for each slot one masked minimum over the negatives' row finds
     the first negative beyond it. O(B R G) instead of a sort of every row."""
@@ -101,29 +103,25 @@ def _semihard_compact(dist, same, self_col, perm, start, end, margin):
     farthest_dist = take_rows(plain, farthest[:, None])[:, 0]
     pos_plain = take_rows(plain, candidate)
 
-    def mine_slot(j, chosen, found):
+    def mine_slot(j, chosen):
         threshold = ops.take(pos_plain, j, axis=1)
         beyond = ops.where(neg > threshold[:, None], neg, float("inf"))
         exists = threshold < farthest_dist  # some negative is beyond the positive
         index = ops.where(exists, first_extreme(beyond, largest=False), farthest)
-        hot = slot_ids == j
-        return (j + 1, ops.where(hot, index[:, None], chosen),
-                ops.where(hot, exists[:, None], found))
+        return j + 1, ops.where(slot_ids == j, index[:, None], chosen)
 
     used = ops.minimum(ops.max(end - start, initial=0), COMPACT_GROUP)  # slots holding rows
     # Mining only: nothing in the loop carries a gradient (JAX cannot reverse-differentiate
     # a while loop), the distances of the chosen rows are taken after it.
-    _, chosen, found = _native.while_loop(
-        lambda j, chosen, found: j < used, mine_slot,
-        (ops.convert_to_tensor(0, "int32"), ops.zeros_like(candidate),
-         ops.zeros_like(positive)),
+    _, chosen = _native.while_loop(
+        lambda j, chosen: j < used, mine_slot,
+        (ops.convert_to_tensor(0, "int32"), ops.zeros_like(candidate)),
         maximum_iterations=COMPACT_GROUP, bound=used)
-    return _semihard_terms(take_rows(dist, candidate), take_rows(dist, chosen), found,
-                           positive, margin)
+    return Mined(take_rows(dist, candidate), take_rows(dist, chosen), positive)
 
 
-def _semihard_sorted(dist, same, self_col, margin):
-    """Semi-hard terms for any batch: every anchor's negative distances are sorted once
+def _semihard_sorted(dist, same, self_col) -> Mined:
+    """Semi-hard triplets for any batch: every anchor's negative distances are sorted once
     and a batched binary search finds, for each positive, the first negative beyond it."""
     negative = ~same
     positive = positive_mask(same, self_col) & ops.any(negative, axis=1)[:, None]
@@ -136,18 +134,11 @@ def _semihard_sorted(dist, same, self_col, margin):
                               largest=True)
     chosen = ops.where(found, first, farthest[:, None])
     neg_dist = ops.where((num_neg > 0)[:, None], take_rows(dist, chosen), 0.0)
-    return _semihard_terms(dist, neg_dist, found, positive, margin)
+    return Mined(dist, neg_dist, positive)
 
 
-def _semihard_terms(pos_dist, neg_dist, found, positive, margin):
-    """Loss and the four statistics over the positive pairs marked in ``positive``."""
-    pair_loss = ops.maximum(pos_dist - neg_dist + margin, 0.0)
-    semihard = found & (neg_dist < pos_dist + margin)
-    return (masked_mean(pair_loss, positive),
-            masked_mean(ops.cast(pair_loss > 0.0, pos_dist.dtype), positive),
-            masked_mean(ops.cast(semihard, pos_dist.dtype), positive),
-            masked_mean(pos_dist, positive),
-            masked_mean(neg_dist, positive))
+#: ``--miner semihard``.
+SEMIHARD = Miner(mine_semihard)
 
 
 @keras.saving.register_keras_serializable(package="facenet_tf")
@@ -162,10 +153,11 @@ class TripletSemiHardLoss(TripletLossBase):
             passes through unchanged. Default ``"sum_over_batch_size"``.
         dtype: Keras loss dtype (labels are cast to it by ``Loss.__call__``, so they must
             be exact in it: below 2**24 for float32); default ``keras.backend.floatx()``.
+        miner: a name of :data:`facenet_tf.losses.MINERS`; default ``"semihard"``.
 
     Raises:
-        FacenetError: ``margin < 0`` or unknown ``distance``; a ``sample_weight`` at call
-            time (one scalar for the whole batch cannot be weighted per sample).
+        FacenetError: ``margin < 0``, unknown ``distance`` or ``miner``; a ``sample_weight``
+            at call time (one scalar for the whole batch cannot be weighted per sample).
 
     Example::
 
@@ -173,8 +165,8 @@ class TripletSemiHardLoss(TripletLossBase):
         model.fit(images, identity_labels, batch_size=P * K)
     """
 
-    _function = staticmethod(triplet_semihard_loss)
+    default_miner = "semihard"
 
     def __init__(self, margin=0.2, distance="squared_l2", name="triplet_semihard_loss",
-                 reduction="sum_over_batch_size", dtype=None):
-        super().__init__(margin, distance, name, reduction, dtype)
+                 reduction="sum_over_batch_size", dtype=None, miner="semihard"):
+        super().__init__(margin, distance, name, reduction, dtype, miner)

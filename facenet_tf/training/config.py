@@ -72,6 +72,9 @@ class TrainConfig:
     loss: str = setting("semihard", "triplet loss", choices=losses_lib.LOSSES)
     margin: float = setting(0.2, "triplet margin alpha, in units of the distance", low=0.0, high=4.0)
     loss_options: Tuple[str, ...] = setting((), "the loss's own hyperparameters, NAME=VALUE each (numbers)")
+    miner: Optional[str] = setting(None, "how the loss chooses its triplets (unset: the loss's own: semihard for "
+                                         "semihard, hardest for hard and soft_hard, all for batch_all)",
+                                   choices=losses_lib.MINERS)
     distance: Optional[str] = setting(
         None, "embedding distance (unset: squared_l2, or the --init-from model's own)", choices=DISTANCES)
     learning_rate: Optional[float] = setting(
@@ -149,6 +152,8 @@ class TrainConfig:
         if unknown:
             raise FacenetError(f"loss_options: loss {self.loss} takes no {', '.join(unknown)}; its hyperparameters: "
                                f"{', '.join(accepted)}")
+        if self.miner is not None:
+            losses_lib.check_miner(self.loss, self.miner)  # reads the loss's module
         if self.start_weight_share and self.init_from is None:
             raise FacenetError(f"start_weight_share ({self.start_weight_share}) needs init_from: the weights to mix "
                                "with are the start model's")

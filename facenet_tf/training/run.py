@@ -234,7 +234,7 @@ def make_trainer(config: TrainConfig, embedder: keras.Model, strategy) -> Triple
     strategy's scope (so checkpoints can be written and restored); compiled per phase."""
     with strategy.scope():
         triplet_loss = losses_lib.get(config.loss, margin=config.margin, distance=config.distance,
-                                      **config.loss_hyperparameters())
+                                      miner=config.miner, **config.loss_hyperparameters())
         trainer = TripletTrainer(embedder, triplet_loss, local_mining=config.local_mining, name="triplet_trainer")
         trainer(np.zeros((1, *config.model.image_size, 3), np.float32))
     return trainer
