@@ -42,6 +42,29 @@ def test_registered_with_help_and_the_method_rule():
         AlignConfig(detector="dlib_hog", method="dlib_landmarks", hog_upsample=9).validate()
 
 
+def test_each_detector_reads_its_own_settings_and_the_old_fields_feed_them():
+    import dataclasses
+
+    from facenet_tf.faces.detectors import CnnSettings, HogSettings, MtcnnSettings
+    from facenet_tf.models.contract import minimal
+    from facenet_tf.models.recorded import RecordedAlignment
+
+    hog = AlignConfig(detector="dlib_hog", method="dlib_landmarks", hog_upsample=2, min_confidence=0.8)
+    assert hog.detector_settings() == HogSettings(upsample=2, min_confidence=0.8)
+    assert dataclasses.replace(hog, detector="dlib_cnn").detector_settings() == CnnSettings(upsample=2)
+    assert AlignConfig(min_confidence=0.5).detector_settings() == MtcnnSettings(min_confidence=0.5)
+    assert dataclasses.replace(hog, detector_options=("upsample=0",)).detector_settings().upsample == 0
+    with pytest.raises(FacenetError, match="detector mtcnn takes no upsample; its settings: min_confidence"):
+        AlignConfig(detector_options=("upsample=0",)).validate()
+    assert with_overrides(dataclasses.replace(hog, detector_options=("upsample=0",)),
+                          detector="mtcnn", method="arcface").detector_options == ()
+    recorded = RecordedAlignment.from_json({"method": "dlib_landmarks", "detector": "dlib_cnn",
+                                            "detector_options": ["upsample=0"]}, "alignment")
+    own = AlignConfig.from_contract(dataclasses.replace(minimal("m", (150, 150), 128, "f"), alignment=recorded))
+    assert own.detector_options == ("upsample=0",) and own.detector_settings() == CnnSettings(upsample=0)
+    assert recorded.to_json()["detector_options"] == ["upsample=0"]
+
+
 def test_overrides_move_the_other_field_only_when_it_was_not_given():
     hog = AlignConfig(size=150, method="dlib_landmarks", detector="dlib_hog")
     assert with_overrides(hog, method="dlib_chip").detector == "mtcnn"

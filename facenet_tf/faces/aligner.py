@@ -81,7 +81,7 @@ class AlignConfig:
     padding: float = setting(0.25, "dlib chip padding, fraction of the face (dlib methods only)", low=0, high=4)
     face: str = setting(DEFAULT_FACE, "which face where an image holds several", choices=FACE_CHOICES)
     detector: str = setting("mtcnn", "how faces are found", choices=DETECTORS)
-    hog_upsample: int = setting(1, "times the image is doubled before dlib's HOG scan (detector dlib_hog)",
+    hog_upsample: int = setting(1, "times the image is doubled before the dlib detectors' scans (their upsample)",
                                 low=0, high=MAX_UPSAMPLE)
     detector_options: Tuple[str, ...] = setting((), "the detector's own settings, NAME=VALUE each (e.g. upsample=2)")
 

@@ -19,7 +19,7 @@ Each entry is a :class:`Detector`: a factory ``(settings) -> object`` with
 (fields declared with :func:`~facenet_tf.fields.setting`, so they are typed, ranged and
 validated like every config field; users give them as ``--detector-options NAME=VALUE``)
 and the alignment methods its faces serve. Adding a detector, with settings of its own, is
-one registration (in any module of a package :data:`DETECTORS` loads, or here) plus its tests.
+one registration here (its class in a module of its own where it is large) plus its tests.
 """
 
 from __future__ import annotations
