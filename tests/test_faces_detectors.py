@@ -58,6 +58,10 @@ def test_each_detector_reads_its_own_settings_and_the_old_fields_feed_them():
         AlignConfig(detector_options=("upsample=0",)).validate()
     assert with_overrides(dataclasses.replace(hog, detector_options=("upsample=0",)),
                           detector="mtcnn", method="arcface").detector_options == ()
+    chosen = with_overrides(hog, detector_options=["upsample=0"])
+    assert chosen.detector_options == ("upsample=0",) and chosen.detector_settings().upsample == 0
+    assert alignment_suffix(chosen) == "+aligned112:dlib_landmarks:central:dlib_hog:upsample=0"
+    assert alignment_suffix(hog) == "+aligned112:dlib_landmarks:central:dlib_hog"  # as before the options
     recorded = RecordedAlignment.from_json({"method": "dlib_landmarks", "detector": "dlib_cnn",
                                             "detector_options": ["upsample=0"]}, "alignment")
     own = AlignConfig.from_contract(dataclasses.replace(minimal("m", (150, 150), 128, "f"), alignment=recorded))

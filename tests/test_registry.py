@@ -254,8 +254,10 @@ def test_a_registered_detector_with_its_own_setting_is_validated_built_and_offer
             AlignConfig(detector="square_test", method="dlib_chip").validate()
         assert with_overrides(AlignConfig(method="dlib_chip"), detector="square_test").method == "arcface"
 
-        align = build_parser()._subparsers._group_actions[0].choices["align"]
-        assert "square_test: a test detector" in {a.dest: a.help for a in align._actions}["detector"]
+        commands = build_parser()._subparsers._group_actions[0].choices
+        for command, root in (("align", ""), ("identify", "align.")):
+            flags = {a.dest: a.help for a in commands[command]._actions}
+            assert "square_test: a test detector" in flags[root + "detector"] and root + "detector_options" in flags
         Image.fromarray(image).save(tmp_path / "a.png")
         assert main(["detect", str(tmp_path / "a.png"), "--detector", "square_test", "--json",
                      "--detector-options", "side=24"]) == 0

@@ -22,7 +22,7 @@ def print_summary(lines, payload, args) -> None:
 TTA_ROOT, ALIGN_ROOT = "tta.", "align."
 
 #: The :class:`~facenet_tf.faces.aligner.AlignConfig` fields the embedding commands override.
-ALIGN_OVERRIDES = ("method", "face", "detector")
+ALIGN_OVERRIDES = ("method", "face", "detector", "detector_options")
 
 
 def add_align_argument(p) -> None:
@@ -47,7 +47,7 @@ def add_tta_arguments(p) -> None:
 
 
 def add_face_arguments(p) -> None:
-    """``--align-method``, ``--face`` and ``--detector`` from :class:`AlignConfig`'s fields, for the embedding
+    """``--align-method``, ``--face``, ``--detector`` and ``--detector-options`` from :class:`AlignConfig`'s fields, for the embedding
     commands: unset, the model's recorded alignment decides."""
     from facenet_tf.cli.config_flags import add_config_flags
     from facenet_tf.faces.aligner import AlignConfig
@@ -56,13 +56,15 @@ def add_face_arguments(p) -> None:
     add_config_flags(p, AlignConfig, root=ALIGN_ROOT, only=ALIGN_OVERRIDES,
                      shown={"method": f"the model's recorded method, else {d.method}",
                             "face": f"the model's recorded rule, else {d.face}",
-                            "detector": f"the model's recorded detector, else {d.detector}"})
+                            "detector": f"the model's recorded detector, else {d.detector}",
+                            "detector_options": "the model's recorded ones, else the detector's defaults"})
 
 
 def embedding_options(args):
     """The ``--tta*`` flags given (``{field: value}``, replacing the model's recorded
     augmentation) and the alignment overrides given (``{field: value}`` of
-    ``--align-method``/``--face``/``--detector``), each checked before any model is loaded.
+    ``--align-method``/``--face``/``--detector``/``--detector-options``), each checked before any
+    model is loaded (the options' names and values against the detector once it is known).
 
     Raises:
         FacenetError: a flag of the wrong type, out of range or not a choice; ``--align``
@@ -80,11 +82,12 @@ def embedding_options(args):
         raise FacenetError("--align and --no-align exclude each other")
     tta = apply_flags(TTAConfig(), args, root=TTA_ROOT)
     tta.validate()
-    fields.validate(apply_flags(AlignConfig(), args, root=ALIGN_ROOT))
+    align = apply_flags(AlignConfig(), args, root=ALIGN_ROOT)
+    fields.validate(align)
     given = {f.name: getattr(tta, f.name) for f in dataclasses.fields(TTAConfig)
              if getattr(args, TTA_ROOT + f.name, None) is not None}
-    overrides = {name: getattr(args, ALIGN_ROOT + name, None) for name in ALIGN_OVERRIDES}
-    return given, {name: value for name, value in overrides.items() if value is not None}
+    return given, {name: getattr(align, name) for name in ALIGN_OVERRIDES
+                   if getattr(args, ALIGN_ROOT + name, None) is not None}
 
 
 def recognizer_from_args(args):

@@ -80,7 +80,7 @@ class AlignedEmbedder(Embedder):
 def with_recorded_alignment(embedder: Embedder, workers: int = 1, **overrides) -> Embedder:
     """``embedder`` aligning image files the way its model's contract records (an imported
     dlib model: dlib's detector, landmarks and chip), or ``embedder`` itself when the model
-    records no alignment. ``overrides`` (``method``, ``face``, ``detector``; see
+    records no alignment. ``overrides`` (``method``, ``face``, ``detector``, ``detector_options``; see
     :func:`~facenet_tf.faces.overrides.with_overrides`) replace recorded fields; a gallery's
     fingerprint then changes (:func:`~facenet_tf.faces.overrides.alignment_suffix`).
     ``workers``: :attr:`AlignedEmbedder.workers`."""
@@ -127,7 +127,8 @@ def policy_embedder(model: str, *, align: Optional[bool] = None, tta: Union[TTAC
         tta: see :func:`tta_config`.
         image_size: the raw-pixels baseline's size.
         workers: :attr:`AlignedEmbedder.workers` (0: processes where the detector needs them).
-        overrides: ``method``, ``face``, ``detector`` (``None`` values are ignored).
+        overrides: ``method``, ``face``, ``detector``, ``detector_options`` (``None`` values are
+            ignored).
 
     Raises:
         FacenetError: nothing loadable, a bad TTA or alignment setting.

@@ -59,6 +59,7 @@ class FaceRecognizer:
     @classmethod
     def load(cls, model: str, *, align: Optional[bool] = None, method: Optional[str] = None,
              face: Optional[str] = None, detector: Optional[str] = None,
+             detector_options: Optional[Sequence[str]] = None,
              tta: Union[TTAConfig, Mapping, None] = None, image_size=None, workers: int = 0) -> "FaceRecognizer":
         """Load ``model`` with its policy (:func:`~facenet_tf.recognition.aligned.policy_embedder`).
 
@@ -66,8 +67,8 @@ class FaceRecognizer:
             model: a model folder or file, or ``"raw-pixels"``.
             align: ``None`` as the model records; ``False``: inputs are chips (``--no-align``);
                 ``True``: align even if the model records none (``--align``).
-            method, face, detector: override the recorded alignment (``--align-method``,
-                ``--face``, ``--detector``).
+            method, face, detector, detector_options: override the recorded alignment
+                (``--align-method``, ``--face``, ``--detector``, ``--detector-options``).
             tta: a :class:`TTAConfig`, or a mapping of its fields replacing the recorded ones.
             image_size: the raw-pixels baseline's size.
             workers: where files are detected (0: processes where the detector needs them).
@@ -76,7 +77,8 @@ class FaceRecognizer:
             FacenetError: nothing loadable, a bad setting, a missing extra.
         """
         embedder = policy_embedder(model, align=align, tta=tta, image_size=image_size, workers=workers,
-                                   method=method, face=face, detector=detector)
+                                   method=method, face=face, detector=detector,
+                                   detector_options=detector_options)
         return cls(embedder, face_given=face is not None)
 
     @property
