@@ -479,3 +479,17 @@ def test_freeze_top_layers_fine_tunes_only_the_early_layers(tmp_path):
     for bad in (dict(init_from=None), dict(freeze_backbone_epochs=1, epochs=2)):
         with pytest.raises(FacenetError, match="freeze_top_layers"):
             dataclasses.replace(tune, **bad).validate()
+
+
+def test_an_unset_setting_added_by_an_upgrade_keeps_the_resume_key():
+    """A run interrupted under a facenet_tf without ``--miner`` resumes after the upgrade; set, it is a new run."""
+    import dataclasses
+
+    from facenet_tf.training import TrainConfig
+    from facenet_tf.training.run import config_to_dict
+    from facenet_tf.training.state import config_key
+
+    now = config_to_dict(TrainConfig())
+    before = {k: v for k, v in now.items() if k != "miner"}
+    assert "miner" in now and config_key(now) == config_key(before)
+    assert config_key(config_to_dict(dataclasses.replace(TrainConfig(), miner="hardest"))) != config_key(before)

@@ -41,9 +41,16 @@ CHECKPOINT_TEMPORARY = re.compile(r"\.epoch_\d{3,}\.weights\.h5\.tmp-[A-Za-z0-9_
 TRAIN_ENTRIES = (STATE_FILE, CHECKPOINT_DIR, LOG_DIR, "skipped.json") + MODEL_ENTRIES
 
 
+#: Settings added after runs were recorded: left unset, they are not part of the key, so a run
+#: interrupted under an older facenet_tf resumes (rather than starting over) after an upgrade.
+KEY_OMITS_UNSET = ("miner",)
+
+
 def config_key(config_dict: Dict[str, Any]) -> str:
-    """Identifies a run's configuration; the output directory itself is not part of it."""
-    values = {k: v for k, v in config_dict.items() if k != "output_dir"}
+    """Identifies a run's configuration; the output directory itself is not part of it, nor the
+    settings of :data:`KEY_OMITS_UNSET` while unset (``None``)."""
+    values = {k: v for k, v in config_dict.items()
+              if k != "output_dir" and not (k in KEY_OMITS_UNSET and v is None)}
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
