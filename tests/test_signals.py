@@ -61,28 +61,10 @@ def sha(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """A small model directory (random weights, 32x32 input, 8-D embeddings)."""
-    from facenet_tf.artifacts import fingerprint_weights
-    from facenet_tf.models import ModelConfig, build_embedding_model
-    from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
-    from facenet_tf.models.writer import write_model_directory
-
-    model = build_embedding_model(ModelConfig(image_size=(32, 32), embedding_dim=8))
-    path = str(tmp_path_factory.mktemp("signals") / "model")
-    contract = ModelContract(architecture="small_cnn", image_size=(32, 32), embedding_dim=8,
-                             fingerprint=fingerprint_weights(model.get_weights()),
-                             thresholds=Thresholds(best_accuracy=0.8, at_far=0.6, far=1e-3),
-                             provenance=Provenance(training_data="test"))
-    write_model_directory(model, path, contract, {})
-    return path
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
 @pytest.mark.parametrize("sig,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["sigterm", "sigint"])
-def test_a_signal_during_enroll_ends_its_workers_and_leaves_the_gallery_unchanged(model_dir, orl_dir, tmp_path, sig,
-                                                                                  status):
+def test_a_signal_during_enroll_ends_its_workers_and_leaves_the_gallery_unchanged(small_model_dir, orl_dir, tmp_path,
+                                                                                  sig, status):
     pytest.importorskip("dlib", reason="the HOG detector's worker processes need dlib (the [pretrained] extra)")
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("enrolment aligns in worker processes only with 2 or more cores")
@@ -90,9 +72,9 @@ def test_a_signal_during_enroll_ends_its_workers_and_leaves_the_gallery_unchange
 
     gallery = str(tmp_path / "g.db")
     first = os.path.join(orl_dir, "s1", sorted(os.listdir(os.path.join(orl_dir, "s1")))[0])
-    assert main(["enroll", "--model", model_dir, "--gallery", gallery, "--name", "ada", "--no-align", first]) == 0
+    assert main(["enroll", "--model", small_model_dir, "--gallery", gallery, "--name", "ada", "--no-align", first]) == 0
     before, listing = sha(gallery), sorted(os.listdir(tmp_path))
-    proc = subprocess.Popen([*CLI, "enroll", "--model", model_dir, "--gallery", gallery, "--from-dir", orl_dir,
+    proc = subprocess.Popen([*CLI, "enroll", "--model", small_model_dir, "--gallery", gallery, "--from-dir", orl_dir,
                              "--align-method", "dlib_landmarks", "--detector", "dlib_hog", "--quiet"],
                             stderr=subprocess.PIPE, text=True, env=ENV)
     try:
@@ -175,11 +157,11 @@ def _temporaries(parent, name):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
-def test_a_killed_export_leaves_no_temporary_folder_after_the_next_run(model_dir, tmp_path, sig):
+def test_a_killed_export_leaves_no_temporary_folder_after_the_next_run(small_model_dir, tmp_path, sig):
     from facenet_tf.cli import main
 
     out = str(tmp_path / "export")
-    argv = ["export", "--model", model_dir, "--output", out]
+    argv = ["export", "--model", small_model_dir, "--output", out]
     proc = subprocess.Popen([*CLI, *argv], stderr=subprocess.PIPE, text=True, env=ENV)
     try:
         started = lambda: any(os.path.exists(os.path.join(tmp_path, t, "saved_model.pb"))  # noqa: E731
