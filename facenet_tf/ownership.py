@@ -27,7 +27,8 @@ Records from before kinds (``facenet_tf.owner/1``) named each entry's command: o
 kind; several make a folder "written by an earlier facenet-tf of unknown kind", refused. Inside
 their folder entries everything counted as the project's, and still does.
 
-Limits: a record is believed, not verified. A file that appears inside a folder entry while the
+Limits: a record is believed, not verified: a file it lists that someone later replaced by a link
+to a file is written through by the libraries that write in place (TensorBoard's logs). A file that appears inside a folder entry while the
 command runs counts as the project's (TensorBoard's logs are listed after each epoch); one a run
 killed with SIGKILL wrote after its last listing counts as the user's and stays. With
 ``create=False`` the record is written at :meth:`Ownership.commit`, just before the first file.
