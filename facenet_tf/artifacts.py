@@ -223,8 +223,8 @@ def recover_model_directory(output_dir: str, owner=None) -> None:
         FacenetError: a user's file inside ``saved_model/`` has a name the new version needs.
     """
     stage = os.path.join(output_dir, _STAGING)
-    if not os.path.isdir(stage):
-        return
+    if not os.path.isdir(stage) or os.path.islink(stage):
+        return  # a link put there leads to someone else's files: never moved from
     owner = owner if owner is not None else ownership.reopen(output_dir)
     if owner is None or not owner.owns(_STAGING):
         return  # a folder the project cannot prove it wrote: left alone
@@ -234,7 +234,11 @@ def recover_model_directory(output_dir: str, owner=None) -> None:
     import fcntl
 
     lock_path = os.path.join(output_dir, _STAGING + ".lock")
-    with open(lock_path, "w") as lock:
+    try:  # O_NOFOLLOW, no truncation: a link put in its place is refused, never written through
+        lock = os.fdopen(os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644), "w")
+    except OSError as err:
+        raise ownership.io_error(lock_path, err, "lock") from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.isdir(stage):  # another process finished it meanwhile
             return
@@ -254,10 +258,11 @@ def _publish_folder(owner, name: str, source: str, target: str) -> None:
     """Swap the staged folder ``source`` in for ``target``, the user's files in ``target``
     carried over, and record the new version's files in ``owner``."""
     from facenet_tf import owned_tree
+    from facenet_tf.publication import carry_users_into
 
     written = owned_tree.tree_files(source)
     if os.path.isdir(target):
-        owner.carry_users_into(name, source)
+        carry_users_into(owner, name, source)
         if not exchange_dirs(source, target):
             old = source + ".old"
             os.rename(target, old)

@@ -25,7 +25,10 @@ STAGING_MARKER = ".facenet_tf-staging.json"
 
 
 def tree_files(root: str) -> List[str]:
-    """Relative paths of every non-folder item under ``root`` (links not followed), sorted."""
+    """Relative paths of every non-folder item under ``root`` (links not followed, ``root``'s own
+    included: a link there lists nothing), sorted."""
+    if os.path.islink(root):
+        return []
     found = []
     for folder, dirs, files in os.walk(root):
         found += [os.path.relpath(os.path.join(folder, n), root) for n in files]
@@ -36,14 +39,20 @@ def tree_files(root: str) -> List[str]:
 def delete_listed(root: str, listed: Optional[Iterable[str]], keep_root: bool = False) -> bool:
     """Delete the files ``listed`` (relative to ``root``; ``None``: everything) and then every
     folder they leave empty, ``root`` included unless ``keep_root``; anything else stays.
-    Returns whether ``root`` still exists (it holds files the list does not name)."""
+    Returns whether ``root`` still exists (it holds files the list does not name).
+
+    Nothing is deleted through a link: when ``root`` or a folder on the way to a listed file is
+    now a link (put there by someone else), what it leads to is not the project's and stays."""
+    if os.path.islink(root):
+        return True
     if listed is None:
         shutil.rmtree(root)
         return False
     folders: Set[str] = set()
     for rel in listed:
         path = os.path.join(root, rel)
-        if os.path.lexists(path) and not (os.path.isdir(path) and not os.path.islink(path)):
+        if (os.path.lexists(path) and not (os.path.isdir(path) and not os.path.islink(path))
+                and not through_link(root, rel)):
             os.unlink(path)
         parent = os.path.dirname(rel)
         while parent:
@@ -51,11 +60,42 @@ def delete_listed(root: str, listed: Optional[Iterable[str]], keep_root: bool = 
             parent = os.path.dirname(parent)
     for rel in sorted(folders, key=lambda f: -f.count(os.sep)) + ([] if keep_root else [""]):
         path = os.path.join(root, rel) if rel else root
+        if rel and through_link(root, rel):
+            continue
         try:
             os.rmdir(path)  # only when empty: a folder holding a user's file stays
         except OSError:
             pass
     return os.path.lexists(root)
+
+
+def temporary_of(name: str) -> Optional[str]:
+    """The file that :func:`facenet_tf.atomic.atomic_path`'s temporary ``name``
+    (``.BASE.tmp-XXXXXXXX[SUFFIX]``) was to become, ``BASE``; ``None`` for any other name."""
+    base, tmp, _ = name[1:].rpartition(".tmp-")
+    return base if name.startswith(".") and tmp and base else None
+
+
+def through_link(root: str, rel: str) -> bool:
+    """Whether a folder on the way from ``root`` to ``root/rel`` (``rel`` itself excluded) is a link."""
+    parent = os.path.dirname(rel)
+    while parent:
+        if os.path.islink(os.path.join(root, parent)):
+            return True
+        parent = os.path.dirname(parent)
+    return False
+
+
+def links_in(root: str, rel: str) -> List[str]:
+    """``rel`` (relative to ``root``) if it is a link, else the links anywhere inside it (not followed)."""
+    path = os.path.join(root, rel)
+    if os.path.islink(path) or not os.path.isdir(path):
+        return [rel] if os.path.islink(path) else []
+    found = []
+    for folder, dirs, files in os.walk(path):
+        found += [os.path.relpath(os.path.join(folder, n), root) for n in dirs + files
+                  if os.path.islink(os.path.join(folder, n))]
+    return sorted(found)
 
 
 def unlisted(root: str, listed: Optional[Iterable[str]]) -> List[str]:

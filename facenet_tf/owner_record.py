@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from typing import Dict, Iterable, Optional
+from typing import Dict, Optional
 
 from facenet_tf.atomic import io_error
-from facenet_tf.errors import FacenetError
 
 #: The ownership record in an output folder.
 OWNER_FILE = ".facenet_tf-owner.json"
@@ -30,27 +29,6 @@ KINDS = {"train": "a training run", "import-dlib": "an imported model", "export"
 def holds(kind: str) -> str:
     """What a folder of ``kind`` holds, e.g. ``"a training run"``."""
     return KINDS.get(kind, f"the output of `{kind}`")
-
-
-def check_disjoint(output: str, inputs: Iterable[Optional[str]], flag: str = "--output") -> None:
-    """Raise unless ``output`` and every input (folder or file) are apart (neither equal nor nested).
-
-    Compared by real path, so a link does not hide an overlap. ``None`` and URLs are ignored.
-    """
-    out = os.path.realpath(output)
-    for source in inputs:
-        if not source or "://" in str(source):
-            continue
-        src = os.path.realpath(source)
-        if out == src and not os.path.isdir(src):
-            raise FacenetError(f"{flag} {output} is the input file {source}: it would be overwritten; "
-                               "choose another path")
-        if out == src or out.startswith(src.rstrip(os.sep) + os.sep):
-            raise FacenetError(f"{flag} {output} is inside the input folder {source}: it would be read back as "
-                               "input; choose a folder outside it")
-        if src.startswith(out.rstrip(os.sep) + os.sep):
-            raise FacenetError(f"{flag} {output} holds the input {'folder' if os.path.isdir(src) else 'file'} {source}: "
-                               "choose a folder apart from it")
 
 
 def read_record(root: str) -> Optional[Dict]:

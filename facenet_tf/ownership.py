@@ -4,17 +4,20 @@ there only the files it wrote.
 Every writing command (``train``, ``prepare``, ``align``, ``export``, ``import-dlib``) first
 *claims* its output folder (:func:`claim`), before any other work:
 
-* an output equal to, inside, or holding one of its inputs (data, model, ``--init-from``) is refused;
+* an output equal to, inside, or holding one of its inputs (data, model, ``--init-from``) is refused,
+  also where only a link joins them (:func:`facenet_tf.overlap.check_disjoint`);
 * a new or empty folder is taken; a folder whose record (:data:`OWNER_FILE`) names this command's
   kind is taken; one another kind wrote is refused with one line naming what it holds ("RUN is a
   training run written by `train`; choose another --output-dir"); any other non-empty folder is
   refused unless ``allow_existing`` (:data:`ALLOW_FLAG`): the command then writes beside its files;
 * a top-level name the command needs that exists and is not in the record is refused;
+* a link inside one of the command's folder entries that it did not write, or a folder entry
+  that became a link, is refused: the command writes there, and never through a link;
 * the record is written (atomically) before the entries, which also proves the folder writable.
 
 The record lists the top-level entries the command wrote and, inside each folder entry, the files
 it wrote there; the command deletes or replaces only those (:meth:`Ownership.remove`,
-:meth:`Ownership.publish`). A file the user put inside any sub-folder survives every re-run
+:func:`facenet_tf.publication.publish`). A file the user put inside any sub-folder survives every re-run
 (``train --restart`` and ``--allow-existing-files`` included): a folder swapped for its new
 version takes the user's files along. Temporary siblings (``.NAME.tmp-*``) carry a marker naming
 the command and its process; the next run of that command removes those a killed run left
@@ -24,7 +27,8 @@ Records from before kinds (``facenet_tf.owner/1``) named each entry's command: o
 kind; several make a folder "written by an earlier facenet-tf of unknown kind", refused. Inside
 their folder entries everything counted as the project's, and still does.
 
-Limits: a record is believed, not verified. A file that appears inside a folder entry while the
+Limits: a record is believed, not verified: a file it lists that someone later replaced by a link
+to a file is written through by the libraries that write in place (TensorBoard's logs). A file that appears inside a folder entry while the
 command runs counts as the project's (TensorBoard's logs are listed after each epoch); one a run
 killed with SIGKILL wrote after its last listing counts as the user's and stays. With
 ``create=False`` the record is written at :meth:`Ownership.commit`, just before the first file.
@@ -33,19 +37,19 @@ Remote outputs (``gs://…``) are not claimed: they are written by TensorFlow's 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import os
 import shutil
 import uuid
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 from facenet_tf import owned_tree
-from facenet_tf.atomic import environment_error, exchange_dirs, io_error  # noqa: F401 - re-exported for callers
+from facenet_tf.atomic import environment_error, io_error  # noqa: F401 - re-exported for callers
 from facenet_tf.errors import FacenetError
+from facenet_tf.overlap import check_disjoint
 from facenet_tf.owner_record import (FORMAT, KINDS, MAX_RUNS, OLD_FORMATS, OWNER_FILE,  # noqa: F401 - re-exported
-                                     check_disjoint, describe, read_record, write_record)
+                                     describe, read_record, write_record)
 
 #: The flag, the same on every writing command, that lets a command write beside foreign files.
 ALLOW_FLAG = "--allow-existing-files"
@@ -131,7 +135,7 @@ class Ownership:
         for name in new:
             _check_name(name)
             if os.path.lexists(self.path(name)):
-                raise _taken(self.path(name), self.command)
+                raise taken(self.path(name), self.command)
         if new:
             self.entries.update({n: self.command for n in new})
             self.files.update({n: [] for n in new})
@@ -148,7 +152,7 @@ class Ownership:
         new = [rel for rel in relpaths if rel not in listed]
         for rel in new:
             if os.path.lexists(os.path.join(self.path(name), rel)):
-                raise _taken(os.path.join(self.path(name), rel), self.command)
+                raise taken(os.path.join(self.path(name), rel), self.command)
         if new:
             self.files[name] = sorted(listed | set(new))
             self._write()
@@ -165,6 +169,12 @@ class Ownership:
         if new:
             self.files[name] = sorted(set(self.files.get(name) or []) | set(new))
             self._write()
+
+    def leftover(self, name: str, rel: str) -> bool:
+        """Whether ``rel`` inside the folder entry ``name`` is the temporary of a file the record
+        lists there (written aside, then renamed: a killed run leaves it), and so the project's."""
+        target = owned_tree.temporary_of(os.path.basename(rel))
+        return target is not None and os.path.join(os.path.dirname(rel), target) in (self.files.get(name) or ())
 
     def remove(self, name: str, release: bool = False) -> None:
         """Delete the entry ``name`` if the record lists it: a file, or inside a folder the
@@ -203,105 +213,12 @@ class Ownership:
             return []
         return sorted(n for n in names if n != OWNER_FILE and n not in self.entries)
 
-    @contextlib.contextmanager
-    def staged(self) -> Iterator[str]:
-        """Yield a new temporary sibling of ``root`` to fill; when the block succeeds, commit the
-        claim and :meth:`publish` the sibling into ``root``; when it fails, remove the sibling
-        (``root`` is unchanged). Temporary siblings a killed run of this command left are removed
-        first (:func:`facenet_tf.owned_tree.remove_stale_staging`). Environment faults become one
-        line (:func:`io_error`)."""
-        parent = os.path.dirname(self.root)
-        try:
-            os.makedirs(parent, exist_ok=True)
-            owned_tree.remove_stale_staging(self.root, self.command)
-            tmp = owned_tree.make_staging(self.root, self.command)
-        except OSError as err:
-            raise io_error(parent, err) from None
-        try:
-            yield tmp
-            os.remove(os.path.join(tmp, owned_tree.STAGING_MARKER))
-            self.commit()
-            self.publish(tmp)
-        except Exception as err:  # noqa: BLE001 - environment faults become one line, the rest passes
-            fault = environment_error(err, self.root)
-            if fault is None:
-                raise
-            raise fault from None
-        finally:
-            if os.path.isdir(tmp):
-                shutil.rmtree(tmp, ignore_errors=True)
-
-    def publish(self, staged: str) -> None:
-        """Move every top-level entry of the folder ``staged`` (a temporary sibling) into
-        ``root``, replacing this command's previous entries, and delete the previous entries
-        of this command that ``staged`` does not hold. Inside a replaced folder entry, the
-        user's files are carried over into the new version. ``staged`` is removed.
-
-        When ``root`` holds nothing but the project's entries, the whole folder is swapped in
-        one step (a reader sees the old version or the new one); otherwise entry by entry,
-        each atomically, leaving every foreign file where it is.
-
-        Raises:
-            FacenetError: ``staged`` holds a name that exists in ``root`` and is not the
-                project's (checked before anything moves).
-        """
-        names = sorted(n for n in os.listdir(staged) if n not in (OWNER_FILE, owned_tree.STAGING_MARKER))
-        written = {n: owned_tree.tree_files(os.path.join(staged, n)) for n in names}
-        stale = [n for n in self.entries if self.entries[n] == self.command and n not in names]
-        self.add(*names)
-        carried = [(n, self._users_to_carry(n, os.path.join(staged, n))) for n in names + stale]  # all checked first
-        for name, users in carried:
-            owned_tree.carry(self.path(name), os.path.join(staged, name), users)
-        if not self.foreign():
-            kept = {n: c for n, c in self.entries.items() if n not in stale or os.path.lexists(os.path.join(staged, n))}
-            files = {n: written.get(n, []) for n in kept}
-            self._write(os.path.join(staged, OWNER_FILE), kept, files)
-            os.chmod(staged, os.stat(self.root).st_mode & 0o7777)  # the folder keeps its permissions
-            if exchange_dirs(staged, self.root):
-                owned_tree.mark_staging(staged, self.root, self.command)  # the previous version, ours alone
-                _delete(staged)
-                self.entries, self.files = kept, files
-                return
-            os.remove(os.path.join(staged, OWNER_FILE))
-        for name in names + [n for n in stale if os.path.lexists(os.path.join(staged, n))]:
-            source, target = os.path.join(staged, name), self.path(name)
-            target_is_dir = os.path.isdir(target) and not os.path.islink(target)
-            if not (os.path.isdir(source) and target_is_dir and exchange_dirs(source, target)):
-                if os.path.lexists(target) and (target_is_dir or os.path.isdir(source)):
-                    _delete(target)  # its user files were carried into ``source``
-                os.replace(source, target)
-            self.files[name] = written.get(name, [])
-            self._write()
-        for name in [n for n in stale if n in self.entries and not os.path.lexists(os.path.join(staged, n))]:
-            self.remove(name, release=True)
-        _delete(staged)
-
-    def carry_users_into(self, name: str, new_folder: str) -> None:
-        """Link the user's files inside the folder entry ``name`` into ``new_folder``, its new
-        version, so they survive when it replaces the entry.
-
-        Raises:
-            FacenetError: a user's file has a name the new version needs (nothing linked).
-        """
-        users = self._users_to_carry(name, new_folder)
-        if users:
-            owned_tree.carry(self.path(name), new_folder, users)
-
-    def _users_to_carry(self, name: str, new_folder: str) -> List[str]:
-        target = self.path(name)
-        if not (os.path.isdir(target) and not os.path.islink(target)):
-            return []
-        users = owned_tree.unlisted(target, self.files.get(name))
-        if users and os.path.lexists(new_folder) and not os.path.isdir(new_folder):
-            raise _taken(os.path.join(target, users[0]), self.command)
-        for rel in users:
-            if os.path.lexists(os.path.join(new_folder, rel)):
-                raise _taken(os.path.join(target, rel), self.command)
-        return users
-
-    def save(self) -> None:
-        """Write the record as it stands (after changing :attr:`files` directly)."""
-        self._write()
+    def save(self, path: Optional[str] = None, entries: Optional[Dict[str, str]] = None,
+             files: Optional[Dict[str, List[str]]] = None) -> None:
+        """Write the record as it stands (after changing :attr:`files` directly), or, given
+        ``path``, a record of ``entries`` and ``files`` as ``path`` (for a folder about to
+        replace ``root``: :func:`facenet_tf.publication.publish`)."""
+        self._write(path, entries, files)
 
     def _write(self, path: Optional[str] = None, entries: Optional[Dict[str, str]] = None,
                files: Optional[Dict[str, List[str]]] = None) -> None:
@@ -342,11 +259,11 @@ def claim(root: str, command: str, entries: Sequence[str] = (), *, allow_existin
     if not command or not isinstance(command, str):
         raise ValueError(f"command must name the claiming command (a kind, e.g. one of {sorted(KINDS)}); "
                          f"received {command!r}")
-    check_disjoint(root, inputs, flag)
+    record = read_record(root) if os.path.isdir(root) else None
+    check_disjoint(root, inputs, flag, record)
     root = os.path.abspath(root)
     if os.path.lexists(root) and not os.path.isdir(root):
         raise FacenetError(f"{flag} {root} is a file; expected a folder")
-    record = read_record(root) if os.path.isdir(root) else None
     if record is not None and record["kind"] != command:
         raise FacenetError(f"{describe(root, record)}; choose another {flag}")
     if not os.path.isdir(root):
@@ -364,12 +281,13 @@ def claim(root: str, command: str, entries: Sequence[str] = (), *, allow_existin
     if record is not None:
         own.entries, own.created_folder, own.runs = record["entries"], record["created_folder"], record["runs"]
         _list_files(own, record)
+        _refuse_links(own)
     own.runs.append({"command": command, "run_id": own.run_id,
                      "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
     own.pending = tuple(entries)
     for name in entries:
         if name not in own.entries and os.path.lexists(own.path(name)):
-            raise _taken(own.path(name), command)
+            raise taken(own.path(name), command)
     if create:
         own.commit()
     return own
@@ -408,7 +326,24 @@ def _list_files(own: Ownership, record: Dict) -> None:
             own.users[name] = set(owned_tree.unlisted(folder, listed))
 
 
-def _taken(path: str, command: str) -> FacenetError:
+def _refuse_links(own: Ownership) -> None:
+    """Refuse a folder entry of ``own`` that is now a link, and a link inside one that the record
+    does not list: the command writes into its folders in place (checkpoints, logs), and a write
+    through a link would land in whatever it leads to."""
+    for name in own.entries:
+        path = own.path(name)
+        if os.path.islink(path) and os.path.isdir(path):
+            raise FacenetError(f"{path} is a link to {os.path.realpath(path)}, not the folder facenet-tf "
+                               f"{own.command} wrote: it never writes through a link; move the link away")
+        link = next((found for item in sorted(own.users.get(name, ())) for found in owned_tree.links_in(path, item)),
+                    None)
+        if link is not None:
+            raise FacenetError(f"{os.path.join(path, link)} is a link facenet-tf {own.command} did not write inside its "
+                               f"folder {path}: it writes there, and never through a link; move the link away")
+
+
+def taken(path: str, command: str) -> FacenetError:
+    """The refusal of ``path``, in the way of ``command`` and not the project's: never replaced."""
     return FacenetError(f"{path} exists and was not written by facenet-tf {command}: it is never replaced; "
                         "move it away or choose another output folder")
 
@@ -424,10 +359,3 @@ def _check_creatable(root: str, flag: str) -> None:
 def _check_name(name: str) -> None:
     if not name or os.sep in name or name in (".", "..", OWNER_FILE):
         raise ValueError(f"an ownership entry is a top-level name; received {name!r}")
-
-
-def _delete(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        os.unlink(path)

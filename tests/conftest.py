@@ -48,6 +48,25 @@ def dlib_dir(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def small_model_dir(tmp_path_factory):
+    """A model directory with random weights (32x32 input, 8-D embeddings), written in a second:
+    for commands that need a model but not a good one."""
+    from facenet_tf.artifacts import fingerprint_weights
+    from facenet_tf.models import ModelConfig, build_embedding_model
+    from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
+    from facenet_tf.models.writer import write_model_directory
+
+    model = build_embedding_model(ModelConfig(image_size=(32, 32), embedding_dim=8))
+    path = str(tmp_path_factory.mktemp("small_model") / "model")
+    contract = ModelContract(architecture="small_cnn", image_size=(32, 32), embedding_dim=8,
+                             fingerprint=fingerprint_weights(model.get_weights()),
+                             thresholds=Thresholds(best_accuracy=0.8, at_far=0.6, far=1e-3),
+                             provenance=Provenance(training_data="test"))
+    write_model_directory(model, path, contract, {})
+    return path
+
+
 #: The command line in a fresh interpreter (``facenet_tf.cli`` has no ``__main__``).
 CLI = [sys.executable, "-c", "import sys; from facenet_tf.cli import main; sys.exit(main(sys.argv[1:]))"]
 

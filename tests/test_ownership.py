@@ -15,6 +15,7 @@ import pytest
 from facenet_tf import ownership
 from facenet_tf.cli import main
 from facenet_tf.errors import FacenetError
+from facenet_tf.publication import publish
 
 TRAIN = ["train", "--identities-per-batch", "4", "--images-per-identity", "2", "--image-size", "32",
          "--embedding-dim", "8", "--validation-identities", "0", "--steps-per-epoch", "2", "--epochs", "1",
@@ -109,7 +110,7 @@ def test_publish_replaces_only_the_previous_entries_of_the_command(tmp_path):
         for name in names:
             (stage / name).mkdir(parents=True)
             (stage / name / "x").write_text(str(version))
-        own.publish(str(stage))
+        publish(own, str(stage))
     assert (root / "a" / "x").read_text() == "2" and not (root / "b").exists()
     assert_kept(root, before)
 

@@ -154,8 +154,10 @@ def test_train_restart_keeps_user_files_in_its_sub_folders(kinds, tmp_path, caps
     run_dir = copy_of(made["train"], tmp_path / "run")
     mine = _user_files(run_dir, "checkpoints", "logs", "saved_model", "saved_model/variables")
     old_checkpoints = sorted(n for n in os.listdir(os.path.join(run_dir, "checkpoints")) if n.endswith(".h5"))
-    killed = os.path.join(run_dir, "checkpoints", ".epoch_002.weights.h5.tmp-k1ll3d_x.weights.h5")
-    with open(killed, "wb") as f:  # what a run killed while saving a checkpoint leaves
+    # What a run killed while saving a checkpoint its record lists leaves (test_links: a file of that
+    # shape whose checkpoint the record does not list is the user's, and stays).
+    killed = os.path.join(run_dir, "checkpoints", f".{old_checkpoints[-1]}.tmp-k1ll3d_x.weights.h5")
+    with open(killed, "wb") as f:
         f.write(os.urandom(64))
     code, err = run([*TRAIN, "--restart", "--data-dir", inputs["data"], "--output-dir", run_dir], capsys)
     assert code == 0, err

@@ -61,28 +61,10 @@ def sha(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """A small model directory (random weights, 32x32 input, 8-D embeddings)."""
-    from facenet_tf.artifacts import fingerprint_weights
-    from facenet_tf.models import ModelConfig, build_embedding_model
-    from facenet_tf.models.contract import ModelContract, Provenance, Thresholds
-    from facenet_tf.models.writer import write_model_directory
-
-    model = build_embedding_model(ModelConfig(image_size=(32, 32), embedding_dim=8))
-    path = str(tmp_path_factory.mktemp("signals") / "model")
-    contract = ModelContract(architecture="small_cnn", image_size=(32, 32), embedding_dim=8,
-                             fingerprint=fingerprint_weights(model.get_weights()),
-                             thresholds=Thresholds(best_accuracy=0.8, at_far=0.6, far=1e-3),
-                             provenance=Provenance(training_data="test"))
-    write_model_directory(model, path, contract, {})
-    return path
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the process tree from /proc")
 @pytest.mark.parametrize("sig,status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["sigterm", "sigint"])
-def test_a_signal_during_enroll_ends_its_workers_and_leaves_the_gallery_unchanged(model_dir, orl_dir, tmp_path, sig,
-                                                                                  status):
+def test_a_signal_during_enroll_ends_its_workers_and_leaves_the_gallery_unchanged(small_model_dir, orl_dir, tmp_path,
+                                                                                  sig, status):
     pytest.importorskip("dlib", reason="the HOG detector's worker processes need dlib (the [pretrained] extra)")
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("enrolment aligns in worker processes only with 2 or more cores")
@@ -90,9 +72,9 @@ def test_a_signal_during_enroll_ends_its_workers_and_leaves_the_gallery_unchange
 
     gallery = str(tmp_path / "g.db")
     first = os.path.join(orl_dir, "s1", sorted(os.listdir(os.path.join(orl_dir, "s1")))[0])
-    assert main(["enroll", "--model", model_dir, "--gallery", gallery, "--name", "ada", "--no-align", first]) == 0
+    assert main(["enroll", "--model", small_model_dir, "--gallery", gallery, "--name", "ada", "--no-align", first]) == 0
     before, listing = sha(gallery), sorted(os.listdir(tmp_path))
-    proc = subprocess.Popen([*CLI, "enroll", "--model", model_dir, "--gallery", gallery, "--from-dir", orl_dir,
+    proc = subprocess.Popen([*CLI, "enroll", "--model", small_model_dir, "--gallery", gallery, "--from-dir", orl_dir,
                              "--align-method", "dlib_landmarks", "--detector", "dlib_hog", "--quiet"],
                             stderr=subprocess.PIPE, text=True, env=ENV)
     try:
@@ -107,12 +89,59 @@ def test_a_signal_during_enroll_ends_its_workers_and_leaves_the_gallery_unchange
             proc.kill()
     assert proc.returncode == status, proc.stderr.read()[-500:]
     assert wait_for(lambda: not any(alive(p) for p in children), 5), "worker processes outlived the command"
-    # SQLite's own -wal/-shm companions may stay (a read-only check opened the file); the gallery is as it was.
-    assert sha(gallery) == before and sorted(n for n in os.listdir(tmp_path) if n[-4:] not in ("-wal", "-shm")) == listing
+    # The gallery is as it was, and SQLite's -wal/-shm files are gone with the command.
+    assert sha(gallery) == before and sorted(os.listdir(tmp_path)) == listing
     from facenet_tf.gallery.store import GalleryStore
 
     with GalleryStore.open(gallery) as store:
         assert store.names() == [("ada", 1)]
+
+
+KILLED_WRITER = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from facenet_tf.gallery.store import GalleryStore
+
+store = GalleryStore.open(sys.argv[2])
+store.insert([("bea", np.ones(4, "<f4"), None)])  # committed: in the write-ahead log, not yet in the file
+with store.transaction() as db:
+    db.execute("INSERT INTO entries (name, embedding, source, enrolled_at) VALUES ('cy', zeroblob(16), NULL, 'x')")
+    os.kill(os.getpid(), signal.SIGKILL)  # mid-transaction, no handler, nothing closed
+"""
+
+
+@pytest.mark.parametrize("reader", ["read_meta", "open", "open_read_only"])
+def test_a_gallery_whose_writer_was_killed_is_whole_and_alone_after_the_next_open(tmp_path, reader):
+    """A writer killed (SIGKILL, or SIGTERM without the CLI's handler) leaves SQLite's -wal and -shm
+    beside the gallery; the next open of any kind folds the committed enrolments into the file and
+    removes them, and the transaction the kill interrupted is gone."""
+    import sqlite3
+
+    import numpy as np
+
+    from facenet_tf.gallery import store as gallery_store
+
+    path = str(tmp_path / "g.db")
+    meta = {"model_fingerprint": "f", "embedding_dim": "4", "distance": "euclidean"}
+    with gallery_store.GalleryStore.open(path, create_meta=meta) as first:
+        first.insert([("ada", np.zeros(4, "<f4"), None)])
+    proc = subprocess.run([sys.executable, "-c", KILLED_WRITER, REPO, path], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert os.path.exists(path + "-wal"), "the killed writer left its write-ahead log"
+    if reader == "read_meta":
+        gallery_store.read_meta(path)
+    else:
+        gallery_store.GalleryStore.open(path, read_only=reader == "open_read_only").close()
+    assert sorted(os.listdir(tmp_path)) == ["g.db"]
+    connection = sqlite3.connect(f"file:{path}?immutable=1", uri=True)  # the file alone, as it is on disk
+    try:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert connection.execute("SELECT name FROM entries ORDER BY id").fetchall() == [("ada",), ("bea",)]
+    finally:
+        connection.close()
+    assert sorted(os.listdir(tmp_path)) == ["g.db"]
 
 
 def _cmdline(pid):
@@ -128,11 +157,11 @@ def _temporaries(parent, name):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
-def test_a_killed_export_leaves_no_temporary_folder_after_the_next_run(model_dir, tmp_path, sig):
+def test_a_killed_export_leaves_no_temporary_folder_after_the_next_run(small_model_dir, tmp_path, sig):
     from facenet_tf.cli import main
 
     out = str(tmp_path / "export")
-    argv = ["export", "--model", model_dir, "--output", out]
+    argv = ["export", "--model", small_model_dir, "--output", out]
     proc = subprocess.Popen([*CLI, *argv], stderr=subprocess.PIPE, text=True, env=ENV)
     try:
         started = lambda: any(os.path.exists(os.path.join(tmp_path, t, "saved_model.pb"))  # noqa: E731

@@ -34,13 +34,15 @@ def run(args: argparse.Namespace) -> int:
     import logging
 
     from facenet_tf.cli.common import recognizer_from_args
-    from facenet_tf.cluster.collection import cluster_collection
+    from facenet_tf.cluster.collection import cluster_collection, input_folders
     from facenet_tf.data.report import SkipReport
     from facenet_tf.errors import FacenetError
+    from facenet_tf.overlap import check_disjoint
     from facenet_tf.progress import Steps
 
     if args.threshold is not None and not (0 < args.threshold < 1e6):
         raise FacenetError(f"--threshold must be a distance in (0, 1e6); received {args.threshold!r}")
+    check_disjoint(args.output, input_folders(args.paths) + [args.model])  # before the model loads
     recognizer = recognizer_from_args(args)
     report = SkipReport(strict=args.strict)
     with Steps(quiet=args.quiet) as steps:

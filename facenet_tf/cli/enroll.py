@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from facenet_tf.errors import FacenetError
     from facenet_tf.gallery.gallery import normalize_names
     from facenet_tf.gallery.service import enroll, enrolment_from_dir
+    from facenet_tf.overlap import check_disjoint
 
     if (args.from_dir is None) == (args.name is None):
         raise FacenetError("give either --name N IMAGE... or --from-dir DIR")
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.images:
             raise FacenetError(f"--name {args.name!r}: give at least one IMAGE")
         names, paths = [args.name] * len(args.images), list(args.images)
+    check_disjoint(args.gallery, [args.model, args.from_dir, *paths], "--gallery")
     recognizer = recognizer_from_args(args)
     with embedding_progress(recognizer.embedder, len(paths), "enroll", quiet=args.quiet):
         ids = enroll(recognizer, args.gallery, names, paths)

@@ -31,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
     config = apply_flags(EvaluateConfig(), args)
     config.validate()
     args.image_size = config.image_size  # the raw-pixels baseline's size
-    owner = claim_report(args.report, args.allow_existing_files, [config.data_dir]) if args.report else None
+    inputs = [config.data_dir, config.pairs, args.model]
+    owner = claim_report(args.report, args.allow_existing_files, inputs) if args.report else None
     embedder = recognizer_from_args(args).embedder  # one face per image by --face; no face: counted
     report = SkipReport(strict=config.strict)
     measured = []

@@ -71,13 +71,16 @@ def _calibrate(args: argparse.Namespace) -> int:
     from facenet_tf.data.report import SkipReport
     from facenet_tf.errors import FacenetError
     from facenet_tf.evaluation.report_html import claim_report, model_chips, write_report
+    from facenet_tf.overlap import check_disjoint
     from facenet_tf.recognition.calibration import calibrate_gallery
 
     if args.data_dir is None:
         raise FacenetError("gallery calibrate needs --data-dir: a folder with one sub-folder of images per person")
     if not (math.isfinite(args.far) and 0 < args.far <= 1):
         raise FacenetError(f"--far must be in (0, 1]; received {args.far!r}")
-    owner = claim_report(args.report, args.allow_existing_files, [args.data_dir]) if args.report else None
+    check_disjoint(args.gallery, [args.data_dir, args.model], "--gallery")
+    inputs = [args.data_dir, args.model, args.gallery]
+    owner = claim_report(args.report, args.allow_existing_files, inputs) if args.report else None
     recognizer = recognizer_from_args(args)  # the embedding path of enroll
     report = SkipReport(strict=args.strict)
     measured = []

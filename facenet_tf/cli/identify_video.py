@@ -22,6 +22,7 @@ def add_video_arguments(p: argparse.ArgumentParser) -> None:
 def check_video_arguments(args: argparse.Namespace, match) -> None:
     """Raise one line when photos and ``--video`` are mixed, or neither is given, before any model loads."""
     from facenet_tf.errors import FacenetError
+    from facenet_tf.overlap import check_disjoint
 
     if args.video is None:
         if not args.images:
@@ -31,6 +32,8 @@ def check_video_arguments(args: argparse.Namespace, match) -> None:
         return
     if args.images:
         raise FacenetError(f"--video takes no IMAGE arguments; received {len(args.images)}")
+    if args.annotate is not None:
+        check_disjoint(args.annotate, [args.video, args.model, args.gallery], "--annotate")
     if match.top_k != 1:
         raise FacenetError("--top-k is for photos, not --video")
     if not (0 < args.fps <= 1000):

@@ -35,11 +35,13 @@ def config_from_args(args: argparse.Namespace, environ=os.environ):
         FacenetError: a bad flag; a non-loopback ``--host`` without a token.
     """
     from facenet_tf.cli.config_flags import apply_flags
+    from facenet_tf.overlap import check_disjoint
     from facenet_tf.service.config import ServeConfig
 
     token = args.token if args.token is not None else (environ.get(TOKEN_ENV) or None)
     config = apply_flags(ServeConfig(model=args.model, gallery=args.gallery, token=token), args)
     config.validate()
+    check_disjoint(config.gallery, [config.model], "--gallery")
     return config
 
 

@@ -26,6 +26,7 @@ import numpy as np
 from facenet_tf.cluster.core import cluster_embeddings
 from facenet_tf.errors import FacenetError
 from facenet_tf.progress import StepStart, no_steps
+from facenet_tf.publication import staged
 
 #: The ownership kind and the top-level names of a cluster output folder.
 CLUSTER_KIND = "cluster"
@@ -128,7 +129,7 @@ def write_collection(owner, document: dict, link: bool = False, step: StepStart 
     from facenet_tf.cluster.sheets import contact_sheet, face_thumbnail, sheet_faces
     from facenet_tf.data.reader import read_rgb
 
-    with owner.staged() as tmp:
+    with staged(owner) as tmp:
         with open(os.path.join(tmp, "clusters.json"), "w", encoding="utf-8") as f:
             json.dump(document, f, indent=1)
             f.write("\n")
@@ -151,6 +152,13 @@ def _link_photos(folder: str, photos: Sequence[str]) -> None:
     os.makedirs(folder)
     for k, photo in enumerate(dict.fromkeys(photos)):
         os.symlink(os.path.abspath(photo), os.path.join(folder, f"{k:05d}_{os.path.basename(photo)}"))
+
+
+def input_folders(paths: Sequence[str]) -> List[str]:
+    """The folders ``cluster`` reads: each folder given, and the folder of each photo given
+    (its output must be apart from all of them)."""
+    return [p for p in paths if os.path.isdir(p)] + [os.path.dirname(os.path.abspath(p)) for p in paths
+                                                     if os.path.isfile(p)]
 
 
 def cluster_collection(recognizer, paths: Sequence[str], output_dir: str, threshold: Optional[float] = None,
@@ -180,9 +188,8 @@ def cluster_collection(recognizer, paths: Sequence[str], output_dir: str, thresh
     from facenet_tf.ownership import claim
 
     check_choice("method", method, METHODS)
-    folders = [p for p in paths if os.path.isdir(p)] + [os.path.dirname(os.path.abspath(p)) for p in paths
-                                                        if os.path.isfile(p)]
-    owner = claim(output_dir, CLUSTER_KIND, CLUSTER_ENTRIES, allow_existing=allow_existing, inputs=folders,
+    inputs = input_folders(paths) + [getattr(recognizer.embedder, "path", None)]
+    owner = claim(output_dir, CLUSTER_KIND, CLUSTER_ENTRIES, allow_existing=allow_existing, inputs=inputs,
                   create=False)
     threshold = float(recognizer.threshold()) if threshold is None else float(threshold)
     photos = find_photos(paths, report)

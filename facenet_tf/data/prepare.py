@@ -200,10 +200,12 @@ def _run_local(plan: Plan, output_dir: str, config: PrepareConfig, report: SkipR
     parts = os.path.join(work, PARTS)
     os.makedirs(parts, exist_ok=True)
     for rel in plan.data_files:  # temporaries of a killed run: only the names this plan writes
-        if os.path.basename(rel).startswith(".") and os.path.isfile(os.path.join(work, rel)):
-            os.unlink(os.path.join(work, rel))
+        path = os.path.join(work, rel)  # a link there goes too, never what it leads to
+        if os.path.basename(rel).startswith(".") and (os.path.islink(path) or os.path.isfile(path)):
+            os.unlink(path)
     for name in os.listdir(parts):  # a killed run's part records, written aside (atomic_path's names)
-        if name.startswith(".shard-") and ".json.tmp-" in name:
+        ours = owner is None or owner.leftover(plan.data_dir, f"{PARTS}/{name}")  # never a user's file by its name
+        if name.startswith(".shard-") and ".json.tmp-" in name and ours:
             _remove(os.path.join(parts, name))
     finished = [s for s in range(len(plan.shards))
                 if os.path.isfile(_part_path(parts, s)) and os.path.isfile(join(output_dir, plan.shard_file(s)))]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from typing import Any, Dict, Tuple
 
 import numpy as np
@@ -93,6 +94,8 @@ def publish(output_dir: str, manifest: Dict[str, Any], report: SkipReport, plan:
     for name, data in ((REPORT_FILE, report.to_dict()), (MANIFEST_FILE, manifest)):
         target = join(output_dir, name)
         tmp = join(output_dir, f".{name}.tmp-{plan.id}")
+        if owner is not None and os.path.islink(tmp):  # its own name (claimed above): never written through
+            os.unlink(tmp)
         with gfile.GFile(tmp, "w") as f:
             f.write(json.dumps(data, indent=1, sort_keys=True) + "\n")
         gfile.rename(tmp, target, overwrite=True)

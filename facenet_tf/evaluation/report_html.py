@@ -24,6 +24,7 @@ import numpy as np
 
 from facenet_tf.errors import FacenetError
 from facenet_tf.evaluation.metrics import VerificationResult
+from facenet_tf.publication import staged
 
 #: The ownership kind of a report folder (the same for ``evaluate`` and ``gallery calibrate``).
 REPORT_KIND = "report"
@@ -146,7 +147,7 @@ def write_report(owner, pairs: PairDistances, chips: Optional[Chips], *, title: 
     from matplotlib.figure import Figure
 
     different_idx, same_idx = hardest_pairs(pairs.distances, pairs.issame, hardest)
-    with owner.staged() as tmp:
+    with staged(owner) as tmp:
         figures = os.path.join(tmp, "figures")
         os.makedirs(figures)
         drawn = _draw_curves(Figure, figures, pairs, threshold, threshold_label)

@@ -16,6 +16,7 @@ from facenet_tf.data.reader import BadImage
 from facenet_tf.data.report import REPORT_FILE, SkipReport
 from facenet_tf.errors import FacenetError
 from facenet_tf.faces.aligner import AlignConfig, AlignCounts, FaceAligner, align_images, chunked, parallel_workers
+from facenet_tf.publication import staged
 
 #: Images read, detected and aligned per step of :func:`align_directory`.
 ALIGN_CHUNK = 32
@@ -80,7 +81,7 @@ def align_directory(data_dir: str, output_dir: str, config: AlignConfig = AlignC
     counts = AlignCounts()
     paths = list(catalog.paths)
     results = chunked(align_images, aligner, paths, ALIGN_CHUNK, parallel_workers(aligner, workers))
-    with owner.staged() as tmp, contextlib.closing(results):
+    with staged(owner) as tmp, contextlib.closing(results):
         for path, label, done in zip(paths, catalog.labels, itertools.chain.from_iterable(results)):
             if progress is not None:
                 progress(1)

@@ -50,10 +50,11 @@ def utc_now() -> str:
 class GalleryStore:
     """An open gallery file. Use :meth:`open`; also a context manager that closes it."""
 
-    def __init__(self, path: str, connection: sqlite3.Connection, meta: Dict[str, str]):
+    def __init__(self, path: str, connection: sqlite3.Connection, meta: Dict[str, str], read_only: bool = False):
         self.path = path
         self.meta = meta
         self._connection = connection
+        self._read_only = read_only
 
     @classmethod
     def open(cls, path: str, create_meta: Optional[Dict[str, str]] = None,
@@ -96,11 +97,15 @@ class GalleryStore:
         except FacenetError:
             connection.close()
             raise
-        return cls(path, connection, meta)
+        return cls(path, connection, meta, read_only)
 
     def close(self) -> None:
+        """Close the gallery; SQLite's ``-wal`` and ``-shm`` files go with the last connection
+        (a read-only one leaves them: :func:`settle` removes them)."""
         if self._connection is not None:
             self._connection.close()
+            if self._read_only:
+                settle(self.path)
         self._connection = None
 
     def __enter__(self):
@@ -222,7 +227,29 @@ def read_meta(path: str) -> Dict[str, str]:
     except sqlite3.Error as error:
         raise _sqlite_error(path, error) from None
     _check_schema(path, meta)
+    settle(path)
     return meta
+
+
+def settle(path: str) -> None:
+    """Fold the write-ahead log beside the gallery ``path`` into it and remove SQLite's ``-wal``
+    and ``-shm`` files, through SQLite: a read-write connection that is the last to close does
+    both (a read-only one leaves them, and so does a process killed while writing). While
+    another process has the gallery open they are its, and nothing happens; a gallery this
+    process may not write is left as it is. Call only on a file known to be a gallery."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not any(os.path.exists(path + end) for end in ("-wal", "-shm")):
+        return
+    if not (os.access(path, os.W_OK) and os.access(folder, os.W_OK | os.X_OK)):
+        return
+    try:
+        connection = sqlite3.connect(path, timeout=1, isolation_level=None)
+        try:
+            connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        pass  # busy or locked: its owner's last close removes them
 
 
 def _connect_read_only(path: str) -> sqlite3.Connection:

@@ -39,6 +39,7 @@ from facenet_tf.data import images as image_ops
 from facenet_tf.data.catalog import IMAGE_EXTENSIONS
 from facenet_tf.errors import FacenetError
 from facenet_tf.ownership import claim
+from facenet_tf.publication import staged
 from facenet_tf.models.contract import ModelContract, minimal
 from facenet_tf.models.loader import model_image_size
 from facenet_tf.models.writer import require_finite_weights, write_saved_model
@@ -255,7 +256,7 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig(),
     reference = keras_model(check.astype(np.float32), training=False).numpy()
     norm = "unit L2 norm" if np.allclose(np.linalg.norm(reference, axis=1), 1.0, atol=MAX_NORM_ERROR) else "not normalised"
 
-    with owner.staged() as tmp:  # published by ownership: only a previous export's own entries are replaced
+    with staged(owner) as tmp:  # published by ownership: only a previous export's own entries are replaced
         report = _write_verified(keras_model, tmp, contract, check, reference, calibration, variants, config,
                                  keras_path, data_description, image_size, norm, output)
     return report

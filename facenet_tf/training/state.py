@@ -130,7 +130,7 @@ class RunState:
         folder = os.path.join(self.output_dir, CHECKPOINT_DIR)
         if self.owner is not None and self.owner.owns(CHECKPOINT_DIR) and os.path.isdir(folder):
             for name in os.listdir(folder):  # a killed run's checkpoint, half-written aside
-                if CHECKPOINT_TEMPORARY.fullmatch(name):
+                if CHECKPOINT_TEMPORARY.fullmatch(name) and self.owner.leftover(CHECKPOINT_DIR, name):
                     os.unlink(os.path.join(folder, name))
         if self.status == "new" and self.owner is not None:
             for name in (CHECKPOINT_DIR, LOG_DIR):
