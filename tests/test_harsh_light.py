@@ -115,3 +115,14 @@ def test_the_68_point_method_prints_its_notice_first(argv, tmp_path, capsys):
     assert out.err.splitlines()[0] == NON_COMMERCIAL_NOTICE and NON_COMMERCIAL_NOTICE not in out.out
     main([a.replace("{tmp}", str(tmp_path)) for a in argv if a not in ("--align-method", "dlib_landmarks68")])
     assert NON_COMMERCIAL_NOTICE not in capsys.readouterr().err
+
+
+def test_choosing_the_68_point_method_keeps_the_recorded_dlib_detector():
+    from facenet_tf.faces.overrides import with_overrides
+
+    recorded = AlignConfig(method="dlib_landmarks", detector="dlib_hog_cnn", size=150, on_failure="resize")
+    chosen = with_overrides(recorded, method="dlib_landmarks68")
+    assert (chosen.method, chosen.detector) == ("dlib_landmarks68", "dlib_hog_cnn")
+    chosen.validate()
+    assert with_overrides(AlignConfig(), method="dlib_landmarks68").detector == "mtcnn"  # MTCNN's boxes serve it too
+    assert with_overrides(AlignConfig(), detector="dlib_cnn").method == "dlib_landmarks"

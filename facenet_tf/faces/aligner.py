@@ -28,7 +28,7 @@ from facenet_tf.faces.detection import Face
 from facenet_tf.faces.detectors import DETECTORS, check_method
 from facenet_tf.faces.found import face_evidence, read_bounded, resized_chip
 from facenet_tf.faces.hog_detector import MAX_UPSAMPLE
-from facenet_tf.faces.methods import ALIGN_METHODS
+from facenet_tf.faces.methods import ALIGN_METHODS, faces_of
 
 ON_FAILURE = ("skip", "resize")
 
@@ -99,7 +99,7 @@ class AlignConfig:
             FacenetError: one line naming the field (and its flag where the two differ).
         """
         fields.validate(self)
-        problem = check_method(self.detector, ALIGN_METHODS.get(self.method).faces_as or self.method)
+        problem = check_method(self.detector, faces_of(self.method))
         if problem:
             raise FacenetError(problem)
 

@@ -60,6 +60,12 @@ class AlignMethod:
 ALIGN_METHODS: "Registry[AlignMethod]" = Registry("alignment method", "--align-method")
 
 
+def faces_of(method: str) -> str:
+    """The method whose faces ``method`` takes (:attr:`AlignMethod.faces_as`, else itself): what
+    :func:`facenet_tf.faces.detectors.check_method` is asked about."""
+    return ALIGN_METHODS.get(method).faces_as or method
+
+
 def _arcface(image: np.ndarray, face: Face, config: Any, predictor: Any = None) -> np.ndarray:
     from facenet_tf.faces.transform import warp_face
 

@@ -30,14 +30,14 @@ def with_overrides(config: AlignConfig, method: Optional[str] = None, face: Opti
     alone moves the method to the first one it serves (``dlib_landmarks``). Both given and
     incompatible: the config's ``validate`` says so."""
     from facenet_tf.faces.detectors import check_method, detector_serving
-    from facenet_tf.faces.methods import ALIGN_METHODS
+    from facenet_tf.faces.methods import ALIGN_METHODS, faces_of
 
     chosen = dataclasses.replace(config, method=method or config.method, face=face or config.face,
                                  detector=detector or config.detector)
-    if check_method(chosen.detector, chosen.method) is not None:
+    if check_method(chosen.detector, faces_of(chosen.method)) is not None:
         if method and not detector:
             chosen = dataclasses.replace(chosen, detector=detector_serving(chosen.method))
         elif detector and not method:
-            served = next(m for m in ALIGN_METHODS.names() if check_method(chosen.detector, m) is None)
+            served = next(m for m in ALIGN_METHODS.names() if check_method(chosen.detector, faces_of(m)) is None)
             chosen = dataclasses.replace(chosen, method=served)
     return chosen
