@@ -10,6 +10,10 @@ changes one thing at a time in what places the chip, and measures each variant s
   face box (:func:`predictor_image`); the chip is still cut from the original pixels;
 * ``cnn_box``: the CNN detector's box where it finds the face (HOG's, then MTCNN's, elsewhere),
   instead of HOG's first;
+* ``padded_box``: where no face is found, the face found in the image padded with a border (the
+  evidence rule of :func:`facenet_tf.faces.found.face_evidence`) gives the predictor its box;
+* ``rebox``: where no face is found, the predictor in the whole image, then once more in the box
+  its points imply (:func:`points_box`);
 * ``mtcnn``: MTCNN's five landmarks onto dlib's chip (``--detector mtcnn --align-method dlib_chip``);
 * ``dlib68``: dlib's 68-point predictor and dlib's chip from 68 points
   (``--align-method dlib_landmarks68``; NON-COMMERCIAL: its training data, iBUG 300-W, forbid
