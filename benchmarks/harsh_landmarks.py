@@ -330,7 +330,8 @@ def print_table(figures, variants) -> None:
             shift = row.get("landmark_shift", {"mean": None, "over_0.1": None})
             mean = "-" if shift["mean"] is None else f"{shift['mean']:.3f}"
             over = "-" if shift["over_0.1"] is None else f"{shift['over_0.1']:.2f}"
-            cells.append(f" {row['accuracy']:14.4f} {row['val_at_far_1e-3']:8.4f} {row.get('paths', {}).get('aligned', '-'):>5} "
+            found = row.get("paths", {}).get("aligned", "-")
+            cells.append(f" {row['accuracy']:14.4f} {row['val_at_far_1e-3']:8.4f} {found:>5} "
                          f"{mean:>6s} {over:>5s}")
         print(f"{name:13s}" + "".join(cells))
     for s in sets:
