@@ -147,23 +147,24 @@ def read_set(orl: str, people, shift_seed):
 
 
 def detections(images, recorded):
-    """Per detector name, the faces of each image: the recorded detector, MTCNN, and the CNN and
-    HOG alone (the box rule and the recall split)."""
-    from facenet_tf.faces.detectors import DETECTORS
+    """Per detector name, the faces of each image: the recorded detector (and, where it finds
+    none, in the padded image), MTCNN, the CNN alone (the box rule) and HOG alone (recall)."""
+    from facenet_tf.faces.aligner import FaceAligner
+    from facenet_tf.faces.hog_detector import HogFaceDetector
 
     found = {}
     for name in (recorded.detector, "mtcnn", "dlib_cnn"):
-        detector = DETECTORS.get(name)(recorded)
+        detector = FaceAligner(dataclasses.replace(recorded, detector=name))
         found[name] = detector.detect_many(images)
         if name == recorded.detector:
             found["padded"] = padded_faces(detector, images, found[name])
-    hog = DETECTORS.get("dlib_hog")(recorded)
-    found["hog"] = [hog.hog_faces(image) for image in images]
+    hog = HogFaceDetector.load()
+    found["hog"] = [list(hog.detect(image, recorded.hog_upsample).boxes) for image in images]
     return found
 
 
 def padded_faces(detector, images, found):
-    """Where ``found`` holds no face, the faces ``detector`` finds in the image padded with a
+    """Where ``found`` holds no face, the faces ``detector`` (an aligner) finds in the image padded with a
     border (:func:`facenet_tf.faces.found.pad_image`) that pass the evidence rule of
     :func:`~facenet_tf.faces.found.face_evidence`, moved back into the image's pixels."""
     from facenet_tf.faces.found import EVIDENCE_MIN_SIDE, pad_image
