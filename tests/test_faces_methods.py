@@ -31,7 +31,7 @@ class FixedPredictor:
 
 
 def test_methods_are_registered_with_help():
-    assert ALIGN_METHODS.names() == ("arcface", "dlib_chip", "dlib_landmarks")
+    assert ALIGN_METHODS.names() == ("arcface", "dlib_chip", "dlib_landmarks", "dlib_landmarks68")
     assert ALIGN_METHODS.get("arcface").no_face_chip is None and ALIGN_METHODS.get("dlib_chip").no_face_chip
     with pytest.raises(FacenetError, match=r"method \(--align-method\) must be one of"):
         AlignConfig(method="eyes").validate()

@@ -121,6 +121,21 @@ def _verbose(args: argparse.Namespace) -> bool:
     return args.verbose is True or (not isinstance(args.verbose, bool) and args.verbose >= 2)
 
 
+def method_notice(args: argparse.Namespace) -> Optional[str]:
+    """The notice of the alignment method the flags choose (a licence restriction,
+    :attr:`facenet_tf.faces.methods.AlignMethod.notice`), which the command prints first; or ``None``."""
+    from facenet_tf.cli.common import ALIGN_ROOT
+
+    method = getattr(args, ALIGN_ROOT + "method", None)
+    if method is None and args.command == "align":
+        method = args.method
+    if method is None:
+        return None
+    from facenet_tf.faces.methods import ALIGN_METHODS
+
+    return ALIGN_METHODS.get(method).notice if method in ALIGN_METHODS else None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Run a sub-command; returns the exit status (0 success, 2 user error, 130 Ctrl-C, 143 SIGTERM)."""
     from facenet_tf.cli import quiet
@@ -130,6 +145,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         quiet.hide_tensorflow_start_up()
     args = build_parser(lazy=True).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    notice = method_notice(args)
+    if notice:  # on stderr, so that --json output stays one JSON document
+        print(notice, file=sys.stderr, flush=True)
     try:
         with _sigterm_stops():
             return importlib.import_module(f"facenet_tf.cli.{COMMANDS[args.command]}").run(args)

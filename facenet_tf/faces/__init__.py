@@ -23,7 +23,9 @@ Where each kind of change goes:
 * ``overrides``: the ``--align-method``/``--face``/``--detector`` overrides of a recorded
   alignment and the fingerprint suffix of an alignment that is not the model's own.
 * ``folder``: the ``align`` use case, an aligned copy of an identity folder.
-* ``shape_predictor``: dlib's 5-point landmark predictor in NumPy (its own module).
+* ``shape_predictor``: dlib's 5-point landmark predictor in NumPy (its own module); it reads the
+  68-point file too. ``landmarks68``: that file's place and dlib's chip from 68 points, behind
+  the opt-in, non-commercial ``dlib_landmarks68`` method (registered in ``methods``).
 * ``hog_detector``: dlib's HOG frontal face detector in NumPy (boxes equal to dlib-bin's), its
   filters in ``frontal_face_detector.npz``; ``fhog`` holds the image pyramid and fHOG features
   it scans, bit-identical to dlib's; the ``dlib_hog`` detector.

@@ -28,7 +28,7 @@ from facenet_tf.faces.detection import Face
 from facenet_tf.faces.detectors import DETECTORS, check_method
 from facenet_tf.faces.found import face_evidence, read_bounded, resized_chip
 from facenet_tf.faces.hog_detector import MAX_UPSAMPLE
-from facenet_tf.faces.methods import ALIGN_METHODS
+from facenet_tf.faces.methods import ALIGN_METHODS, faces_of
 
 ON_FAILURE = ("skip", "resize")
 
@@ -88,8 +88,17 @@ class AlignConfig:
     @classmethod
     def from_contract(cls, contract) -> Optional["AlignConfig"]:
         """The alignment a model's :class:`~facenet_tf.models.contract.ModelContract` records
-        (fields it leaves out take this class's defaults), or ``None``."""
+        (fields it leaves out take this class's defaults), or ``None``.
+
+        Raises:
+            FacenetError: the record names an opt-in-only method (one with a licence notice,
+                :attr:`facenet_tf.faces.methods.AlignMethod.notice`): it is never a recorded alignment.
+        """
         recorded = contract.alignment.given() if contract is not None and contract.alignment is not None else {}
+        method = recorded.get("method")
+        if method in ALIGN_METHODS and ALIGN_METHODS.get(method).notice:
+            raise FacenetError(f"the model's contract records --align-method {method}, which is opt-in only (its "
+                               "licence restricts use) and never a recorded alignment: record another method")
         if "detector_options" in recorded:  # a JSON list
             recorded["detector_options"] = tuple(recorded["detector_options"])
         return cls(**recorded) if recorded else None
@@ -116,7 +125,7 @@ class AlignConfig:
             FacenetError: one line naming the field (and its flag where the two differ).
         """
         fields.validate(self)
-        problem = check_method(self.detector, self.method)
+        problem = check_method(self.detector, faces_of(self.method))
         if problem:
             raise FacenetError(problem)
         self.detector_settings()
@@ -173,7 +182,18 @@ class FaceAligner:
         self.method = ALIGN_METHODS.get(config.method)
         self.choose = FACE_CHOICES.get(config.face)
         self._predictor = predictor
+        self._method_predictor = None
         self._detector = DETECTORS.get(config.detector).build(config.detector_settings())
+
+    def method_predictor(self):
+        """The method's shape predictor (its ``predictor_file``, else :meth:`predictor`), loaded on first use."""
+        if self.method.predictor_file is None:
+            return self.predictor()
+        if self._method_predictor is None:
+            from facenet_tf.faces.shape_predictor import ShapePredictor
+
+            self._method_predictor = ShapePredictor.load(self.method.predictor_file())
+        return self._method_predictor
 
     def predictor(self):
         """dlib's 5-point shape predictor, loaded on first use.
@@ -214,11 +234,12 @@ class FaceAligner:
         :func:`~facenet_tf.faces.found.face_evidence` finds a face ("no face, no answer")."""
         if faces:
             face = self.choose(image.shape[:2], faces)
-            return Alignment(self.method.face_chip(image, face, self.config, self.predictor), "aligned", len(faces))
+            return Alignment(self.method.face_chip(image, face, self.config, self.method_predictor), "aligned",
+                             len(faces))
         if self.config.on_failure != "resize" or (evidence and face_evidence(self, image) is None):
             return Alignment(None, "no_face", 0)
         if self.method.no_face_chip is not None:
-            chip = self.method.no_face_chip(image, self.config, self.predictor)
+            chip = self.method.no_face_chip(image, self.config, self.method_predictor)
             if chip is not None:
                 return Alignment(chip, "whole_image_landmarks", 0)
         return Alignment(whole_image_chip(image, self.config.size), "resized", 0)

@@ -137,7 +137,7 @@ def every_face(aligner: Any, image: np.ndarray, faces: Sequence[Face]) -> List[F
     for face in sorted(faces, key=lambda f: -f.confidence):
         landmarks, order = face_landmarks(aligner, image, face)
         x, y, w, h = face.box
-        chip = aligner.method.face_chip(image, face, config, aligner.predictor)
+        chip = aligner.method.face_chip(image, face, config, aligner.method_predictor)
         out.append(FoundFace((x, y, x + w, y + h), float(face.confidence), landmarks, order, chip, "aligned"))
     if faces or config.on_failure != "resize":
         return out

@@ -33,7 +33,7 @@ def with_overrides(config: AlignConfig, method: Optional[str] = None, face: Opti
     incompatible: the config's ``validate`` says so. ``detector_options`` given replace the
     config's; else a new detector drops them (they were the settings of the one it replaces)."""
     from facenet_tf.faces.detectors import check_method, detector_serving
-    from facenet_tf.faces.methods import ALIGN_METHODS
+    from facenet_tf.faces.methods import ALIGN_METHODS, faces_of
 
     chosen = dataclasses.replace(config, method=method or config.method, face=face or config.face,
                                  detector=detector or config.detector)
@@ -41,10 +41,10 @@ def with_overrides(config: AlignConfig, method: Optional[str] = None, face: Opti
         chosen = dataclasses.replace(chosen, detector_options=tuple(detector_options))
     elif chosen.detector != config.detector:  # the options were the other detector's settings
         chosen = dataclasses.replace(chosen, detector_options=())
-    if check_method(chosen.detector, chosen.method) is not None:
+    if check_method(chosen.detector, faces_of(chosen.method)) is not None:
         if method and not detector:
             chosen = dataclasses.replace(chosen, detector=detector_serving(chosen.method))
         elif detector and not method:
-            served = next(m for m in ALIGN_METHODS.names() if check_method(chosen.detector, m) is None)
+            served = next(m for m in ALIGN_METHODS.names() if check_method(chosen.detector, faces_of(m)) is None)
             chosen = dataclasses.replace(chosen, method=served)
     return chosen
