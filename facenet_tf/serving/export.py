@@ -33,6 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from facenet_tf.serving import detect_and_embed as graph_lib
 from facenet_tf.serving import tflite as tflite_lib
 from facenet_tf.artifacts import METADATA_FILE, check_loaded_model, write_json
 from facenet_tf.data import images as image_ops
@@ -264,8 +265,13 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig(),
 def _write_verified(keras_model, tmp, contract, check, reference, calibration, variants, config, keras_path,
                     data_description, image_size, norm, output) -> "ExportReport":
     """Write and check every artefact in ``tmp``; raise (nothing published) if one fails."""
-    write_saved_model(keras_model, tmp, contract)
+    graph, graph_info = _detect_and_embed(keras_model, contract, config)
+    endpoints = {graph_lib.SIGNATURE: (graph.__call__, graph.input_signature())} if graph is not None else None
+    write_saved_model(keras_model, tmp, contract, endpoints)
     checks = _saved_model_checks(tmp, check, reference, flip_reference(keras_model, check, contract.normalized))
+    if graph is not None:
+        graph_check, graph_info = _graph_check(tmp, keras_model, contract, check, config.max_faces, graph_info)
+        checks.extend(graph_check)
     if variants:
         os.makedirs(os.path.join(tmp, TFLITE_DIR))
     for variant in variants:
@@ -292,6 +298,7 @@ def _write_verified(keras_model, tmp, contract, check, reference, calibration, v
                            "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], mean of the image's "
                                                      f"and its mirror's, {norm}"}},
         },
+        graph_lib.SIGNATURE: graph_info,
         "tflite_io": "every variant: input 'images' float32 [N,H,W,3] RGB 0..255, output 'embeddings' float32 "
                      "[N,D]; int8 has int8 weights and activations except the float32 input standardisation "
                      "and output L2 normalisation, with quantise/dequantise ops between",
@@ -305,6 +312,52 @@ def _write_verified(keras_model, tmp, contract, check, reference, calibration, v
         ))
     write_json(os.path.join(tmp, EXPORT_FILE), report.to_json_dict())
     return report
+
+
+def _detect_and_embed(keras_model, contract, config: ExportConfig):
+    """``(DetectAndEmbed or None, report entry)``: the graph when the model records a pipeline it
+    reproduces and ``max_faces`` > 0, else ``None`` and why not."""
+    if config.max_faces == 0:
+        return None, {"added": False, "reason": "left out (max_faces 0)"}
+    reason = graph_lib.unsupported(contract)
+    if reason:
+        return None, {"added": False, "reason": reason}
+    graph = graph_lib.from_contract(keras_model, contract, config.max_faces)
+    return graph, {
+        "added": True, "max_faces": config.max_faces, "face_rule": graph.face, "tta": graph.tta,
+        "inputs": {"images": "string [N], encoded JPEG/PNG photos, any size"},
+        "outputs": {"boxes": f"float32 [N, {config.max_faces}, 4] (left, top, right, bottom) original-photo "
+                             "pixels, right = left + width",
+                    "scores": f"float32 [N, {config.max_faces}], dlib's CNN detector's",
+                    "landmarks": f"float32 [N, {config.max_faces}, 5, 2] (x, y) original pixels, dlib's 5 points",
+                    "embeddings": f"float32 [N, {config.max_faces}, {contract.embedding_dim}]",
+                    "num_faces": "int32 [N]; rows past it are zero; row 0 is the face the face rule chooses"},
+    }
+
+
+def _graph_check(tmp: str, keras_model, contract, check: np.ndarray, max_faces: int, info: Dict[str, Any]):
+    """The reloaded ``detect_and_embed`` against the Python pipeline on sample photos made of the
+    check images (:mod:`facenet_tf.serving.graph_check`): ``([ArtefactCheck] of the embeddings,
+    the report entry with the figures)``.
+
+    Raises:
+        FacenetError: the faces differ (one line).
+    """
+    from facenet_tf.serving import graph_check
+
+    photos = graph_check.sample_photos(np.clip(np.round(check), 0, 255).astype(np.uint8))
+    want = graph_check.pipeline_faces(keras_model, contract, photos)
+    signature = tf.saved_model.load(tmp).signatures[graph_lib.SIGNATURE]
+    got = {k: v.numpy() for k, v in signature(images=tf.constant(graph_check.encode_png(photos))).items()}
+    embeddings, expected, figures = graph_check.compare(got, want, max_faces)
+    info = {**info, "check": {**figures, "reference": "the Python pipeline, --detector dlib_cnn",
+                              "min_cosine_required": graph_check.MIN_COSINE}}
+    if not len(embeddings):
+        logger.warning("%s was checked on photos without a face (no face among the check images): pass "
+                       "--representative-data a folder of face photos to compare its embeddings", graph_lib.SIGNATURE)
+        return [], info
+    size = _size_mb(os.path.join(tmp, "saved_model.pb"))
+    return [_compare(f"saved_model:{graph_lib.SIGNATURE}", ".", size, embeddings, expected, graph_check.MIN_COSINE)], info
 
 
 def _require_litert() -> None:
