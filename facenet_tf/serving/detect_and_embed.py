@@ -155,9 +155,12 @@ class DetectAndEmbed(tf.Module):
             tf.TensorSpec([], tf.int32)))
         boxes, scores, landmarks, chips, counts = found
         rows = tf.sequence_mask(counts, self.max_faces)
-        embedded = self.embed(tf.boolean_mask(chips, rows))
+        chosen = tf.boolean_mask(chips, rows)
+        # No face in the batch: the model is not run (the dlib network fails on an empty batch).
+        embedded = tf.cond(tf.shape(chosen)[0] > 0, lambda: self.embed(chosen),
+                           lambda: tf.zeros([0, self.embedding_dim], tf.float32))
         shape = tf.stack([tf.shape(images)[0], self.max_faces, self.embedding_dim])
-        embeddings = tf.scatter_nd(tf.where(rows), embedded, shape)
+        embeddings = tf.scatter_nd(tf.cast(tf.where(rows), tf.int32), embedded, shape)
         return {"boxes": boxes, "scores": scores, "landmarks": landmarks, "embeddings": embeddings,
                 "num_faces": counts}
 

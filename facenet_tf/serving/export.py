@@ -348,15 +348,19 @@ def _graph_check(tmp: str, keras_model, contract, check: np.ndarray, max_faces: 
     photos = graph_check.sample_photos(np.clip(np.round(check), 0, 255).astype(np.uint8))
     want = graph_check.pipeline_faces(keras_model, contract, photos)
     signature = tf.saved_model.load(tmp).signatures[graph_lib.SIGNATURE]
-    got = {k: v.numpy() for k, v in signature(images=tf.constant(graph_check.encode_png(photos))).items()}
+    encoded = graph_check.encode_png(photos)
+    got = {k: v.numpy() for k, v in signature(images=tf.constant(encoded)).items()}
     embeddings, expected, figures = graph_check.compare(got, want, max_faces)
+    # A request without any face (the last photo alone) runs no model and must answer zeros.
+    alone = {k: v.numpy() for k, v in signature(images=tf.constant(encoded[-1:])).items()}
+    graph_check.compare(alone, want[-1:], max_faces)
     info = {**info, "check": {**figures, "reference": "the Python pipeline, --detector dlib_cnn",
                               "min_cosine_required": graph_check.MIN_COSINE}}
     if not len(embeddings):
         logger.warning("%s was checked on photos without a face (no face among the check images): pass "
                        "--representative-data a folder of face photos to compare its embeddings", graph_lib.SIGNATURE)
         return [], info
-    size = _size_mb(os.path.join(tmp, "saved_model.pb"))
+    size = _size_mb(os.path.join(tmp, "saved_model.pb")) + _size_mb(os.path.join(tmp, "variables"))
     return [_compare(f"saved_model:{graph_lib.SIGNATURE}", ".", size, embeddings, expected, graph_check.MIN_COSINE)], info
 
 
