@@ -94,7 +94,7 @@ class CnnGraphDetector(tf.Module):
     def _scores(self, image: tf.Tensor, rects: tf.Tensor, canvas_shape: tf.Tensor) -> tf.Tensor:
         """The network's float32 ``[h, w]`` scores of dlib's tiled canvas of ``image``."""
         first = (tf.cast(image, tf.float32)[None] - self.mean) / 256.0
-        canvas = tiled_canvas(first, rects, canvas_shape)
+        canvas = tiled_canvas(first, rects, canvas_shape, self._padding)
         return self.network(canvas, training=False)[0, :, :, 0]
 
     def _candidates(self, score_map: tf.Tensor, rects: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:

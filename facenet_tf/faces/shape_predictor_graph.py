@@ -49,15 +49,14 @@ class ShapePredictorGraph(tf.Module):
         centred = initial.astype(np.float64) - initial.astype(np.float64).mean(axis=0)
         self._norm = float((centred ** 2).sum())
         self._initial = tf.constant(initial)
-        self._centred = tf.constant(centred)
         self._split_a = tf.constant(predictor.split_pixels[..., 0].reshape(cascades, -1).astype(np.int32))
         self._split_b = tf.constant(predictor.split_pixels[..., 1].reshape(cascades, -1).astype(np.int32))
         self._thresholds = tf.constant(predictor.split_thresholds.reshape(cascades, -1).astype(np.float32))
-        self._leaves = tf.constant(
-            predictor.leaf_values.reshape(cascades, trees * (splits + 1), -1).astype(np.float32))
+        self._leaves = tf.constant(predictor.leaf_values.reshape(cascades * trees * (splits + 1), -1).astype(np.float32))
         self._anchors = tf.constant(predictor.anchors.astype(np.int32))
-        self._delta_x = tf.constant(predictor.deltas[..., 0].astype(np.float32))
-        self._delta_y = tf.constant(predictor.deltas[..., 1].astype(np.float32))
+        self._deltas = tf.constant(np.transpose(predictor.deltas, (0, 2, 1)).astype(np.float32))  # [C, 2, features]
+        # Columns: the weights of Σ s·t and Σ s×t over the flat (x0, y0, x1, ...) centred shape.
+        self._fit_weights = tf.constant(np.stack([centred.ravel(), np.stack([-centred[:, 1], centred[:, 0]], 1).ravel()], 1))
         self._tree_first = tf.constant(np.arange(trees, dtype=np.int32) * splits)
         self._leaf_first = tf.constant(np.arange(trees, dtype=np.int32) * (splits + 1) - splits)
 
@@ -92,9 +91,15 @@ class ShapePredictorGraph(tf.Module):
         pixels = _PixelReader(image)
         faces = tf.shape(corners)[0]
         shape = tf.tile(self._initial[None], [faces, 1, 1])  # float32 [F, P, 2]
-        for cascade in range(self._num_cascades):
+
+        def cascade_step(cascade, shape):
             values = self._feature_pixels(pixels, cascade, shape, scale, origin)
-            shape = self._apply_forest(cascade, values, shape)
+            return cascade + 1, self._apply_forest(cascade, values, shape)
+
+        # A loop, not 15 unrolled copies: the graph (and its tracing) stays one cascade large.
+        _, shape = tf.while_loop(lambda cascade, _: cascade < self._num_cascades, cascade_step,
+                                 (tf.constant(0), shape),
+                                 shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, self.num_parts, 2])))
         points = tf.cast(shape, tf.float64) * scale[:, None] + origin[:, None]
         if not self.subpixel:
             points = tf.floor(points + 0.5)
@@ -102,42 +107,41 @@ class ShapePredictorGraph(tf.Module):
 
     def _similarity(self, shape: tf.Tensor):
         """``find_tform_about_origin`` of the mean shape onto ``shape`` (float32 ``[F, P, 2]``),
-        in the NumPy version's order of sums: float32 ``[F, 1]`` each of m00, m01, m10, m11."""
+        in float64 rounded to float32 as dlib: ``(first, second)`` float32 ``[F, 2, 1]``, the
+        columns ``(m00, m10)`` and ``(m01, m11)`` of ``[[a, -b], [b, a]]``."""
+        if self._norm == 0:  # a mean shape of one point: no rotation or scale to fit (as NumPy)
+            first = tf.tile(tf.constant([[[1.0], [0.0]]]), [tf.shape(shape)[0], 1, 1])
+            return first, tf.reverse(first, axis=[1])
         t = tf.cast(shape, tf.float64)
-        total = t[:, 0]
-        for part in range(1, self.num_parts):  # numpy adds a short axis point after point
-            total = total + t[:, part]
-        t = t - (total / self.num_parts)[:, None]
-        if self._norm == 0:
-            one = tf.ones([tf.shape(shape)[0], 1], tf.float32)
-            return one, tf.zeros_like(one), tf.zeros_like(one), one
-        a = _numpy_sum(tf.reshape(self._centred[None] * t, [-1, 2 * self.num_parts])) / self._norm
-        cross = self._centred[None, :, 0] * t[:, :, 1] - self._centred[None, :, 1] * t[:, :, 0]
-        b = _numpy_sum(cross) / self._norm
-        a, b = tf.cast(a[:, None], tf.float32), tf.cast(b[:, None], tf.float32)
-        return a, -b, b, a
+        t = tf.reshape(t - tf.reduce_mean(t, axis=1, keepdims=True), [-1, 2 * self.num_parts])
+        # One product gives both sums, a = Σ s·t and b = Σ s×t (their order may differ from
+        # numpy's in float64's last bit, below float32's rounding).
+        a_b = tf.cast(tf.matmul(t, self._fit_weights) / self._norm, tf.float32)  # [F, 2]
+        first = a_b[:, :, None]  # (a, b)
+        second = tf.stack([-a_b[:, 1], a_b[:, 0]], axis=1)[:, :, None]  # (-b, a)
+        return first, second
 
-    def _feature_pixels(self, pixels: "_PixelReader", cascade: int, shape, scale, origin) -> tf.Tensor:
+    def _feature_pixels(self, pixels: "_PixelReader", cascade: tf.Tensor, shape, scale, origin) -> tf.Tensor:
         """dlib's ``extract_feature_pixel_values``: float32 ``[F, features]`` grey values, 0 outside."""
-        r00, r01, r10, r11 = self._similarity(shape)
-        dx, dy = self._delta_x[cascade], self._delta_y[cascade]
-        anchor = tf.gather(shape, self._anchors[cascade], axis=1)  # [F, features, 2]
-        x = (r00 * dx + r01 * dy) + anchor[..., 0]
-        y = (r10 * dx + r11 * dy) + anchor[..., 1]
-        x = tf.floor(tf.cast(x, tf.float64) * scale[:, :1] + origin[:, :1] + 0.5)
-        y = tf.floor(tf.cast(y, tf.float64) * scale[:, 1:] + origin[:, 1:] + 0.5)
-        return pixels.read(x, y)
+        first, second = self._similarity(shape)
+        deltas = tf.gather(self._deltas, cascade)  # [2, features]
+        anchor = tf.gather(tf.transpose(shape, [0, 2, 1]), tf.gather(self._anchors, cascade), axis=2)
+        # float32 as dlib (each product and sum rounded), then float64 into the image's pixels.
+        position = (first * deltas[0] + second * deltas[1]) + anchor  # [F, 2, features]
+        position = tf.floor(tf.cast(position, tf.float64) * scale[:, :, None] + origin[:, :, None] + 0.5)
+        return pixels.read(position)
 
-    def _apply_forest(self, cascade: int, values: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
+    def _apply_forest(self, cascade: tf.Tensor, values: tf.Tensor, shape: tf.Tensor) -> tf.Tensor:
         """Walk all trees of a cascade for all faces; add the leaves one after the other."""
         # Every split's comparison at once; dlib goes left (2i + 1) when a - b > threshold.
-        go_right = tf.cast(tf.gather(values, self._split_a[cascade], axis=1)
-                           - tf.gather(values, self._split_b[cascade], axis=1)
-                           <= self._thresholds[cascade], tf.int32)  # [F, trees · splits]
+        go_right = tf.cast(tf.gather(values, tf.gather(self._split_a, cascade), axis=1)
+                           - tf.gather(values, tf.gather(self._split_b, cascade), axis=1)
+                           <= tf.gather(self._thresholds, cascade), tf.int32)  # [F, trees · splits]
         node = tf.zeros([tf.shape(values)[0], self._num_trees], tf.int32)
         for _ in range(self._depth):
             node = 2 * node + 1 + tf.gather(go_right, self._tree_first + node, batch_dims=1)
-        leaves = tf.gather(self._leaves[cascade], self._leaf_first + node)  # [F, trees, 2P]
+        first_leaf = self._leaf_first + cascade * self._num_trees * (self._num_splits + 1)
+        leaves = tf.gather(self._leaves, first_leaf + node)  # [F, trees, 2P]
         flat = tf.reshape(shape, [-1, 1, 2 * self.num_parts])
         total = tf.cumsum(tf.concat([flat, leaves], axis=1), axis=1)[:, -1]
         return tf.reshape(total, [-1, self.num_parts, 2])
@@ -148,33 +152,15 @@ class _PixelReader:
 
     def __init__(self, image: tf.Tensor):
         size = tf.shape(image)
-        self.height, self.width = tf.cast(size[0], tf.float64), tf.cast(size[1], tf.float64)
-        # One black pixel past the end stands for every position outside the image (and
-        # keeps the gather valid for an empty image).
-        self.flat = tf.concat([tf.reshape(tf.cast(image, tf.int32), [-1, 3]), tf.zeros([1, 3], tf.int32)], axis=0)
+        self.limit = tf.cast(tf.stack([size[1], size[0]]), tf.float64)[None, :, None] - 1  # (W-1, H-1)
+        self.width = tf.cast(size[1], tf.float64)
+        # An empty image still needs a row to gather from (every position is outside it).
+        self.flat = tf.cond(tf.size(image) > 0, lambda: tf.reshape(image, [-1, 3]),
+                            lambda: tf.zeros([1, 3], tf.uint8))
 
-    def read(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-        """float32 grey values at whole-pixel positions ``x``, ``y`` (float64, same shape)."""
-        inside = (x >= 0) & (x <= self.width - 1) & (y >= 0) & (y <= self.height - 1)
-        outside = self.height * self.width
-        index = tf.cast(tf.where(inside, y * self.width + x, outside), tf.int64)
-        rgb = tf.gather(self.flat, index)
-        return tf.cast(tf.reduce_sum(rgb, axis=-1) // 3, tf.float32)
-
-
-def _numpy_sum(values: tf.Tensor) -> tf.Tensor:
-    """Sum over the last axis (of static length) in numpy's order for a contiguous row: sequential
-    below 8 values, else 8 running sums combined pairwise, then the rest one by one."""
-    n = values.shape[-1]
-    if n < 8:
-        total = values[..., 0]
-        for i in range(1, n):
-            total = total + values[..., i]
-        return total
-    partial = [values[..., i] for i in range(8)]
-    for start in range(8, n - n % 8, 8):
-        partial = [partial[i] + values[..., start + i] for i in range(8)]
-    total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + ((partial[4] + partial[5]) + (partial[6] + partial[7]))
-    for i in range(n - n % 8, n):
-        total = total + values[..., i]
-    return total
+    def read(self, position: tf.Tensor) -> tf.Tensor:
+        """float32 ``[F, n]`` grey values at whole-pixel positions float64 ``[F, 2 (x, y), n]``."""
+        inside = tf.reduce_all((position >= 0) & (position <= self.limit), axis=1)
+        index = tf.where(inside, position[:, 1] * self.width + position[:, 0], 0)
+        grey = tf.reduce_sum(tf.cast(tf.gather(self.flat, tf.cast(index, tf.int64)), tf.int32), axis=-1) // 3
+        return tf.where(inside, tf.cast(grey, tf.float32), 0)
