@@ -25,6 +25,8 @@ TINY = {
     "alignment_vs_dlib.py": (("orl", "dlib", "mtcnn"), ["--stride", "50"]),
     "cluster_quality.py": (("orl", "dlib"), ["--model", "{dlib}", "--data-dir", "{orl}", "--tiny"]),
     "cnn_vs_dlib.py": (("orl", "dlib"), ["--tiny"]),
+    "detect_and_embed_speed.py": (("orl", "dlib"), ["--model", "{dlib}", "--photos", "2", "--batch-sizes", "1,2",
+                                                    "--max-faces", "3", "--work-dir", "{tmp}/photos"]),
     "domain_shift.py": (("orl", "dlib"), ["--model", "{dlib}", "--data-dir", "{orl}", "--work-dir", "{tmp}/work",
                                           "--recipes", "defaults", "--seeds", "0", "--epochs", "1",
                                           "--steps-per-epoch", "1", "--tiny"]),

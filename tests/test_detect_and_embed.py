@@ -199,3 +199,31 @@ def test_max_faces_is_a_checked_flag_and_other_models_get_no_signature():
     with pytest.raises(FacenetError, match="max_faces"):
         ExportConfig(max_faces=-1).validate()
     assert "no alignment" in unsupported(minimal("small_cnn", (32, 32), 8, "f"))
+
+
+def test_tflite_attempt_names_the_op_that_stops_it(tmp_path):
+    """What export reports when ``detect_and_embed`` has no TFLite file, on two one-op graphs: an op
+    without a TFLite or Flex kernel (the converter's refusal), and a Flex op (LiteRT's)."""
+    pytest.importorskip("ai_edge_litert", reason="LiteRT (ai-edge-litert) is not installed")
+    import tensorflow as tf
+
+    from facenet_tf.errors import FacenetError
+    from facenet_tf.serving.tflite import convert_with_tf_ops, run_with_litert
+
+    png = tf.io.encode_png(np.full((4, 6, 3), 9, np.uint8)).numpy()
+    graphs = {"shape": lambda data: tf.map_fn(tf.io.extract_jpeg_shape, data, fn_output_signature=tf.int32),
+              "decode": lambda data: tf.map_fn(lambda d: tf.reduce_mean(tf.cast(tf.io.decode_png(d, 3), tf.float32)),
+                                               data, fn_output_signature=tf.float32)}
+    def signature(body):
+        return tf.function(lambda images: {"out": body(images)},
+                           input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+
+    for name, body in graphs.items():
+        module = tf.Module()
+        module.f = signature(body)
+        tf.saved_model.save(module, str(tmp_path / name), signatures={"s": module.f})
+    with pytest.raises(FacenetError, match="tf.ExtractJpegShape: is neither a custom op nor a flex op"):
+        convert_with_tf_ops(str(tmp_path / "shape"), "s")
+    model = convert_with_tf_ops(str(tmp_path / "decode"), "s")
+    with pytest.raises(FacenetError, match=r"LiteRT cannot run s: TensorFlow ops \(FlexDecodePng\) need the Flex"):
+        run_with_litert(model, "s", {"images": np.array([png], dtype=object)})

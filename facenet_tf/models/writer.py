@@ -14,8 +14,9 @@ reads every such directory. Signatures of the SavedModel (both return
   embeddings of each image and its mirror, re-normalised to unit length when the contract
   says the model's embeddings are unit-norm (``facenet-tf ... --tta flip`` computes the same).
 
-No signature detects or aligns faces (MTCNN and dlib's landmark cascade run in Python/NumPy):
-a model that records an alignment takes aligned chips.
+None of these detects or aligns faces: a model that records an alignment takes aligned chips.
+``facenet-tf export`` adds ``detect_and_embed`` (photo bytes → every face) for models recording
+dlib's alignment (:mod:`facenet_tf.serving.detect_and_embed`).
 """
 
 from __future__ import annotations

@@ -85,8 +85,8 @@ def face_order(shape: tf.Tensor, boxes: tf.Tensor, scores: tf.Tensor, rule: str)
     by_score = tf.argsort(-scores, stable=True)
     if rule not in FACE_RULES:
         raise FacenetError(f"face rule {rule!r} has no graph version; choose one of {', '.join(FACE_RULES)}")
-    key = FACE_RULES[rule](tf.cast(shape, tf.float64), tf.gather(tf.cast(boxes, tf.float64), by_score),
-                           tf.gather(tf.cast(scores, tf.float64), by_score))
+    key = FACE_RULES[rule](tf.cast(shape, tf.float64), tf.cast(tf.gather(boxes, by_score), tf.float64),
+                           tf.cast(tf.gather(scores, by_score), tf.float64))
     count = tf.shape(by_score)[0]
     positions = tf.range(count)
     # The first minimum, not argmin's (whose choice among equals TensorFlow leaves open).

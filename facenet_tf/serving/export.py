@@ -1,15 +1,19 @@
-"""Export for serving and devices: SavedModel with two signatures, TFLite variants, verified.
+"""Export for serving and devices: SavedModel with its signatures, TFLite variants, verified.
 
-The SavedModel and its two signatures (``serving_default`` on pixels, ``embed_encoded`` on
-encoded image bytes) are those of :mod:`facenet_tf.models.writer`; both return unit-norm
-embeddings, except for models whose output is not normalised (an imported dlib network).
+The SavedModel and its signatures (``serving_default`` on pixels, ``embed_encoded`` on encoded
+image bytes, ``embed_flip``) are those of :mod:`facenet_tf.models.writer`; they return unit-norm
+embeddings, except for models whose output is not normalised (an imported dlib network). A model
+recording dlib's alignment also gets ``detect_and_embed`` (photo bytes → every face's box and
+embedding, :mod:`facenet_tf.serving.detect_and_embed`), checked against the Python pipeline
+(:mod:`facenet_tf.serving.graph_check`); ``max_faces`` 0 leaves it out.
 
 :func:`export_model` (what ``facenet-tf export`` runs) writes one directory::
 
     OUTPUT/                     a SavedModel directory (TF Serving: models/<name>/<version>)
       saved_model.pb, variables/, fingerprint.pb
       assets/metadata.json      the training run's metadata (thresholds, fingerprint, ...)
-      tflite/<variant>.tflite   the requested TFLite variants (see facenet_tf.serving.tflite)
+      tflite/<variant>.tflite   the requested TFLite variants (see facenet_tf.serving.tflite);
+                                detect_and_embed.tflite where LiteRT runs it (today: never)
       export.json               what was checked against the Keras model, and the figures
 
 Every artefact is reloaded the way a user would load it and compared with the Keras model
@@ -281,6 +285,8 @@ def _write_verified(keras_model, tmp, contract, check, reference, calibration, v
         embed = tflite_lib.embedder(os.path.join(tmp, relative))
         checks.append(_compare(f"tflite:{variant}", relative, _size_mb(os.path.join(tmp, relative)),
                                embed(check.astype(np.float32)), reference, config.min_cosine(variant)))
+    if graph is not None and variants:
+        graph_info = {**graph_info, "tflite": _graph_tflite(tmp, keras_model, contract, check, config.max_faces)}
     report = ExportReport(output, checks, {
         "format": "facenet_tf.export/1",
         "source": os.path.abspath(keras_path),
@@ -322,7 +328,11 @@ def _detect_and_embed(keras_model, contract, config: ExportConfig):
     reason = graph_lib.unsupported(contract)
     if reason:
         return None, {"added": False, "reason": reason}
-    graph = graph_lib.from_contract(keras_model, contract, config.max_faces)
+    try:
+        graph = graph_lib.from_contract(keras_model, contract, config.max_faces)
+    except FacenetError as err:  # dlib's detector or predictor file missing (the [pretrained] extra)
+        logger.warning("no %s signature: %s", graph_lib.SIGNATURE, err)
+        return None, {"added": False, "reason": str(err)}
     return graph, {
         "added": True, "max_faces": config.max_faces, "face_rule": graph.face, "tta": graph.tta,
         "inputs": {"images": "string [N], encoded JPEG/PNG photos, any size"},
@@ -362,6 +372,33 @@ def _graph_check(tmp: str, keras_model, contract, check: np.ndarray, max_faces: 
         return [], info
     size = _size_mb(os.path.join(tmp, "saved_model.pb")) + _size_mb(os.path.join(tmp, "variables"))
     return [_compare(f"saved_model:{graph_lib.SIGNATURE}", ".", size, embeddings, expected, graph_check.MIN_COSINE)], info
+
+
+def _graph_tflite(tmp: str, keras_model, contract, check: np.ndarray, max_faces: int) -> Dict[str, Any]:
+    """Try ``detect_and_embed`` as TFLite (TensorFlow ops allowed) run by LiteRT on the sample photos.
+    Written (``tflite/detect_and_embed.tflite``) only when LiteRT runs it and it finds the pipeline's
+    faces; otherwise the entry says which ops stopped it (the chip-input variants stay)."""
+    from facenet_tf.serving import graph_check
+
+    try:
+        model = tflite_lib.convert_with_tf_ops(tmp, graph_lib.SIGNATURE)
+        photos = graph_check.sample_photos(np.clip(np.round(check), 0, 255).astype(np.uint8))
+        got = tflite_lib.run_with_litert(model, graph_lib.SIGNATURE, {
+            graph_lib.INPUT_NAME: np.array(graph_check.encode_png(photos), dtype=object)})
+        embeddings, expected, _ = graph_check.compare(got, graph_check.pipeline_faces(keras_model, contract, photos),
+                                                      max_faces)
+    except FacenetError as err:
+        logger.warning("%s: no TFLite file (%s); the chip-input TFLite variants stay", graph_lib.SIGNATURE, err)
+        return {"written": False, "reason": str(err)}
+    relative = os.path.join(TFLITE_DIR, f"{graph_lib.SIGNATURE}.tflite")
+    with open(os.path.join(tmp, relative), "wb") as f:
+        f.write(model)
+    check_entry = _compare(f"tflite:{graph_lib.SIGNATURE}", relative, len(model) / 1e6, embeddings, expected,
+                           graph_check.MIN_COSINE)
+    if not check_entry.passed:
+        os.remove(os.path.join(tmp, relative))
+        return {"written": False, "reason": f"LiteRT's embeddings drift (min cosine {check_entry.min_cosine:.6f})"}
+    return {"written": True, "path": relative, "min_cosine": check_entry.min_cosine}
 
 
 def _require_litert() -> None:
