@@ -14,7 +14,7 @@ from typing import Tuple
 
 import tensorflow as tf
 
-from facenet_tf.faces.cnn_detector import _resized
+from facenet_tf.faces.cnn_detector import resize_level
 
 _F64 = tf.float64
 
@@ -170,7 +170,7 @@ def tiled_canvas(first: tf.Tensor, rects: tf.Tensor, canvas: tf.Tensor, padding:
         rect, before = rects[i], rects[i - 1]
         plan = [_plan(before[3] - before[1] + 1, rect[3] - rect[1] + 1),
                 _plan(before[2] - before[0] + 1, rect[2] - rect[0] + 1)]
-        level = _resized(level, plan)
+        level = resize_level(level, plan)
         on_left = i < in_left
         left = left.write(i, tf.cond(on_left, lambda: piece(level[0], left_width, False),
                                      lambda: tf.zeros([0, left_width, 3])))
