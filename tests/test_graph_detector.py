@@ -99,7 +99,10 @@ def test_other_upsampling(cnn, photos, upsample):
 
 
 def test_one_trace_for_all_sizes_and_saved_model_round_trip(graph, photos, tmp_path):
-    calls = tf.function(lambda image: graph(image), input_signature=[IMAGE])
+    @tf.function(input_signature=[IMAGE])
+    def calls(image):
+        return graph(image)
+
     images = [photos["orl"][0], photos["group_small"], photos["faceless"]]
     outputs = [calls(tf.constant(image)) for image in images]
     assert calls.experimental_get_tracing_count() == 1
@@ -160,6 +163,9 @@ def test_decode_rgb_equals_reader(kind, max_pixels, tmp_path):
 
 
 def test_decode_rgb_in_a_traced_graph():
-    decode = tf.function(lambda data: decode_rgb(data, 30_000), input_signature=[tf.TensorSpec([], tf.string)])
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+    def decode(data):
+        return decode_rgb(data, 30_000)
+
     shapes = [tuple(decode(tf.constant(_encoded(kind)))[0].shape) for kind in ("jpeg", "png_grey")]
     assert shapes == [(150, 200, 3)] * 2 and decode.experimental_get_tracing_count() == 1

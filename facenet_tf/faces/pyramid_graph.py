@@ -4,8 +4,8 @@ The graph twins of :func:`facenet_tf.faces.fhog.pyramid_up_planes` (RGB) and of 
 :class:`facenet_tf.faces.cnn_detector.CnnFaceDetector` builds (:func:`~facenet_tf.faces.cnn_detector.tiled_pyramid_rects`,
 its level resize), for images whose size is known only when the graph runs. The same float
 operations in the same order, so the pixels are bit-identical to the NumPy versions on CPU:
-sample positions are sequential sums (``tf.cumsum``, a sequential scan on CPU, as
-``np.add.accumulate``), float32 where dlib's SIMD code is float32, float64 where it is double.
+sample positions are sequential sums (``tf.cumsum`` pinned to the CPU, whose scan is
+sequential as ``np.add.accumulate``), float32 where dlib's SIMD code is float32, float64 where it is double.
 """
 
 from __future__ import annotations
@@ -24,7 +24,14 @@ def _positions(step: tf.Tensor, count: tf.Tensor, start=None) -> tf.Tensor:
     ``start = -step``: ``0, step, …``), as dlib's ``x += x_scale`` loops."""
     first = -step if start is None else start
     values = tf.concat([[first], tf.fill([count], step)], 0)
-    return tf.cumsum(values)[1:]
+    return _sequential_cumsum(values)[1:]
+
+
+def _sequential_cumsum(values: tf.Tensor, axis: int = 0) -> tf.Tensor:
+    """``tf.cumsum`` on the CPU, whose scan adds one element after another as dlib's loops do
+    (a GPU's parallel scan adds in another order: positions off by an ulp move pixels)."""
+    with tf.device("/CPU:0"):
+        return tf.cumsum(values, axis=axis)
 
 
 def resize_rgb(image: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
@@ -48,7 +55,7 @@ def resize_rgb(image: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
     lanes = tf.cast(tf.stack([x, x + x_scale, x + 2.0 * x_scale, x + 3.0 * x_scale]), tf.float32)
     most = cols // 4 + 2
     steps = tf.concat([lanes[None], tf.fill([most, 4], tf.cast(4.0 * x_scale, tf.float32))], 0)
-    xs = tf.cumsum(steps, axis=0)[1:]
+    xs = _sequential_cumsum(steps)[1:]
     left = tf.cast(xs, tf.int32)  # truncation, as _mm_cvttps_epi32
     beyond = left[:, 3] + 1 >= in_nc
     blocks = _first(beyond)
