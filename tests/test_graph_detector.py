@@ -169,3 +169,35 @@ def test_decode_rgb_in_a_traced_graph():
 
     shapes = [tuple(decode(tf.constant(_encoded(kind)))[0].shape) for kind in ("jpeg", "png_grey")]
     assert shapes == [(150, 200, 3)] * 2 and decode.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.parametrize("orientation", [2, 3, 5, 6, 7, 8])
+def test_decode_rgb_turns_jpeg_upright_as_the_reader(orientation, tmp_path):
+    """EXIF orientation (little-endian as Pillow writes it), full size and reduced."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(_encoded("jpeg"))).save(buffer, "JPEG", exif=exif.tobytes(), quality=95)
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(buffer.getvalue())
+    for max_pixels, tolerance in ((4_194_304, DECODE_TOLERANCE["full"]), (30_000, DECODE_TOLERANCE["reduced"])):
+        expected, scale = read_rgb_within(str(path), max_pixels)
+        image, found_scale = decode_rgb(tf.constant(buffer.getvalue()), max_pixels)
+        assert image.shape == expected.shape and (expected.shape[0] > expected.shape[1]) == (orientation >= 5)
+        assert np.abs(image.numpy().astype(int) - expected).max() <= tolerance
+        np.testing.assert_allclose(found_scale.numpy(), scale, rtol=1e-6)
+
+
+def test_exif_orientation_big_endian_and_absent():
+    from PIL import Image
+
+    from facenet_tf.faces.decode_graph import exif_orientation
+
+    buffer = io.BytesIO()
+    big_endian = b"Exif\0\0MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0"  # one entry: 6
+    Image.open(io.BytesIO(_encoded("jpeg"))).save(buffer, "JPEG", exif=big_endian)
+    assert Image.open(io.BytesIO(buffer.getvalue())).getexif().get(0x0112) == 6
+    assert int(exif_orientation(tf.constant(buffer.getvalue()))) == 6
+    assert int(exif_orientation(tf.constant(_encoded("jpeg")))) == 1
