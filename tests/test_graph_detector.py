@@ -136,6 +136,10 @@ def _encoded(kind):
     fmt, options = ("JPEG", {"quality": 90}) if kind.startswith("jpeg") else ("PNG", {})
     if kind.endswith("grey"):
         photo = photo.convert("L")
+    elif kind == "png_grey_alpha":
+        photo = photo.convert("LA")
+    elif kind == "png_16bit":  # Pillow's I;16: the reader keeps the high byte
+        photo = Image.fromarray(np.asarray(photo.convert("L")).astype(np.uint16) * 256 + 100)
     elif kind == "png_rgba":
         photo.putalpha(Image.fromarray((rows % 256).astype(np.uint8)))
     elif kind.startswith("png_palette"):
@@ -147,8 +151,8 @@ def _encoded(kind):
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("kind", ["jpeg", "jpeg_grey", "png", "png_rgba", "png_grey", "png_palette",
-                                  "png_palette_transparent"])
+@pytest.mark.parametrize("kind", ["jpeg", "jpeg_grey", "png", "png_rgba", "png_grey", "png_grey_alpha", "png_16bit",
+                                  "png_palette", "png_palette_transparent"])
 @pytest.mark.parametrize("max_pixels", [4_194_304, 30_000])
 def test_decode_rgb_equals_reader(kind, max_pixels, tmp_path):
     data = _encoded(kind)
