@@ -63,6 +63,7 @@ def _assert_same(graph, cnn, image, upsample, name):
     boxes, scores = graph(tf.constant(image))
     expected = cnn.detect(image, upsample)
     assert boxes.dtype == tf.float32 and scores.dtype == tf.float32
+    assert boxes.shape == (len(expected.scores), 4) and scores.shape == (len(expected.scores),)  # also K = 0
     assert boxes.numpy().astype(np.int64).tolist() == expected.boxes.tolist(), name
     np.testing.assert_allclose(scores.numpy(), expected.scores, rtol=0, atol=SCORE_TOLERANCE, err_msg=name)
     return len(expected.scores)
