@@ -63,6 +63,7 @@ def _assert_same(graph, cnn, image, upsample, name):
     boxes, scores = graph(tf.constant(image))
     expected = cnn.detect(image, upsample)
     assert boxes.dtype == tf.float32 and scores.dtype == tf.float32
+    assert boxes.shape == (len(expected.scores), 4) and scores.shape == (len(expected.scores),)  # also K = 0
     assert boxes.numpy().astype(np.int64).tolist() == expected.boxes.tolist(), name
     np.testing.assert_allclose(scores.numpy(), expected.scores, rtol=0, atol=SCORE_TOLERANCE, err_msg=name)
     return len(expected.scores)
@@ -99,7 +100,10 @@ def test_other_upsampling(cnn, photos, upsample):
 
 
 def test_one_trace_for_all_sizes_and_saved_model_round_trip(graph, photos, tmp_path):
-    calls = tf.function(lambda image: graph(image), input_signature=[IMAGE])
+    @tf.function(input_signature=[IMAGE])
+    def calls(image):
+        return graph(image)
+
     images = [photos["orl"][0], photos["group_small"], photos["faceless"]]
     outputs = [calls(tf.constant(image)) for image in images]
     assert calls.experimental_get_tracing_count() == 1
@@ -133,6 +137,10 @@ def _encoded(kind):
     fmt, options = ("JPEG", {"quality": 90}) if kind.startswith("jpeg") else ("PNG", {})
     if kind.endswith("grey"):
         photo = photo.convert("L")
+    elif kind == "png_grey_alpha":
+        photo = photo.convert("LA")
+    elif kind == "png_16bit":  # Pillow's I;16: the reader keeps the high byte
+        photo = Image.fromarray(np.asarray(photo.convert("L")).astype(np.uint16) * 256 + 100)
     elif kind == "png_rgba":
         photo.putalpha(Image.fromarray((rows % 256).astype(np.uint8)))
     elif kind.startswith("png_palette"):
@@ -144,8 +152,8 @@ def _encoded(kind):
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("kind", ["jpeg", "jpeg_grey", "png", "png_rgba", "png_grey", "png_palette",
-                                  "png_palette_transparent"])
+@pytest.mark.parametrize("kind", ["jpeg", "jpeg_grey", "png", "png_rgba", "png_grey", "png_grey_alpha", "png_16bit",
+                                  "png_palette", "png_palette_transparent"])
 @pytest.mark.parametrize("max_pixels", [4_194_304, 30_000])
 def test_decode_rgb_equals_reader(kind, max_pixels, tmp_path):
     data = _encoded(kind)
@@ -160,6 +168,41 @@ def test_decode_rgb_equals_reader(kind, max_pixels, tmp_path):
 
 
 def test_decode_rgb_in_a_traced_graph():
-    decode = tf.function(lambda data: decode_rgb(data, 30_000), input_signature=[tf.TensorSpec([], tf.string)])
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+    def decode(data):
+        return decode_rgb(data, 30_000)
+
     shapes = [tuple(decode(tf.constant(_encoded(kind)))[0].shape) for kind in ("jpeg", "png_grey")]
     assert shapes == [(150, 200, 3)] * 2 and decode.experimental_get_tracing_count() == 1
+
+
+@pytest.mark.parametrize("orientation", [2, 3, 5, 6, 7, 8])
+def test_decode_rgb_turns_jpeg_upright_as_the_reader(orientation, tmp_path):
+    """EXIF orientation (little-endian as Pillow writes it), full size and reduced."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(_encoded("jpeg"))).save(buffer, "JPEG", exif=exif.tobytes(), quality=95)
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(buffer.getvalue())
+    for max_pixels, tolerance in ((4_194_304, DECODE_TOLERANCE["full"]), (30_000, DECODE_TOLERANCE["reduced"])):
+        expected, scale = read_rgb_within(str(path), max_pixels)
+        image, found_scale = decode_rgb(tf.constant(buffer.getvalue()), max_pixels)
+        assert image.shape == expected.shape and (expected.shape[0] > expected.shape[1]) == (orientation >= 5)
+        assert np.abs(image.numpy().astype(int) - expected).max() <= tolerance
+        np.testing.assert_allclose(found_scale.numpy(), scale, rtol=1e-6)
+
+
+def test_exif_orientation_big_endian_and_absent():
+    from PIL import Image
+
+    from facenet_tf.faces.decode_graph import exif_orientation
+
+    buffer = io.BytesIO()
+    big_endian = b"Exif\0\0MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0"  # one entry: 6
+    Image.open(io.BytesIO(_encoded("jpeg"))).save(buffer, "JPEG", exif=big_endian)
+    assert Image.open(io.BytesIO(buffer.getvalue())).getexif().get(0x0112) == 6
+    assert int(exif_orientation(tf.constant(buffer.getvalue()))) == 6
+    assert int(exif_orientation(tf.constant(_encoded("jpeg")))) == 1

