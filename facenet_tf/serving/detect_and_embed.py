@@ -149,7 +149,8 @@ class DetectAndEmbed(tf.Module):
         [N, F, D]; "num_faces": int32 [N]}``. Row 0 of a photo with faces is the one the face
         rule chooses, the others follow best score first; rows past ``num_faces`` are zero."""
         size = self.chip_size
-        found = tf.map_fn(self._photo, images, fn_output_signature=(
+        # One photo at a time: a 4 MP photo's upsampled pyramid holds gigabytes of activations.
+        found = tf.map_fn(self._photo, images, parallel_iterations=1, fn_output_signature=(
             tf.TensorSpec([self.max_faces, 4], tf.float32), tf.TensorSpec([self.max_faces], tf.float32),
             tf.TensorSpec([self.max_faces, 5, 2], tf.float32), tf.TensorSpec([self.max_faces, size, size, 3], tf.uint8),
             tf.TensorSpec([], tf.int32)))
