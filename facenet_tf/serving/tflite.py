@@ -23,6 +23,9 @@ Four variants, all converted from the SavedModel's ``serving_default`` signature
 
 Running, and finding the standardisation's nodes for ``int8``, need ``ai-edge-litert`` (the
 extra ``facenet_tf[tflite]``); the other conversions need only TensorFlow.
+
+:func:`convert_with_tf_ops` and :func:`run_with_litert` try any other signature (export's
+``detect_and_embed``) with TensorFlow ops allowed, and say which op stops it.
 """
 
 from __future__ import annotations
