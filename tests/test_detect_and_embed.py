@@ -227,3 +227,32 @@ def test_tflite_attempt_names_the_op_that_stops_it(tmp_path):
     model = convert_with_tf_ops(str(tmp_path / "decode"), "s")
     with pytest.raises(FacenetError, match=r"LiteRT cannot run s: TensorFlow ops \(FlexDecodePng\) need the Flex"):
         run_with_litert(model, "s", {"images": np.array([png], dtype=object)})
+
+
+def test_a_photo_over_the_pixel_bound_is_detected_smaller_and_mapped_back(dlib_dir, orl_dir, tmp_path):
+    """With the bound at a third of the photo's pixels, the graph decodes it smaller (``decode_rgb``)
+    and maps boxes back to the photo's pixels as the Python pipeline does with ``read_rgb_within``
+    at that bound: the same faces, in the rule's order (TensorFlow's and Pillow's reduced pixels
+    differ by a few grey levels: boxes within one reduced pixel, cosine >= 0.99)."""
+    import tensorflow as tf
+    from PIL import Image
+
+    from facenet_tf.data.reader import read_rgb_within
+    from facenet_tf.models.loader import load_keras
+    from facenet_tf.serving.detect_and_embed import from_contract
+    from facenet_tf.serving.graph_check import pipeline_faces
+
+    photo = compose(orl_dir, [("s1", 1), ("s2", 1), ("s3", 1)])[0]
+    photo = np.asarray(Image.fromarray(photo).resize((photo.shape[1] * 2, photo.shape[0] * 2)))
+    Image.fromarray(photo).save(tmp_path / "big.png")
+    limit = photo.shape[0] * photo.shape[1] // 3
+    model, artifact = load_keras(dlib_dir)
+    graph = from_contract(model, artifact.contract, 4, max_pixels=limit)
+    out = {k: v.numpy()[0] for k, v in graph(tf.constant([(tmp_path / "big.png").read_bytes()])).items()}
+    pixels, (sx, sy) = read_rgb_within(str(tmp_path / "big.png"), limit)
+    assert sx > 1.5
+    want = pipeline_faces(model, artifact.contract, [pixels])[0]
+    assert out["num_faces"] == len(want.boxes) == 3
+    assert np.abs(out["boxes"][:3] - want.boxes * [sx, sy, sx, sy]).max() <= sx
+    for got, expected in zip(out["embeddings"][:3], want.embeddings):
+        assert cosine(got, expected) >= 0.99

@@ -226,10 +226,10 @@ def unsupported(contract) -> str:
     return ""
 
 
-def from_contract(model, contract, max_faces: int = 8) -> DetectAndEmbed:
+def from_contract(model, contract, max_faces: int = 8, max_pixels: int = MAX_DETECT_PIXELS) -> DetectAndEmbed:
     """The graph of the pipeline ``contract`` records for ``model``: dlib's packaged CNN detector
     (upsampled ``hog_upsample`` times) and 5-point predictor, the recorded face rule, chip size,
-    padding and TTA.
+    padding and TTA; photos decoded at most ``max_pixels`` large (the Python pipeline's bound).
 
     Raises:
         FacenetError: :func:`unsupported` names a reason; dlib's model files are missing (the
@@ -246,4 +246,5 @@ def from_contract(model, contract, max_faces: int = 8) -> DetectAndEmbed:
     align = AlignConfig.from_contract(contract)
     return DetectAndEmbed(model, CnnGraphDetector.load(upsample=align.hog_upsample), ShapePredictorGraph.load(),
                           max_faces=max_faces, face=align.face, tta=TTAConfig.from_contract(contract).mode,
-                          normalized=contract.normalized, chip_size=align.size, padding=align.padding)
+                          normalized=contract.normalized, chip_size=align.size, padding=align.padding,
+                          max_pixels=max_pixels)
