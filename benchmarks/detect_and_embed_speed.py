@@ -39,10 +39,14 @@ from PIL import Image  # noqa: E402
 
 
 def group_photos(faces, count: int, work_dir: str, seed: int):
-    """``count`` JPEG files in ``work_dir``: 1, 2 or 3 ORL faces (×1.0–1.6) side by side on a 640×480 canvas."""
+    """``count`` JPEG files in ``work_dir/photos_seed<seed>_<count>/`` (written once): 1, 2 or 3 ORL
+    faces (×1.0–1.6) side by side on a 640×480 canvas."""
+    folder = os.path.join(work_dir, f"photos_seed{seed}_{count}")
+    paths = [os.path.join(folder, f"{i:04d}.jpg") for i in range(count)]
+    if all(os.path.isfile(p) for p in paths):
+        return paths
     rng = np.random.default_rng(seed)
-    os.makedirs(work_dir, exist_ok=True)
-    paths = []
+    os.makedirs(folder, exist_ok=True)
     for i in range(count):
         image = canvas((480, 640), rng)
         people = 1 + i % 3
@@ -53,8 +57,8 @@ def group_photos(faces, count: int, work_dir: str, seed: int):
             left = int(640 * (k + 0.5) / people - w / 2)
             top = int(rng.integers(20, 480 - h - 20))
             image[top:top + h, left:left + w] = np.asarray(Image.fromarray(face).resize((w, h), Image.Resampling.BILINEAR))
-        paths.append(os.path.join(work_dir, f"{i:04d}.jpg"))
-        Image.fromarray(np.repeat(image[..., None], 3, axis=2)).save(paths[-1], quality=92)
+        Image.fromarray(np.repeat(image[..., None], 3, axis=2)).save(paths[i] + ".part.jpg", quality=92)
+        os.replace(paths[i] + ".part.jpg", paths[i])
     return paths
 
 
