@@ -27,7 +27,8 @@ detected face gives ``num_faces`` 0; the recorded ``dlib_hog_cnn`` detector's HO
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Tuple
+import logging
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import tensorflow as tf
 
@@ -248,3 +249,29 @@ def from_contract(model, contract, max_faces: int = 8, max_pixels: int = MAX_DET
                           max_faces=max_faces, face=align.face, tta=TTAConfig.from_contract(contract).mode,
                           normalized=contract.normalized, chip_size=align.size, padding=align.padding,
                           max_pixels=max_pixels)
+
+
+def for_export(model, contract, max_faces: int) -> Tuple[Optional[DetectAndEmbed], Dict[str, Any]]:
+    """What ``facenet-tf export`` adds: ``(graph, report entry)`` when the model records a pipeline
+    the graph reproduces and ``max_faces`` > 0; else ``(None, {"added": False, "reason": ...})``
+    (also when dlib's model files, the ``[pretrained]`` extra, are missing: logged)."""
+    if max_faces == 0:
+        return None, {"added": False, "reason": "left out (max_faces 0)"}
+    reason = unsupported(contract)
+    if reason:
+        return None, {"added": False, "reason": reason}
+    try:
+        graph = from_contract(model, contract, max_faces)
+    except FacenetError as err:
+        logging.getLogger("facenet_tf").warning("no %s signature: %s", SIGNATURE, err)
+        return None, {"added": False, "reason": str(err)}
+    rows = f"[N, {max_faces}"
+    return graph, {
+        "added": True, "max_faces": max_faces, "face_rule": graph.face, "tta": graph.tta,
+        "inputs": {INPUT_NAME: "string [N], encoded JPEG/PNG photos, any size"},
+        "outputs": {"boxes": f"float32 {rows}, 4] (left, top, right, bottom) original-photo pixels, right = left + width",
+                    "scores": f"float32 {rows}], dlib's CNN detector's",
+                    "landmarks": f"float32 {rows}, 5, 2] (x, y) original pixels, dlib's 5 points",
+                    "embeddings": f"float32 {rows}, {graph.embedding_dim}]",
+                    "num_faces": "int32 [N]; rows past it are zero; row 0 is the face the face rule chooses"},
+    }

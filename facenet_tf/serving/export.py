@@ -269,7 +269,7 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig(),
 def _write_verified(keras_model, tmp, contract, check, reference, calibration, variants, config, keras_path,
                     data_description, image_size, norm, output) -> "ExportReport":
     """Write and check every artefact in ``tmp``; raise (nothing published) if one fails."""
-    graph, graph_info = _detect_and_embed(keras_model, contract, config)
+    graph, graph_info = graph_lib.for_export(keras_model, contract, config.max_faces)
     endpoints = {graph_lib.SIGNATURE: (graph.__call__, graph.input_signature())} if graph is not None else None
     write_saved_model(keras_model, tmp, contract, endpoints)
     checks = _saved_model_checks(tmp, check, reference, flip_reference(keras_model, check, contract.normalized))
@@ -318,31 +318,6 @@ def _write_verified(keras_model, tmp, contract, check, reference, calibration, v
         ))
     write_json(os.path.join(tmp, EXPORT_FILE), report.to_json_dict())
     return report
-
-
-def _detect_and_embed(keras_model, contract, config: ExportConfig):
-    """``(DetectAndEmbed or None, report entry)``: the graph when the model records a pipeline it
-    reproduces and ``max_faces`` > 0, else ``None`` and why not."""
-    if config.max_faces == 0:
-        return None, {"added": False, "reason": "left out (max_faces 0)"}
-    reason = graph_lib.unsupported(contract)
-    if reason:
-        return None, {"added": False, "reason": reason}
-    try:
-        graph = graph_lib.from_contract(keras_model, contract, config.max_faces)
-    except FacenetError as err:  # dlib's detector or predictor file missing (the [pretrained] extra)
-        logger.warning("no %s signature: %s", graph_lib.SIGNATURE, err)
-        return None, {"added": False, "reason": str(err)}
-    return graph, {
-        "added": True, "max_faces": config.max_faces, "face_rule": graph.face, "tta": graph.tta,
-        "inputs": {"images": "string [N], encoded JPEG/PNG photos, any size"},
-        "outputs": {"boxes": f"float32 [N, {config.max_faces}, 4] (left, top, right, bottom) original-photo "
-                             "pixels, right = left + width",
-                    "scores": f"float32 [N, {config.max_faces}], dlib's CNN detector's",
-                    "landmarks": f"float32 [N, {config.max_faces}, 5, 2] (x, y) original pixels, dlib's 5 points",
-                    "embeddings": f"float32 [N, {config.max_faces}, {contract.embedding_dim}]",
-                    "num_faces": "int32 [N]; rows past it are zero; row 0 is the face the face rule chooses"},
-    }
 
 
 def _graph_check(tmp: str, keras_model, contract, check: np.ndarray, max_faces: int, info: Dict[str, Any]):
