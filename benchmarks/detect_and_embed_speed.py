@@ -13,6 +13,13 @@ embedding), at each batch size (``--batch-sizes``, default 1 and 16), in one run
 * **python_default**: the same with the model's recorded detector (``dlib_hog_cnn`` for an
   imported dlib model: dlib's HOG detector in NumPy plus the CNN faces it misses).
 
+With ``--verify-people N`` (default 10; 0 skips it) the run also measures what the hidden check
+of issue 31 asks, verification through ``detect_and_embed`` alone against the Python pipeline:
+ORL people s(41-N)..s40, all 10 images each pasted on 250×250 cluttered canvases
+(:func:`pipeline_speed.build_sets`' ``lfw250``), every pair; balanced accuracy at the model's
+threshold of row 0's embedding (graph) and of ``embed_face`` (Python, both detectors), and the
+cosine of row 0 to each.
+
 Batch size 1: one call per photo (``recognizer.faces(path)``; the graph on one photo's bytes).
 Larger: the graph on ``B`` photos' bytes at once; the Python pipeline reads and detects ``B``
 files together (:func:`facenet_tf.faces.found.faces_of_files`, what ``identify`` does per chunk)
@@ -31,7 +38,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from _orl import orl_dir, run  # noqa: E402  (benchmarks/ is the script's folder)
-from pipeline_speed import canvas, orl_paths  # noqa: E402
+from pipeline_speed import build_sets, canvas, orl_paths  # noqa: E402
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
@@ -62,8 +69,31 @@ def group_photos(faces, count: int, work_dir: str, seed: int):
     return paths
 
 
+def verification(graph_fn, recognizers, people: int, work_dir: str, threshold: float):
+    """Balanced accuracy over every pair of ``people`` ORL people's 10 photos (module docstring)."""
+    faces = [os.path.join(orl_dir(), f"s{p}", f"{i}.pgm") for p in range(41 - people, 41) for i in range(1, 11)]
+    paths = build_sets(faces, faces, work_dir, 0)["lfw250"]
+    labels = np.repeat(np.arange(people), 10)
+    found = {"graph": graph_fn.rows(paths)}
+    for name, recognizer in recognizers.items():
+        chosen = [recognizer.embed_face(path) for path in paths]
+        found[name] = np.stack([e if e is not None else np.zeros_like(found["graph"][0]) for e in chosen])
+    i, j = np.triu_indices(len(paths), 1)
+    same = labels[i] == labels[j]
+    out = {"pairs": int(len(i)), "threshold": threshold}
+    for name, embeddings in found.items():
+        d = np.linalg.norm(embeddings[i] - embeddings[j], axis=1)
+        out[name] = round(float(0.5 * (np.mean(d[same] <= threshold) + np.mean(d[~same] > threshold))), 4)
+        if name != "graph":
+            cos = np.sum(found["graph"] * embeddings, 1) / np.maximum(
+                np.linalg.norm(found["graph"], axis=1) * np.linalg.norm(embeddings, axis=1), 1e-12)
+            out[f"min_cosine_graph_vs_{name}"] = round(float(cos.min()), 6)
+    return out
+
+
 def graph_pipeline(model_dir: str, max_faces: int):
-    """The graph as export saves it, traced on one photo: ``fn(paths) -> faces found``."""
+    """The graph as export saves it, traced on one photo: ``fn(paths) -> faces found``; ``fn.rows(paths)``:
+    row 0's embedding of each photo (zeros without a face)."""
     import tensorflow as tf
 
     from facenet_tf.models.loader import load_keras
@@ -77,6 +107,12 @@ def graph_pipeline(model_dir: str, max_faces: int):
         data = [open(path, "rb").read() for path in paths]
         return int(np.sum(fn(images=tf.constant(data))["num_faces"].numpy()))
 
+    def rows(paths, batch=16):
+        return np.concatenate([fn(images=tf.constant([open(p, "rb").read() for p in paths[at:at + batch]]))
+                               ["embeddings"].numpy()[:, 0] for at in range(0, len(paths), batch)])
+
+    embed.rows = rows
+    embed.threshold = artifact.contract.threshold("far")
     return embed
 
 
@@ -96,6 +132,7 @@ def python_pipeline(model_dir: str, detector=None):
             recognizer.embedder.embed_pixels(np.stack([f.chip for f in found]))
         return len(found)
 
+    embed.recognizer = recognizer
     return embed
 
 
@@ -121,8 +158,12 @@ def main():
     p.add_argument("--repeats", type=int, default=1, help="passes per measurement, the best is kept (default: %(default)s)")
     p.add_argument("--max-faces", type=int, default=8, help="the graph's F (default: %(default)s)")
     p.add_argument("--work-dir", default="/tmp/detect_and_embed_speed", help="where the photos are written")
+    p.add_argument("--verify-people", type=int, default=10, help="ORL people of the verification part, 2..40 "
+                                                                 "(0: skip it; default: %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
+    if args.verify_people not in range(0, 41) or args.verify_people == 1:
+        p.error("--verify-people must be 0 or 2..40 (pairs of one person have no impostors)")
     batches = [int(b) for b in args.batch_sizes.split(",") if b]
     paths = group_photos(orl_paths(orl_dir(), 40), args.photos, args.work_dir, args.seed)
     pipelines, loads = {}, {}
@@ -144,6 +185,11 @@ def main():
         print(f"{batch:5d}" + "".join(f" {row[n]['photos_per_s']:24.2f}" for n in pipelines)
               + f" {row['speedup_vs_python_cnn']:17.2f}")
         print(f"{'':5s} faces found: " + ", ".join(f"{n} {row[n]['faces']}" for n in pipelines))
+    if args.verify_people:
+        result["verification"] = verification(
+            pipelines["graph"], {n: pipelines[n].recognizer for n in ("python_cnn", "python_default")},
+            args.verify_people, args.work_dir, pipelines["graph"].threshold)
+        print(f"verification, {args.verify_people} ORL people on 250x250 canvases: {result['verification']}")
     print(json.dumps(result, sort_keys=True))
 
 
