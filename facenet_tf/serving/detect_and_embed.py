@@ -21,8 +21,8 @@ contract records dlib's own alignment (``dlib_landmarks``, the imported dlib mod
 The Python pipeline it equals is :class:`facenet_tf.recognition.FaceRecognizer` with
 ``detector="dlib_cnn"``: same faces, embeddings within the export's tolerance
 (:mod:`facenet_tf.serving.graph_check`). What the graph does not do: the whole-image path of a
-tight crop where no face is detected (``on_failure="resize"`` with evidence), a photo without a
-detected face gives ``num_faces`` 0; the recorded ``dlib_hog_cnn`` detector's HOG half.
+tight crop where no face is detected (``on_failure="resize"`` with evidence): a photo without a
+detected face gives ``num_faces`` 0; and the recorded ``dlib_hog_cnn`` detector's HOG half.
 """
 
 from __future__ import annotations
