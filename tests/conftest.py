@@ -67,6 +67,18 @@ def small_model_dir(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session")
+def dlib_export(dlib_dir, orl_dir, tmp_path_factory):
+    """``(report, export folder)``: the imported dlib model exported once with 9 ORL photos as check
+    images and ``max_faces=3`` (its ``detect_and_embed`` is checked on composites of 2, 3 and 4
+    faces, so padding and truncation are both exercised), shared by every module reading an export
+    of it (~1.5 min on 2 busy cores)."""
+    from facenet_tf.serving.export import ExportConfig, export_model
+
+    out = str(tmp_path_factory.mktemp("dlib_export") / "export")
+    return export_model(dlib_dir, out, ExportConfig(representative_data=orl_dir, num_check=9, max_faces=3)), out
+
+
 #: The command line in a fresh interpreter (``facenet_tf.cli`` has no ``__main__``).
 CLI = [sys.executable, "-c", "import sys; from facenet_tf.cli import main; sys.exit(main(sys.argv[1:]))"]
 

@@ -59,15 +59,6 @@ def test_orl_one_shot_enrol_identify_without_flags(dlib_dir, orl_dir, tmp_path, 
 
 
 @pytest.fixture(scope="module")
-def dir_export(dlib_dir, orl_dir, tmp_path_factory):
-    """``(report, export folder)``: the model directory exported with ORL photos as check images."""
-    from facenet_tf.serving.export import ExportConfig, export_model
-
-    out = str(tmp_path_factory.mktemp("dir_export") / "export")
-    return export_model(dlib_dir, out, ExportConfig(representative_data=orl_dir, num_check=8)), out
-
-
-@pytest.fixture(scope="module")
 def keras_reference(dlib_dir):
     """``(x, embeddings)``: two random 150x150 images and the imported ``model.keras``'s embeddings of them."""
     from facenet_tf.models.loader import load_keras
@@ -77,8 +68,8 @@ def keras_reference(dlib_dir):
     return x, reference(x).numpy()
 
 
-def test_export_of_imported_model_serves_in_a_fresh_process(dlib_dir, dir_export, tmp_path):
-    report, export_dir = dir_export
+def test_export_of_imported_model_serves_in_a_fresh_process(dlib_dir, dlib_export, tmp_path):
+    report, export_dir = dlib_export
     assert all(c.passed for c in report.checks), report.checks
     code = (
         "import numpy as np, tensorflow as tf, keras, sys\n"
@@ -115,7 +106,9 @@ def test_every_form_of_the_imported_model_loads_trainable_and_exports(dlib_dir, 
     assert np.abs(model(x).numpy() - want).max() <= 1e-5
     assert model.trainable_weights
     if form:
-        report = export_model(path, str(tmp_path / "export"), ExportConfig(num_check=2, num_representative=2))
-    else:  # the directory's export is test_export_of_imported_model's (~10 s each): shared, not redone
-        report, _ = request.getfixturevalue("dir_export")
+        # max_faces=0: detect_and_embed (tests/test_detect_and_embed.py) is checked on the shared export only.
+        report = export_model(path, str(tmp_path / "export"), ExportConfig(num_check=2, num_representative=2,
+                                                                           max_faces=0))
+    else:  # the directory's export is conftest's dlib_export (~10 s each without detect_and_embed): shared
+        report, _ = request.getfixturevalue("dlib_export")
     assert all(c.passed for c in report.checks), report.checks

@@ -31,6 +31,9 @@ Where each kind of change goes:
   it scans, bit-identical to dlib's; the ``dlib_hog`` detector.
 * ``cnn_detector``: dlib's CNN (MMOD) face detector as a Keras network over dlib's image pyramid
   built in TensorFlow (boxes equal to dlib-bin's); the ``dlib_cnn`` detector.
+* ``shape_predictor_graph``, ``chips_graph``: the 5-point predictor and dlib's chips in
+  TensorFlow ops (for the ``detect_and_embed`` serving graph), equal to their NumPy versions;
+  a change to ``shape_predictor`` or ``chips`` arithmetic is mirrored there.
 * ``dlib_files``: where the packaged dlib model files are and reading one's bytes;
   ``dlib_format``: dlib's DNN files read with NumPy (the CNN detector's and
   :mod:`facenet_tf.pretrained`'s ResNet).

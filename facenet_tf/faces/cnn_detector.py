@@ -28,6 +28,7 @@ float rounding (tests/test_cnn_detector.py). What dlib does, and where it is don
   all of either; finally ``upsample`` times ``p/2 - (1.25, 0.75)`` and one rounding.
 
 Images of one shape run as one batch through one TensorFlow graph (traced once per shape; GPU-ready).
+:class:`facenet_tf.faces.cnn_graph.CnnGraphDetector` runs all of it, for any size, as one graph.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ MAX_BATCH_PIXELS = 1 << 24
 #: ``upsample`` at most (each doubles the image), as ``--hog-upsample`` allows.
 MAX_UPSAMPLE = 4
 
-# The pyramid's type is a template argument, absent from the file: pyramid_down<6>.
-_PYRAMID = 6
+#: The pyramid's type, a template argument absent from the file: ``pyramid_down<6>``.
+PYRAMID = 6
 # cnn_face_detection_model_v1's net_type, input side first: 3 downsampling and 3 plain blocks,
 # each convolution → affine → relu, then the scoring convolution.
 _ARCHITECTURE = ("con", "affine", "relu") * 6 + ("con",)
@@ -81,7 +82,7 @@ class CnnDetections:
 
 
 def tiled_pyramid_rects(rows: int, cols: int, padding: int = 10, outer_padding: int = 11,
-                        pyramid: int = _PYRAMID) -> Tuple[np.ndarray, Tuple[int, int]]:
+                        pyramid: int = PYRAMID) -> Tuple[np.ndarray, Tuple[int, int]]:
     """Where dlib's ``create_tiled_pyramid`` puts each level of a ``rows × cols`` image.
 
     ``compute_tiled_image_pyramid_details`` of ``dlib/image_transforms/image_pyramid.h``.
@@ -220,8 +221,9 @@ class CnnFaceDetector:
         self.window = (float(width), float(height))
         self.nms = (float(network.loss_config["nms_iou_thresh"]), float(network.loss_config["nms_percent_covered_thresh"]))
         self.scale, self.offset = _output_to_input(network)
-        self._convs = [(layer.config["kernel"][0], layer.config["strides"][0], layer.config["padding"][0])
-                       for layer in network.layers if layer.kind == "con"]
+        # (kernel, stride, padding) of each convolution, input side first (one value for x and y).
+        self.convs = [(layer.config["kernel"][0], layer.config["strides"][0], layer.config["padding"][0])
+                      for layer in network.layers if layer.kind == "con"]
         self._graphs: "OrderedDict[Tuple[int, int], tuple]" = OrderedDict()
 
     @classmethod
@@ -280,7 +282,7 @@ class CnnFaceDetector:
     def _scores_anything(self, shape: Tuple[int, int]) -> bool:
         """Whether the canvas of an image of ``shape`` leaves any output position (dlib: none, no faces)."""
         size = min(tiled_pyramid_rects(*shape, self.padding, self.outer_padding)[1])
-        for kernel, stride, pad in self._convs:
+        for kernel, stride, pad in self.convs:
             size = (size + 2 * pad - kernel) // stride + 1
         return size >= 1
 
@@ -303,7 +305,7 @@ class CnnFaceDetector:
         def run(images):
             levels = [(tf.cast(images, tf.float32) - mean) / 256.0]
             for plan in plans:
-                levels.append(_resized(levels[-1], plan))
+                levels.append(resize_level(levels[-1], plan))
             in_first_column = rects[:, 0] == rects[0, 0]
             canvas = _placed(levels, rects, in_first_column, canvas_shape)
             if not in_first_column.all():
@@ -327,7 +329,7 @@ class CnnFaceDetector:
         corners = np.concatenate([centres - half, centres + half], axis=1) - rects[level][:, [0, 1, 0, 1]]
         for step in range(1, len(rects)):  # rect_up: p·6/5 + 0.3, once per level above the image
             up = level >= step
-            corners[up] = corners[up] * (_PYRAMID / (_PYRAMID - 1.0)) + 0.3
+            corners[up] = corners[up] * (PYRAMID / (PYRAMID - 1.0)) + 0.3
         boxes = _round(corners).reshape(-1, 4)
         # dlib sorts best first (std::sort: equal scores, unseen on images, in no defined order).
         order = np.argsort(-scores, kind="stable")
@@ -360,8 +362,9 @@ def _placed(levels, rects, chosen, canvas_shape):
     return tf.pad(column, [[0, 0], [top, canvas_shape[0] - 1 - bottom], [left, canvas_shape[1] - 1 - right], [0, 0]])
 
 
-def _resized(level, plan):
-    """dlib's bilinear resize of ``level`` ``[N, h, w, 3]`` by a :func:`_resize_plan`:
+def resize_level(level, plan):
+    """dlib's bilinear resize of ``level`` ``[N, h, w, 3]`` by a :func:`_resize_plan` (NumPy arrays, or
+    tensors computed in a graph: :mod:`facenet_tf.faces.pyramid_graph`):
     ``((tl·w_tl + tr·w_tr) + bl·w_bl) + br·w_br`` with float weights, as its float image resize."""
     import tensorflow as tf
 

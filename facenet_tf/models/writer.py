@@ -14,14 +14,15 @@ reads every such directory. Signatures of the SavedModel (both return
   embeddings of each image and its mirror, re-normalised to unit length when the contract
   says the model's embeddings are unit-norm (``facenet-tf ... --tta flip`` computes the same).
 
-No signature detects or aligns faces (MTCNN and dlib's landmark cascade run in Python/NumPy):
-a model that records an alignment takes aligned chips.
+None of these detects or aligns faces: a model that records an alignment takes aligned chips.
+``facenet-tf export`` adds ``detect_and_embed`` (photo bytes → every face) for models recording
+dlib's alignment (:mod:`facenet_tf.serving.detect_and_embed`).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
@@ -75,12 +76,15 @@ def require_finite_weights(model: keras.Model, what: str) -> None:
             raise FacenetError(f"{what}: weight {variable.path} holds NaN or inf values; refusing to write it")
 
 
-def write_saved_model(model: keras.Model, path: str, contract: Optional[ModelContract] = None) -> None:
+def write_saved_model(model: keras.Model, path: str, contract: Optional[ModelContract] = None,
+                      endpoints: Optional[Dict[str, Tuple[Callable, List[tf.TensorSpec]]]] = None) -> None:
     """Write the SavedModel into ``path`` (an empty or absent directory), not atomically.
 
     Its assets hold the contract (``metadata.json``) and the Keras architecture
     (:data:`~facenet_tf.models.loader.KERAS_ARCHITECTURE_FILE`), so the loader rebuilds a
-    trainable model of any architecture from the SavedModel alone.
+    trainable model of any architecture from the SavedModel alone. ``endpoints``: more
+    signatures, ``{name: (fn, input_signature)}`` (``export``'s ``detect_and_embed``); the
+    variables they use are saved with them.
     """
     height, width = model_image_size(model)
 
@@ -116,6 +120,8 @@ def write_saved_model(model: keras.Model, path: str, contract: Optional[ModelCon
     archive.add_endpoint(
         "embed_flip", embed_flip, input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32, name="images")]
     )
+    for name, (fn, signature) in (endpoints or {}).items():
+        archive.add_endpoint(name, fn, input_signature=signature)
     if os.path.isdir(path) and not os.listdir(path):
         os.rmdir(path)
     archive.write_out(path, verbose=False)

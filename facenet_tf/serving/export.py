@@ -1,15 +1,19 @@
-"""Export for serving and devices: SavedModel with two signatures, TFLite variants, verified.
+"""Export for serving and devices: SavedModel with its signatures, TFLite variants, verified.
 
-The SavedModel and its two signatures (``serving_default`` on pixels, ``embed_encoded`` on
-encoded image bytes) are those of :mod:`facenet_tf.models.writer`; both return unit-norm
-embeddings, except for models whose output is not normalised (an imported dlib network).
+The SavedModel and its signatures (``serving_default`` on pixels, ``embed_encoded`` on encoded
+image bytes, ``embed_flip``) are those of :mod:`facenet_tf.models.writer`; they return unit-norm
+embeddings, except for models whose output is not normalised (an imported dlib network). A model
+recording dlib's alignment also gets ``detect_and_embed`` (photo bytes → every face's box and
+embedding, :mod:`facenet_tf.serving.detect_and_embed`), checked against the Python pipeline
+(:mod:`facenet_tf.serving.graph_check`); ``max_faces`` 0 leaves it out.
 
 :func:`export_model` (what ``facenet-tf export`` runs) writes one directory::
 
     OUTPUT/                     a SavedModel directory (TF Serving: models/<name>/<version>)
       saved_model.pb, variables/, fingerprint.pb
       assets/metadata.json      the training run's metadata (thresholds, fingerprint, ...)
-      tflite/<variant>.tflite   the requested TFLite variants (see facenet_tf.serving.tflite)
+      tflite/<variant>.tflite   the requested TFLite variants (see facenet_tf.serving.tflite);
+                                detect_and_embed.tflite where LiteRT runs it (today: never)
       export.json               what was checked against the Keras model, and the figures
 
 Every artefact is reloaded the way a user would load it and compared with the Keras model
@@ -33,6 +37,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from facenet_tf.serving import detect_and_embed as graph_lib
 from facenet_tf.serving import tflite as tflite_lib
 from facenet_tf.artifacts import METADATA_FILE, check_loaded_model, write_json
 from facenet_tf.data import images as image_ops
@@ -265,8 +270,13 @@ def export_model(model: str, output: str, config: ExportConfig = ExportConfig(),
 def _write_verified(keras_model, tmp, contract, check, reference, calibration, variants, config, keras_path,
                     data_description, image_size, norm, output) -> "ExportReport":
     """Write and check every artefact in ``tmp``; raise (nothing published) if one fails."""
-    write_saved_model(keras_model, tmp, contract)
+    graph, graph_info = graph_lib.for_export(keras_model, contract, config.max_faces)
+    endpoints = {graph_lib.SIGNATURE: (graph.__call__, graph.input_signature())} if graph is not None else None
+    write_saved_model(keras_model, tmp, contract, endpoints)
     checks = _saved_model_checks(tmp, check, reference, flip_reference(keras_model, check, contract.normalized))
+    if graph is not None:
+        graph_check, graph_info = _graph_check(tmp, keras_model, contract, check, config.max_faces, graph_info)
+        checks.extend(graph_check)
     if variants:
         os.makedirs(os.path.join(tmp, TFLITE_DIR))
     for variant in variants:
@@ -276,6 +286,8 @@ def _write_verified(keras_model, tmp, contract, check, reference, calibration, v
         embed = tflite_lib.embedder(os.path.join(tmp, relative))
         checks.append(_compare(f"tflite:{variant}", relative, _size_mb(os.path.join(tmp, relative)),
                                embed(check.astype(np.float32)), reference, config.min_cosine(variant)))
+    if graph is not None and variants:
+        graph_info = {**graph_info, "tflite": _graph_tflite(tmp, keras_model, contract, check, config.max_faces)}
     report = ExportReport(output, checks, {
         "format": "facenet_tf.export/1",
         "source": os.path.abspath(keras_path),
@@ -293,6 +305,7 @@ def _write_verified(keras_model, tmp, contract, check, reference, calibration, v
                            "outputs": {"embeddings": f"float32 [N, {contract.embedding_dim}], mean of the image's "
                                                      f"and its mirror's, {norm}"}},
         },
+        graph_lib.SIGNATURE: graph_info,
         "tflite_io": "every variant: input 'images' float32 [N,H,W,3] RGB 0..255, output 'embeddings' float32 "
                      "[N,D]; int8 has int8 weights and activations except the float32 input standardisation "
                      "and output L2 normalisation, with quantise/dequantise ops between",
@@ -306,6 +319,62 @@ def _write_verified(keras_model, tmp, contract, check, reference, calibration, v
         ))
     write_json(os.path.join(tmp, EXPORT_FILE), report.to_json_dict())
     return report
+
+
+def _graph_check(tmp: str, keras_model, contract, check: np.ndarray, max_faces: int, info: Dict[str, Any]):
+    """The reloaded ``detect_and_embed`` against the Python pipeline on sample photos made of the
+    check images (:mod:`facenet_tf.serving.graph_check`): ``([ArtefactCheck] of the embeddings,
+    the report entry with the figures)``.
+
+    Raises:
+        FacenetError: the faces differ (one line).
+    """
+    from facenet_tf.serving import graph_check
+
+    photos = graph_check.sample_photos(np.clip(np.round(check), 0, 255).astype(np.uint8))
+    want = graph_check.pipeline_faces(keras_model, contract, photos)
+    signature = tf.saved_model.load(tmp).signatures[graph_lib.SIGNATURE]
+    encoded = graph_check.encode_png(photos)
+    got = {k: v.numpy() for k, v in signature(images=tf.constant(encoded)).items()}
+    embeddings, expected, figures = graph_check.compare(got, want, max_faces)
+    # A request without any face (the last photo alone) runs no model and must answer zeros.
+    alone = {k: v.numpy() for k, v in signature(images=tf.constant(encoded[-1:])).items()}
+    graph_check.compare(alone, want[-1:], max_faces)
+    info = {**info, "check": {**figures, "reference": "the Python pipeline, --detector dlib_cnn",
+                              "min_cosine_required": graph_check.MIN_COSINE}}
+    if not len(embeddings):
+        logger.warning("%s was checked on photos without a face (no face among the check images): pass "
+                       "--representative-data a folder of face photos to compare its embeddings", graph_lib.SIGNATURE)
+        return [], info
+    size = _size_mb(os.path.join(tmp, "saved_model.pb")) + _size_mb(os.path.join(tmp, "variables"))
+    return [_compare(f"saved_model:{graph_lib.SIGNATURE}", ".", size, embeddings, expected, graph_check.MIN_COSINE)], info
+
+
+def _graph_tflite(tmp: str, keras_model, contract, check: np.ndarray, max_faces: int) -> Dict[str, Any]:
+    """Try ``detect_and_embed`` as TFLite (TensorFlow ops allowed) run by LiteRT on the sample photos.
+    Written (``tflite/detect_and_embed.tflite``) only when LiteRT runs it and it finds the pipeline's
+    faces; otherwise the entry says which ops stopped it (the chip-input variants stay)."""
+    from facenet_tf.serving import graph_check
+
+    try:
+        model = tflite_lib.convert_with_tf_ops(tmp, graph_lib.SIGNATURE)
+        photos = graph_check.sample_photos(np.clip(np.round(check), 0, 255).astype(np.uint8))
+        got = tflite_lib.run_with_litert(model, graph_lib.SIGNATURE, {
+            graph_lib.INPUT_NAME: np.array(graph_check.encode_png(photos), dtype=object)})
+        embeddings, expected, _ = graph_check.compare(got, graph_check.pipeline_faces(keras_model, contract, photos),
+                                                      max_faces)
+    except FacenetError as err:
+        logger.warning("%s: no TFLite file (%s); the chip-input TFLite variants stay", graph_lib.SIGNATURE, err)
+        return {"written": False, "reason": str(err)}
+    relative = os.path.join(TFLITE_DIR, f"{graph_lib.SIGNATURE}.tflite")
+    with open(os.path.join(tmp, relative), "wb") as f:
+        f.write(model)
+    check_entry = _compare(f"tflite:{graph_lib.SIGNATURE}", relative, len(model) / 1e6, embeddings, expected,
+                           graph_check.MIN_COSINE)
+    if not check_entry.passed:
+        os.remove(os.path.join(tmp, relative))
+        return {"written": False, "reason": f"LiteRT's embeddings drift (min cosine {check_entry.min_cosine:.6f})"}
+    return {"written": True, "path": relative, "min_cosine": check_entry.min_cosine}
 
 
 def _require_litert() -> None:

@@ -38,6 +38,9 @@ class ExportConfig:
         num_check: images in the fixed check batch (kept apart from calibration when
             there are enough).
         seed: picks the images.
+        max_faces: F, the faces per photo the ``detect_and_embed`` signature returns (padded);
+            0 leaves the signature out. Only for models recording dlib's own alignment
+            (:mod:`facenet_tf.serving.detect_and_embed`).
     """
 
     tflite: Tuple[str, ...] = setting((), "TFLite variants to add (needs ai-edge-litert); all = every one",
@@ -51,6 +54,8 @@ class ExportConfig:
     num_check: int = setting(16, "images in the fixed check batch, kept apart from calibration when there are "
                                  "enough", low=1, high=1024)
     seed: int = setting(0, "picks the calibration and check images", low=0, high=2**31 - 1)
+    max_faces: int = setting(8, "faces per photo of the detect_and_embed signature (models recording dlib's "
+                                "alignment; 0: leave the signature out)", low=0, high=256)
 
     def variants(self) -> Tuple[str, ...]:
         """The TFLite variants requested, ``"all"`` expanded, in :data:`VARIANTS` order."""

@@ -23,10 +23,15 @@ Four variants, all converted from the SavedModel's ``serving_default`` signature
 
 Running, and finding the standardisation's nodes for ``int8``, need ``ai-edge-litert`` (the
 extra ``facenet_tf[tflite]``); the other conversions need only TensorFlow.
+
+:func:`convert_with_tf_ops` and :func:`run_with_litert` try any other signature (export's
+``detect_and_embed``) with TensorFlow ops allowed, and say which op stops it.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Callable, Dict, Optional
 
 import numpy as np
@@ -86,6 +91,81 @@ def convert(saved_model_dir: str, variant: str, representative: Optional[np.ndar
             return _convert(variant, debugger.get_nondebug_quantized_model)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     return _convert(variant, converter.convert)
+
+
+#: The conversion of :func:`convert_with_tf_ops`, run in a fresh interpreter: argv = SavedModel,
+#: signature, output file.
+_CONVERT_WITH_TF_OPS = """
+import sys
+import tensorflow as tf
+converter = tf.lite.TFLiteConverter.from_saved_model(sys.argv[1], signature_keys=[sys.argv[2]])
+converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+model = converter.convert()
+with open(sys.argv[3], "wb") as f:
+    f.write(model)
+"""
+
+
+def convert_with_tf_ops(saved_model_dir: str, signature: str, timeout_s: float = 1800) -> bytes:
+    """Convert any signature of a SavedModel to TFLite, TensorFlow ops allowed where TFLite has
+    no builtin (``SELECT_TF_OPS``: the Flex delegate must run them).
+
+    The converter runs in a child process: on some graphs (``detect_and_embed`` with TensorFlow
+    2.21) it does not raise but crashes the process (a segmentation fault).
+
+    Raises:
+        FacenetError: the converter refused (the message names each op it could not place, e.g.
+            ``tf.ExtractJpegShape: is neither a custom op nor a flex op``), crashed or ran past ``timeout_s``.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as work:
+        out = os.path.join(work, "model.tflite")
+        try:
+            proc = subprocess.run([sys.executable, "-c", _CONVERT_WITH_TF_OPS, saved_model_dir, signature, out],
+                                  capture_output=True, text=True, timeout=timeout_s,
+                                  env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        except subprocess.TimeoutExpired:
+            raise FacenetError(f"TFLite conversion of {signature} ran past {timeout_s:.0f} s") from None
+        if proc.returncode < 0:
+            raise FacenetError(f"TFLite conversion of {signature} crashed the converter (signal {-proc.returncode})")
+        if proc.returncode != 0 or not os.path.isfile(out):
+            raise FacenetError(f"TFLite conversion of {signature} failed: {op_problems(proc.stderr)}")
+        with open(out, "rb") as f:
+            return f.read()
+
+
+def op_problems(message: str) -> str:
+    """The converter's errors, one short phrase per op (``'tfl.gather': ... got 'tensor<?x4xf64>'``)."""
+    found = []
+    for op, text in re.findall(r"error: '([\w.]+)' op ([^\n]*)", message):
+        text = re.sub(r"must be tensor of .* values, but got", "got", text)
+        phrase = f"{op}: {text.strip()[:120]}"
+        if phrase not in found:
+            found.append(phrase)
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return "; ".join(found) if found else (lines[-1][:300] if lines else "unknown error")
+
+
+def run_with_litert(model: bytes, signature: str, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    """Run ``signature`` of a ``.tflite`` model with LiteRT once.
+
+    Raises:
+        FacenetError: LiteRT cannot prepare or run it (e.g. TensorFlow ops without the Flex
+            delegate: the message names the op LiteRT stopped at).
+    """
+    try:
+        interpreter = _interpreter_class()(model_content=model)
+        return {k: np.asarray(v) for k, v in interpreter.get_signature_runner(signature)(**inputs).items()}
+    except FacenetError:
+        raise
+    except Exception as err:  # noqa: BLE001 - LiteRT raises RuntimeError/ValueError
+        text = " ".join(str(err).split())
+        flex = sorted(set(re.findall(r"\((Flex\w+)\)", text)))
+        reason = f"TensorFlow ops ({', '.join(flex)}) need the Flex delegate, which LiteRT lacks" if flex else text[:300]
+        raise FacenetError(f"LiteRT cannot run {signature}: {reason}") from None
 
 
 def _float_nodes(saved_model_dir: str):
