@@ -283,10 +283,10 @@ def test_the_tensorboard_hint_quotes_a_path_with_spaces(tmp_path, monkeypatch, c
     import shlex
     from types import SimpleNamespace
 
-    import facenet_tf.training
+    import facenet_tf.training.run
 
     out = tmp_path / "my runs" / "run 1"
-    monkeypatch.setattr(facenet_tf.training, "train", lambda config, **kwargs: SimpleNamespace(
+    monkeypatch.setattr(facenet_tf.training.run, "train", lambda config, **kwargs: SimpleNamespace(
         already_finished=False, output_dir=str(out), metrics={}))
     assert main(["train", "--output-dir", str(out)]) == 0
     hint = [line for line in capsys.readouterr().out.splitlines() if line.startswith("TensorBoard:")]

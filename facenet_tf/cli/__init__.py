@@ -6,7 +6,8 @@ calling the library. ``pipelines/<name>.py`` runs the same sub-command. A
 :class:`FacenetError` (any user mistake) prints one line and exits with status 2
 (``--verbose`` also prints the traceback). Ctrl-C and SIGTERM stop a command the same way, through
 :class:`KeyboardInterrupt`, so every command's cleanup runs (temporary files removed, worker
-processes ended, a transaction rolled back): exit status 130 (SIGINT) or 143 (SIGTERM).
+processes ended, a transaction rolled back): exit status 130 (SIGINT) or 143 (SIGTERM; the
+process then ends at once, without the interpreter's teardown).
 
 Quiet and quick: a command's flags are declared only when that command is parsed (so
 ``facenet-tf --help`` reads no config), configs import no TensorFlow, and TensorFlow's
@@ -20,12 +21,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import logging
 import signal
 import sys
 import threading
 import traceback
-from typing import Callable, List, Optional
+from typing import Callable, List, NoReturn, Optional
 
 from facenet_tf.errors import FacenetError
 
@@ -117,6 +119,17 @@ def _sigterm_stops() -> "contextlib.AbstractContextManager[None]":
         signal.signal(signal.SIGTERM, previous)
 
 
+def _exit_now(status: int) -> NoReturn:
+    """End the process with ``status`` once a SIGTERM has stopped the command and its cleanup has
+    run: SIGTERM asks for the process to end, and skipping the interpreter's teardown keeps
+    TensorFlow's (whose runtime may still hold work the signal interrupted, and can crash there:
+    exit -11 instead of 143) from turning a clean stop into a crash."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 def _verbose(args: argparse.Namespace) -> bool:
     return args.verbose is True or (not isinstance(args.verbose, bool) and args.verbose >= 2)
 
@@ -137,7 +150,8 @@ def method_notice(args: argparse.Namespace) -> Optional[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run a sub-command; returns the exit status (0 success, 2 user error, 130 Ctrl-C, 143 SIGTERM)."""
+    """Run a sub-command; returns the exit status (0 success, 2 user error, 130 Ctrl-C). A SIGTERM
+    ends the process with status 143 once the command's cleanup has run (it does not return)."""
     from facenet_tf.cli import quiet
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -158,7 +172,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     except Terminated:
         print(f"facenet-tf {args.command}: terminated (SIGTERM)", file=sys.stderr)
-        return 128 + signal.SIGTERM
+        _exit_now(128 + signal.SIGTERM)
     except KeyboardInterrupt:
         print(f"facenet-tf {args.command}: interrupted", file=sys.stderr)
         return 130
