@@ -260,7 +260,7 @@ class CnnFaceDetector:
         if isinstance(upsample, bool) or not isinstance(upsample, (int, np.integer)) \
                 or not 0 <= upsample <= MAX_UPSAMPLE:
             raise FacenetError(f"upsample must be an integer from 0 to {MAX_UPSAMPLE}; received {upsample!r}")
-        prepared = [_upsampled(_checked_rgb(image), int(upsample)) for image in images]
+        prepared = [_upsampled(checked_rgb(image), int(upsample)) for image in images]
         found: List[Optional[CnnDetections]] = [None] * len(prepared)
         groups = {}
         for i, image in enumerate(prepared):
@@ -386,7 +386,7 @@ def _nearest_rect(rects: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.argmin(np.sqrt((dx * dx + dy * dy).astype(np.float64)), axis=1)
 
 
-def _checked_rgb(image) -> np.ndarray:
+def checked_rgb(image) -> np.ndarray:
     """uint8 RGB ``[H, W, 3]``; a grey image repeated to RGB, as dlib's binding assigns it."""
     image = checked_image(image)
     return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2)) if image.ndim == 2 else image

@@ -183,6 +183,7 @@ class CnnFaces:
 
         self.upsample = upsample
         self._cnn = cnn or CnnFaceDetector.load()
+        self._any_size = None
 
     @property
     def nms(self):
@@ -193,8 +194,32 @@ class CnnFaces:
         return self.detect_many([image])[0]
 
     def detect_many(self, images: Sequence[np.ndarray]) -> List[List[Face]]:
-        """The faces of each image, best first (images of one shape in one TensorFlow batch)."""
-        return [_dlib_faces(found) for found in self._cnn.detect_many(images, self.upsample)]
+        """The faces of each image, best first. Images sharing a shape in this call run as one
+        TensorFlow batch through a graph traced for that shape; an image whose shape is alone in
+        the call runs through the one graph traced for every size
+        (:class:`~facenet_tf.faces.cnn_graph.CnnGraphDetector`: the same boxes, scores within
+        1e-6), so photos of many sizes do not trace the network once per size."""
+        from collections import Counter
+
+        from facenet_tf.faces.cnn_detector import CnnDetections, checked_rgb
+
+        images = [checked_rgb(image) for image in images]
+        count = Counter(image.shape for image in images)
+        shared = [i for i, image in enumerate(images) if count[image.shape] > 1]
+        found = dict(zip(shared, self._cnn.detect_many([images[i] for i in shared], self.upsample)))
+        for i, image in enumerate(images):
+            if i not in found:
+                boxes, scores = self._any_size_graph()(image)
+                found[i] = CnnDetections(boxes.numpy().astype(np.int64), scores.numpy().astype(np.float64))
+        return [_dlib_faces(found[i]) for i in range(len(images))]
+
+    def _any_size_graph(self):
+        """The single-trace graph of this detector, built on first need."""
+        if self._any_size is None:
+            from facenet_tf.faces.cnn_graph import CnnGraphDetector
+
+            self._any_size = CnnGraphDetector(self._cnn, self.upsample)
+        return self._any_size
 
 
 DETECTORS.register("dlib_cnn", Detector(lambda s: CnnFaces(s.upsample), CnnSettings, DLIB_LANDMARKS_ONLY),
