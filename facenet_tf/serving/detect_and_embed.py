@@ -245,10 +245,16 @@ def from_contract(model, contract, max_faces: int = 8, max_pixels: int = MAX_DET
     if reason:
         raise FacenetError(f"no {SIGNATURE} signature: {reason}")
     align = AlignConfig.from_contract(contract)
-    return DetectAndEmbed(model, CnnGraphDetector.load(upsample=align.hog_upsample), ShapePredictorGraph.load(),
+    return DetectAndEmbed(model, CnnGraphDetector.load(upsample=recorded_upsample(align)), ShapePredictorGraph.load(),
                           max_faces=max_faces, face=align.face, tta=TTAConfig.from_contract(contract).mode,
                           normalized=contract.normalized, chip_size=align.size, padding=align.padding,
                           max_pixels=max_pixels)
+
+
+def recorded_upsample(align) -> int:
+    """How many times the recorded detector doubles a photo: its own ``upsample`` setting
+    (``detector_options`` over ``hog_upsample``, :meth:`AlignConfig.detector_settings`)."""
+    return int(getattr(align.detector_settings(), "upsample", align.hog_upsample))
 
 
 def for_export(model, contract, max_faces: int) -> Tuple[Optional[DetectAndEmbed], Dict[str, Any]]:

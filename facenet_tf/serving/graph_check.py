@@ -67,9 +67,14 @@ def pipeline_faces(keras_model, contract, photos: Sequence[np.ndarray]) -> List[
     from facenet_tf.faces.found import faces_for_model
     from facenet_tf.faces.overrides import with_overrides
     from facenet_tf.models.loader import model_image_size
+    from facenet_tf.serving import detect_and_embed as graph_lib
     from facenet_tf.serving.tta import TTAConfig, tta_function
 
-    aligner = FaceAligner(with_overrides(AlignConfig.from_contract(contract), detector="dlib_cnn"))
+    recorded = AlignConfig.from_contract(contract)
+    # The graph's detector doubles photos as the recorded one does (options included), which
+    # changing the detector here would otherwise drop.
+    aligner = FaceAligner(dataclasses.replace(with_overrides(recorded, detector="dlib_cnn"),
+                                              hog_upsample=graph_lib.recorded_upsample(recorded)))
     embed = tta_function(lambda x: keras_model(x, training=False).numpy(), TTAConfig.from_contract(contract),
                          contract.normalized)
     out = []
