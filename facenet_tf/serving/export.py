@@ -275,7 +275,8 @@ def _write_verified(keras_model, tmp, contract, check, reference, calibration, v
     write_saved_model(keras_model, tmp, contract, endpoints)
     checks = _saved_model_checks(tmp, check, reference, flip_reference(keras_model, check, contract.normalized))
     if graph is not None:
-        graph_check, graph_info = _graph_check(tmp, keras_model, contract, check, config.max_faces, graph_info)
+        samples = _graph_samples(keras_model, contract, check)
+        graph_check, graph_info = _graph_check(tmp, samples, config.max_faces, graph_info)
         checks.extend(graph_check)
     if variants:
         os.makedirs(os.path.join(tmp, TFLITE_DIR))
@@ -287,7 +288,7 @@ def _write_verified(keras_model, tmp, contract, check, reference, calibration, v
         checks.append(_compare(f"tflite:{variant}", relative, _size_mb(os.path.join(tmp, relative)),
                                embed(check.astype(np.float32)), reference, config.min_cosine(variant)))
     if graph is not None and variants:
-        graph_info = {**graph_info, "tflite": _graph_tflite(tmp, keras_model, contract, check, config.max_faces)}
+        graph_info = {**graph_info, "tflite": _graph_tflite(tmp, samples, config.max_faces)}
     report = ExportReport(output, checks, {
         "format": "facenet_tf.export/1",
         "source": os.path.abspath(keras_path),
@@ -321,20 +322,27 @@ def _write_verified(keras_model, tmp, contract, check, reference, calibration, v
     return report
 
 
-def _graph_check(tmp: str, keras_model, contract, check: np.ndarray, max_faces: int, info: Dict[str, Any]):
-    """The reloaded ``detect_and_embed`` against the Python pipeline on sample photos made of the
-    check images (:mod:`facenet_tf.serving.graph_check`): ``([ArtefactCheck] of the embeddings,
-    the report entry with the figures)``.
+def _graph_samples(keras_model, contract, check: np.ndarray):
+    """``(encoded PNG photos, the Python pipeline's faces of each)``: the sample photos made of the
+    check images (:mod:`facenet_tf.serving.graph_check`) that every form of ``detect_and_embed`` is
+    checked on, run through the Python pipeline once."""
+    from facenet_tf.serving import graph_check
+
+    photos = graph_check.sample_photos(np.clip(np.round(check), 0, 255).astype(np.uint8))
+    return graph_check.encode_png(photos), graph_check.pipeline_faces(keras_model, contract, photos)
+
+
+def _graph_check(tmp: str, samples, max_faces: int, info: Dict[str, Any]):
+    """The reloaded ``detect_and_embed`` against the Python pipeline on ``samples``
+    (:func:`_graph_samples`): ``([ArtefactCheck] of the embeddings, the report entry with the figures)``.
 
     Raises:
         FacenetError: the faces differ (one line).
     """
     from facenet_tf.serving import graph_check
 
-    photos = graph_check.sample_photos(np.clip(np.round(check), 0, 255).astype(np.uint8))
-    want = graph_check.pipeline_faces(keras_model, contract, photos)
+    encoded, want = samples
     signature = tf.saved_model.load(tmp).signatures[graph_lib.SIGNATURE]
-    encoded = graph_check.encode_png(photos)
     got = {k: v.numpy() for k, v in signature(images=tf.constant(encoded)).items()}
     embeddings, expected, figures = graph_check.compare(got, want, max_faces)
     # A request without any face (the last photo alone) runs no model and must answer zeros.
@@ -350,19 +358,19 @@ def _graph_check(tmp: str, keras_model, contract, check: np.ndarray, max_faces: 
     return [_compare(f"saved_model:{graph_lib.SIGNATURE}", ".", size, embeddings, expected, graph_check.MIN_COSINE)], info
 
 
-def _graph_tflite(tmp: str, keras_model, contract, check: np.ndarray, max_faces: int) -> Dict[str, Any]:
-    """Try ``detect_and_embed`` as TFLite (TensorFlow ops allowed) run by LiteRT on the sample photos.
+def _graph_tflite(tmp: str, samples, max_faces: int) -> Dict[str, Any]:
+    """Try ``detect_and_embed`` as TFLite (TensorFlow ops allowed) run by LiteRT on ``samples``
+    (:func:`_graph_samples`).
     Written (``tflite/detect_and_embed.tflite``) only when LiteRT runs it and it finds the pipeline's
     faces; otherwise the entry says which ops stopped it (the chip-input variants stay)."""
     from facenet_tf.serving import graph_check
 
     try:
+        encoded, want = samples
         model = tflite_lib.convert_with_tf_ops(tmp, graph_lib.SIGNATURE)
-        photos = graph_check.sample_photos(np.clip(np.round(check), 0, 255).astype(np.uint8))
         got = tflite_lib.run_with_litert(model, graph_lib.SIGNATURE, {
-            graph_lib.INPUT_NAME: np.array(graph_check.encode_png(photos), dtype=object)})
-        embeddings, expected, _ = graph_check.compare(got, graph_check.pipeline_faces(keras_model, contract, photos),
-                                                      max_faces)
+            graph_lib.INPUT_NAME: np.array(encoded, dtype=object)})
+        embeddings, expected, _ = graph_check.compare(got, want, max_faces)
     except FacenetError as err:
         logger.warning("%s: no TFLite file (%s); the chip-input TFLite variants stay", graph_lib.SIGNATURE, err)
         return {"written": False, "reason": str(err)}
